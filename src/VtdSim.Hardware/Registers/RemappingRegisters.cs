@@ -1,0 +1,135 @@
+using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Events;
+using VtdSim.Hardware.Faults;
+using VtdSim.Hardware.Profiles;
+using VtdSim.Hardware.Translation;
+
+namespace VtdSim.Hardware.Registers;
+
+/// <summary>
+/// The remapping unit's register page, accessed as 32-bit dwords (a 64-bit access is its two dwords, low first, as
+/// on the bus). Read-only and reserved bits ignore writes; unknown offsets read 0. GCMD/GSTS command semantics live
+/// here; the fault registers are delegated to <see cref="FaultRecordingRegisters"/>.
+/// </summary>
+internal sealed class RemappingRegisters
+{
+    private const GlobalCommand OneShot = GlobalCommand.SetRootTablePointer | GlobalCommand.SetFaultLog |
+        GlobalCommand.WriteBufferFlush | GlobalCommand.SetInterruptRemapTablePointer;
+    private const GlobalCommand Persistent = GlobalCommand.TranslationEnable | GlobalCommand.QueuedInvalidationEnable |
+        GlobalCommand.InterruptRemappingEnable | GlobalCommand.CompatibilityFormatInterrupt | GlobalCommand.EnableAdvancedFaultLogging;
+
+    private readonly VtdProfile _profile;
+    private readonly VtdEventLog _events;
+    private readonly Dictionary<int, uint> _plain = new(); // software-writable registers without side effects
+    private readonly Dictionary<int, uint> _writeMasks;
+    private GlobalCommand _status;
+    private RootTableState _root;
+
+    public RemappingRegisters(VtdProfile profile, VtdEventLog events)
+    {
+        _profile = profile;
+        _events = events;
+        Faults = new FaultRecordingRegisters(profile.Cap, profile.CompressFaultsBySourceId, events);
+        int iro = profile.Ecap.IotlbRegisterOffset;
+        _writeMasks = new Dictionary<int, uint>
+        {
+            [RegisterOffset.RTADDR] = 0xFFFF_FC00, [RegisterOffset.RTADDR + 4] = 0xFFFF_FFFF,
+            [RegisterOffset.CCMD] = 0xFFFF_FFFF, [RegisterOffset.CCMD + 4] = 0xE000_0003,
+            [RegisterOffset.AFLOG] = 0xFFFF_FE00, [RegisterOffset.AFLOG + 4] = 0xFFFF_FFFF,
+            [RegisterOffset.IQT] = 0x0007_FFF0,
+            [RegisterOffset.IQA] = 0xFFFF_F807, [RegisterOffset.IQA + 4] = 0xFFFF_FFFF,
+            [RegisterOffset.IECTL] = 0x8000_0000, [RegisterOffset.IEDATA] = 0xFFFF_FFFF,
+            [RegisterOffset.IEADDR] = 0xFFFF_FFFC, [RegisterOffset.IEUADDR] = 0xFFFF_FFFF,
+            [RegisterOffset.IRTA] = 0xFFFF_F80F, [RegisterOffset.IRTA + 4] = 0xFFFF_FFFF,
+            [iro] = 0xFFFF_F07F, [iro + 4] = 0xFFFF_FFFF,
+            [iro + 8] = 0, [iro + 12] = 0xB003_FFFF, // IOTLB register: DID 47:32, DW, DR, IIRG, IVT
+        };
+        _plain[RegisterOffset.IECTL] = 0x8000_0000;
+    }
+
+    public FaultRecordingRegisters Faults { get; }
+    public RootTableState Root => _root;
+    public GlobalCommand GlobalStatus => _status;
+
+    public uint Read32(int offset)
+    {
+        switch (offset)
+        {
+            case RegisterOffset.VER: return _profile.Version;
+            case RegisterOffset.CAP: return (uint)_profile.Cap.Raw;
+            case RegisterOffset.CAP + 4: return (uint)(_profile.Cap.Raw >> 32);
+            case RegisterOffset.ECAP: return (uint)_profile.Ecap.Raw;
+            case RegisterOffset.ECAP + 4: return (uint)(_profile.Ecap.Raw >> 32);
+            case RegisterOffset.GCMD: return 0; // write-only
+            case RegisterOffset.GSTS: return (uint)_status;
+            case RegisterOffset.FSTS or RegisterOffset.FECTL or RegisterOffset.FEDATA or RegisterOffset.FEADDR or RegisterOffset.FEUADDR:
+                return Faults.Read32(offset);
+        }
+        if (Faults.Covers(offset)) return Faults.Read32(offset);
+        return _plain.TryGetValue(offset, out uint v) ? v : 0;
+    }
+
+    public void Write32(int offset, uint value)
+    {
+        switch (offset)
+        {
+            case RegisterOffset.GCMD:
+                WriteGlobalCommand((GlobalCommand)value);
+                return;
+            case RegisterOffset.FSTS or RegisterOffset.FECTL or RegisterOffset.FEDATA or RegisterOffset.FEADDR or RegisterOffset.FEUADDR:
+                Faults.Write32(offset, value);
+                return;
+        }
+        if (Faults.Covers(offset))
+        {
+            Faults.Write32(offset, value);
+            return;
+        }
+        if (!_writeMasks.TryGetValue(offset, out uint mask))
+            return; // read-only, reserved or unknown: ignored, as hardware does
+        uint old = _plain.TryGetValue(offset, out uint o) ? o : 0;
+        _plain[offset] = (old & ~mask) | (value & mask);
+    }
+
+    private ulong Read64Plain(int offset) => ((ulong)Read32(offset + 4) << 32) | Read32(offset);
+
+    /// <summary>
+    /// GCMD: one-shot commands act when written as 1; persistent commands take the written value. Software is meant to
+    /// change one persistent command per write (spec 11.4.4); more than one is carried out but reported.
+    /// </summary>
+    private void WriteGlobalCommand(GlobalCommand command)
+    {
+        GlobalCommand changed = (command ^ _status) & Persistent;
+        if (System.Numerics.BitOperations.PopCount((uint)changed) + System.Numerics.BitOperations.PopCount((uint)(command & OneShot)) > 1)
+            Warn(RegisterOffset.GCMD, $"GCMD write 0x{(uint)command:x8} changes more than one command at once; software should change one at a time");
+
+        GlobalCommand unsupported = GlobalCommand.None;
+        if (!_profile.Ecap.InterruptRemapping)
+            unsupported |= GlobalCommand.InterruptRemappingEnable | GlobalCommand.SetInterruptRemapTablePointer | GlobalCommand.CompatibilityFormatInterrupt;
+        if (!_profile.Cap.AdvancedFaultLogging)
+            unsupported |= GlobalCommand.SetFaultLog | GlobalCommand.EnableAdvancedFaultLogging;
+        if (!_profile.Ecap.QueuedInvalidation)
+            unsupported |= GlobalCommand.QueuedInvalidationEnable;
+        GlobalCommand requested = (command & OneShot) | changed;
+        if ((requested & unsupported & (command | changed)) != 0)
+            Warn(RegisterOffset.GCMD, $"GCMD asks for {requested & unsupported}, which this unit does not support; ignored");
+        command &= ~unsupported;
+
+        if ((command & GlobalCommand.SetRootTablePointer) != 0)
+        {
+            ulong rtaddr = Read64Plain(RegisterOffset.RTADDR);
+            _root = _root with { RootTable = new Hpa(rtaddr & ~0xFFFUL), Mode = (TranslationTableMode)((rtaddr >> 10) & 3) };
+            _status |= GlobalCommand.SetRootTablePointer; // RTPS: latched (hardware completes at once)
+        }
+        if ((command & GlobalCommand.SetInterruptRemapTablePointer) != 0) _status |= GlobalCommand.SetInterruptRemapTablePointer;
+        if ((command & GlobalCommand.SetFaultLog) != 0) _status |= GlobalCommand.SetFaultLog;
+        // WBF completes immediately: the model has no write buffer, so WBFS reads 0 again at once.
+
+        _status = (_status & ~Persistent) | (command & Persistent);
+        if ((changed & GlobalCommand.TranslationEnable) != 0 && (command & GlobalCommand.TranslationEnable) != 0 && (_status & GlobalCommand.SetRootTablePointer) == 0)
+            Warn(RegisterOffset.GCMD, "translation enabled before any root table pointer was latched (SRTP)");
+        _root = _root with { TranslationEnabled = (_status & GlobalCommand.TranslationEnable) != 0 };
+    }
+
+    private void Warn(int offset, string message) => _events.Add(new RegisterWarningEvent(_events.NextSequence(), offset, message));
+}

@@ -1,0 +1,285 @@
+using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Faults;
+using VtdSim.Hardware.Structures;
+using VtdSim.Hardware.Tracing;
+using P = VtdSim.Hardware.Structures.PasidGranularTranslationType;
+
+namespace VtdSim.Hardware.Translation;
+
+/// <summary>Root, context, PASID-directory and PASID-table lookups (spec 3.4, 3.4.3; walk order in vtd-facts 2.6).</summary>
+internal sealed partial class TranslationEngine
+{
+    private FaultReason ResolveContext(in DmaRequest request, in RootTableState root, WalkTrace? trace, out ResolvedContext context)
+    {
+        context = default;
+        if (!root.TranslationEnabled)
+        {
+            context.Kind = TranslationKind.Disabled;
+            return FaultReason.None;
+        }
+        switch (root.Mode)
+        {
+            case TranslationTableMode.Legacy:
+                return ResolveLegacy(in request, root.RootTable, trace, ref context);
+            case TranslationTableMode.Scalable when _ecap.ScalableModeTranslation:
+                return ResolveScalable(in request, root.RootTable, trace, ref context);
+            case TranslationTableMode.AbortDma when _ecap.AbortDmaMode:
+                return Fail(FaultReason.RTA4_AbortDmaMode, 0, null, 0, null, "the root table is in abort-DMA mode (RTADDR.TTM=11): every request is blocked");
+            default:
+                return Fail(FaultReason.RTA1_InvalidTtm, 0, null, 0, null,
+                    $"RTADDR.TTM={(int)root.Mode} is reserved or not supported by this unit (SMTS={_ecap.ScalableModeTranslation}, ADMS={_ecap.AbortDmaMode})");
+        }
+    }
+
+    private FaultReason ResolveLegacy(in DmaRequest request, Hpa rootTable, WalkTrace? trace, ref ResolvedContext context)
+    {
+        if (request.Pasid is not null)
+            return Fail(FaultReason.RTA2_PasidInLegacyMode, 0, null, 0, null, "a request with PASID arrived while the root table is in legacy mode");
+
+        SourceId sid = request.Source;
+        Hpa rootAddress = rootTable + (ulong)sid.Bus * RootEntry.Size;
+        if (!ReadPair(rootAddress, out ulong lo, out ulong hi))
+            return Fail(FaultReason.LRT1_RootAccessError, 0, rootAddress, 0, null, $"the root entry for bus {sid.Bus:x2} at {rootAddress} cannot be read");
+        trace?.Add(new MemoryReference(TraceStage.RootTable, 0, rootAddress, lo));
+        var rootEntry = new RootEntry(lo, hi);
+        if (!rootEntry.Present)
+            return Fail(FaultReason.LRT2_RootNotPresent, 0, rootAddress, lo, null, $"the root entry for bus {sid.Bus:x2} is not present");
+        if (rootEntry.LegacyReservedBitsSet(_haw))
+            return Fail(FaultReason.LRT3_RootReserved, 0, rootAddress, lo, null, $"the root entry for bus {sid.Bus:x2} has reserved bits set (0x{hi:x16}_{lo:x16})");
+
+        Hpa contextAddress = rootEntry.ContextTablePointer + (ulong)sid.DevFn * LegacyContextEntry.Size;
+        if (!ReadPair(contextAddress, out lo, out hi))
+            return Fail(FaultReason.LCT1_ContextAccessError, 0, contextAddress, 0, null, $"the context entry for {sid} at {contextAddress} cannot be read");
+        trace?.Add(new MemoryReference(TraceStage.ContextTable, 0, contextAddress, lo));
+        var ctx = new LegacyContextEntry(lo, hi);
+        if (!ctx.Present)
+            return Fail(FaultReason.LCT2_ContextNotPresent, 0, contextAddress, lo, null, $"the context entry for {sid} is not present: the device has no domain");
+        if (ctx.ReservedBitsSet(_haw))
+            return Fail(FaultReason.LCT3_ContextReserved, 0, contextAddress, lo, null, $"the context entry for {sid} has reserved bits set (0x{hi:x16}_{lo:x16})");
+        context.FaultProcessingDisabled = ctx.FaultProcessingDisable;
+        context.DomainId = ctx.DomainId;
+
+        TranslationType tt = ctx.TranslationType;
+        string? invalid = tt switch
+        {
+            TranslationType.Reserved => "TT=11 is reserved",
+            TranslationType.PassThrough when !_ecap.PassThrough => "TT=10 (pass-through) but ECAP.PT=0",
+            TranslationType.AllRequests when !_ecap.DeviceTlb => "TT=01 (device-TLB) but ECAP.DT=0",
+            not TranslationType.PassThrough when !_cap.SupportsAddressWidth(ctx.AddressWidth) =>
+                $"AW={ctx.AddressWidth} ({30 + 9 * ctx.AddressWidth}-bit) is not in CAP.SAGAW=0x{_cap.SupportedAdjustedGuestAddressWidths:x}",
+            _ => null,
+        };
+        if (invalid is not null)
+            return Fail(FaultReason.LCT4_ContextInvalid, 0, contextAddress, lo, null, $"the context entry for {sid} is invalid: {invalid}");
+
+        if (request.AddressType != AddressType.Untranslated)
+        {
+            if (tt != TranslationType.AllRequests)
+                return Fail(FaultReason.LCT5_TranslationTypeBlocked, 0, contextAddress, lo, null,
+                    $"{request.AddressType} request from {sid} but its context TT={(int)tt} allows only untranslated requests");
+            if (request.AddressType == AddressType.Translated)
+            {
+                context.Kind = TranslationKind.PreTranslated;
+                return FaultReason.None;
+            }
+        }
+        if (tt == TranslationType.PassThrough)
+        {
+            context.Kind = TranslationKind.LegacyPassThrough;
+            return FaultReason.None;
+        }
+        context.Kind = TranslationKind.Legacy;
+        SetSecondStage(ref context, ctx.SecondLevelPageTablePointer, ctx.AddressWidth);
+        return FaultReason.None;
+    }
+
+    private FaultReason ResolveScalable(in DmaRequest request, Hpa rootTable, WalkTrace? trace, ref ResolvedContext context)
+    {
+        SourceId sid = request.Source;
+        bool upper = sid.DevFn >= 0x80;
+        Hpa rootAddress = rootTable + (ulong)sid.Bus * RootEntry.Size;
+        if (!ReadPair(rootAddress, out ulong lo, out ulong hi))
+            return Fail(FaultReason.SRT1_RootAccessError, 0, rootAddress, 0, null, $"the scalable root entry for bus {sid.Bus:x2} at {rootAddress} cannot be read");
+        trace?.Add(new MemoryReference(TraceStage.RootTable, 0, rootAddress, upper ? hi : lo));
+        var rootEntry = new RootEntry(lo, hi);
+        if (!(upper ? rootEntry.UpperPresent : rootEntry.LowerPresent))
+            return Fail(FaultReason.SRT2_RootNotPresent, 0, rootAddress, upper ? hi : lo, null,
+                $"the root entry for bus {sid.Bus:x2} has {(upper ? "UP" : "LP")}=0: no context table for devfn {sid.DevFn:x2}");
+        if (rootEntry.ScalableReservedBitsSet(upper, _haw))
+            return Fail(FaultReason.SRT3_RootReserved, 0, rootAddress, upper ? hi : lo, null, $"the root entry for bus {sid.Bus:x2} has reserved bits set");
+
+        Hpa contextTable = upper ? rootEntry.UpperContextTablePointer : rootEntry.LowerContextTablePointer;
+        Hpa contextAddress = contextTable + (ulong)(sid.DevFn & 0x7F) * ScalableContextEntry.Size;
+        if (!ReadQuad(contextAddress, out ulong q0, out ulong q1, out ulong q2, out ulong q3))
+            return Fail(FaultReason.SCT1_ContextAccessError, 0, contextAddress, 0, null, $"the context entry for {sid} at {contextAddress} cannot be read");
+        trace?.Add(new MemoryReference(TraceStage.ContextTable, 0, contextAddress, q0));
+        var ctx = new ScalableContextEntry(q0, q1, q2, q3);
+        if (!ctx.Present)
+            return Fail(FaultReason.SCT2_ContextNotPresent, 0, contextAddress, q0, null, $"the context entry for {sid} is not present: the device has no domain");
+        if (ctx.ReservedBitsSet(_haw))
+            return Fail(FaultReason.SCT3_ContextReserved, 0, contextAddress, q0, null, $"the context entry for {sid} has reserved bits set");
+        context.FaultProcessingDisabled = ctx.FaultProcessingDisable;
+        string? invalid =
+            ctx.DeviceTlbEnable && !_ecap.DeviceTlb ? "DTE=1 but ECAP.DT=0" :
+            ctx.PasidEnable && !_ecap.Pasid ? "PASIDE=1 but ECAP.PASID=0" :
+            ctx.PageRequestEnable && !_ecap.PageRequests ? "PRE=1 but ECAP.PRS=0" :
+            ctx.RidPasid != 0 && !_ecap.RidPasid ? $"RID_PASID=0x{ctx.RidPasid:x} but ECAP.RPS=0" :
+            ctx.RidPrivilege && !_ecap.RidPrivilege ? "RID_PRIV=1 but ECAP.RPRIVS=0" : null;
+        if (invalid is not null)
+            return Fail(FaultReason.SCT4_ContextInvalid, 0, contextAddress, q0, null, $"the context entry for {sid} is invalid: {invalid}");
+
+        if (request.AddressType != AddressType.Untranslated)
+        {
+            if (!ctx.DeviceTlbEnable)
+                return Fail(FaultReason.SCT5_DeviceTlbDisabled, 0, contextAddress, q0, null, $"{request.AddressType} request from {sid} but its context has DTE=0");
+            if (request.AddressType == AddressType.Translated)
+            {
+                context.Kind = TranslationKind.PreTranslated;
+                return FaultReason.None;
+            }
+        }
+
+        uint pasid;
+        if (request.Pasid is uint requested)
+        {
+            if (!ctx.PasidEnable)
+                return Fail(FaultReason.SCT6_PasidDisabled, 0, contextAddress, q0, null, $"request with PASID 0x{requested:x} from {sid} but its context has PASIDE=0");
+            if (requested > ctx.MaxPasid || requested >= 1u << _ecap.PasidWidth)
+                return Fail(FaultReason.SCT7_PasidBeyondDirectory, 0, contextAddress, q0, null,
+                    $"PASID 0x{requested:x} is beyond the directory (PDTS={ctx.PasidDirectorySize} covers up to 0x{ctx.MaxPasid:x}; unit width {_ecap.PasidWidth} bits)");
+            pasid = requested;
+            context.Privileged = request.Privileged;
+        }
+        else
+        {
+            pasid = _ecap.RidPasid ? ctx.RidPasid : 0;
+            if (pasid > ctx.MaxPasid)
+                return Fail(FaultReason.SCT9_RidPasidInvalid, 0, contextAddress, q0, null,
+                    $"RID_PASID 0x{pasid:x} is beyond the directory (PDTS={ctx.PasidDirectorySize} covers up to 0x{ctx.MaxPasid:x})");
+            context.Privileged = _ecap.RidPrivilege && ctx.RidPrivilege;
+        }
+        context.Pasid = pasid;
+
+        Hpa directoryAddress = ctx.PasidDirectoryPointer + (ulong)(pasid >> 6) * PasidDirectoryEntry.Size;
+        if (!_memory.TryRead64(directoryAddress, out ulong d))
+            return Fail(FaultReason.SPD1_DirectoryAccessError, 0, directoryAddress, 0, null, $"the PASID directory entry for PASID 0x{pasid:x} at {directoryAddress} cannot be read");
+        trace?.Add(new MemoryReference(TraceStage.PasidDirectory, 0, directoryAddress, d));
+        var dir = new PasidDirectoryEntry(d);
+        if (!dir.Present)
+            return Fail(FaultReason.SPD2_DirectoryNotPresent, 0, directoryAddress, d, null, $"the PASID directory entry for PASID 0x{pasid:x} is not present");
+        context.FaultProcessingDisabled |= dir.FaultProcessingDisable;
+        if (dir.ReservedBitsSet(_haw))
+            return Fail(FaultReason.SPD3_DirectoryReserved, 0, directoryAddress, d, null, $"the PASID directory entry for PASID 0x{pasid:x} has reserved bits set (0x{d:x16})");
+
+        Hpa entryAddress = dir.PasidTablePointer + (ulong)(pasid & 0x3F) * PasidEntry.Size;
+        if (!ReadPasidEntry(entryAddress, out PasidEntry pe))
+            return Fail(FaultReason.SPT1_PasidEntryAccessError, 0, entryAddress, 0, null, $"the PASID entry for PASID 0x{pasid:x} at {entryAddress} cannot be read");
+        trace?.Add(new MemoryReference(TraceStage.PasidTable, 0, entryAddress, pe.Q0));
+        if (!pe.Present)
+            return Fail(FaultReason.SPT2_PasidEntryNotPresent, 0, entryAddress, pe.Q0, null, $"the PASID entry for PASID 0x{pasid:x} is not present");
+        context.FaultProcessingDisabled |= pe.FaultProcessingDisable;
+        if (pe.ReservedBitsSet(_haw, _ecap.MemoryTypeSupport))
+            return Fail(FaultReason.SPT3_PasidEntryReserved, 0, entryAddress, pe.Q0, null, $"the PASID entry for PASID 0x{pasid:x} has reserved bits set");
+        string? bad = InvalidPasidEntry(in pe);
+        if (bad is not null)
+            return Fail(FaultReason.SPT4_PasidEntryInvalid, 0, entryAddress, pe.Q0, null, $"the PASID entry for PASID 0x{pasid:x} is invalid: {bad}");
+        context.DomainId = pe.DomainId;
+        context.PageWalkSnoop = pe.PageWalkSnoop;
+
+        P pgtt = pe.Pgtt;
+        bool usesFirstStage = pgtt is P.FirstStageOnly or P.Nested;
+        if (usesFirstStage && context.Privileged && !pe.SupervisorRequestEnable)
+            return Fail(FaultReason.SPT6_SupervisorRequestDisabled, 0, entryAddress, pe.Q0, null, $"supervisor request on PASID 0x{pasid:x} whose entry has SRE=0");
+        if (usesFirstStage && request.Execute && !pe.ExecuteRequestEnable)
+            return Fail(FaultReason.SPT5_ExecuteRequestDisabled, 0, entryAddress, pe.Q0, null, $"execute request on PASID 0x{pasid:x} whose entry has ERE=0");
+
+        switch (pgtt)
+        {
+            case P.PassThrough:
+                context.Kind = TranslationKind.PassThrough;
+                break;
+            case P.SecondStageOnly:
+                context.Kind = TranslationKind.SecondStage;
+                SetSecondStage(ref context, pe.SecondStagePageTablePointer, pe.AddressWidth);
+                context.SsExecuteEnable = pe.SecondStageExecuteEnable;
+                context.SsAccessedDirty = pe.SecondStageAccessedDirtyEnable;
+                break;
+            default: // FS-only or nested: InvalidPasidEntry has refused everything else
+                context.Kind = pgtt == P.Nested ? TranslationKind.Nested : TranslationKind.FirstStage;
+                context.FsRoot = pe.FirstStagePageTablePointer;
+                context.FsLevels = pe.FirstStagePagingMode == 1 ? 5 : 4;
+                context.SupervisorRequestEnable = pe.SupervisorRequestEnable;
+                context.WriteProtectEnable = pe.WriteProtectEnable;
+                context.ExtendedAccessedEnable = pe.ExtendedAccessedFlagEnable;
+                if (pgtt == P.Nested)
+                {
+                    SetSecondStage(ref context, pe.SecondStagePageTablePointer, pe.AddressWidth);
+                    context.SsExecuteEnable = pe.SecondStageExecuteEnable;
+                    context.SsAccessedDirty = pe.SecondStageAccessedDirtyEnable;
+                }
+                break;
+        }
+        return FaultReason.None;
+    }
+
+    /// <summary>SPT.4 checks: a PGTT the unit does not support, or a field that asks for a feature it lacks.</summary>
+    private string? InvalidPasidEntry(in PasidEntry pe)
+    {
+        P pgtt = pe.Pgtt;
+        string? pgttProblem = pgtt switch
+        {
+            P.FirstStageOnly when !_ecap.FirstStageTranslation => "PGTT=001 (first stage) but ECAP.FSTS=0",
+            P.SecondStageOnly when !_ecap.SecondStageTranslation => "PGTT=010 (second stage) but ECAP.SSTS=0",
+            P.Nested when !_ecap.NestedTranslation => "PGTT=011 (nested) but ECAP.NEST=0",
+            P.PassThrough when !_ecap.PassThrough => "PGTT=100 (pass-through) but ECAP.PT=0",
+            P.FirstStageOnly or P.SecondStageOnly or P.Nested or P.PassThrough => null,
+            _ => $"PGTT={(int)pgtt} is reserved",
+        };
+        if (pgttProblem is not null) return pgttProblem;
+        bool ss = pgtt is P.SecondStageOnly or P.Nested, fs = pgtt is P.FirstStageOnly or P.Nested;
+        if (ss && !_cap.SupportsAddressWidth(pe.AddressWidth))
+            return $"AW={pe.AddressWidth} ({30 + 9 * pe.AddressWidth}-bit) is not in CAP.SAGAW=0x{_cap.SupportedAdjustedGuestAddressWidths:x}";
+        if (fs && pe.FirstStagePagingMode > 1) return $"FSPM={pe.FirstStagePagingMode} is reserved";
+        if (fs && pe.FirstStagePagingMode == 1 && !_cap.FirstStage5LevelPaging) return "FSPM=01 (5-level) but CAP.FS5LP=0";
+        if (ss && pe.SecondStageAccessedDirtyEnable && !_ecap.SecondStageAccessedDirty) return "SSADE=1 but ECAP.SSADS=0";
+        if (fs && pe.ExtendedAccessedFlagEnable && !_ecap.ExtendedAccessedFlag) return "EAFE=1 but ECAP.EAFS=0";
+        if (fs && pe.SupervisorRequestEnable && !_ecap.SupervisorRequests) return "SRE=1 but ECAP.SRS=0";
+        if (fs && pe.ExecuteRequestEnable && !_ecap.ExecuteRequests) return "ERE=1 but ECAP.ERS=0";
+        if (pe.PageSnoop && !_ecap.SnoopControl) return "PGSNP=1 but ECAP.SC=0";
+        if (ss && pe.SecondStageExecuteEnable && !_ecap.ExecuteRequests) return "SSEE=1 but ECAP.ERS=0";
+        return null;
+    }
+
+    private void SetSecondStage(ref ResolvedContext context, Hpa root, int addressWidth)
+    {
+        context.SsRoot = root;
+        context.SsLevels = addressWidth + 2;
+        int bits = Math.Min(30 + 9 * addressWidth, _cap.MaximumGuestAddressWidth);
+        context.SsMaxInput = bits >= 64 ? ulong.MaxValue : (1UL << bits) - 1;
+    }
+
+    private bool ReadPair(Hpa address, out ulong lo, out ulong hi)
+    {
+        hi = 0;
+        return _memory.TryRead64(address, out lo) && _memory.TryRead64(address + 8, out hi);
+    }
+
+    private bool ReadQuad(Hpa address, out ulong q0, out ulong q1, out ulong q2, out ulong q3)
+    {
+        q1 = q2 = q3 = 0;
+        return _memory.TryRead64(address, out q0) && _memory.TryRead64(address + 8, out q1)
+            && _memory.TryRead64(address + 16, out q2) && _memory.TryRead64(address + 24, out q3);
+    }
+
+    private bool ReadPasidEntry(Hpa address, out PasidEntry entry)
+    {
+        entry = default;
+        Span<ulong> q = stackalloc ulong[8];
+        for (int i = 0; i < 8; i++)
+        {
+            if (!_memory.TryRead64(address + (ulong)(8 * i), out q[i])) return false;
+        }
+        entry = new PasidEntry(q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]);
+        return true;
+    }
+}

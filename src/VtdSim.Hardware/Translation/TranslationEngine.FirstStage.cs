@@ -1,0 +1,183 @@
+using System.Runtime.CompilerServices;
+using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Faults;
+using VtdSim.Hardware.Memory;
+using VtdSim.Hardware.Profiles;
+using VtdSim.Hardware.Structures;
+using VtdSim.Hardware.Tracing;
+
+namespace VtdSim.Hardware.Translation;
+
+/// <summary>
+/// The first-stage walk (spec 3.6), and the nested two-dimensional walk (spec 3.8) when every first-stage table address
+/// is a GPA translated through the second stage. A/EA are set in each entry as it is used; D in the leaf once the whole
+/// translation has succeeded. In nested mode each flag update needs second-stage write permission on the table page
+/// (else SFS.8) — unless erratum 772415 is on, when the update is written anyway and reported.
+/// </summary>
+internal sealed partial class TranslationEngine
+{
+    private int _topFsLevel;
+
+    private FaultReason WalkFirstStage(in DmaRequest request, in ResolvedContext ctx, WalkTrace? trace,
+        out Hpa output, out ulong pageSize, out AccessRights rights)
+    {
+        output = default;
+        pageSize = 0;
+        rights = AccessRights.None;
+        ulong input = request.Address.Value;
+        int levels = ctx.FsLevels;
+        _topFsLevel = levels;
+        int width = levels == 5 ? 57 : 48;
+        ulong upper = input >> (width - 1); // bits 63:width-1 must be all zeros or all ones
+        if (upper != 0 && upper != (ulong.MaxValue >> (width - 1)))
+            return Fail(FaultReason.SGN1_NonCanonical, 0, null, 0, null, $"address 0x{input:x} is not canonical for {levels}-level ({width}-bit) first-stage paging");
+
+        bool nested = ctx.Kind == TranslationKind.Nested;
+        ulong table = ctx.FsRoot;
+        bool writable = true, user = true, executeDisable = false;
+        ulong entryAddress = 0, entryGpa = 0, raw = 0;
+        bool tableWritableInSs = true;
+        SecondStageWalk tablePage = default; // the second-stage mapping of the current table page (nested)
+        int level = levels;
+        for (; ; level--)
+        {
+            entryGpa = table + ((ulong)Index(input, level) << 3);
+            if (nested)
+            {
+                FaultReason r = WalkSecondStage(in ctx, entryGpa, AccessRights.Read, SsRole.FirstStageTable, level, trace, out tablePage);
+                if (r != FaultReason.None) return r;
+                entryAddress = tablePage.Output;
+                tableWritableInSs = (tablePage.Rights & AccessRights.Write) != 0;
+            }
+            else
+            {
+                entryAddress = entryGpa;
+            }
+
+            if (!_memory.TryRead64(new Hpa(entryAddress), out raw))
+                return Fail(level == levels ? FaultReason.SFS4_TopLevelAccessError : FaultReason.SFS1_EntryAccessError, level, new Hpa(entryAddress), 0, GpaIf(nested, entryGpa),
+                    $"the first-stage L{level} entry at 0x{entryAddress:x} cannot be read");
+            trace?.Add(new MemoryReference(TraceStage.FirstStage, level, new Hpa(entryAddress), raw, Gpa: GpaIf(nested, entryGpa)));
+
+            if ((raw & FirstStageEntry.PresentBit) == 0)
+                return Fail(FaultReason.SFS2_EntryNotPresent, level, new Hpa(entryAddress), raw, GpaIf(nested, entryGpa),
+                    $"address 0x{input:x} is not mapped: the first-stage L{level} entry at 0x{entryAddress:x} is not present");
+            bool ps = (raw & FirstStageEntry.PageSizeBit) != 0 && level is 2 or 3;
+            bool leaf = level == 1 || (ps && (level == 2 || _fs1G));
+            ulong reserved = raw & (leaf ? _fsLeaf[level] : _fsNonLeaf[level]);
+            if (reserved != 0 || (ps && !leaf))
+                return Fail(FaultReason.SFS3_EntryReserved, level, new Hpa(entryAddress), raw, GpaIf(nested, entryGpa),
+                    reserved != 0 ? $"the first-stage L{level} entry at 0x{entryAddress:x} has reserved bits 0x{reserved:x} set"
+                                  : $"the first-stage L{level} entry at 0x{entryAddress:x} maps a 1 GiB page but CAP.FS1GP=0");
+
+            writable &= (raw & FirstStageEntry.ReadWriteBit) != 0;
+            user &= (raw & FirstStageEntry.UserBit) != 0;
+            executeDisable |= (raw & FirstStageEntry.ExecuteDisableBit) != 0;
+
+            ulong flags = FirstStageEntry.AccessedBit | (ctx.ExtendedAccessedEnable ? FirstStageEntry.ExtendedAccessedBit : 0);
+            if ((raw & flags) != flags)
+            {
+                FaultReason r = UpdateFirstStageFlags(in ctx, in tablePage, tableWritableInSs, entryAddress, entryGpa, raw, flags, level, trace, out raw);
+                if (r != FaultReason.None) return r;
+            }
+            if (leaf) break;
+            table = raw & FirstStageEntry.AddressMask;
+        }
+
+        // Permissions of the whole first-stage path (spec 3.6.1).
+        if (!ctx.Privileged && !user)
+            return Fail(FaultReason.SGN2_UserAccessToSupervisorPage, level, new Hpa(entryAddress), raw, GpaIf(nested, entryGpa),
+                $"user request to 0x{input:x}, but its first-stage path has U/S=0 (supervisor only)");
+        bool writeAllowed = writable || (ctx.Privileged && !ctx.WriteProtectEnable);
+        if (request.IsWrite && !writeAllowed)
+            return Fail(FaultReason.SGN6_WriteDenied, level, new Hpa(entryAddress), raw, GpaIf(nested, entryGpa),
+                $"write to 0x{input:x}, which the first stage maps read-only (R/W=0 on its path{(ctx.Privileged ? ", WPE=1" : "")})");
+        if (request.Execute && executeDisable)
+            return Fail(FaultReason.SGN3_ExecuteDenied, level, new Hpa(entryAddress), raw, GpaIf(nested, entryGpa),
+                $"execute request to 0x{input:x}, which the first stage marks XD");
+
+        ulong fsPageSize = 1UL << (12 + 9 * (level - 1));
+        ulong fsOutput = (raw & FirstStageEntry.AddressMask & ~(fsPageSize - 1)) | (input & (fsPageSize - 1));
+        rights = AccessRights.Read | (writeAllowed ? AccessRights.Write : 0) | (executeDisable ? 0 : AccessRights.Execute) | (user ? AccessRights.User : 0);
+        pageSize = fsPageSize;
+        if (nested)
+        {
+            FaultReason r = WalkSecondStage(in ctx, fsOutput, Need(in request), SsRole.Final, 0, trace, out var final);
+            if (r != FaultReason.None) return r;
+            output = new Hpa(final.Output);
+            pageSize = Math.Min(fsPageSize, final.PageSize);
+            rights &= final.Rights | AccessRights.User;
+        }
+        else
+        {
+            if (InInterruptRange(fsOutput))
+                return Fail(FaultReason.SGN8_InterruptAddress, level, new Hpa(entryAddress), raw, null,
+                    $"0x{input:x} translates to 0x{fsOutput:x}, inside the interrupt range 0xFEE00000-0xFEEFFFFF");
+            output = new Hpa(fsOutput);
+        }
+
+        // D goes in the leaf only once the access is known to be allowed all the way through.
+        if (request.IsWrite && request.AddressType == AddressType.Untranslated && (raw & FirstStageEntry.DirtyBit) == 0)
+        {
+            FaultReason d = UpdateFirstStageFlags(in ctx, in tablePage, tableWritableInSs, entryAddress, entryGpa, raw, FirstStageEntry.DirtyBit, level, trace, out _);
+            if (d != FaultReason.None) return d;
+        }
+        return FaultReason.None;
+    }
+
+    /// <summary>
+    /// Sets A/EA/D in a first-stage entry with a locked RMW. Needs a snooped walk (SFS.9). In nested mode the entry's
+    /// page must be writable in the second stage (SFS.8), except where erratum 772415 reaches.
+    /// </summary>
+    private FaultReason UpdateFirstStageFlags(in ResolvedContext ctx, in SecondStageWalk tablePage, bool tableWritableInSs, ulong entryAddress, ulong entryGpa,
+        ulong raw, ulong flags, int level, WalkTrace? trace, out ulong updated)
+    {
+        updated = raw;
+        bool nested = ctx.Kind == TranslationKind.Nested;
+        string name = FlagNames(flags);
+        if (!ctx.PageWalkSnoop)
+            return Fail(FaultReason.SFS9_FlagUpdateNotSnooped, level, new Hpa(entryAddress), raw, GpaIf(nested, entryGpa),
+                $"the first-stage L{level} entry at 0x{entryAddress:x} needs {name} set but the walk is not snooped (PWSNP=0)");
+        bool erratum = false;
+        if (nested && !tableWritableInSs)
+        {
+            erratum = _profile.Erratum772415 && (_profile.ErratumReach == ErratumReach.AllLevels || level == _topFsLevel);
+            if (!erratum)
+                return Fail(FaultReason.SFS8_EntryNotWritable, level, new Hpa(entryAddress), raw, new Gpa(entryGpa),
+                    $"the first-stage L{level} entry at GPA 0x{entryGpa:x} needs {name} set, but the second stage maps that table page read-only");
+        }
+        ulong desired = raw | flags;
+        if (!_memory.TryCompareExchange64(new Hpa(entryAddress), raw, desired, out ulong actual, WriteOrigin.IommuFlagUpdate) || actual != raw)
+            return Fail(FaultReason.SFS10_FlagUpdateFailed, level, new Hpa(entryAddress), raw, GpaIf(nested, entryGpa),
+                $"the atomic update setting {name} in the first-stage L{level} entry at 0x{entryAddress:x} failed");
+        updated = desired;
+        trace?.Add(new MemoryReference(TraceStage.FirstStage, level, new Hpa(entryAddress), raw,
+            erratum ? ReferenceKind.ErratumFlagUpdate : ReferenceKind.FlagUpdate, desired, GpaIf(nested, entryGpa)));
+        if (erratum)
+        {
+            _erratumWrites.Add(new ErratumWrite(new Gpa(entryGpa), new Hpa(entryAddress), level, raw, desired));
+        }
+        else if (nested && ctx.SsAccessedDirty)
+        {
+            // The flag update is a write to the table page through the second stage: mark that page dirty too (decisions.md).
+            ulong leaf = tablePage.LeafEntry;
+            if (_memory.TryRead64(new Hpa(leaf), out ulong ssRaw) && (ssRaw & SecondStageEntry.DirtyBit) == 0)
+            {
+                FaultReason r = UpdateSecondStageFlags(in ctx, leaf, ssRaw, SecondStageEntry.DirtyBit, tablePage.LeafLevel, entryGpa, level, trace);
+                if (r != FaultReason.None) return r;
+            }
+        }
+        return FaultReason.None;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Gpa? GpaIf(bool nested, ulong gpa) => nested ? new Gpa(gpa) : null;
+
+    private static string FlagNames(ulong flags) => flags switch
+    {
+        FirstStageEntry.AccessedBit => "A",
+        FirstStageEntry.AccessedBit | FirstStageEntry.ExtendedAccessedBit => "A/EA",
+        FirstStageEntry.DirtyBit => "D",
+        _ => $"flags 0x{flags:x}",
+    };
+}

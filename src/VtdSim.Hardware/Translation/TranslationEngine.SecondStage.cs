@@ -1,0 +1,147 @@
+using System.Runtime.CompilerServices;
+using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Faults;
+using VtdSim.Hardware.Memory;
+using VtdSim.Hardware.Structures;
+using VtdSim.Hardware.Tracing;
+
+namespace VtdSim.Hardware.Translation;
+
+/// <summary>
+/// The second-stage walk (spec 3.7; legacy second-level walks use the same format). Rights are the AND over the levels;
+/// A is set in each entry as it is used (SSADE), D in the leaf for writes. Which fault a failure reports depends on the
+/// <see cref="SsRole"/>: see docs/decisions.md for the nested cases.
+/// </summary>
+internal sealed partial class TranslationEngine
+{
+    private FaultReason WalkSecondStage(in ResolvedContext ctx, ulong gpa, AccessRights need, SsRole role, int forFsLevel,
+        WalkTrace? trace, out SecondStageWalk result)
+    {
+        result = default;
+        if (gpa > ctx.SsMaxInput)
+            return SsWidthFault(in ctx, gpa, role, forFsLevel);
+
+        bool legacy = role == SsRole.Legacy;
+        bool useX = ctx.SsExecuteEnable;
+        ulong table = ctx.SsRoot.Value;
+        AccessRights rights = AccessRights.Read | AccessRights.Write | AccessRights.Execute;
+        ulong entryAddress = 0, raw = 0;
+        int level = ctx.SsLevels;
+        for (; ; level--)
+        {
+            entryAddress = table + ((ulong)Index(gpa, level) << 3);
+            if (!_memory.TryRead64(new Hpa(entryAddress), out raw))
+                return SsEntryFault(role, level == ctx.SsLevels ? FaultReason.SSS4_RootAccessError : FaultReason.SSS1_EntryAccessError,
+                    FaultReason.LSL1_PagingEntryAccessError, level, entryAddress, 0, gpa, forFsLevel, "cannot be read");
+            trace?.Add(new MemoryReference(TraceStage.SecondStage, level, new Hpa(entryAddress), raw, Gpa: null, ForFirstStageLevel: forFsLevel));
+
+            AccessRights entryRights = (AccessRights)(raw & 3) | ((raw & SecondStageEntry.ExecuteBit) != 0 ? AccessRights.Execute : 0);
+            rights &= entryRights | (useX ? 0 : AccessRights.Execute);
+            if ((rights & (AccessRights.Read | AccessRights.Write)) == 0 && !(useX && (rights & AccessRights.Execute) != 0))
+                return SsNotPresent(role, need, level, entryAddress, raw, gpa, forFsLevel);
+
+            bool ps = (raw & SecondStageEntry.PageSizeBit) != 0;
+            bool leaf = level == 1 || (ps && ((level == 2 && _ss2M) || (level == 3 && _ss1G)));
+            ulong reserved = raw & (leaf ? _ssLeaf[level] : _ssNonLeaf[level]);
+            if (reserved != 0 || (ps && !leaf && level <= 3))
+                return SsEntryFault(role, FaultReason.SSS3_EntryReserved, FaultReason.LSL2_PagingEntryReserved, level, entryAddress, raw, gpa, forFsLevel,
+                    reserved != 0 ? $"has reserved bits 0x{reserved:x} set" : $"has PS=1 at level {level}, a page size CAP.SSLPS does not offer");
+
+            if (ctx.SsAccessedDirty && (raw & SecondStageEntry.AccessedBit) == 0)
+            {
+                FaultReason r = UpdateSecondStageFlags(in ctx, entryAddress, raw, SecondStageEntry.AccessedBit, level, gpa, forFsLevel, trace);
+                if (r != FaultReason.None) return r;
+            }
+            if (leaf) break;
+            table = raw & SecondStageEntry.AddressMask;
+        }
+
+        ulong pageSize = 1UL << (12 + 9 * (level - 1));
+        AccessRights missing = need & ~rights;
+        if (!useX) missing &= ~AccessRights.Execute;
+        if (missing != 0)
+            return SsPermissionFault(role, missing, level, entryAddress, raw, gpa, forFsLevel);
+
+        ulong output = (raw & SecondStageEntry.AddressMask & ~(pageSize - 1)) | (gpa & (pageSize - 1));
+        if (InInterruptRange(output))
+            return Fail(legacy ? FaultReason.LGN4_InterruptAddress : FaultReason.SGN8_InterruptAddress, level, new Hpa(entryAddress), raw, new Gpa(gpa),
+                $"GPA 0x{gpa:x} translates to 0x{output:x}, inside the interrupt range 0xFEE00000-0xFEEFFFFF");
+
+        if (ctx.SsAccessedDirty && (need & AccessRights.Write) != 0 && (raw & SecondStageEntry.DirtyBit) == 0)
+        {
+            FaultReason r = UpdateSecondStageFlags(in ctx, entryAddress, raw, SecondStageEntry.DirtyBit, level, gpa, forFsLevel, trace);
+            if (r != FaultReason.None) return r;
+        }
+
+        result.Output = output;
+        result.PageSize = pageSize;
+        result.Rights = rights | (useX ? 0 : AccessRights.Execute);
+        result.LeafEntry = entryAddress;
+        result.LeafLevel = level;
+        return FaultReason.None;
+    }
+
+    /// <summary>Sets A or D in a second-stage entry with a locked RMW; needs a snooped walk (PWSNP), else SSS.5.</summary>
+    private FaultReason UpdateSecondStageFlags(in ResolvedContext ctx, ulong entryAddress, ulong raw, ulong flag, int level, ulong gpa, int forFsLevel, WalkTrace? trace)
+    {
+        if (!ctx.PageWalkSnoop)
+            return Fail(FaultReason.SSS5_FlagUpdateNotSnooped, level, new Hpa(entryAddress), raw, new Gpa(gpa),
+                $"the second-stage L{level} entry needs its {(flag == SecondStageEntry.AccessedBit ? "A" : "D")} flag set but the walk is not snooped (PWSNP=0)");
+        ulong desired = raw | flag;
+        if (!_memory.TryCompareExchange64(new Hpa(entryAddress), raw, desired, out ulong actual, WriteOrigin.IommuFlagUpdate) || actual != raw)
+            return Fail(FaultReason.SSS6_FlagUpdateFailed, level, new Hpa(entryAddress), raw, new Gpa(gpa),
+                $"the atomic update of the second-stage L{level} entry at 0x{entryAddress:x} failed");
+        trace?.Add(new MemoryReference(TraceStage.SecondStage, level, new Hpa(entryAddress), raw, ReferenceKind.FlagUpdate, desired, ForFirstStageLevel: forFsLevel));
+        return FaultReason.None;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private FaultReason SsWidthFault(in ResolvedContext ctx, ulong gpa, SsRole role, int forFsLevel)
+    {
+        string detail = $"GPA 0x{gpa:x} is beyond the second stage's input limit 0x{ctx.SsMaxInput:x}";
+        return role switch
+        {
+            SsRole.Legacy => Fail(FaultReason.LGN1_AddressBeyondWidth, 0, null, 0, new Gpa(gpa), $"address 0x{gpa:x} is beyond the domain's limit 0x{ctx.SsMaxInput:x}"),
+            SsRole.FirstStageTable => Fail(FaultReason.SFS5_TableGpaBeyondWidth, forFsLevel, null, 0, new Gpa(gpa), $"the first-stage L{forFsLevel} table at {detail}"),
+            _ => Fail(FaultReason.SGN5_AddressBeyondGuestWidth, 0, null, 0, new Gpa(gpa), detail),
+        };
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private FaultReason SsEntryFault(SsRole role, FaultReason scalable, FaultReason legacy, int level, ulong entry, ulong raw, ulong gpa, int forFsLevel, string what)
+    {
+        string subject = role == SsRole.FirstStageTable
+            ? $"while translating the first-stage L{forFsLevel} table GPA 0x{gpa:x}, the second-stage L{level} entry at 0x{entry:x}"
+            : $"the second-stage L{level} entry at 0x{entry:x} for GPA 0x{gpa:x}";
+        return Fail(role == SsRole.Legacy ? legacy : scalable, level, new Hpa(entry), raw, new Gpa(gpa), $"{subject} {what}");
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private FaultReason SsNotPresent(SsRole role, AccessRights need, int level, ulong entry, ulong raw, ulong gpa, int forFsLevel) => role switch
+    {
+        SsRole.Legacy => Fail((need & AccessRights.Write) != 0 ? FaultReason.LGN2_WriteDenied : FaultReason.LGN3_ReadDenied, level, new Hpa(entry), raw, new Gpa(gpa),
+            $"address 0x{gpa:x} is not mapped: the second-level L{level} entry at 0x{entry:x} grants neither read nor write"),
+        SsRole.FirstStageTable => NestedTableNotReadable(level, entry, raw, gpa, forFsLevel, "is not present (R=W=0)"),
+        _ => Fail(FaultReason.SSS2_EntryNotPresent, level, new Hpa(entry), raw, new Gpa(gpa),
+            $"GPA 0x{gpa:x} is not mapped: the second-stage L{level} entry at 0x{entry:x} is not present (R=W=0)"),
+    };
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private FaultReason SsPermissionFault(SsRole role, AccessRights missing, int level, ulong entry, ulong raw, ulong gpa, int forFsLevel)
+    {
+        if (role == SsRole.FirstStageTable)
+            return NestedTableNotReadable(level, entry, raw, gpa, forFsLevel, "denies read");
+        bool legacy = role == SsRole.Legacy;
+        if ((missing & AccessRights.Execute) != 0)
+            return Fail(FaultReason.SGN3_ExecuteDenied, level, new Hpa(entry), raw, new Gpa(gpa), $"execute request to GPA 0x{gpa:x}, which the second stage maps without X (SSEE=1)");
+        if ((missing & AccessRights.Write) != 0)
+            return Fail(legacy ? FaultReason.LGN2_WriteDenied : FaultReason.SGN6_WriteDenied, level, new Hpa(entry), raw, new Gpa(gpa),
+                $"write to 0x{gpa:x}, which the second stage maps read-only");
+        return Fail(legacy ? FaultReason.LGN3_ReadDenied : FaultReason.SGN7_ReadDenied, level, new Hpa(entry), raw, new Gpa(gpa),
+            $"read of 0x{gpa:x}, which the second stage maps without read permission");
+    }
+
+    private FaultReason NestedTableNotReadable(int level, ulong entry, ulong raw, ulong gpa, int forFsLevel, string what) =>
+        Fail(forFsLevel == _topFsLevel ? FaultReason.SFS6_TopLevelNotReadable : FaultReason.SFS7_EntryNotReadable, forFsLevel, new Hpa(entry), raw, new Gpa(gpa),
+            $"the first-stage L{forFsLevel} table at GPA 0x{gpa:x} cannot be read: its second-stage L{level} entry at 0x{entry:x} {what}");
+}

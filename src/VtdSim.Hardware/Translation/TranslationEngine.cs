@@ -1,0 +1,147 @@
+using System.Runtime.CompilerServices;
+using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Faults;
+using VtdSim.Hardware.Memory;
+using VtdSim.Hardware.Profiles;
+using VtdSim.Hardware.Registers;
+using VtdSim.Hardware.Structures;
+using VtdSim.Hardware.Tracing;
+
+namespace VtdSim.Hardware.Translation;
+
+/// <summary>
+/// The translation engine of one remapping unit: resolves a request's context (TranslationEngine.Context.cs), then runs
+/// the second-stage (…SecondStage.cs), first-stage or nested (…FirstStage.cs) walk. It reads and updates only physical
+/// memory. Not thread-safe: the model is single-threaded and deterministic. The successful path does not allocate.
+/// </summary>
+internal sealed partial class TranslationEngine
+{
+    private const ulong InterruptRangeBase = 0xFEE0_0000;
+    private const ulong InterruptRangeEnd = 0xFEF0_0000;
+
+    private readonly PhysicalMemory _memory;
+    private readonly VtdProfile _profile;
+    private readonly Capability _cap;
+    private readonly ExtendedCapability _ecap;
+    private readonly int _haw;
+    private readonly ulong _hawLimit;
+    private readonly List<ErratumWrite> _erratumWrites = new();
+
+    // Reserved-bit masks, indexed [level] (1..5), for non-leaf and leaf entries: computed once per unit.
+    private readonly ulong[] _fsNonLeaf = new ulong[6], _fsLeaf = new ulong[6];
+    private readonly ulong[] _ssNonLeaf = new ulong[6], _ssLeaf = new ulong[6];
+    private readonly bool _fs1G, _ss2M, _ss1G;
+
+    private WalkFault _fault;
+
+    public TranslationEngine(PhysicalMemory memory, VtdProfile profile)
+    {
+        _memory = memory;
+        _profile = profile;
+        _cap = profile.Cap;
+        _ecap = profile.Ecap;
+        _haw = profile.HostAddressWidth;
+        _hawLimit = 1UL << _haw;
+        _fs1G = _cap.FirstStage1GiBPages;
+        _ss2M = _cap.SecondStage2MiBPages;
+        _ss1G = _cap.SecondStage1GiBPages;
+        for (int level = 1; level <= 5; level++)
+        {
+            _fsNonLeaf[level] = FirstStageEntry.ReservedMask(level, leaf: false, _haw);
+            _fsLeaf[level] = FirstStageEntry.ReservedMask(level, leaf: true, _haw);
+            _ssNonLeaf[level] = SecondStageEntry.ReservedMask(level, leaf: false, _haw, _ecap.SnoopControl, _ecap.DeviceTlb);
+            _ssLeaf[level] = SecondStageEntry.ReservedMask(level, leaf: true, _haw, _ecap.SnoopControl, _ecap.DeviceTlb);
+        }
+    }
+
+    /// <summary>The fault of the last failed translation.</summary>
+    public ref readonly WalkFault LastFault => ref _fault;
+
+    /// <summary>First-stage entries written despite a read-only second stage during the last translation (erratum 772415).</summary>
+    public IReadOnlyList<ErratumWrite> ErratumWrites => _erratumWrites;
+
+    /// <summary>
+    /// Translates one request. On success returns <see cref="FaultReason.None"/> and fills the outputs; on failure
+    /// returns the reason and leaves details in <see cref="LastFault"/>. <paramref name="context"/> is filled as far as
+    /// the lookups got (for FPD and the PASID of the fault record).
+    /// </summary>
+    public FaultReason Translate(in DmaRequest request, in RootTableState root, WalkTrace? trace,
+        out ResolvedContext context, out Hpa output, out ulong pageSize, out AccessRights rights)
+    {
+        if (_erratumWrites.Count != 0) _erratumWrites.Clear();
+        output = default;
+        pageSize = 0;
+        rights = AccessRights.None;
+        FaultReason reason = ResolveContext(in request, in root, trace, out context);
+        if (reason != FaultReason.None) return reason;
+
+        ulong address = request.Address.Value;
+        switch (context.Kind)
+        {
+            case TranslationKind.Disabled:
+            case TranslationKind.PreTranslated:
+                output = new Hpa(address);
+                pageSize = PhysicalMemory.PageSize;
+                rights = AccessRights.Read | AccessRights.Write | AccessRights.Execute | AccessRights.User;
+                return FaultReason.None;
+            case TranslationKind.LegacyPassThrough:
+            case TranslationKind.PassThrough:
+                return PassThrough(in request, in context, out output, out pageSize, out rights);
+            case TranslationKind.Legacy:
+            case TranslationKind.SecondStage:
+            {
+                var role = context.Kind == TranslationKind.Legacy ? SsRole.Legacy : SsRole.Final;
+                reason = WalkSecondStage(in context, address, Need(in request), role, 0, trace, out var ss);
+                if (reason != FaultReason.None) return reason;
+                output = new Hpa(ss.Output);
+                pageSize = ss.PageSize;
+                rights = ss.Rights;
+                return FaultReason.None;
+            }
+            case TranslationKind.FirstStage:
+            case TranslationKind.Nested:
+                return WalkFirstStage(in request, in context, trace, out output, out pageSize, out rights);
+            default:
+                throw new InvalidOperationException($"unhandled translation kind {context.Kind}");
+        }
+    }
+
+    private FaultReason PassThrough(in DmaRequest request, in ResolvedContext context, out Hpa output, out ulong pageSize, out AccessRights rights)
+    {
+        ulong address = request.Address.Value;
+        output = default;
+        pageSize = 0;
+        rights = AccessRights.None;
+        bool legacy = context.Kind == TranslationKind.LegacyPassThrough;
+        if (address >= _hawLimit)
+            return Fail(legacy ? FaultReason.LGN1_AddressBeyondWidth : FaultReason.SGN4_AddressBeyondHostWidth, 0, null, 0, null,
+                $"pass-through address 0x{address:x} is beyond the host address width ({_haw} bits)");
+        if (InInterruptRange(address))
+            return Fail(legacy ? FaultReason.LGN4_InterruptAddress : FaultReason.SGN8_InterruptAddress, 0, null, 0, null,
+                $"pass-through address 0x{address:x} lies in the interrupt range 0xFEE00000-0xFEEFFFFF");
+        output = new Hpa(address);
+        pageSize = PhysicalMemory.PageSize;
+        rights = AccessRights.Read | AccessRights.Write | AccessRights.Execute | AccessRights.User;
+        return FaultReason.None;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static AccessRights Need(in DmaRequest request) =>
+        (request.IsRead ? AccessRights.Read : 0) | (request.IsWrite ? AccessRights.Write : 0) | (request.Execute ? AccessRights.Execute : 0);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool InInterruptRange(ulong address) => address - InterruptRangeBase < InterruptRangeEnd - InterruptRangeBase;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Index(ulong address, int level) => (int)((address >> (12 + 9 * (level - 1))) & 0x1FF);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private FaultReason Fail(FaultReason reason, int level, Hpa? entry, ulong value, Gpa? gpa, string detail)
+    {
+        _fault = new WalkFault { Reason = reason, Level = level, Entry = entry, Value = value, Gpa = gpa, Detail = detail };
+        return reason;
+    }
+}
+
+/// <summary>A first-stage entry written despite a read-only second stage (erratum 772415).</summary>
+internal readonly record struct ErratumWrite(Gpa EntryGpa, Hpa EntryHpa, int Level, ulong OldValue, ulong NewValue);
