@@ -9,7 +9,7 @@ namespace VtdSim.Hardware.Translation;
 /// <summary>Root, context, PASID-directory and PASID-table lookups (spec 3.4, 3.4.3; walk order in vtd-facts 2.6).</summary>
 internal sealed partial class TranslationEngine
 {
-    private FaultReason ResolveContext(in DmaRequest request, in RootTableState root, WalkTrace? trace, out ResolvedContext context)
+    internal FaultReason ResolveContext(in DmaRequest request, in RootTableState root, WalkTrace? trace, out ResolvedContext context)
     {
         context = default;
         if (!root.TranslationEnabled)
