@@ -175,6 +175,7 @@ public sealed class VtdUnit
         };
         FaultDisposition disposition = _registers.Faults.Record(fault);
         Events.Add(new FaultEvent(Events.NextSequence(), fault, disposition));
+        _registers.Faults.DeliverPendingInterrupt();
         return fault;
     }
 

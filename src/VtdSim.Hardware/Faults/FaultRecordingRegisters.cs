@@ -24,6 +24,7 @@ internal sealed class FaultRecordingRegisters
     private int _next;
     private uint _control = InterruptMask; // FECTL resets with IM=1
     private uint _data, _address, _upperAddress;
+    private bool _deliver; // an interrupt decided on but not yet sent (see DeliverPendingInterrupt)
 
     public FaultRecordingRegisters(Capability cap, bool compressBySource, VtdEventLog events)
     {
@@ -43,6 +44,11 @@ internal sealed class FaultRecordingRegisters
 
     public bool Covers(int offset) => offset >= Offset && offset < Offset + 16 * Count;
 
+    /// <summary>
+    /// Records a fault (spec 7.2.1). A fault event is raised only when the fault status goes from quiet (no PFO, PPF,
+    /// IQE, ICE or ITE) to pending; it is delivered by <see cref="DeliverPendingInterrupt"/>, so the caller can log the
+    /// fault before the interrupt it causes.
+    /// </summary>
     public FaultDisposition Record(DmaFault fault)
     {
         if (fault.SuppressedByFpd) return FaultDisposition.SuppressedByFpd;
@@ -50,24 +56,30 @@ internal sealed class FaultRecordingRegisters
         ushort sid = fault.Request.Source.Value;
         if (_compressBySource && Array.Exists(_high, h => (h & (1UL << 63)) != 0 && (ushort)h == sid))
             return FaultDisposition.DroppedSameSource;
+        bool quiet = Quiet;
         if ((_high[_next] & (1UL << 63)) != 0)
         {
-            bool wasQuiet = (_status & Pfo) == 0 && !PrimaryPending;
             _status |= Pfo;
-            if (wasQuiet) RaiseEvent();
+            if (quiet) RaiseEvent();
             return FaultDisposition.DroppedOverflow;
         }
-        bool pendingBefore = PrimaryPending;
+        if (!PrimaryPending) _fri = _next; // FRI names the first pending record
         _low[_next] = fault.FaultAddress.Value;
         _high[_next] = Encode(fault);
-        if (!pendingBefore)
-        {
-            _fri = _next;
-            if ((_status & Pfo) == 0) RaiseEvent();
-        }
+        if (quiet) RaiseEvent();
         _next = (_next + 1) % Count;
         return FaultDisposition.Recorded;
     }
+
+    /// <summary>Sends the fault-event interrupt that <see cref="Record"/> decided on, if any.</summary>
+    public void DeliverPendingInterrupt()
+    {
+        if (!_deliver) return;
+        _deliver = false;
+        SendInterrupt();
+    }
+
+    private bool Quiet => (_status & ClearableStatus) == 0 && !PrimaryPending;
 
     /// <summary>FRCD high quadword: SID, T2, PRIV, EXE, PP, FR, PV, AT, T1, F.</summary>
     private static ulong Encode(DmaFault fault)
@@ -82,10 +94,10 @@ internal sealed class FaultRecordingRegisters
         if (pasid is uint p)
         {
             hi = Bits.Set(hi, 31, true);
-            hi = Bits.Set(hi, 59, 40, p);
+            hi = Bits.Set(hi, 59, 40, p, "PV");
         }
-        hi = Bits.Set(hi, 39, 32, fault.Code);
-        hi = Bits.Set(hi, 61, 60, (ulong)r.AddressType);
+        hi = Bits.Set(hi, 39, 32, fault.Code, "FR");
+        hi = Bits.Set(hi, 61, 60, (ulong)r.AddressType, "AT");
         hi = Bits.Set(hi, 62, t1);
         return hi | (1UL << 63);
     }
@@ -93,12 +105,8 @@ internal sealed class FaultRecordingRegisters
     private void RaiseEvent()
     {
         if ((_control & InterruptPending) != 0) return;
-        if ((_control & InterruptMask) != 0)
-        {
-            _control |= InterruptPending;
-            return;
-        }
-        SendInterrupt();
+        if ((_control & InterruptMask) != 0) _control |= InterruptPending;
+        else _deliver = true;
     }
 
     private void SendInterrupt()
@@ -153,8 +161,9 @@ internal sealed class FaultRecordingRegisters
 
     public void SetQueueError()
     {
-        bool quiet = (_status & ClearableStatus) == 0 && !PrimaryPending;
+        bool quiet = Quiet;
         _status |= Iqe;
         if (quiet) RaiseEvent();
+        DeliverPendingInterrupt();
     }
 }

@@ -27,8 +27,9 @@ public sealed record VtdProfile
     {
         var problems = new List<string>();
         int fro = Cap.FaultRecordingOffset, nfr = Cap.NumberOfFaultRecords, iro = Ecap.IotlbRegisterOffset;
-        if (fro < 0x100 || fro + 16 * nfr > RegisterOffset.Size) problems.Add($"fault records at 0x{fro:x} x{nfr} do not fit in the register page");
-        if (iro < 0x100 || iro + 16 > RegisterOffset.Size) problems.Add($"IOTLB registers at 0x{iro:x} do not fit in the register page");
+        if (fro < 0xF0 || fro + 16 * nfr > RegisterOffset.Size) problems.Add($"fault records at 0x{fro:x} x{nfr} do not fit in the register page");
+        // Both may start at 0xF0 (QEMU puts IVA there), right after the fixed registers that end with the PRQ block.
+        if (iro < 0xF0 || iro + 16 > RegisterOffset.Size) problems.Add($"IOTLB registers at 0x{iro:x} do not fit in the register page");
         if (iro < fro + 16 * nfr && fro < iro + 16) problems.Add($"IOTLB registers at 0x{iro:x} overlap the fault records at 0x{fro:x}");
         if (HostAddressWidth is < 32 or > 52) problems.Add($"host address width {HostAddressWidth} is outside 32..52");
         if (Cap.SupportedAdjustedGuestAddressWidths == 0 && (Ecap.SecondStageTranslation || !Ecap.ScalableModeTranslation))

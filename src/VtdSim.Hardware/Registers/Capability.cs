@@ -37,17 +37,17 @@ public readonly record struct Capability(ulong Raw)
     /// <summary>Whether SAGAW allows a table of the given AW encoding (0 = 2-level .. 3 = 5-level).</summary>
     public bool SupportsAddressWidth(int aw) => aw is >= 0 and <= 4 && ((SupportedAdjustedGuestAddressWidths >> aw) & 1) != 0;
 
-    public Capability WithNumberOfDomains(int nd) => new(Bits.Set(Raw, 2, 0, (ulong)nd));
+    public Capability WithNumberOfDomains(int nd) => new(Bits.Set(Raw, 2, 0, (ulong)nd, "ND"));
     public Capability WithRequiredWriteBufferFlush(bool on) => new(Bits.Set(Raw, 4, on));
     public Capability WithCachingMode(bool on) => new(Bits.Set(Raw, 7, on));
-    public Capability WithSupportedAdjustedGuestAddressWidths(int mask) => new(Bits.Set(Raw, 12, 8, (ulong)mask));
-    public Capability WithMaximumGuestAddressWidth(int bits) => new(Bits.Set(Raw, 21, 16, (ulong)(bits - 1)));
+    public Capability WithSupportedAdjustedGuestAddressWidths(int mask) => new(Bits.Set(Raw, 12, 8, (ulong)mask, "SAGAW"));
+    public Capability WithMaximumGuestAddressWidth(int bits) => new(Bits.Set(Raw, 21, 16, (ulong)(bits - 1), "MGAW"));
     public Capability WithZeroLengthRead(bool on) => new(Bits.Set(Raw, 22, on));
-    public Capability WithFaultRecordingOffset(int bytes) => new(Bits.Set(Raw, 33, 24, (ulong)(bytes / 16)));
+    public Capability WithFaultRecordingOffset(int bytes) => new(Bits.Set(Raw, 33, 24, Bits.SixteenByteUnits(bytes, "FRO"), "FRO"));
     public Capability WithSecondStageLargePages(bool twoMiB, bool oneGiB) => new(Bits.Set(Bits.Set(Raw, 34, twoMiB), 35, oneGiB));
     public Capability WithPageSelectiveInvalidation(bool on) => new(Bits.Set(Raw, 39, on));
-    public Capability WithNumberOfFaultRecords(int count) => new(Bits.Set(Raw, 47, 40, (ulong)(count - 1)));
-    public Capability WithMaximumAddressMaskValue(int mamv) => new(Bits.Set(Raw, 53, 48, (ulong)mamv));
+    public Capability WithNumberOfFaultRecords(int count) => new(Bits.Set(Raw, 47, 40, (ulong)(count - 1), "NFR"));
+    public Capability WithMaximumAddressMaskValue(int mamv) => new(Bits.Set(Raw, 53, 48, (ulong)mamv, "MAMV"));
     public Capability WithDraining(bool on) => new(Bits.Set(Bits.Set(Raw, 54, on), 55, on));
     public Capability WithFirstStage1GiBPages(bool on) => new(Bits.Set(Raw, 56, on));
     public Capability WithFirstStage5LevelPaging(bool on) => new(Bits.Set(Raw, 60, on));

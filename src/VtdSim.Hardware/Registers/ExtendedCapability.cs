@@ -39,9 +39,9 @@ public readonly record struct ExtendedCapability(ulong Raw)
     public bool RidPrivilege => Bits.Test(Raw, 53);
 
     public ExtendedCapability With(int bit, bool on) => new(Bits.Set(Raw, bit, on));
-    public ExtendedCapability WithIotlbRegisterOffset(int bytes) => new(Bits.Set(Raw, 17, 8, (ulong)(bytes / 16)));
-    public ExtendedCapability WithMaximumHandleMaskValue(int v) => new(Bits.Set(Raw, 23, 20, (ulong)v));
-    public ExtendedCapability WithPasidWidth(int bits) => new(Bits.Set(Raw, 39, 35, (ulong)(bits - 1)));
+    public ExtendedCapability WithIotlbRegisterOffset(int bytes) => new(Bits.Set(Raw, 17, 8, Bits.SixteenByteUnits(bytes, "IRO"), "IRO"));
+    public ExtendedCapability WithMaximumHandleMaskValue(int v) => new(Bits.Set(Raw, 23, 20, (ulong)v, "MHMV"));
+    public ExtendedCapability WithPasidWidth(int bits) => new(Bits.Set(Raw, 39, 35, (ulong)(bits - 1), "PSS"));
 
     public override string ToString() => $"0x{Raw:x16}";
 }

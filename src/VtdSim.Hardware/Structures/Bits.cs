@@ -14,15 +14,27 @@ internal static class Bits
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Test(ulong value, int bit) => ((value >> bit) & 1) != 0;
 
-    public static ulong Set(ulong value, int hi, int lo, ulong field)
+    /// <summary>Stores <paramref name="field"/> in bits hi:lo; a value that does not fit is refused, naming the field.</summary>
+    public static ulong Set(ulong value, int hi, int lo, ulong field, string name)
     {
         ulong mask = Mask(hi, lo);
         if ((field << lo & mask) >> lo != field)
-            throw new ArgumentOutOfRangeException(nameof(field), field, $"value does not fit in bits {hi}:{lo}");
+            throw new ArgumentOutOfRangeException(name, field, $"{name}: value 0x{field:x} does not fit in bits {hi}:{lo}");
         return (value & ~mask) | (field << lo);
     }
 
-    public static ulong Set(ulong value, int bit, bool on) => on ? value | (1UL << bit) : value & ~(1UL << bit);
+    public static ulong Set(ulong value, int bit, bool on)
+    {
+        if ((uint)bit > 63) throw new ArgumentOutOfRangeException(nameof(bit), bit, "a bit number must be 0..63");
+        return on ? value | (1UL << bit) : value & ~(1UL << bit);
+    }
+
+    /// <summary>A byte offset a register field holds in 16-byte units (FRO, IRO): refused unless it is a multiple of 16.</summary>
+    public static ulong SixteenByteUnits(int bytes, string name)
+    {
+        if (bytes < 0 || bytes % 16 != 0) throw new ArgumentOutOfRangeException(name, bytes, $"{name}: offset 0x{bytes:x} is not a multiple of 16 bytes");
+        return (ulong)(bytes / 16);
+    }
 
     /// <summary>The address bits 51:12 at or above the host address width: reserved in every pointer field.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

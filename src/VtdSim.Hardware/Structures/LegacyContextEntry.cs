@@ -22,11 +22,11 @@ public readonly record struct LegacyContextEntry(ulong Low, ulong High)
     public static LegacyContextEntry Create(Hpa secondLevelTable, int addressWidth, ushort domainId, TranslationType tt = TranslationType.UntranslatedOnly)
     {
         ulong low = Bits.PageAddress(secondLevelTable.Value, "second-level table") | ((ulong)tt << 2) | 1;
-        ulong high = Bits.Set(0, 2, 0, (ulong)addressWidth) | ((ulong)domainId << 8);
+        ulong high = Bits.Set(0, 2, 0, (ulong)addressWidth, "AW") | ((ulong)domainId << 8);
         return new LegacyContextEntry(low, high);
     }
 
     public LegacyContextEntry WithPresent(bool on) => this with { Low = Bits.Set(Low, 0, on) };
     public LegacyContextEntry WithFaultProcessingDisable(bool on) => this with { Low = Bits.Set(Low, 1, on) };
-    public LegacyContextEntry WithTranslationType(TranslationType tt) => this with { Low = Bits.Set(Low, 3, 2, (ulong)tt) };
+    public LegacyContextEntry WithTranslationType(TranslationType tt) => this with { Low = Bits.Set(Low, 3, 2, (ulong)tt, "TT") };
 }

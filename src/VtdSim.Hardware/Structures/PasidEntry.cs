@@ -69,17 +69,17 @@ public readonly record struct PasidEntry(ulong Q0, ulong Q1, ulong Q2, ulong Q3 
 
     public PasidEntry WithPresent(bool on) => this with { Q0 = Bits.Set(Q0, 0, on) };
     public PasidEntry WithFaultProcessingDisable(bool on) => this with { Q0 = Bits.Set(Q0, 1, on) };
-    public PasidEntry WithAddressWidth(int aw) => this with { Q0 = Bits.Set(Q0, 4, 2, (ulong)aw) };
+    public PasidEntry WithAddressWidth(int aw) => this with { Q0 = Bits.Set(Q0, 4, 2, (ulong)aw, "AW") };
     public PasidEntry WithSecondStageExecuteEnable(bool on) => this with { Q0 = Bits.Set(Q0, 5, on) };
-    public PasidEntry WithPgtt(PasidGranularTranslationType pgtt) => this with { Q0 = Bits.Set(Q0, 8, 6, (ulong)pgtt) };
+    public PasidEntry WithPgtt(PasidGranularTranslationType pgtt) => this with { Q0 = Bits.Set(Q0, 8, 6, (ulong)pgtt, "PGTT") };
     public PasidEntry WithSecondStageAccessedDirtyEnable(bool on) => this with { Q0 = Bits.Set(Q0, 9, on) };
     public PasidEntry WithSecondStagePointer(Hpa table) => this with { Q0 = (Q0 & 0xFFF) | Bits.PageAddress(table.Value, "SSPTPTR") };
-    public PasidEntry WithDomainId(ushort did) => this with { Q1 = Bits.Set(Q1, 15, 0, did) };
+    public PasidEntry WithDomainId(ushort did) => this with { Q1 = Bits.Set(Q1, 15, 0, did, "DID") };
     public PasidEntry WithPageWalkSnoop(bool on) => this with { Q1 = Bits.Set(Q1, 23, on) };
     public PasidEntry WithPageSnoop(bool on) => this with { Q1 = Bits.Set(Q1, 24, on) };
     public PasidEntry WithSupervisorRequestEnable(bool on) => this with { Q2 = Bits.Set(Q2, 0, on) };
     public PasidEntry WithExecuteRequestEnable(bool on) => this with { Q2 = Bits.Set(Q2, 1, on) };
-    public PasidEntry WithFirstStagePagingMode(int fspm) => this with { Q2 = Bits.Set(Q2, 3, 2, (ulong)fspm) };
+    public PasidEntry WithFirstStagePagingMode(int fspm) => this with { Q2 = Bits.Set(Q2, 3, 2, (ulong)fspm, "FSPM") };
     public PasidEntry WithWriteProtectEnable(bool on) => this with { Q2 = Bits.Set(Q2, 4, on) };
     public PasidEntry WithExtendedAccessedFlagEnable(bool on) => this with { Q2 = Bits.Set(Q2, 7, on) };
     public PasidEntry WithFirstStagePointer(ulong table) => this with { Q2 = (Q2 & 0xFFF) | Bits.PageAddress(table, "FSPTPTR") };

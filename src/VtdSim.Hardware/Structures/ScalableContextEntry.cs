@@ -26,8 +26,8 @@ public readonly record struct ScalableContextEntry(ulong Q0, ulong Q1, ulong Q2,
 
     public static ScalableContextEntry Create(Hpa pasidDirectory, int pdts = 7, uint ridPasid = 0)
     {
-        ulong q0 = Bits.PageAddress(pasidDirectory.Value, "PASID directory") | Bits.Set(0, 11, 9, (ulong)pdts) | 1;
-        return new ScalableContextEntry(q0, Bits.Set(0, 19, 0, ridPasid), 0, 0);
+        ulong q0 = Bits.PageAddress(pasidDirectory.Value, "PASID directory") | Bits.Set(0, 11, 9, (ulong)pdts, "PDTS") | 1;
+        return new ScalableContextEntry(q0, Bits.Set(0, 19, 0, ridPasid, "RID_PASID"), 0, 0);
     }
 
     public ScalableContextEntry WithPresent(bool on) => this with { Q0 = Bits.Set(Q0, 0, on) };
