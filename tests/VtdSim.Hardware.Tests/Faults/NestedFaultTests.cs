@@ -1,0 +1,211 @@
+using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Building;
+using VtdSim.Hardware.Faults;
+using VtdSim.Hardware.Profiles;
+using VtdSim.Hardware.Structures;
+using VtdSim.Hardware.Tests.Support;
+
+namespace VtdSim.Hardware.Tests.Faults;
+
+/// <summary>
+/// Nested (PGTT=011) faults: the second stage's verdict on first-stage table GPAs (SFS.5-8, decisions D1) and on the
+/// final GPA (SSS.x, SGN.x), vtd-facts 4.3-4.5. FI is always the request's GVA page (decisions D2).
+/// </summary>
+public class NestedFaultTests
+{
+    private const ulong Gva = 0x7000_1000;
+    private const ulong DataGpa = 0x800_0000;
+
+    private sealed record Setup(NestedBench Bench, FirstStageTableBuilder Fs)
+    {
+        public VtdUnit Unit => Bench.Unit;
+        /// <summary>The GPA of the first-stage table at <paramref name="level"/> on <see cref="Gva"/>'s path.</summary>
+        public ulong TableGpa(int level) => Fs.EntryAddress(new Iova(Gva), level) & ~0xFFFUL;
+        /// <summary>Remaps a guest page in the second stage with other rights (R=W=0 makes it not present).</summary>
+        public void Remap(ulong gpa, bool read, bool write)
+        {
+            Hpa leaf = Bench.SecondStage.EntryAddress(new Gpa(gpa), 1);
+            Bench.Memory.Write64(leaf, read || write ? SecondStageEntry.Page(NestedBench.GuestToHost(gpa).Value, 1, read, write).Raw : 0);
+        }
+    }
+
+    /// <summary>A 4-level guest first stage mapping <see cref="Gva"/> → <paramref name="dataGpa"/>, nested over a host second stage.</summary>
+    private static Setup Nested(VtdProfile? profile = null, int ssLevels = 4, ulong dataGpa = DataGpa, bool mapData = true)
+    {
+        var bench = new NestedBench(profile, ssLevels);
+        var fs = bench.NewGuestFirstStage();
+        if (mapData) bench.SecondStage.Map(new Gpa(dataGpa), NestedBench.GuestToHost(dataGpa));
+        fs.Map(new Iova(Gva), dataGpa);
+        bench.Tables.SetPasidEntry(NestedBench.Device, 0, PasidEntry.NestedEntry(fs.Root, bench.SecondStage.Root, bench.SecondStage.AddressWidth, 1));
+        return new Setup(bench, fs);
+    }
+
+    [Fact]
+    [FaultCoverage(FaultReason.SFS5_TableGpaBeyondWidth)]
+    public void FirstStageRootGpaBeyondTheSecondStageWidthFaultsSfs5()
+    {
+        // FSPTPTR is a GPA in nested mode, so it is not checked against HAW, but 2^48 is beyond a 4-level second stage.
+        var s = Nested();
+        s.Bench.Tables.SetPasidEntry(NestedBench.Device, 0, PasidEntry.NestedEntry(1UL << 48, s.Bench.SecondStage.Root, 2, 1));
+        var request = s.Bench.Read(Gva);
+
+        DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SFS5_TableGpaBeyondWidth, request);
+        Assert.Equal(4, fault.Level);
+    }
+
+    [Fact]
+    [FaultCoverage(FaultReason.SFS5_TableGpaBeyondWidth)]
+    public void LowerFirstStageTableGpaBeyondTheSecondStageWidthFaultsSfs5()
+    {
+        // A 3-level (39-bit) second stage; the PML4E points at GPA 2^40, which is below HAW (46) so not a reserved bit.
+        var s = Nested(FaultProfiles.With39BitSecondStage, ssLevels: 3);
+        Hpa pml4e = s.Fs.EntryHpa(new Iova(Gva), 4);
+        s.Bench.Memory.Write64(pml4e, FirstStageEntry.Table(1UL << 40).Raw);
+        var request = s.Bench.Read(Gva);
+
+        DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SFS5_TableGpaBeyondWidth, request);
+        Assert.Equal(3, fault.Level);
+        Assert.Equal(Gva, FaultRecord.Read(s.Unit).FaultInfo); // FI is the GVA, not the table GPA (decisions D2)
+    }
+
+    [Theory]
+    [InlineData(false)] // the second stage maps the top-level table write-only
+    [InlineData(true)]  // the second stage does not map it at all
+    [FaultCoverage(FaultReason.SFS6_TopLevelNotReadable)]
+    public void SecondStageDenyingReadOfTheTopLevelTableFaultsSfs6(bool unmapped)
+    {
+        var s = Nested();
+        s.Remap(s.TableGpa(4), read: false, write: !unmapped);
+        var request = s.Bench.Read(Gva);
+
+        FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SFS6_TopLevelNotReadable, request);
+    }
+
+    [Theory]
+    [InlineData(3, false)]
+    [InlineData(3, true)]
+    [InlineData(1, false)]
+    [FaultCoverage(FaultReason.SFS7_EntryNotReadable)]
+    public void SecondStageDenyingReadOfALowerTableFaultsSfs7(int level, bool unmapped)
+    {
+        var s = Nested();
+        s.Remap(s.TableGpa(level), read: false, write: !unmapped);
+        var request = s.Bench.Read(Gva);
+
+        DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SFS7_EntryNotReadable, request);
+        Assert.Equal(level, fault.Level);
+    }
+
+    [Theory]
+    [InlineData("architectural")]
+    [InlineData("sapphire-rapids")] // the erratum reaches only the top level (PML4E), so level 3 still faults
+    [FaultCoverage(FaultReason.SFS8_EntryNotWritable)]
+    public void AccessedUpdateInAReadOnlyLowerTableFaultsSfs8AndWritesNothing(string profile)
+    {
+        var s = Nested(BuiltInProfiles.Find(profile));
+        s.Remap(s.TableGpa(3), read: true, write: false);
+        Hpa pdpte = s.Fs.EntryHpa(new Iova(Gva), 3);
+        ulong before = s.Bench.Memory.Read64(pdpte);
+        var request = s.Bench.Read(Gva);
+
+        DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SFS8_EntryNotWritable, request);
+        Assert.Equal(3, fault.Level);
+        Assert.Equal(before, s.Bench.Memory.Read64(pdpte));
+    }
+
+    [Fact]
+    [FaultCoverage(FaultReason.SFS8_EntryNotWritable)]
+    public void DirtyUpdateInAReadOnlyLeafTableFaultsSfs8AndTheWriteDoesNotHappen()
+    {
+        // With A already set everywhere a read needs no flag update and succeeds; a write must set D in the leaf,
+        // which is a write to a page the second stage maps read-only.
+        var s = Nested();
+        for (int level = 4; level >= 1; level--)
+        {
+            Hpa entry = s.Fs.EntryHpa(new Iova(Gva), level);
+            s.Bench.Memory.Write64(entry, s.Bench.Memory.Read64(entry) | FirstStageEntry.AccessedBit);
+        }
+        s.Remap(s.TableGpa(1), read: true, write: false);
+        Assert.True(s.Unit.Translate(s.Bench.Read(Gva)).Success);
+        Hpa pte = s.Fs.EntryHpa(new Iova(Gva), 1);
+        ulong before = s.Bench.Memory.Read64(pte);
+        var request = s.Bench.Write(Gva);
+
+        var result = s.Unit.DmaWrite(request, new byte[] { 0x5A });
+
+        FaultAssert.Recorded(s.Unit, result, FaultReason.SFS8_EntryNotWritable, request);
+        Assert.Equal(before, s.Bench.Memory.Read64(pte));
+        Assert.Equal(0UL, s.Bench.Memory.Read64(NestedBench.GuestToHost(DataGpa)));
+    }
+
+    [Fact]
+    [FaultCoverage(FaultReason.SSS1_EntryAccessError)]
+    public void SecondStageTableErrorWhileTranslatingAFirstStageTableFaultsSss1()
+    {
+        // A broken second-stage table is the second stage's fault, not the first stage's (decisions D1).
+        var s = Nested();
+        s.Bench.Memory.InjectError(s.Bench.SecondStage.EntryAddress(new Gpa(s.TableGpa(4)), 1).PageBase, 4096);
+        var request = s.Bench.Read(Gva);
+
+        DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SSS1_EntryAccessError, request);
+        Assert.Equal(new Gpa(s.TableGpa(4) + (ulong)8 * ((Gva >> 39) & 0x1FF)), fault.Gpa);
+    }
+
+    [Fact]
+    [FaultCoverage(FaultReason.SSS2_EntryNotPresent)]
+    public void FinalGpaNotMappedInTheSecondStageFaultsSss2()
+    {
+        var s = Nested(mapData: false);
+        var request = s.Bench.Read(Gva + 0x10);
+
+        DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SSS2_EntryNotPresent, request);
+        Assert.Equal(new Gpa(DataGpa + 0x10), fault.Gpa);
+    }
+
+    [Fact]
+    [FaultCoverage(FaultReason.SGN5_AddressBeyondGuestWidth)]
+    public void FinalGpaBeyondTheSecondStageWidthFaultsSgn5()
+    {
+        var s = Nested(FaultProfiles.With39BitSecondStage, ssLevels: 3, dataGpa: 1UL << 40, mapData: false);
+        var request = s.Bench.Read(Gva);
+
+        FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SGN5_AddressBeyondGuestWidth, request);
+    }
+
+    [Fact]
+    [FaultCoverage(FaultReason.SGN6_WriteDenied)]
+    public void WriteToAPageTheSecondStageMapsReadOnlyFaultsSgn6WithoutSettingDirty()
+    {
+        var s = Nested();
+        s.Remap(DataGpa, read: true, write: false);
+        var request = s.Bench.Write(Gva);
+
+        var result = s.Unit.DmaWrite(request, new byte[] { 1 });
+
+        FaultAssert.Recorded(s.Unit, result, FaultReason.SGN6_WriteDenied, request);
+        Assert.Equal(0UL, s.Bench.Memory.Read64(NestedBench.GuestToHost(DataGpa)));
+        Assert.False(new FirstStageEntry(s.Bench.Memory.Read64(s.Fs.EntryHpa(new Iova(Gva), 1))).Dirty); // decisions D3
+    }
+
+    [Fact]
+    [FaultCoverage(FaultReason.SGN7_ReadDenied)]
+    public void ReadOfAPageTheSecondStageMapsWriteOnlyFaultsSgn7()
+    {
+        var s = Nested();
+        s.Remap(DataGpa, read: false, write: true);
+        var request = s.Bench.Read(Gva);
+
+        FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SGN7_ReadDenied, request);
+    }
+
+    [Fact]
+    [FaultCoverage(FaultReason.SGN8_InterruptAddress)]
+    public void FinalGpaTranslatingIntoTheInterruptRangeFaultsSgn8()
+    {
+        var s = Nested(mapData: false);
+        s.Bench.SecondStage.Map(new Gpa(DataGpa), new Hpa(0xFEE0_0000));
+        var request = s.Bench.Write(Gva);
+
+        FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SGN8_InterruptAddress, request);
+    }
+}
