@@ -1,4 +1,5 @@
 using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Caches;
 using VtdSim.Hardware.Events;
 using VtdSim.Hardware.Faults;
 using VtdSim.Hardware.Memory;
@@ -31,7 +32,8 @@ public sealed class VtdUnit
         RegisterBase = registerBase ?? DefaultRegisterBase;
         if ((RegisterBase.Value & 0xFFF) != 0) throw new ArgumentException($"register base {RegisterBase} is not 4 KiB aligned", nameof(registerBase));
         Events = events ?? new VtdEventLog();
-        _registers = new RemappingRegisters(profile, Events);
+        Caches = new RemappingCaches(profile.Caches);
+        _registers = new RemappingRegisters(profile, Events, memory, Caches);
         _engine = new TranslationEngine(memory, profile);
     }
 
@@ -39,6 +41,7 @@ public sealed class VtdUnit
     public VtdProfile Profile { get; }
     public Hpa RegisterBase { get; }
     public VtdEventLog Events { get; }
+    internal RemappingCaches Caches { get; }
 
     public bool TranslationEnabled => _registers.Root.TranslationEnabled;
     public Hpa RootTable => _registers.Root.RootTable;

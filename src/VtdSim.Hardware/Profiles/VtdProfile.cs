@@ -1,3 +1,4 @@
+using VtdSim.Hardware.Caches;
 using VtdSim.Hardware.Registers;
 
 namespace VtdSim.Hardware.Profiles;
@@ -22,6 +23,17 @@ public sealed record VtdProfile
     /// <summary>Drop a fault whose source id equals that of a still-pending fault record (allowed by the spec; QEMU does it).</summary>
     public bool CompressFaultsBySourceId { get; init; }
 
+    /// <summary>The translation caches' geometry and replacement.</summary>
+    public CacheSizes Caches { get; init; } = DefaultCaches;
+
+    /// <summary>A modest hardware-like set: 64 context, 128 PASID, 1024 IOTLB, 64+64 paging-structure entries, LRU.</summary>
+    public static CacheSizes DefaultCaches { get; } = new(
+        Context: new CacheGeometry(16, 4),
+        Pasid: new CacheGeometry(32, 4),
+        Iotlb: new CacheGeometry(128, 8),
+        FirstStagePagingStructures: new CacheGeometry(16, 4),
+        SecondStagePagingStructures: new CacheGeometry(16, 4));
+
     /// <summary>Checks that the capability registers are consistent with themselves and with the register layout.</summary>
     public void Validate()
     {
@@ -37,6 +49,8 @@ public sealed record VtdProfile
         if (Ecap.NestedTranslation && !(Ecap.FirstStageTranslation && Ecap.SecondStageTranslation))
             problems.Add("NEST needs both FSTS and SSTS");
         if (Erratum772415 && !Ecap.NestedTranslation) problems.Add("erratum 772415 only concerns units with nested translation");
+        try { Caches.Validate(); }
+        catch (ArgumentException e) { problems.Add(e.Message); }
         if (problems.Count != 0)
             throw new InvalidOperationException($"profile '{Name}' is inconsistent: {string.Join("; ", problems)}");
     }

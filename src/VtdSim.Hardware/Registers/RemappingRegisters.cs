@@ -1,6 +1,9 @@
 using VtdSim.Hardware.Addressing;
 using VtdSim.Hardware.Events;
+using VtdSim.Hardware.Caches;
 using VtdSim.Hardware.Faults;
+using VtdSim.Hardware.Invalidation;
+using VtdSim.Hardware.Memory;
 using VtdSim.Hardware.Profiles;
 using VtdSim.Hardware.Translation;
 
@@ -9,7 +12,7 @@ namespace VtdSim.Hardware.Registers;
 /// <summary>
 /// The remapping unit's register page, accessed as 32-bit dwords (a 64-bit access is its two dwords, low first, as
 /// on the bus). Read-only and reserved bits ignore writes; unknown offsets read 0. GCMD/GSTS command semantics live
-/// here; the fault registers are delegated to <see cref="FaultRecordingRegisters"/>.
+/// here; the fault registers, queued invalidation and register-based invalidation are delegated to their own classes.
 /// </summary>
 internal sealed class RemappingRegisters
 {
@@ -25,29 +28,35 @@ internal sealed class RemappingRegisters
     private GlobalCommand _status;
     private RootTableState _root;
 
-    public RemappingRegisters(VtdProfile profile, VtdEventLog events)
+    private readonly RemappingCaches _caches;
+
+    public RemappingRegisters(VtdProfile profile, VtdEventLog events, PhysicalMemory memory, RemappingCaches caches)
     {
         _profile = profile;
         _events = events;
+        _caches = caches;
         Faults = new FaultRecordingRegisters(profile.Cap, profile.CompressFaultsBySourceId, events);
-        int iro = profile.Ecap.IotlbRegisterOffset;
+        Queue = new InvalidationQueue(memory, profile, events, caches,
+            errorPending: () => (Faults.Status & FaultRecordingRegisters.Iqe) != 0,
+            raiseError: _ => Faults.SetQueueError())
+        {
+            Mode = () => _root.Mode,
+        };
+        Registers = new RegisterInvalidation(profile, events, caches,
+            allowed: () => (_status & GlobalCommand.QueuedInvalidationEnable) != 0
+                ? "register-based invalidation while queued invalidation is enabled is not allowed"
+                : _root.Mode == TranslationTableMode.Scalable ? "register-based invalidation is not available in scalable mode" : null);
         _writeMasks = new Dictionary<int, uint>
         {
             [RegisterOffset.RTADDR] = 0xFFFF_FC00, [RegisterOffset.RTADDR + 4] = 0xFFFF_FFFF,
-            [RegisterOffset.CCMD] = 0xFFFF_FFFF, [RegisterOffset.CCMD + 4] = 0xE000_0003,
             [RegisterOffset.AFLOG] = 0xFFFF_FE00, [RegisterOffset.AFLOG + 4] = 0xFFFF_FFFF,
-            [RegisterOffset.IQT] = 0x0007_FFF0,
-            [RegisterOffset.IQA] = 0xFFFF_F807, [RegisterOffset.IQA + 4] = 0xFFFF_FFFF,
-            [RegisterOffset.IECTL] = 0x8000_0000, [RegisterOffset.IEDATA] = 0xFFFF_FFFF,
-            [RegisterOffset.IEADDR] = 0xFFFF_FFFC, [RegisterOffset.IEUADDR] = 0xFFFF_FFFF,
             [RegisterOffset.IRTA] = 0xFFFF_F80F, [RegisterOffset.IRTA + 4] = 0xFFFF_FFFF,
-            [iro] = 0xFFFF_F07F, [iro + 4] = 0xFFFF_FFFF,
-            [iro + 8] = 0, [iro + 12] = 0xB003_FFFF, // IOTLB register: DID 47:32, DW, DR, IIRG, IVT
         };
-        _plain[RegisterOffset.IECTL] = 0x8000_0000;
     }
 
     public FaultRecordingRegisters Faults { get; }
+    public InvalidationQueue Queue { get; }
+    public RegisterInvalidation Registers { get; }
     public RootTableState Root => _root;
     public GlobalCommand GlobalStatus => _status;
 
@@ -66,6 +75,8 @@ internal sealed class RemappingRegisters
                 return Faults.Read32(offset);
         }
         if (Faults.Covers(offset)) return Faults.Read32(offset);
+        if (InvalidationQueue.Owns(offset)) return Queue.Read32(offset);
+        if (Registers.Owns(offset)) return Registers.Read32(offset);
         return _plain.TryGetValue(offset, out uint v) ? v : 0;
     }
 
@@ -76,13 +87,27 @@ internal sealed class RemappingRegisters
             case RegisterOffset.GCMD:
                 WriteGlobalCommand((GlobalCommand)value);
                 return;
-            case RegisterOffset.FSTS or RegisterOffset.FECTL or RegisterOffset.FEDATA or RegisterOffset.FEADDR or RegisterOffset.FEUADDR:
+            case RegisterOffset.FSTS:
+                Faults.Write32(offset, value);
+                Queue.Resume(); // clearing IQE lets the queue go on from the descriptor that failed
+                return;
+            case RegisterOffset.FECTL or RegisterOffset.FEDATA or RegisterOffset.FEADDR or RegisterOffset.FEUADDR:
                 Faults.Write32(offset, value);
                 return;
         }
         if (Faults.Covers(offset))
         {
             Faults.Write32(offset, value);
+            return;
+        }
+        if (InvalidationQueue.Owns(offset))
+        {
+            Queue.Write32(offset, value);
+            return;
+        }
+        if (Registers.Owns(offset))
+        {
+            Registers.Write32(offset, value);
             return;
         }
         if (!_writeMasks.TryGetValue(offset, out uint mask))
@@ -120,12 +145,15 @@ internal sealed class RemappingRegisters
             ulong rtaddr = Read64Plain(RegisterOffset.RTADDR);
             _root = _root with { RootTable = new Hpa(rtaddr & ~0xFFFUL), Mode = (TranslationTableMode)((rtaddr >> 10) & 3) };
             _status |= GlobalCommand.SetRootTablePointer; // RTPS: latched (hardware completes at once)
+            if (_profile.Cap.EnhancedSetRootTablePointer) _caches.InvalidateAll(); // ESRTPS: SRTP also flushes every cache
         }
         if ((command & GlobalCommand.SetInterruptRemapTablePointer) != 0) _status |= GlobalCommand.SetInterruptRemapTablePointer;
         if ((command & GlobalCommand.SetFaultLog) != 0) _status |= GlobalCommand.SetFaultLog;
         // WBF completes immediately: the model has no write buffer, so WBFS reads 0 again at once.
 
         _status = (_status & ~Persistent) | (command & Persistent);
+        if ((changed & GlobalCommand.QueuedInvalidationEnable) != 0)
+            Queue.SetEnabled((command & GlobalCommand.QueuedInvalidationEnable) != 0);
         if ((changed & GlobalCommand.TranslationEnable) != 0 && (command & GlobalCommand.TranslationEnable) != 0 && (_status & GlobalCommand.SetRootTablePointer) == 0)
             Warn(RegisterOffset.GCMD, "translation enabled before any root table pointer was latched (SRTP)");
         _root = _root with { TranslationEnabled = (_status & GlobalCommand.TranslationEnable) != 0 };

@@ -1,0 +1,25 @@
+namespace VtdSim.Hardware.Caches;
+
+/// <summary>How a cache replaces entries when the set an entry maps to is full.</summary>
+public enum CacheReplacement
+{
+    /// <summary>Evict the least recently used way of the set (what set-associative hardware caches approximate).</summary>
+    LeastRecentlyUsed,
+    /// <summary>Flush the whole cache when it is full, then insert (what QEMU's IOTLB does).</summary>
+    FlushWhenFull,
+}
+
+/// <summary>The shape of one cache: sets × ways (sets a power of two), and its replacement policy.</summary>
+public sealed record CacheGeometry(int Sets, int Ways, CacheReplacement Replacement = CacheReplacement.LeastRecentlyUsed)
+{
+    public int Capacity => Sets * Ways;
+
+    /// <summary>A cache that holds nothing: every lookup misses (a unit without that cache).</summary>
+    public static CacheGeometry None { get; } = new(1, 0);
+
+    public void Validate(string name)
+    {
+        if (Sets < 1 || (Sets & (Sets - 1)) != 0) throw new ArgumentException($"{name}: sets must be a power of two, got {Sets}");
+        if (Ways is < 0 or > 64) throw new ArgumentException($"{name}: ways must be 0..64, got {Ways}");
+    }
+}

@@ -1,0 +1,122 @@
+using System.Runtime.CompilerServices;
+
+namespace VtdSim.Hardware.Caches;
+
+/// <summary>
+/// A set-associative cache with deterministic replacement. Lookups scan the ways of one set and do not allocate.
+/// Invalidation visits every valid entry with a predicate (its cost grows with what is cached, as a hardware walk of
+/// the tags would).
+/// </summary>
+internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEquatable<TKey>
+{
+    private readonly TKey[] _keys;
+    private readonly TValue[] _values;
+    private readonly ulong[] _stamps; // 0 = invalid; otherwise the last-use tick (LRU)
+    private readonly int _setMask, _ways;
+    private readonly CacheReplacement _replacement;
+    private ulong _tick;
+
+    public SetAssociativeCache(CacheGeometry geometry)
+    {
+        _ways = geometry.Ways;
+        _setMask = geometry.Sets - 1;
+        _replacement = geometry.Replacement;
+        int capacity = geometry.Capacity;
+        _keys = new TKey[capacity];
+        _values = new TValue[capacity];
+        _stamps = new ulong[capacity];
+    }
+
+    public CacheStatistics Statistics { get; } = new();
+    public int Capacity => _keys.Length;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryGet(in TKey key, int hash, out TValue value)
+    {
+        int start = (hash & _setMask) * _ways;
+        for (int i = start; i < start + _ways; i++)
+        {
+            if (_stamps[i] != 0 && _keys[i].Equals(key))
+            {
+                _stamps[i] = ++_tick;
+                value = _values[i];
+                Statistics.Hits++;
+                return true;
+            }
+        }
+        Statistics.Misses++;
+        value = default!;
+        return false;
+    }
+
+    /// <summary>Inserts or replaces the entry for <paramref name="key"/>.</summary>
+    public void Add(in TKey key, int hash, in TValue value)
+    {
+        if (_ways == 0) return;
+        int start = (hash & _setMask) * _ways;
+        int victim = -1;
+        ulong oldest = ulong.MaxValue;
+        for (int i = start; i < start + _ways; i++)
+        {
+            if (_stamps[i] != 0 && _keys[i].Equals(key)) { victim = i; oldest = 0; break; }
+            if (_stamps[i] == 0 && oldest != 0) { victim = i; oldest = 0; }
+            else if (_stamps[i] < oldest) { victim = i; oldest = _stamps[i]; }
+        }
+        if (_stamps[victim] != 0 && !_keys[victim].Equals(key))
+        {
+            if (_replacement == CacheReplacement.FlushWhenFull)
+            {
+                Clear();
+                Statistics.Evictions += Capacity;
+                Statistics.Invalidated -= Capacity;
+            }
+            else
+            {
+                Statistics.Evictions++;
+                Statistics.Occupancy--;
+            }
+        }
+        if (_stamps[victim] == 0) Statistics.Occupancy++;
+        _keys[victim] = key;
+        _values[victim] = value;
+        _stamps[victim] = ++_tick;
+        Statistics.Fills++;
+    }
+
+    /// <summary>Removes every entry the predicate selects; returns how many.</summary>
+    public int RemoveWhere<TState>(TState state, Func<TState, TKey, TValue, bool> predicate)
+    {
+        int removed = 0;
+        for (int i = 0; i < _keys.Length; i++)
+        {
+            if (_stamps[i] != 0 && predicate(state, _keys[i], _values[i]))
+            {
+                _stamps[i] = 0;
+                removed++;
+            }
+        }
+        Statistics.Invalidated += removed;
+        Statistics.Occupancy -= removed;
+        return removed;
+    }
+
+    public int Clear()
+    {
+        int removed = 0;
+        for (int i = 0; i < _stamps.Length; i++)
+        {
+            if (_stamps[i] != 0) removed++;
+            _stamps[i] = 0;
+        }
+        Statistics.Invalidated += removed;
+        Statistics.Occupancy = 0;
+        return removed;
+    }
+
+    /// <summary>The valid entries, for inspection tools and tests.</summary>
+    public IEnumerable<(TKey Key, TValue Value)> Entries()
+    {
+        for (int i = 0; i < _keys.Length; i++)
+            if (_stamps[i] != 0) yield return (_keys[i], _values[i]);
+    }
+}

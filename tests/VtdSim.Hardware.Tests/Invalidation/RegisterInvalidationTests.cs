@@ -1,0 +1,83 @@
+using VtdSim.Hardware.Events;
+using VtdSim.Hardware.Memory;
+using VtdSim.Hardware.Profiles;
+using VtdSim.Hardware.Registers;
+
+namespace VtdSim.Hardware.Tests.Invalidation;
+
+/// <summary>Register-based invalidation: CCMD and the IVA/IOTLB registers at ECAP.IRO (spec 6.5.1, vtd-facts §1.6).</summary>
+public class RegisterInvalidationTests
+{
+    private const ulong Icc = 1UL << 63, Ivt = 1UL << 63;
+
+    private static VtdUnit NewUnit(VtdProfile? profile = null) => new(new PhysicalMemory(1UL << 32), profile ?? BuiltInProfiles.Qemu72Legacy);
+
+    private static int Iotlb(VtdUnit unit) => unit.Profile.Ecap.IotlbRegisterOffset + 8;
+    private static int Iva(VtdUnit unit) => unit.Profile.Ecap.IotlbRegisterOffset;
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void AContextCommandCompletesReportingItsGranularity(int cirg)
+    {
+        var unit = NewUnit();
+        unit.WriteRegister64(RegisterOffset.CCMD, Icc | (ulong)cirg << 61 | 0x0008UL << 16 | 5);
+
+        ulong ccmd = unit.ReadRegister64(RegisterOffset.CCMD);
+        Assert.Equal(0UL, ccmd & Icc);
+        Assert.Equal((ulong)cirg, (ccmd >> 59) & 3); // CAIG
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(2, 2)]
+    [InlineData(3, 3)]
+    public void AnIotlbCommandCompletesReportingItsGranularity(int iirg, int expected)
+    {
+        var unit = NewUnit();
+        unit.WriteRegister64(Iva(unit), 0x4000);
+        unit.WriteRegister64(Iotlb(unit), Ivt | (ulong)iirg << 60 | 1UL << 32);
+
+        ulong reg = unit.ReadRegister64(Iotlb(unit));
+        Assert.Equal(0UL, reg & Ivt);
+        Assert.Equal((ulong)expected, (reg >> 57) & 3); // IAIG
+    }
+
+    [Fact]
+    public void APageSelectiveRequestBeyondMamvIsCarriedOutAsDomainSelective()
+    {
+        var unit = NewUnit();
+        int mamv = unit.Profile.Cap.MaximumAddressMaskValue;
+        unit.WriteRegister64(Iva(unit), (ulong)(mamv + 1));
+        unit.WriteRegister64(Iotlb(unit), Ivt | 3UL << 60 | 1UL << 32);
+
+        Assert.Equal(2UL, (unit.ReadRegister64(Iotlb(unit)) >> 57) & 3);
+    }
+
+    [Fact]
+    public void RegisterInvalidationWhileQueuedInvalidationIsOnIsIgnoredAndReported()
+    {
+        var unit = NewUnit();
+        unit.WriteRegister64(RegisterOffset.IQA, 0x20_0000);
+        unit.WriteRegister32(RegisterOffset.GCMD, (uint)GlobalCommand.QueuedInvalidationEnable);
+
+        unit.WriteRegister64(RegisterOffset.CCMD, Icc | 1UL << 61);
+
+        Assert.Equal(0UL, (unit.ReadRegister64(RegisterOffset.CCMD) >> 59) & 3); // CAIG 0: not done
+        Assert.Contains(unit.Events.OfType<RegisterWarningEvent>(), w => w.Message.Contains("queued invalidation"));
+    }
+
+    [Fact]
+    public void RegisterInvalidationInScalableModeIsIgnoredAndReported()
+    {
+        var unit = NewUnit(BuiltInProfiles.Architectural);
+        unit.WriteRegister64(RegisterOffset.RTADDR, 0x10_0000 | 1UL << 10);
+        unit.WriteRegister32(RegisterOffset.GCMD, (uint)GlobalCommand.SetRootTablePointer);
+
+        unit.WriteRegister64(Iotlb(unit), Ivt | 1UL << 60);
+
+        Assert.Equal(0UL, (unit.ReadRegister64(Iotlb(unit)) >> 57) & 3);
+        Assert.Contains(unit.Events.OfType<RegisterWarningEvent>(), w => w.Message.Contains("scalable mode"));
+    }
+}
