@@ -1,0 +1,97 @@
+using System.Buffers.Binary;
+using VtdSim.Hardware;
+using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Memory;
+using VtdSim.Hardware.Profiles;
+
+namespace VtdSim.Machine;
+
+/// <summary>
+/// A machine as software on it sees it: physical memory, MMIO regions that claim parts of the address space (the
+/// IOMMU's register page among them), and the DMA port its PCI functions use. CPU accesses go to the MMIO region that
+/// claims the address, else to memory. The kernel layer reaches the IOMMU only through <see cref="IommuBase"/>.
+/// </summary>
+public sealed class PhysicalMachine
+{
+    private readonly List<IMmioRegion> _mmio = new();
+
+    public PhysicalMachine(PhysicalMemory memory, Hpa iommuBase, IDmaPort dma)
+    {
+        Memory = memory;
+        IommuBase = iommuBase;
+        Dma = dma;
+    }
+
+    /// <summary>A bare-metal host: memory and a hardware VT-d unit of the given profile at its default base.</summary>
+    public static PhysicalMachine Host(VtdProfile profile, ulong memorySize)
+    {
+        var memory = new PhysicalMemory(memorySize);
+        var unit = new VtdUnit(memory, profile);
+        var machine = new PhysicalMachine(memory, unit.RegisterBase, new VtdUnitDmaPort(unit)) { HardwareIommu = unit };
+        machine.Map(new VtdUnitMmio(unit));
+        return machine;
+    }
+
+    public PhysicalMemory Memory { get; }
+    /// <summary>Where the IOMMU's registers are (what firmware's DMAR table would tell the kernel).</summary>
+    public Hpa IommuBase { get; }
+    public IDmaPort Dma { get; }
+    /// <summary>The hardware unit when this is a bare-metal machine (for tools and tests, never for the kernel).</summary>
+    public VtdUnit? HardwareIommu { get; init; }
+    public IReadOnlyList<IMmioRegion> MmioRegions => _mmio;
+
+    public void Map(IMmioRegion region)
+    {
+        foreach (var r in _mmio)
+        {
+            if (region.Base.Value < r.Base.Value + r.Size && r.Base.Value < region.Base.Value + region.Size)
+                throw new ArgumentException($"MMIO region at {region.Base} (+0x{region.Size:x}) overlaps the one at {r.Base}");
+        }
+        _mmio.Add(region);
+    }
+
+    /// <summary>A CPU load of 1, 2, 4 or 8 bytes. False when nothing answers (beyond memory, or an access the device refuses).</summary>
+    public bool TryRead(Hpa address, int size, out ulong value)
+    {
+        CheckSize(size);
+        if (FindRegion(address, size) is { } region) return region.TryRead(address.Value - region.Base.Value, size, out value);
+        Span<byte> bytes = stackalloc byte[8];
+        bytes.Clear();
+        bool ok = Memory.TryRead(address, bytes[..size]);
+        value = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
+        return ok;
+    }
+
+    /// <summary>A CPU store of 1, 2, 4 or 8 bytes.</summary>
+    public bool TryWrite(Hpa address, int size, ulong value)
+    {
+        CheckSize(size);
+        if (FindRegion(address, size) is { } region) return region.TryWrite(address.Value - region.Base.Value, size, value);
+        Span<byte> bytes = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, value);
+        return Memory.TryWrite(address, bytes[..size]);
+    }
+
+    public ulong Read(Hpa address, int size) =>
+        TryRead(address, size, out ulong v) ? v : throw new MemoryAccessException(address, size, "no memory or device answered");
+
+    public void Write(Hpa address, int size, ulong value)
+    {
+        if (!TryWrite(address, size, value)) throw new MemoryAccessException(address, size, "no memory or device accepted the write");
+    }
+
+    /// <summary>The MMIO region an access falls in, if any (an access straddling a region's edge belongs to it too).</summary>
+    public IMmioRegion? FindRegion(Hpa address, int size)
+    {
+        foreach (var r in _mmio)
+        {
+            if (address.Value < r.Base.Value + r.Size && r.Base.Value < address.Value + (ulong)size) return r;
+        }
+        return null;
+    }
+
+    private static void CheckSize(int size)
+    {
+        if (size is not (1 or 2 or 4 or 8)) throw new ArgumentOutOfRangeException(nameof(size), size, "a CPU access is 1, 2, 4 or 8 bytes");
+    }
+}
