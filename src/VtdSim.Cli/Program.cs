@@ -16,6 +16,7 @@ public static class Program
             DemoCommand.Create(() => console.Value),
             ProfilesCommand.Create(() => console.Value),
             FaultsCommand.Create(() => console.Value),
+            QtestCommand.Create(),
         };
         var invocation = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
         if (output is not null)

@@ -80,6 +80,14 @@ public sealed class PhysicalMachine
         if (!TryWrite(address, size, value)) throw new MemoryAccessException(address, size, "no memory or device accepted the write");
     }
 
+    /// <summary>A CPU copy out of RAM (never MMIO): what a kernel does to read a table or a buffer.</summary>
+    public bool TryReadBytes(Hpa address, Span<byte> destination) =>
+        FindRegion(address, Math.Max(destination.Length, 1)) is null && Memory.TryRead(address, destination);
+
+    /// <summary>A CPU copy into RAM (never MMIO).</summary>
+    public bool TryWriteBytes(Hpa address, ReadOnlySpan<byte> source) =>
+        FindRegion(address, Math.Max(source.Length, 1)) is null && Memory.TryWrite(address, source);
+
     /// <summary>The MMIO region an access falls in, if any (an access straddling a region's edge belongs to it too).</summary>
     public IMmioRegion? FindRegion(Hpa address, int size)
     {
