@@ -1,1 +1,46 @@
-System.Console.WriteLine("b");
+using System.Diagnostics;
+using BenchmarkDotNet.Running;
+using VtdSim.Benchmarks;
+
+// Benchmarks: dotnet run -c Release --project bench/VtdSim.Benchmarks -- --filter '*'
+// Profiling:  dotnet run -c Release --project bench/VtdSim.Benchmarks -- --spin <walk|translate> <legacy|fs|nested> [seconds]
+//             runs one operation in a loop (no BenchmarkDotNet) and prints ns/op, for `perf record` with
+//             DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 (see docs/performance.md).
+if (args.Length >= 3 && args[0] == "--spin")
+    return Spin(args[1], args[2], args.Length > 3 ? double.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 10);
+BenchmarkSwitcher.FromAssembly(typeof(BenchConfig).Assembly).Run(args, new BenchConfig());
+return 0;
+
+static int Spin(string what, string shape, double seconds)
+{
+    var b = new WalkBenchmarks();
+    b.Setup();
+    Func<ulong> op = (what, shape) switch
+    {
+        ("walk", "legacy") => b.WalkLegacy4,
+        ("walk", "fs") => b.WalkFirstStage4,
+        ("walk", "nested") => b.WalkNested4x4,
+        ("translate", "legacy") => b.TranslateLegacy4,
+        ("translate", "fs") => b.TranslateFirstStage4,
+        ("translate", "nested") => b.TranslateNested4x4,
+        _ => throw new ArgumentException($"unknown spin target '{what} {shape}'"),
+    };
+    // Rounds of ~0.25 s; the minimum is what a quiet machine gives, the median shows how noisy this one is.
+    var rounds = new List<double>();
+    ulong sink = 0;
+    var total = Stopwatch.StartNew();
+    while (total.Elapsed.TotalSeconds < seconds)
+    {
+        var clock = Stopwatch.StartNew();
+        long n = 0;
+        while (clock.ElapsedMilliseconds < 250)
+        {
+            for (int i = 0; i < 100_000; i++) sink ^= op();
+            n += 100_000;
+        }
+        rounds.Add(clock.Elapsed.TotalNanoseconds / n);
+    }
+    rounds.Sort();
+    Console.WriteLine($"{what} {shape}: min {rounds[0]:F1} ns/op, median {rounds[rounds.Count / 2]:F1} ns/op over {rounds.Count} rounds (sink {sink & 0xF})");
+    return 0;
+}

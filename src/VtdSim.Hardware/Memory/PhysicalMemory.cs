@@ -15,13 +15,16 @@ public sealed class PhysicalMemory
     public const int PageShift = 12;
     public const int PageSize = 1 << PageShift;
     private const int WordsPerPage = PageSize / 8;
-    private const int CacheSlots = 256; // direct-mapped frame lookup in front of the dictionary: walks touch few frames
+    private const int CacheSlots = 1024; // direct-mapped frame lookup in front of the dictionary: walks touch few frames
 
-    private readonly Dictionary<ulong, ulong[]> _frames = new();
-    private readonly ulong[] _cacheTags = new ulong[CacheSlots]; // pfn + 1; 0 means empty
-    private readonly ulong[][] _cacheFrames = new ulong[CacheSlots][];
+    private readonly Dictionary<ulong, Frame> _frames = new();
+    private FrameCache _cache; // inline in this object: one less indirection, and the JIT drops the slot bounds check
     private readonly List<(ulong Start, ulong End, InjectedErrorKind Kind)> _errors = new();
     private readonly List<Observer> _observers = new();
+
+    // 8-byte reads below this address need no range or error check: Size while no error is injected, else 0 (every
+    // read then takes the checked path). Lets the hot read path test one field instead of Size and the error list.
+    private ulong _uncheckedReadLimit;
 
     /// <summary>Creates a memory whose valid addresses are [0, <paramref name="size"/>).</summary>
     public PhysicalMemory(ulong size)
@@ -31,6 +34,7 @@ public sealed class PhysicalMemory
         if (size == 0 || (size & (PageSize - 1)) != 0)
             throw new ArgumentOutOfRangeException(nameof(size), size, "memory size must be a non-zero multiple of 4 KiB");
         Size = size;
+        _uncheckedReadLimit = size;
     }
 
     /// <summary>Creates a memory covering a whole physical address width (e.g. 46 bits = 64 TiB).</summary>
@@ -51,9 +55,14 @@ public sealed class PhysicalMemory
     {
         if (length == 0) throw new ArgumentOutOfRangeException(nameof(length), "an error range must not be empty");
         _errors.Add((start.Value, start.Value + length, kind));
+        _uncheckedReadLimit = 0;
     }
 
-    public void ClearInjectedErrors() => _errors.Clear();
+    public void ClearInjectedErrors()
+    {
+        _errors.Clear();
+        _uncheckedReadLimit = Size;
+    }
 
     /// <summary>Calls <paramref name="observer"/> for every write that overlaps [start, start+length). Dispose to stop.</summary>
     public IDisposable ObserveWrites(Hpa start, ulong length, Action<MemoryWrite> observer)
@@ -66,8 +75,30 @@ public sealed class PhysicalMemory
 
     // ---- 8-byte aligned accesses (the walker's and the driver's) ----
 
+    /// <summary>
+    /// Reads an aligned 8-byte word; false if the address is beyond <see cref="Size"/> or in an injected error range.
+    /// The common case (aligned, no injected errors, frame in the cache) is inlined at the call site: a tag compare and
+    /// a load. Everything else goes to <see cref="TryRead64Checked"/>, which does the full checks.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryRead64(Hpa address, out ulong value)
+    {
+        ulong a = address.Value;
+        if ((a & 7) == 0 && a < _uncheckedReadLimit)
+        {
+            ulong pfn = a >> PageShift;
+            ref CachedFrame slot = ref _cache[SlotOf(pfn)];
+            if (slot.Tag == pfn + 1)
+            {
+                value = slot.Frame.Words[WordIndex(a)];
+                return true;
+            }
+        }
+        return TryRead64Checked(address, out value);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool TryRead64Checked(Hpa address, out ulong value)
     {
         ulong a = address.Value;
         if ((a & 7) != 0) ThrowMisaligned(address);
@@ -76,17 +107,50 @@ public sealed class PhysicalMemory
             value = 0;
             return false;
         }
-        ulong[]? frame = FindFrame(a >> PageShift);
-        value = frame is null ? 0 : frame[(a & (PageSize - 1)) >> 3];
+        Frame? frame = FindFrame(a >> PageShift);
+        value = frame is null ? 0 : frame.Words[WordIndex(a)];
         return true;
     }
+
+    /// <summary>
+    /// Reads entry <paramref name="index"/> (0..511) of the 4 KiB table at <paramref name="table"/>: the walkers' read.
+    /// Same result and same checks as <see cref="TryRead64(Hpa, out ulong)"/> at table + 8 * index. The caller keeps,
+    /// per place it reads from (a walk level), the frame it found there last time in <paramref name="hint"/>. When the
+    /// hint holds the table's page, where the word lives depends only on the hint and the index, not on the table
+    /// address the previous entry supplied, so the CPU need not wait for that entry before loading this one (the hint
+    /// is checked, and the branch is predicted). Value and success come back together, in registers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal EntryRead ReadEntry(ulong table, int index, ref FrameHint hint)
+    {
+        if ((table & (PageSize - 1)) == 0 && table < _uncheckedReadLimit && hint.Tag == (table >> PageShift) + 1)
+            return new EntryRead(hint.Frame.Words[index], true);
+        return ReadEntryAndHint(new Hpa(table + ((ulong)index << 3)), ref hint);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private EntryRead ReadEntryAndHint(Hpa address, ref FrameHint hint)
+    {
+        bool readable = TryRead64(address, out ulong value);
+        ulong pfn = address.Value >> PageShift;
+        Frame? frame = readable ? FindFrame(pfn) : null;
+        if (frame is not null) // absent frames are not remembered: a write may create them
+        {
+            hint.Tag = pfn + 1;
+            hint.Frame = frame;
+        }
+        return new EntryRead(value, readable);
+    }
+
+    /// <summary>The result of <see cref="ReadEntry"/>: the entry, and false if it could not be read (then Value is 0).</summary>
+    internal readonly record struct EntryRead(ulong Value, bool Readable);
 
     public bool TryWrite64(Hpa address, ulong value, WriteOrigin origin = WriteOrigin.Software)
     {
         ulong a = address.Value;
         if ((a & 7) != 0) ThrowMisaligned(address);
         if (a >= Size || (_errors.Count != 0 && HitsError(a, 8, write: true))) return false;
-        GetOrCreateFrame(a >> PageShift)[(a & (PageSize - 1)) >> 3] = value;
+        GetOrCreateFrame(a >> PageShift).Words[WordIndex(a)] = value;
         if (_observers.Count != 0) Notify(new MemoryWrite(address, 8, origin));
         return true;
     }
@@ -104,7 +168,7 @@ public sealed class PhysicalMemory
             actual = 0;
             return false;
         }
-        ref ulong slot = ref GetOrCreateFrame(a >> PageShift)[(a & (PageSize - 1)) >> 3];
+        ref ulong slot = ref GetOrCreateFrame(a >> PageShift).Words[WordIndex(a)];
         actual = Interlocked.CompareExchange(ref slot, desired, expected);
         if (actual == expected && _observers.Count != 0) Notify(new MemoryWrite(address, 8, origin));
         return true;
@@ -130,9 +194,9 @@ public sealed class PhysicalMemory
         {
             int offset = (int)(a & (PageSize - 1));
             int chunk = Math.Min(PageSize - offset, destination.Length - done);
-            ulong[]? frame = FindFrame(a >> PageShift);
+            Frame? frame = FindFrame(a >> PageShift);
             if (frame is null) destination.Slice(done, chunk).Clear();
-            else MemoryMarshal.AsBytes(frame.AsSpan()).Slice(offset, chunk).CopyTo(destination.Slice(done, chunk));
+            else frame.Bytes.Slice(offset, chunk).CopyTo(destination.Slice(done, chunk));
             done += chunk;
             a += (ulong)chunk;
         }
@@ -149,7 +213,7 @@ public sealed class PhysicalMemory
         {
             int offset = (int)(a & (PageSize - 1));
             int chunk = Math.Min(PageSize - offset, source.Length - done);
-            source.Slice(done, chunk).CopyTo(MemoryMarshal.AsBytes(GetOrCreateFrame(a >> PageShift).AsSpan()).Slice(offset, chunk));
+            source.Slice(done, chunk).CopyTo(GetOrCreateFrame(a >> PageShift).Bytes.Slice(offset, chunk));
             done += chunk;
             a += (ulong)chunk;
         }
@@ -171,32 +235,48 @@ public sealed class PhysicalMemory
 
     // ---- internals ----
 
+    /// <summary>
+    /// The cache slot of a page frame number: its low bits, XOR-folded with the bits above them. Folding keeps frames
+    /// at the same small offset from different large aligned bases (host tables at 1 MiB, guest tables at 4 GiB + 1 MiB)
+    /// from sharing a slot and evicting each other on every walk; contiguous frames still get distinct slots.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong[]? FindFrame(ulong pfn)
+    private static int SlotOf(ulong pfn) => (int)((pfn ^ (pfn >> 11) ^ (pfn >> 22)) & (CacheSlots - 1));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int WordIndex(ulong address) => (int)(address >> 3) & (WordsPerPage - 1); // mask last: the JIT then drops the bounds check
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Frame? FindFrame(ulong pfn)
     {
-        int slot = (int)(pfn & (CacheSlots - 1));
-        if (_cacheTags[slot] == pfn + 1) return _cacheFrames[slot];
-        return FindFrameSlow(pfn, slot);
+        ref CachedFrame slot = ref _cache[SlotOf(pfn)];
+        if (slot.Tag == pfn + 1) return slot.Frame;
+        return FindFrameSlow(pfn);
     }
 
-    private ulong[]? FindFrameSlow(ulong pfn, int slot)
+    [MethodImpl(MethodImplOptions.NoInlining)] // keeps the dictionary lookup out of the inlined read path
+    private Frame? FindFrameSlow(ulong pfn)
     {
-        if (!_frames.TryGetValue(pfn, out ulong[]? frame)) return null; // absent frames are not cached: a write may create them
-        _cacheTags[slot] = pfn + 1;
-        _cacheFrames[slot] = frame;
+        if (!_frames.TryGetValue(pfn, out Frame? frame)) return null; // absent frames are not cached: a write may create them
+        Cache(pfn, frame);
         return frame;
     }
 
-    private ulong[] GetOrCreateFrame(ulong pfn)
+    private Frame GetOrCreateFrame(ulong pfn)
     {
-        ulong[]? frame = FindFrame(pfn);
+        Frame? frame = FindFrame(pfn);
         if (frame is not null) return frame;
-        frame = new ulong[WordsPerPage];
+        frame = new Frame();
         _frames.Add(pfn, frame);
-        int slot = (int)(pfn & (CacheSlots - 1));
-        _cacheTags[slot] = pfn + 1;
-        _cacheFrames[slot] = frame;
+        Cache(pfn, frame);
         return frame;
+    }
+
+    private void Cache(ulong pfn, Frame frame)
+    {
+        ref CachedFrame slot = ref _cache[SlotOf(pfn)];
+        slot.Tag = pfn + 1;
+        slot.Frame = frame;
     }
 
     private bool RangeAccessible(ulong start, ulong length, bool write)
@@ -235,6 +315,43 @@ public sealed class PhysicalMemory
 
     private static void ThrowMisaligned(Hpa address) =>
         throw new ArgumentException($"8-byte memory access at {address} is not 8-byte aligned", nameof(address));
+
+    /// <summary>
+    /// A caller's memo of the frame behind one page (see <see cref="ReadEntry"/>). Tag is the page frame number + 1
+    /// (0: empty). It never goes stale: frames are never freed or replaced, and every read still checks the address
+    /// range and injected errors. It holds no memory contents, so a walk that uses it still reads every entry.
+    /// </summary>
+    internal struct FrameHint
+    {
+        internal ulong Tag;
+        internal Frame Frame;
+    }
+
+    /// <summary>One materialised 4 KiB frame. Fixed-size words, so an index masked to the page needs no bounds check.</summary>
+    internal sealed class Frame
+    {
+        public FrameWords Words;
+        public Span<byte> Bytes => MemoryMarshal.AsBytes((Span<ulong>)Words);
+    }
+
+    [InlineArray(WordsPerPage)]
+    internal struct FrameWords
+    {
+        private ulong _word0;
+    }
+
+    /// <summary>A cache slot: the frame of page <c>Tag - 1</c>; Tag 0 means empty. Frames are never freed, so no invalidation.</summary>
+    private struct CachedFrame
+    {
+        public ulong Tag;
+        public Frame Frame;
+    }
+
+    [InlineArray(CacheSlots)]
+    private struct FrameCache
+    {
+        private CachedFrame _slot0;
+    }
 
     private sealed class Observer(PhysicalMemory owner, ulong start, ulong end, Action<MemoryWrite> callback) : IDisposable
     {

@@ -1,5 +1,7 @@
+using System.Runtime.CompilerServices;
 using VtdSim.Hardware.Addressing;
 using VtdSim.Hardware.Faults;
+using VtdSim.Hardware.Memory;
 using VtdSim.Hardware.Structures;
 using VtdSim.Hardware.Tracing;
 using P = VtdSim.Hardware.Structures.PasidGranularTranslationType;
@@ -26,8 +28,8 @@ internal sealed partial class TranslationEngine
             case TranslationTableMode.AbortDma when _ecap.AbortDmaMode:
                 return Fail(FaultReason.RTA4_AbortDmaMode, 0, null, 0, null, "the root table is in abort-DMA mode (RTADDR.TTM=11): every request is blocked");
             default:
-                return Fail(FaultReason.RTA1_InvalidTtm, 0, null, 0, null,
-                    $"RTADDR.TTM={(int)root.Mode} is reserved or not supported by this unit (SMTS={_ecap.ScalableModeTranslation}, ADMS={_ecap.AbortDmaMode})");
+                return Fail(FaultReason.RTA1_InvalidTtm, 0, null, 0, null, (root.Mode, _ecap),
+                    static s => $"RTADDR.TTM={(int)s.Mode} is reserved or not supported by this unit (SMTS={s._ecap.ScalableModeTranslation}, ADMS={s._ecap.AbortDmaMode})");
         }
     }
 
@@ -38,24 +40,24 @@ internal sealed partial class TranslationEngine
 
         SourceId sid = request.Source;
         Hpa rootAddress = rootTable + (ulong)sid.Bus * RootEntry.Size;
-        if (!ReadPair(rootAddress, out ulong lo, out ulong hi))
-            return Fail(FaultReason.LRT1_RootAccessError, 0, rootAddress, 0, null, $"the root entry for bus {sid.Bus:x2} at {rootAddress} cannot be read");
+        if (!ReadPair(rootAddress, ref _rootHint, out ulong lo, out ulong hi))
+            return Fail(FaultReason.LRT1_RootAccessError, 0, rootAddress, 0, null, (sid, rootAddress), static s => $"the root entry for bus {s.sid.Bus:x2} at {s.rootAddress} cannot be read");
         trace?.Add(new MemoryReference(TraceStage.RootTable, 0, rootAddress, lo));
         var rootEntry = new RootEntry(lo, hi);
         if (!rootEntry.Present)
-            return Fail(FaultReason.LRT2_RootNotPresent, 0, rootAddress, lo, null, $"the root entry for bus {sid.Bus:x2} is not present");
+            return Fail(FaultReason.LRT2_RootNotPresent, 0, rootAddress, lo, null, sid, static sid => $"the root entry for bus {sid.Bus:x2} is not present");
         if (rootEntry.LegacyReservedBitsSet(_haw))
-            return Fail(FaultReason.LRT3_RootReserved, 0, rootAddress, lo, null, $"the root entry for bus {sid.Bus:x2} has reserved bits set (0x{hi:x16}_{lo:x16})");
+            return Fail(FaultReason.LRT3_RootReserved, 0, rootAddress, lo, null, (sid, hi, lo), static s => $"the root entry for bus {s.sid.Bus:x2} has reserved bits set (0x{s.hi:x16}_{s.lo:x16})");
 
         Hpa contextAddress = rootEntry.ContextTablePointer + (ulong)sid.DevFn * LegacyContextEntry.Size;
-        if (!ReadPair(contextAddress, out lo, out hi))
-            return Fail(FaultReason.LCT1_ContextAccessError, 0, contextAddress, 0, null, $"the context entry for {sid} at {contextAddress} cannot be read");
+        if (!ReadPair(contextAddress, ref _contextHint, out lo, out hi))
+            return Fail(FaultReason.LCT1_ContextAccessError, 0, contextAddress, 0, null, (sid, contextAddress), static s => $"the context entry for {s.sid} at {s.contextAddress} cannot be read");
         trace?.Add(new MemoryReference(TraceStage.ContextTable, 0, contextAddress, lo));
         var ctx = new LegacyContextEntry(lo, hi);
         if (!ctx.Present)
-            return Fail(FaultReason.LCT2_ContextNotPresent, 0, contextAddress, lo, null, $"the context entry for {sid} is not present: the device has no domain");
+            return Fail(FaultReason.LCT2_ContextNotPresent, 0, contextAddress, lo, null, sid, static sid => $"the context entry for {sid} is not present: the device has no domain");
         if (ctx.ReservedBitsSet(_haw))
-            return Fail(FaultReason.LCT3_ContextReserved, 0, contextAddress, lo, null, $"the context entry for {sid} has reserved bits set (0x{hi:x16}_{lo:x16})");
+            return Fail(FaultReason.LCT3_ContextReserved, 0, contextAddress, lo, null, (sid, hi, lo), static s => $"the context entry for {s.sid} has reserved bits set (0x{s.hi:x16}_{s.lo:x16})");
         context.FaultProcessingDisabled = ctx.FaultProcessingDisable;
         context.DomainId = ctx.DomainId;
 
@@ -65,18 +67,17 @@ internal sealed partial class TranslationEngine
             TranslationType.Reserved => "TT=11 is reserved",
             TranslationType.PassThrough when !_ecap.PassThrough => "TT=10 (pass-through) but ECAP.PT=0",
             TranslationType.AllRequests when !_ecap.DeviceTlb => "TT=01 (device-TLB) but ECAP.DT=0",
-            not TranslationType.PassThrough when !_cap.SupportsAddressWidth(ctx.AddressWidth) =>
-                $"AW={ctx.AddressWidth} ({30 + 9 * ctx.AddressWidth}-bit) is not in CAP.SAGAW=0x{_cap.SupportedAdjustedGuestAddressWidths:x}",
+            not TranslationType.PassThrough when !_cap.SupportsAddressWidth(ctx.AddressWidth) => UnsupportedWidth(ctx.AddressWidth),
             _ => null,
         };
         if (invalid is not null)
-            return Fail(FaultReason.LCT4_ContextInvalid, 0, contextAddress, lo, null, $"the context entry for {sid} is invalid: {invalid}");
+            return Fail(FaultReason.LCT4_ContextInvalid, 0, contextAddress, lo, null, (sid, invalid), static s => $"the context entry for {s.sid} is invalid: {s.invalid}");
 
         if (request.AddressType != AddressType.Untranslated)
         {
             if (tt != TranslationType.AllRequests)
-                return Fail(FaultReason.LCT5_TranslationTypeBlocked, 0, contextAddress, lo, null,
-                    $"{request.AddressType} request from {sid} but its context TT={(int)tt} allows only untranslated requests");
+                return Fail(FaultReason.LCT5_TranslationTypeBlocked, 0, contextAddress, lo, null, (request.AddressType, sid, tt),
+                    static s => $"{s.AddressType} request from {s.sid} but its context TT={(int)s.tt} allows only untranslated requests");
             if (request.AddressType == AddressType.Translated)
             {
                 context.Kind = TranslationKind.PreTranslated;
@@ -98,40 +99,41 @@ internal sealed partial class TranslationEngine
         SourceId sid = request.Source;
         bool upper = sid.DevFn >= 0x80;
         Hpa rootAddress = rootTable + (ulong)sid.Bus * RootEntry.Size;
-        if (!ReadPair(rootAddress, out ulong lo, out ulong hi))
-            return Fail(FaultReason.SRT1_RootAccessError, 0, rootAddress, 0, null, $"the scalable root entry for bus {sid.Bus:x2} at {rootAddress} cannot be read");
+        if (!ReadPair(rootAddress, ref _rootHint, out ulong lo, out ulong hi))
+            return Fail(FaultReason.SRT1_RootAccessError, 0, rootAddress, 0, null, (sid, rootAddress), static s => $"the scalable root entry for bus {s.sid.Bus:x2} at {s.rootAddress} cannot be read");
         trace?.Add(new MemoryReference(TraceStage.RootTable, 0, rootAddress, upper ? hi : lo));
         var rootEntry = new RootEntry(lo, hi);
         if (!(upper ? rootEntry.UpperPresent : rootEntry.LowerPresent))
-            return Fail(FaultReason.SRT2_RootNotPresent, 0, rootAddress, upper ? hi : lo, null,
-                $"the root entry for bus {sid.Bus:x2} has {(upper ? "UP" : "LP")}=0: no context table for devfn {sid.DevFn:x2}");
+            return Fail(FaultReason.SRT2_RootNotPresent, 0, rootAddress, upper ? hi : lo, null, (sid, upper),
+                static s => $"the root entry for bus {s.sid.Bus:x2} has {(s.upper ? "UP" : "LP")}=0: no context table for devfn {s.sid.DevFn:x2}");
         if (rootEntry.ScalableReservedBitsSet(upper, _haw))
-            return Fail(FaultReason.SRT3_RootReserved, 0, rootAddress, upper ? hi : lo, null, $"the root entry for bus {sid.Bus:x2} has reserved bits set");
+            return Fail(FaultReason.SRT3_RootReserved, 0, rootAddress, upper ? hi : lo, null, sid, static sid => $"the root entry for bus {sid.Bus:x2} has reserved bits set");
 
         Hpa contextTable = upper ? rootEntry.UpperContextTablePointer : rootEntry.LowerContextTablePointer;
         Hpa contextAddress = contextTable + (ulong)(sid.DevFn & 0x7F) * ScalableContextEntry.Size;
-        if (!ReadQuad(contextAddress, out ulong q0, out ulong q1, out ulong q2, out ulong q3))
-            return Fail(FaultReason.SCT1_ContextAccessError, 0, contextAddress, 0, null, $"the context entry for {sid} at {contextAddress} cannot be read");
+        if (!ReadQuad(contextAddress, ref _contextHint, out ulong q0, out ulong q1, out ulong q2, out ulong q3))
+            return Fail(FaultReason.SCT1_ContextAccessError, 0, contextAddress, 0, null, (sid, contextAddress), static s => $"the context entry for {s.sid} at {s.contextAddress} cannot be read");
         trace?.Add(new MemoryReference(TraceStage.ContextTable, 0, contextAddress, q0));
         var ctx = new ScalableContextEntry(q0, q1, q2, q3);
         if (!ctx.Present)
-            return Fail(FaultReason.SCT2_ContextNotPresent, 0, contextAddress, q0, null, $"the context entry for {sid} is not present: the device has no domain");
+            return Fail(FaultReason.SCT2_ContextNotPresent, 0, contextAddress, q0, null, sid, static sid => $"the context entry for {sid} is not present: the device has no domain");
         if (ctx.ReservedBitsSet(_haw))
-            return Fail(FaultReason.SCT3_ContextReserved, 0, contextAddress, q0, null, $"the context entry for {sid} has reserved bits set");
+            return Fail(FaultReason.SCT3_ContextReserved, 0, contextAddress, q0, null, sid, static sid => $"the context entry for {sid} has reserved bits set");
         context.FaultProcessingDisabled = ctx.FaultProcessingDisable;
         string? invalid =
             ctx.DeviceTlbEnable && !_ecap.DeviceTlb ? "DTE=1 but ECAP.DT=0" :
             ctx.PasidEnable && !_ecap.Pasid ? "PASIDE=1 but ECAP.PASID=0" :
             ctx.PageRequestEnable && !_ecap.PageRequests ? "PRE=1 but ECAP.PRS=0" :
-            ctx.RidPasid != 0 && !_ecap.RidPasid ? $"RID_PASID=0x{ctx.RidPasid:x} but ECAP.RPS=0" :
+            ctx.RidPasid != 0 && !_ecap.RidPasid ? RidPasidWithoutRps(ctx.RidPasid) :
             ctx.RidPrivilege && !_ecap.RidPrivilege ? "RID_PRIV=1 but ECAP.RPRIVS=0" : null;
         if (invalid is not null)
-            return Fail(FaultReason.SCT4_ContextInvalid, 0, contextAddress, q0, null, $"the context entry for {sid} is invalid: {invalid}");
+            return Fail(FaultReason.SCT4_ContextInvalid, 0, contextAddress, q0, null, (sid, invalid), static s => $"the context entry for {s.sid} is invalid: {s.invalid}");
 
         if (request.AddressType != AddressType.Untranslated)
         {
             if (!ctx.DeviceTlbEnable)
-                return Fail(FaultReason.SCT5_DeviceTlbDisabled, 0, contextAddress, q0, null, $"{request.AddressType} request from {sid} but its context has DTE=0");
+                return Fail(FaultReason.SCT5_DeviceTlbDisabled, 0, contextAddress, q0, null, (request.AddressType, sid),
+                    static s => $"{s.AddressType} request from {s.sid} but its context has DTE=0");
             if (request.AddressType == AddressType.Translated)
             {
                 context.Kind = TranslationKind.PreTranslated;
@@ -143,10 +145,11 @@ internal sealed partial class TranslationEngine
         if (request.Pasid is uint requested)
         {
             if (!ctx.PasidEnable)
-                return Fail(FaultReason.SCT6_PasidDisabled, 0, contextAddress, q0, null, $"request with PASID 0x{requested:x} from {sid} but its context has PASIDE=0");
+                return Fail(FaultReason.SCT6_PasidDisabled, 0, contextAddress, q0, null, (requested, sid),
+                    static s => $"request with PASID 0x{s.requested:x} from {s.sid} but its context has PASIDE=0");
             if (requested > ctx.MaxPasid || requested >= 1u << _ecap.PasidWidth)
-                return Fail(FaultReason.SCT7_PasidBeyondDirectory, 0, contextAddress, q0, null,
-                    $"PASID 0x{requested:x} is beyond the directory (PDTS={ctx.PasidDirectorySize} covers up to 0x{ctx.MaxPasid:x}; unit width {_ecap.PasidWidth} bits)");
+                return Fail(FaultReason.SCT7_PasidBeyondDirectory, 0, contextAddress, q0, null, (requested, ctx, _ecap.PasidWidth),
+                    static s => $"PASID 0x{s.requested:x} is beyond the directory (PDTS={s.ctx.PasidDirectorySize} covers up to 0x{s.ctx.MaxPasid:x}; unit width {s.PasidWidth} bits)");
             pasid = requested;
             context.Privileged = request.Privileged;
         }
@@ -154,44 +157,47 @@ internal sealed partial class TranslationEngine
         {
             pasid = _ecap.RidPasid ? ctx.RidPasid : 0;
             if (pasid > ctx.MaxPasid)
-                return Fail(FaultReason.SCT9_RidPasidInvalid, 0, contextAddress, q0, null,
-                    $"RID_PASID 0x{pasid:x} is beyond the directory (PDTS={ctx.PasidDirectorySize} covers up to 0x{ctx.MaxPasid:x})");
+                return Fail(FaultReason.SCT9_RidPasidInvalid, 0, contextAddress, q0, null, (pasid, ctx),
+                    static s => $"RID_PASID 0x{s.pasid:x} is beyond the directory (PDTS={s.ctx.PasidDirectorySize} covers up to 0x{s.ctx.MaxPasid:x})");
             context.Privileged = _ecap.RidPrivilege && ctx.RidPrivilege;
         }
         context.Pasid = pasid;
 
         Hpa directoryAddress = ctx.PasidDirectoryPointer + (ulong)(pasid >> 6) * PasidDirectoryEntry.Size;
-        if (!_memory.TryRead64(directoryAddress, out ulong d))
-            return Fail(FaultReason.SPD1_DirectoryAccessError, 0, directoryAddress, 0, null, $"the PASID directory entry for PASID 0x{pasid:x} at {directoryAddress} cannot be read");
+        if (!TryReadWord(directoryAddress, ref _pasidDirectoryHint, out ulong d))
+            return Fail(FaultReason.SPD1_DirectoryAccessError, 0, directoryAddress, 0, null, (pasid, directoryAddress),
+                static s => $"the PASID directory entry for PASID 0x{s.pasid:x} at {s.directoryAddress} cannot be read");
         trace?.Add(new MemoryReference(TraceStage.PasidDirectory, 0, directoryAddress, d));
         var dir = new PasidDirectoryEntry(d);
         if (!dir.Present)
-            return Fail(FaultReason.SPD2_DirectoryNotPresent, 0, directoryAddress, d, null, $"the PASID directory entry for PASID 0x{pasid:x} is not present");
+            return Fail(FaultReason.SPD2_DirectoryNotPresent, 0, directoryAddress, d, null, pasid, static pasid => $"the PASID directory entry for PASID 0x{pasid:x} is not present");
         context.FaultProcessingDisabled |= dir.FaultProcessingDisable;
         if (dir.ReservedBitsSet(_haw))
-            return Fail(FaultReason.SPD3_DirectoryReserved, 0, directoryAddress, d, null, $"the PASID directory entry for PASID 0x{pasid:x} has reserved bits set (0x{d:x16})");
+            return Fail(FaultReason.SPD3_DirectoryReserved, 0, directoryAddress, d, null, (pasid, d),
+                static s => $"the PASID directory entry for PASID 0x{s.pasid:x} has reserved bits set (0x{s.d:x16})");
 
         Hpa entryAddress = dir.PasidTablePointer + (ulong)(pasid & 0x3F) * PasidEntry.Size;
-        if (!ReadPasidEntry(entryAddress, out PasidEntry pe))
-            return Fail(FaultReason.SPT1_PasidEntryAccessError, 0, entryAddress, 0, null, $"the PASID entry for PASID 0x{pasid:x} at {entryAddress} cannot be read");
+        if (!ReadPasidEntry(entryAddress, ref _pasidTableHint, out PasidEntry pe))
+            return Fail(FaultReason.SPT1_PasidEntryAccessError, 0, entryAddress, 0, null, (pasid, entryAddress),
+                static s => $"the PASID entry for PASID 0x{s.pasid:x} at {s.entryAddress} cannot be read");
         trace?.Add(new MemoryReference(TraceStage.PasidTable, 0, entryAddress, pe.Q0));
         if (!pe.Present)
-            return Fail(FaultReason.SPT2_PasidEntryNotPresent, 0, entryAddress, pe.Q0, null, $"the PASID entry for PASID 0x{pasid:x} is not present");
+            return Fail(FaultReason.SPT2_PasidEntryNotPresent, 0, entryAddress, pe.Q0, null, pasid, static pasid => $"the PASID entry for PASID 0x{pasid:x} is not present");
         context.FaultProcessingDisabled |= pe.FaultProcessingDisable;
         if (pe.ReservedBitsSet(_haw, _ecap.MemoryTypeSupport))
-            return Fail(FaultReason.SPT3_PasidEntryReserved, 0, entryAddress, pe.Q0, null, $"the PASID entry for PASID 0x{pasid:x} has reserved bits set");
+            return Fail(FaultReason.SPT3_PasidEntryReserved, 0, entryAddress, pe.Q0, null, pasid, static pasid => $"the PASID entry for PASID 0x{pasid:x} has reserved bits set");
         string? bad = InvalidPasidEntry(in pe);
         if (bad is not null)
-            return Fail(FaultReason.SPT4_PasidEntryInvalid, 0, entryAddress, pe.Q0, null, $"the PASID entry for PASID 0x{pasid:x} is invalid: {bad}");
+            return Fail(FaultReason.SPT4_PasidEntryInvalid, 0, entryAddress, pe.Q0, null, (pasid, bad), static s => $"the PASID entry for PASID 0x{s.pasid:x} is invalid: {s.bad}");
         context.DomainId = pe.DomainId;
         context.PageWalkSnoop = pe.PageWalkSnoop;
 
         P pgtt = pe.Pgtt;
         bool usesFirstStage = pgtt is P.FirstStageOnly or P.Nested;
         if (usesFirstStage && context.Privileged && !pe.SupervisorRequestEnable)
-            return Fail(FaultReason.SPT6_SupervisorRequestDisabled, 0, entryAddress, pe.Q0, null, $"supervisor request on PASID 0x{pasid:x} whose entry has SRE=0");
+            return Fail(FaultReason.SPT6_SupervisorRequestDisabled, 0, entryAddress, pe.Q0, null, pasid, static pasid => $"supervisor request on PASID 0x{pasid:x} whose entry has SRE=0");
         if (usesFirstStage && request.Execute && !pe.ExecuteRequestEnable)
-            return Fail(FaultReason.SPT5_ExecuteRequestDisabled, 0, entryAddress, pe.Q0, null, $"execute request on PASID 0x{pasid:x} whose entry has ERE=0");
+            return Fail(FaultReason.SPT5_ExecuteRequestDisabled, 0, entryAddress, pe.Q0, null, pasid, static pasid => $"execute request on PASID 0x{pasid:x} whose entry has ERE=0");
 
         switch (pgtt)
         {
@@ -233,13 +239,13 @@ internal sealed partial class TranslationEngine
             P.Nested when !_ecap.NestedTranslation => "PGTT=011 (nested) but ECAP.NEST=0",
             P.PassThrough when !_ecap.PassThrough => "PGTT=100 (pass-through) but ECAP.PT=0",
             P.FirstStageOnly or P.SecondStageOnly or P.Nested or P.PassThrough => null,
-            _ => $"PGTT={(int)pgtt} is reserved",
+            _ => ReservedPgtt(pgtt),
         };
         if (pgttProblem is not null) return pgttProblem;
         bool ss = pgtt is P.SecondStageOnly or P.Nested, fs = pgtt is P.FirstStageOnly or P.Nested;
         if (ss && !_cap.SupportsAddressWidth(pe.AddressWidth))
-            return $"AW={pe.AddressWidth} ({30 + 9 * pe.AddressWidth}-bit) is not in CAP.SAGAW=0x{_cap.SupportedAdjustedGuestAddressWidths:x}";
-        if (fs && pe.FirstStagePagingMode > 1) return $"FSPM={pe.FirstStagePagingMode} is reserved";
+            return UnsupportedWidth(pe.AddressWidth);
+        if (fs && pe.FirstStagePagingMode > 1) return ReservedFspm(pe.FirstStagePagingMode);
         if (fs && pe.FirstStagePagingMode == 1 && !_cap.FirstStage5LevelPaging) return "FSPM=01 (5-level) but CAP.FS5LP=0";
         if (ss && pe.SecondStageAccessedDirtyEnable && !_ecap.SecondStageAccessedDirty) return "SSADE=1 but ECAP.SSADS=0";
         if (fs && pe.ExtendedAccessedFlagEnable && !_ecap.ExtendedAccessedFlag) return "EAFE=1 but ECAP.EAFS=0";
@@ -250,6 +256,19 @@ internal sealed partial class TranslationEngine
         return null;
     }
 
+    // Messages with values in them, built out of line (see Fail<TState>).
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private string UnsupportedWidth(int aw) => $"AW={aw} ({30 + 9 * aw}-bit) is not in CAP.SAGAW=0x{_cap.SupportedAdjustedGuestAddressWidths:x}";
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static string RidPasidWithoutRps(uint ridPasid) => $"RID_PASID=0x{ridPasid:x} but ECAP.RPS=0";
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static string ReservedPgtt(P pgtt) => $"PGTT={(int)pgtt} is reserved";
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static string ReservedFspm(int fspm) => $"FSPM={fspm} is reserved";
+
     private void SetSecondStage(ref ResolvedContext context, Hpa root, int addressWidth)
     {
         context.SsRoot = root;
@@ -258,28 +277,42 @@ internal sealed partial class TranslationEngine
         context.SsMaxInput = bits >= 64 ? ulong.MaxValue : (1UL << bits) - 1;
     }
 
-    private bool ReadPair(Hpa address, out ulong lo, out ulong hi)
+    // Context-structure reads go through frame hints too (one per structure), which saves the frame-cache lookup.
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryReadWord(Hpa address, ref PhysicalMemory.FrameHint hint, out ulong value)
+    {
+        ulong a = address.Value;
+        if ((a & 7) != 0) return _memory.TryRead64(address, out value); // throws, as a misaligned read always has
+        PhysicalMemory.EntryRead read = _memory.ReadEntry(a & ~(ulong)(PhysicalMemory.PageSize - 1), (int)(a >> 3) & 0x1FF, ref hint);
+        value = read.Value;
+        return read.Readable;
+    }
+
+    private bool ReadPair(Hpa address, ref PhysicalMemory.FrameHint hint, out ulong lo, out ulong hi)
     {
         hi = 0;
-        return _memory.TryRead64(address, out lo) && _memory.TryRead64(address + 8, out hi);
+        return TryReadWord(address, ref hint, out lo) && TryReadWord(address + 8, ref hint, out hi);
     }
 
-    private bool ReadQuad(Hpa address, out ulong q0, out ulong q1, out ulong q2, out ulong q3)
+    private bool ReadQuad(Hpa address, ref PhysicalMemory.FrameHint hint, out ulong q0, out ulong q1, out ulong q2, out ulong q3)
     {
         q1 = q2 = q3 = 0;
-        return _memory.TryRead64(address, out q0) && _memory.TryRead64(address + 8, out q1)
-            && _memory.TryRead64(address + 16, out q2) && _memory.TryRead64(address + 24, out q3);
+        return TryReadWord(address, ref hint, out q0) && TryReadWord(address + 8, ref hint, out q1)
+            && TryReadWord(address + 16, ref hint, out q2) && TryReadWord(address + 24, ref hint, out q3);
     }
 
-    private bool ReadPasidEntry(Hpa address, out PasidEntry entry)
+    private bool ReadPasidEntry(Hpa address, ref PhysicalMemory.FrameHint hint, out PasidEntry entry)
     {
+        // Word by word, stopping at the first that cannot be read, like ReadQuad (no stackalloc: it costs a zeroed
+        // buffer and a stack-cookie check on every translation).
         entry = default;
-        Span<ulong> q = stackalloc ulong[8];
-        for (int i = 0; i < 8; i++)
-        {
-            if (!_memory.TryRead64(address + (ulong)(8 * i), out q[i])) return false;
-        }
-        entry = new PasidEntry(q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]);
+        if (!(TryReadWord(address, ref hint, out ulong q0) && TryReadWord(address + 8, ref hint, out ulong q1)
+            && TryReadWord(address + 16, ref hint, out ulong q2) && TryReadWord(address + 24, ref hint, out ulong q3)
+            && TryReadWord(address + 32, ref hint, out ulong q4) && TryReadWord(address + 40, ref hint, out ulong q5)
+            && TryReadWord(address + 48, ref hint, out ulong q6) && TryReadWord(address + 56, ref hint, out ulong q7)))
+            return false;
+        entry = new PasidEntry(q0, q1, q2, q3, q4, q5, q6, q7);
         return true;
     }
 }

@@ -21,6 +21,7 @@ internal sealed partial class TranslationEngine
     private FaultReason WalkFirstStage(in DmaRequest request, in ResolvedContext ctx, WalkTrace? trace,
         out Hpa output, out ulong pageSize, out AccessRights rights)
     {
+        // Hot path, like WalkSecondStage: faults and trace records are built in NoInlining helpers.
         output = default;
         pageSize = 0;
         rights = AccessRights.None;
@@ -30,18 +31,22 @@ internal sealed partial class TranslationEngine
         int width = levels == 5 ? 57 : 48;
         ulong upper = input >> (width - 1); // bits 63:width-1 must be all zeros or all ones
         if (upper != 0 && upper != (ulong.MaxValue >> (width - 1)))
-            return Fail(FaultReason.SGN1_NonCanonical, 0, null, 0, null, $"address 0x{input:x} is not canonical for {levels}-level ({width}-bit) first-stage paging");
+            return FsNonCanonical(input, levels, width);
 
         bool nested = ctx.Kind == TranslationKind.Nested;
+        ulong flags = FirstStageEntry.AccessedBit | (ctx.ExtendedAccessedEnable ? FirstStageEntry.ExtendedAccessedBit : 0);
+        ulong mustBeSet = FirstStageEntry.PresentBit | flags;
         ulong table = ctx.FsRoot;
-        bool writable = true, user = true, executeDisable = false;
-        ulong entryAddress = 0, entryGpa = 0, raw = 0;
+        ulong pathAnd = ulong.MaxValue, pathOr = 0; // R/W and U/S of the path are the AND over its entries, XD the OR
+        ulong entryAddress, entryGpa, raw;
+        PhysicalMemory memory = _memory;
         bool tableWritableInSs = true;
         SecondStageWalk tablePage = default; // the second-stage mapping of the current table page (nested)
         int level = levels;
         for (; ; level--)
         {
-            entryGpa = table + ((ulong)Index(input, level) << 3);
+            int index = Index(input, level);
+            entryGpa = table + ((ulong)index << 3);
             if (nested)
             {
                 FaultReason r = WalkSecondStage(in ctx, entryGpa, AccessRights.Read, SsRole.FirstStageTable, level, trace, out tablePage);
@@ -54,47 +59,39 @@ internal sealed partial class TranslationEngine
                 entryAddress = entryGpa;
             }
 
-            if (!_memory.TryRead64(new Hpa(entryAddress), out raw))
-                return Fail(level == levels ? FaultReason.SFS4_TopLevelAccessError : FaultReason.SFS1_EntryAccessError, level, new Hpa(entryAddress), 0, GpaIf(nested, entryGpa),
-                    $"the first-stage L{level} entry at 0x{entryAddress:x} cannot be read");
-            trace?.Add(new MemoryReference(TraceStage.FirstStage, level, new Hpa(entryAddress), raw, Gpa: GpaIf(nested, entryGpa)));
+            // The table is 4 KiB aligned in both address spaces, so its host page is entryAddress with the index cleared.
+            PhysicalMemory.EntryRead read = memory.ReadEntry(entryAddress & ~(ulong)(PhysicalMemory.PageSize - 1), index, ref _fsHints[level]);
+            raw = read.Value;
+            if (!read.Readable)
+                return FsReadError(level == levels, level, entryAddress, nested, entryGpa);
+            if (trace is not null) TraceRead(trace, TraceStage.FirstStage, level, entryAddress, raw, GpaIf(nested, entryGpa), 0);
 
-            if ((raw & FirstStageEntry.PresentBit) == 0)
-                return Fail(FaultReason.SFS2_EntryNotPresent, level, new Hpa(entryAddress), raw, GpaIf(nested, entryGpa),
-                    $"address 0x{input:x} is not mapped: the first-stage L{level} entry at 0x{entryAddress:x} is not present");
-            bool ps = (raw & FirstStageEntry.PageSizeBit) != 0 && level is 2 or 3;
-            bool leaf = level == 1 || (ps && (level == 2 || _fs1G));
-            ulong reserved = raw & (leaf ? _fsLeaf[level] : _fsNonLeaf[level]);
-            if (reserved != 0 || (ps && !leaf))
-                return Fail(FaultReason.SFS3_EntryReserved, level, new Hpa(entryAddress), raw, GpaIf(nested, entryGpa),
-                    reserved != 0 ? $"the first-stage L{level} entry at 0x{entryAddress:x} has reserved bits 0x{reserved:x} set"
-                                  : $"the first-stage L{level} entry at 0x{entryAddress:x} maps a 1 GiB page but CAP.FS1GP=0");
-
-            writable &= (raw & FirstStageEntry.ReadWriteBit) != 0;
-            user &= (raw & FirstStageEntry.UserBit) != 0;
-            executeDisable |= (raw & FirstStageEntry.ExecuteDisableBit) != 0;
-
-            ulong flags = FirstStageEntry.AccessedBit | (ctx.ExtendedAccessedEnable ? FirstStageEntry.ExtendedAccessedBit : 0);
-            if ((raw & flags) != flags)
+            bool leaf = level == 1 || ((raw & FirstStageEntry.PageSizeBit) != 0 && (level == 2 || (level == 3 && _fs1G)));
+            // One test passes the usual entry: present, no reserved bit, no PS where PS is not a page size, A (and EA)
+            // already set. Any other entry goes through every check, in order, in FsCheckEntry.
+            ulong mustBeClear = leaf ? _fsLeaf[level] : _fsNonLeaf[level] | FirstStageEntry.PageSizeBit;
+            if (((raw & mustBeClear) | (~raw & mustBeSet)) != 0)
             {
-                FaultReason r = UpdateFirstStageFlags(in ctx, in tablePage, tableWritableInSs, entryAddress, entryGpa, raw, flags, level, trace, out raw);
+                FaultReason r = FsCheckEntry(in ctx, in tablePage, tableWritableInSs, leaf, level, entryAddress, entryGpa, raw, flags, input, trace, out raw);
                 if (r != FaultReason.None) return r;
             }
+            pathAnd &= raw;
+            pathOr |= raw;
             if (leaf) break;
             table = raw & FirstStageEntry.AddressMask;
         }
 
         // Permissions of the whole first-stage path (spec 3.6.1).
+        bool writable = (pathAnd & FirstStageEntry.ReadWriteBit) != 0;
+        bool user = (pathAnd & FirstStageEntry.UserBit) != 0;
+        bool executeDisable = (pathOr & FirstStageEntry.ExecuteDisableBit) != 0;
         if (!ctx.Privileged && !user)
-            return Fail(FaultReason.SGN2_UserAccessToSupervisorPage, level, new Hpa(entryAddress), raw, GpaIf(nested, entryGpa),
-                $"user request to 0x{input:x}, but its first-stage path has U/S=0 (supervisor only)");
+            return FsUserDenied(level, entryAddress, raw, nested, entryGpa, input);
         bool writeAllowed = writable || (ctx.Privileged && !ctx.WriteProtectEnable);
         if (request.IsWrite && !writeAllowed)
-            return Fail(FaultReason.SGN6_WriteDenied, level, new Hpa(entryAddress), raw, GpaIf(nested, entryGpa),
-                $"write to 0x{input:x}, which the first stage maps read-only (R/W=0 on its path{(ctx.Privileged ? ", WPE=1" : "")})");
+            return FsWriteDenied(level, entryAddress, raw, nested, entryGpa, input, ctx.Privileged);
         if (request.Execute && executeDisable)
-            return Fail(FaultReason.SGN3_ExecuteDenied, level, new Hpa(entryAddress), raw, GpaIf(nested, entryGpa),
-                $"execute request to 0x{input:x}, which the first stage marks XD");
+            return FsExecuteDenied(level, entryAddress, raw, nested, entryGpa, input);
 
         ulong fsPageSize = 1UL << (12 + 9 * (level - 1));
         ulong fsOutput = (raw & FirstStageEntry.AddressMask & ~(fsPageSize - 1)) | (input & (fsPageSize - 1));
@@ -111,8 +108,7 @@ internal sealed partial class TranslationEngine
         else
         {
             if (InInterruptRange(fsOutput))
-                return Fail(FaultReason.SGN8_InterruptAddress, level, new Hpa(entryAddress), raw, null,
-                    $"0x{input:x} translates to 0x{fsOutput:x}, inside the interrupt range 0xFEE00000-0xFEEFFFFF");
+                return FsInterruptAddress(level, entryAddress, raw, input, fsOutput);
             output = new Hpa(fsOutput);
         }
 
@@ -124,6 +120,69 @@ internal sealed partial class TranslationEngine
         }
         return FaultReason.None;
     }
+
+    /// <summary>
+    /// The checks of one first-stage entry, in the specification's order: not present (SFS.2), reserved bits or a PS
+    /// the unit does not support (SFS.3), then the A/EA update. <paramref name="updated"/> is the entry after the update.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private FaultReason FsCheckEntry(in ResolvedContext ctx, in SecondStageWalk tablePage, bool tableWritableInSs, bool leaf, int level,
+        ulong entryAddress, ulong entryGpa, ulong raw, ulong flags, ulong input, WalkTrace? trace, out ulong updated)
+    {
+        updated = raw;
+        bool nested = ctx.Kind == TranslationKind.Nested;
+        if ((raw & FirstStageEntry.PresentBit) == 0)
+            return FsNotPresent(level, entryAddress, raw, nested, entryGpa, input);
+        bool ps = (raw & FirstStageEntry.PageSizeBit) != 0 && level is 2 or 3;
+        ulong reserved = raw & (leaf ? _fsLeaf[level] : _fsNonLeaf[level]);
+        if (reserved != 0 || (ps && !leaf))
+            return FsEntryReserved(level, entryAddress, raw, nested, entryGpa, reserved);
+        if ((raw & flags) != flags)
+            return UpdateFirstStageFlags(in ctx, in tablePage, tableWritableInSs, entryAddress, entryGpa, raw, flags, level, trace, out updated);
+        return FaultReason.None;
+    }
+
+    // ---- first-stage faults, out of line (spec condition names: SGN.x, SFS.x) ----
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private FaultReason FsNonCanonical(ulong input, int levels, int width) =>
+        Fail(FaultReason.SGN1_NonCanonical, 0, null, 0, null, $"address 0x{input:x} is not canonical for {levels}-level ({width}-bit) first-stage paging");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private FaultReason FsReadError(bool topLevel, int level, ulong entryAddress, bool nested, ulong entryGpa) =>
+        Fail(topLevel ? FaultReason.SFS4_TopLevelAccessError : FaultReason.SFS1_EntryAccessError, level, new Hpa(entryAddress), 0, GpaIf(nested, entryGpa),
+            $"the first-stage L{level} entry at 0x{entryAddress:x} cannot be read");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private FaultReason FsNotPresent(int level, ulong entryAddress, ulong raw, bool nested, ulong entryGpa, ulong input) =>
+        Fail(FaultReason.SFS2_EntryNotPresent, level, new Hpa(entryAddress), raw, GpaIf(nested, entryGpa),
+            $"address 0x{input:x} is not mapped: the first-stage L{level} entry at 0x{entryAddress:x} is not present");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private FaultReason FsEntryReserved(int level, ulong entryAddress, ulong raw, bool nested, ulong entryGpa, ulong reserved) =>
+        Fail(FaultReason.SFS3_EntryReserved, level, new Hpa(entryAddress), raw, GpaIf(nested, entryGpa),
+            reserved != 0 ? $"the first-stage L{level} entry at 0x{entryAddress:x} has reserved bits 0x{reserved:x} set"
+                          : $"the first-stage L{level} entry at 0x{entryAddress:x} maps a 1 GiB page but CAP.FS1GP=0");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private FaultReason FsUserDenied(int level, ulong entryAddress, ulong raw, bool nested, ulong entryGpa, ulong input) =>
+        Fail(FaultReason.SGN2_UserAccessToSupervisorPage, level, new Hpa(entryAddress), raw, GpaIf(nested, entryGpa),
+            $"user request to 0x{input:x}, but its first-stage path has U/S=0 (supervisor only)");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private FaultReason FsWriteDenied(int level, ulong entryAddress, ulong raw, bool nested, ulong entryGpa, ulong input, bool privileged) =>
+        Fail(FaultReason.SGN6_WriteDenied, level, new Hpa(entryAddress), raw, GpaIf(nested, entryGpa),
+            $"write to 0x{input:x}, which the first stage maps read-only (R/W=0 on its path{(privileged ? ", WPE=1" : "")})");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private FaultReason FsExecuteDenied(int level, ulong entryAddress, ulong raw, bool nested, ulong entryGpa, ulong input) =>
+        Fail(FaultReason.SGN3_ExecuteDenied, level, new Hpa(entryAddress), raw, GpaIf(nested, entryGpa),
+            $"execute request to 0x{input:x}, which the first stage marks XD");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private FaultReason FsInterruptAddress(int level, ulong entryAddress, ulong raw, ulong input, ulong fsOutput) =>
+        Fail(FaultReason.SGN8_InterruptAddress, level, new Hpa(entryAddress), raw, null,
+            $"0x{input:x} translates to 0x{fsOutput:x}, inside the interrupt range 0xFEE00000-0xFEEFFFFF");
 
     /// <summary>
     /// Sets A/EA/D in a first-stage entry with a locked RMW. Needs a snooped walk (SFS.9). In nested mode the entry's

@@ -28,9 +28,17 @@ internal sealed partial class TranslationEngine
     private readonly List<ErratumWrite> _erratumWrites = new();
 
     // Reserved-bit masks, indexed [level] (1..5), for non-leaf and leaf entries: computed once per unit.
-    private readonly ulong[] _fsNonLeaf = new ulong[6], _fsLeaf = new ulong[6];
-    private readonly ulong[] _ssNonLeaf = new ulong[6], _ssLeaf = new ulong[6];
-    private readonly bool _fs1G, _ss2M, _ss1G;
+    private LevelMasks _fsNonLeaf, _fsLeaf, _ssNonLeaf, _ssLeaf;
+    private readonly bool _fs1G;
+    private readonly int _ssLargePageLevels; // bit n set: PS=1 at level n maps a page (CAP.SSLPS: n = 2 for 2 MiB, 3 for 1 GiB)
+
+    // Frame hints (see PhysicalMemory.FrameHint), one per place in the walk grid, so each read finds its table's frame
+    // without a lookup that depends on the address: second stage at [forFsLevel * HintRow + level] (forFsLevel 0: the
+    // final, legacy or SS-only walk), first stage at [level]. They hold no entry values: every read still reads memory.
+    private const int HintRow = 6;
+    private SsFrameHints _ssHints; // inline arrays: no array object to load, and a constant length to check against
+    private FsFrameHints _fsHints;
+    private PhysicalMemory.FrameHint _rootHint, _contextHint, _pasidDirectoryHint, _pasidTableHint;
 
     private WalkFault _fault;
 
@@ -43,8 +51,7 @@ internal sealed partial class TranslationEngine
         _haw = profile.HostAddressWidth;
         _hawLimit = 1UL << _haw;
         _fs1G = _cap.FirstStage1GiBPages;
-        _ss2M = _cap.SecondStage2MiBPages;
-        _ss1G = _cap.SecondStage1GiBPages;
+        _ssLargePageLevels = (_cap.SecondStage2MiBPages ? 1 << 2 : 0) | (_cap.SecondStage1GiBPages ? 1 << 3 : 0);
         for (int level = 1; level <= 5; level++)
         {
             _fsNonLeaf[level] = FirstStageEntry.ReservedMask(level, leaf: false, _haw);
@@ -58,7 +65,9 @@ internal sealed partial class TranslationEngine
     public ref readonly WalkFault LastFault => ref _fault;
 
     /// <summary>First-stage entries written despite a read-only second stage during the last translation (erratum 772415).</summary>
-    public IReadOnlyList<ErratumWrite> ErratumWrites => _erratumWrites;
+    /// <remarks>Typed as the list itself (callers must not modify it) so that a foreach over it, on every translation,
+    /// uses List's struct enumerator instead of an interface enumerator.</remarks>
+    public List<ErratumWrite> ErratumWrites => _erratumWrites;
 
     /// <summary>
     /// Translates one request. On success returns <see cref="FaultReason.None"/> and fills the outputs; on failure
@@ -143,7 +152,25 @@ internal sealed partial class TranslationEngine
     private static bool InInterruptRange(ulong address) => address - InterruptRangeBase < InterruptRangeEnd - InterruptRangeBase;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong EntryAddress(ulong table, int index) => table + ((ulong)index << 3);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int Index(ulong address, int level) => (int)((address >> (12 + 9 * (level - 1))) & 0x1FF);
+
+    /// <summary>Records a paging-entry read in the trace; out of line so the walkers do not carry the record on their stack.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void TraceRead(WalkTrace trace, TraceStage stage, int level, ulong entryAddress, ulong raw, Gpa? gpa, int forFsLevel) =>
+        trace.Add(new MemoryReference(stage, level, new Hpa(entryAddress), raw, Gpa: gpa, ForFirstStageLevel: forFsLevel));
+
+    /// <summary>
+    /// <see cref="Fail(FaultReason, int, Hpa?, ulong, Gpa?, string)"/> for a message with values in it: a static lambda
+    /// formats <paramref name="state"/>. The message stays next to its check, but the formatting code, and the stack
+    /// space it needs, live in the lambda; the resolvers' happy path then does not zero a slot for every message it
+    /// could have built. Nothing is allocated until a fault happens (static lambdas are cached).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private FaultReason Fail<TState>(FaultReason reason, int level, Hpa? entry, ulong value, Gpa? gpa, TState state, Func<TState, string> detail) =>
+        Fail(reason, level, entry, value, gpa, detail(state));
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private FaultReason Fail(FaultReason reason, int level, Hpa? entry, ulong value, Gpa? gpa, string detail)
@@ -151,6 +178,25 @@ internal sealed partial class TranslationEngine
         _fault = new WalkFault { Reason = reason, Level = level, Entry = entry, Value = value, Gpa = gpa, Detail = detail };
         return reason;
     }
+}
+
+/// <summary>One mask per paging level (index 1..5), inline in the engine so that a lookup is a single load.</summary>
+[InlineArray(6)]
+internal struct LevelMasks
+{
+    private ulong _level0;
+}
+
+[InlineArray(6 * 6)]
+internal struct SsFrameHints
+{
+    private PhysicalMemory.FrameHint _hint0;
+}
+
+[InlineArray(6)]
+internal struct FsFrameHints
+{
+    private PhysicalMemory.FrameHint _hint0;
 }
 
 /// <summary>A first-stage entry written despite a read-only second stage (erratum 772415).</summary>

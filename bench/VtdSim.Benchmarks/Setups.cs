@@ -1,0 +1,142 @@
+using VtdSim.Hardware;
+using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Building;
+using VtdSim.Hardware.Caches;
+using VtdSim.Hardware.Memory;
+using VtdSim.Hardware.Profiles;
+using VtdSim.Hardware.Structures;
+using VtdSim.Hardware.Translation;
+using VtdSim.Hardware.Tracing;
+
+namespace VtdSim.Benchmarks;
+
+/// <summary>Which walk a benchmark setup exercises.</summary>
+public enum WalkShape
+{
+    /// <summary>Legacy mode, 4-level second-level table (4 paging references).</summary>
+    Legacy4,
+    /// <summary>Scalable mode, PGTT=first-stage-only, 4-level first stage (4 paging references).</summary>
+    FirstStage4,
+    /// <summary>Scalable mode, PGTT=nested, 4-level first stage over a 4-level second stage ((4+1)(4+1)-1 = 24 references).</summary>
+    Nested4x4,
+}
+
+/// <summary>
+/// One machine with one device (00:01.0) and one mapped 4 KiB page, laid out like the tests' NestedBench: host tables
+/// from HPA 1 MiB, guest memory (nested) at HPA 4 GiB + GPA, guest page tables from GPA 1 MiB, data at GPA 128 MiB.
+/// After construction the tables are warm: one translation of each access kind has run, so every A (and, for the
+/// written page, D) flag is set and later translations make no flag updates. The constructor checks that.
+/// </summary>
+internal sealed class TranslationSetup
+{
+    public static readonly SourceId Device = new(0, 1, 0);
+    public const ulong Iova = 0x7000_1000;       // page-aligned, so a 4 KiB DMA is one page
+    public const ulong GuestBase = 0x1_0000_0000; // HPA of GPA 0 (nested)
+    public const ulong DataGpa = 0x800_0000;
+    public const ulong DataHpaHostMapped = 0x2000_0000; // legacy / first-stage-only data page
+
+    private ulong _nextGuestTable = 0x10_0000;
+
+    public TranslationSetup(WalkShape shape)
+    {
+        Shape = shape;
+        // Uncached on purpose: these benchmarks time the walk and the table lookups themselves. (The unit's
+        // translation caches are not consulted by Translate yet; this keeps the numbers meaning the same once they are.)
+        VtdProfile profile = BuiltInProfiles.Architectural with { Caches = CacheSizes.Uncached };
+        Memory = new PhysicalMemory(1UL << 40);
+        Unit = new VtdUnit(Memory, profile);
+        Engine = new TranslationEngine(Memory, profile);
+        var frames = new FrameAllocator(Memory, new Hpa(0x10_0000), new Hpa(0x1000_0000));
+        bool scalable = shape != WalkShape.Legacy4;
+        var tables = new RemappingTables(frames, scalable);
+
+        switch (shape)
+        {
+            case WalkShape.Legacy4:
+            {
+                var ss = new SecondStageTableBuilder(frames, levels: 4);
+                ss.Map(new Gpa(Iova), new Hpa(DataHpaHostMapped));
+                tables.SetLegacyContext(Device, LegacyContextEntry.Create(ss.Root, ss.AddressWidth, domainId: 1));
+                DataHpa = DataHpaHostMapped;
+                break;
+            }
+            case WalkShape.FirstStage4:
+            {
+                var fs = FirstStageTableBuilder.InHostMemory(frames, levels: 4);
+                fs.Map(new Iova(Iova), DataHpaHostMapped);
+                tables.SetPasidEntry(Device, 0, PasidEntry.FirstStage(fs.Root, domainId: 1));
+                DataHpa = DataHpaHostMapped;
+                break;
+            }
+            case WalkShape.Nested4x4:
+            {
+                var ss = new SecondStageTableBuilder(frames, levels: 4);
+                var fs = new FirstStageTableBuilder(Memory, () => AllocateGuestTable(ss), gpa => new Hpa(GuestBase + gpa), levels: 4);
+                ss.Map(new Gpa(DataGpa), new Hpa(GuestBase + DataGpa));
+                fs.Map(new Iova(Iova), DataGpa);
+                tables.SetPasidEntry(Device, 0, PasidEntry.NestedEntry(fs.Root, ss.Root, ss.AddressWidth, domainId: 1));
+                DataHpa = GuestBase + DataGpa;
+                break;
+            }
+        }
+        Memory.Write(new Hpa(DataHpa), new byte[PhysicalMemory.PageSize]); // materialise the data page
+        RootTable = new RootTableState(true, tables.Root, scalable ? TranslationTableMode.Scalable : TranslationTableMode.Legacy);
+        RegisterProgramming.EnableTranslation(Unit, tables.Root, RootTable.Mode);
+
+        ReadRequest = new DmaRequest(Device, new Iova(Iova), DmaAccess.Read);
+        WriteRequest = new DmaRequest(Device, new Iova(Iova), DmaAccess.Write);
+        WarmAndCheck();
+    }
+
+    public WalkShape Shape { get; }
+    public PhysicalMemory Memory { get; }
+    public VtdUnit Unit { get; }
+    /// <summary>A second engine over the same memory and profile, so benchmarks can call its internal Walk directly.</summary>
+    public TranslationEngine Engine { get; }
+    internal RootTableState RootTable { get; }
+    public ulong DataHpa { get; }
+    public DmaRequest ReadRequest { get; }
+    public DmaRequest WriteRequest { get; }
+
+    /// <summary>The pre-resolved context for the walk-only benchmarks.</summary>
+    internal ResolvedContext ResolveContext()
+    {
+        var request = ReadRequest;
+        var root = RootTable;
+        var reason = Engine.ResolveContext(in request, in root, null, out ResolvedContext context);
+        if (reason != Hardware.Faults.FaultReason.None) throw new InvalidOperationException($"{Shape}: context resolution failed: {reason}");
+        return context;
+    }
+
+    public int ExpectedPagingReads => Shape == WalkShape.Nested4x4 ? 24 : 4;
+
+    private ulong AllocateGuestTable(SecondStageTableBuilder ss)
+    {
+        ulong gpa = _nextGuestTable;
+        _nextGuestTable += PhysicalMemory.PageSize;
+        ss.Map(new Gpa(gpa), new Hpa(GuestBase + gpa));
+        Memory.Write(new Hpa(GuestBase + gpa), new byte[PhysicalMemory.PageSize]);
+        return gpa;
+    }
+
+    /// <summary>Sets every flag a read and a write need, then proves a further translation is a pure walk.</summary>
+    private void WarmAndCheck()
+    {
+        foreach (var request in new[] { ReadRequest, WriteRequest })
+        {
+            var first = Unit.Translate(in request);
+            if (!first.Success) throw new InvalidOperationException($"{Shape}: {first.Fault}");
+            if (first.Address.Value != DataHpa) throw new InvalidOperationException($"{Shape}: translated to {first.Address}, expected HPA 0x{DataHpa:x}");
+        }
+        foreach (var request in new[] { ReadRequest, WriteRequest })
+        {
+            var trace = new WalkTrace();
+            var again = Unit.Translate(in request, trace);
+            if (!again.Success) throw new InvalidOperationException($"{Shape}: {again.Fault}");
+            if (trace.References.Any(r => r.Kind != ReferenceKind.Read))
+                throw new InvalidOperationException($"{Shape}: tables are not warm, a second translation still updated flags");
+            if (trace.PagingReads != ExpectedPagingReads)
+                throw new InvalidOperationException($"{Shape}: {trace.PagingReads} paging reads, expected {ExpectedPagingReads}");
+        }
+    }
+}
