@@ -54,9 +54,12 @@ public sealed class PhysicalMemory
     public void InjectError(Hpa start, ulong length, InjectedErrorKind kind = InjectedErrorKind.ReadsAndWrites)
     {
         if (length == 0) throw new ArgumentOutOfRangeException(nameof(length), "an error range must not be empty");
-        _errors.Add((start.Value, start.Value + length, kind));
+        _errors.Add((start.Value, EndOf(start.Value, length), kind));
         _uncheckedReadLimit = 0;
     }
+
+    /// <summary>The exclusive end of [start, start+length), saturating at the top of the address space instead of wrapping.</summary>
+    private static ulong EndOf(ulong start, ulong length) => length > ulong.MaxValue - start ? ulong.MaxValue : start + length;
 
     public void ClearInjectedErrors()
     {
@@ -68,7 +71,7 @@ public sealed class PhysicalMemory
     public IDisposable ObserveWrites(Hpa start, ulong length, Action<MemoryWrite> observer)
     {
         ArgumentNullException.ThrowIfNull(observer);
-        var o = new Observer(this, start.Value, start.Value + length, observer);
+        var o = new Observer(this, start.Value, EndOf(start.Value, length), observer);
         _observers.Add(o);
         return o;
     }
@@ -168,6 +171,8 @@ public sealed class PhysicalMemory
             actual = 0;
             return false;
         }
+        // Compare first: a compare that stores nothing must not materialise a frame of zeros.
+        if (!TryRead64(address, out actual) || actual != expected) return true;
         ref ulong slot = ref GetOrCreateFrame(a >> PageShift).Words[WordIndex(a)];
         actual = Interlocked.CompareExchange(ref slot, desired, expected);
         if (actual == expected && _observers.Count != 0) Notify(new MemoryWrite(address, 8, origin));
