@@ -14,6 +14,7 @@ namespace VtdSim.Machine;
 public sealed class PhysicalMachine
 {
     private readonly List<IMmioRegion> _mmio = new();
+    private readonly List<PciFunction> _functions = new();
 
     public PhysicalMachine(PhysicalMemory memory, Hpa iommuBase, IDmaPort dma)
     {
@@ -39,6 +40,15 @@ public sealed class PhysicalMachine
     /// <summary>The hardware unit when this is a bare-metal machine (for tools and tests, never for the kernel).</summary>
     public VtdUnit? HardwareIommu { get; init; }
     public IReadOnlyList<IMmioRegion> MmioRegions => _mmio;
+    /// <summary>The PCI functions on the machine's bus, as enumeration finds them.</summary>
+    public IReadOnlyList<PciFunction> Functions => _functions;
+
+    public PciFunction AddFunction(PciFunction function)
+    {
+        if (_functions.Exists(f => f.Id == function.Id)) throw new ArgumentException($"a PCI function {function.Id} already exists");
+        _functions.Add(function);
+        return function;
+    }
 
     public void Map(IMmioRegion region)
     {

@@ -1,0 +1,238 @@
+using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Structures;
+using VtdSim.Kernel.Memory;
+using VtdSim.Machine;
+
+namespace VtdSim.Kernel.Intel;
+
+/// <summary>IOMMU_HWPT_ALLOC flags the paging-domain allocator understands.</summary>
+[Flags]
+public enum PagingDomainFlags
+{
+    None = 0,
+    NestParent = 1 << 0,
+    DirtyTracking = 1 << 1,
+}
+
+/// <summary>struct iommu_hw_info_vtd: the erratum flag and the raw capability registers.</summary>
+public readonly record struct VtdHwInfo(uint Flags, ulong CapReg, ulong EcapReg)
+{
+    public const uint Errata772415Spr17 = 1u << 0;
+    public const int Size = 24;
+}
+
+/// <summary>
+/// The Intel IOMMU driver: finds the unit through the machine's firmware tables (its register base), brings it up, and
+/// gives the iommu core domains to allocate, map and attach. It programs the unit only through registers and
+/// in-memory tables, so it runs the same on a host and inside a guest whose IOMMU is a vIOMMU.
+/// </summary>
+public sealed class IntelIommuDriver
+{
+    /// <summary>The PASID used for requests without PASID (Linux's IOMMU_NO_PASID, RID_PASID = 0).</summary>
+    public const uint RidPasid = 0;
+
+    private readonly PhysicalMachine _machine;
+    private readonly PageAllocator _pages;
+    private readonly KernelLog _log;
+    private readonly Dictionary<SourceId, IntelDomain> _deviceDomains = new();
+    private IntelIommu? _unit;
+
+    public IntelIommuDriver(PhysicalMachine machine, PageAllocator pages, KernelLog log, IntelIommuOptions? options = null)
+    {
+        _machine = machine;
+        _pages = pages;
+        _log = log;
+        Options = options ?? IntelIommuOptions.Default;
+    }
+
+    public IntelIommuOptions Options { get; }
+    public BlockedDomain Blocked { get; } = new();
+    public IdentityDomain Identity { get; } = new();
+    internal IntelIommu Unit => _unit ?? throw new InvalidOperationException("the Intel IOMMU driver has not been probed");
+    public bool ScalableMode => Unit.ScalableMode;
+    public bool NestingSupported => Unit.NestingSupported;
+    public bool DirtyTrackingSupported => Unit.DirtyTrackingSupported;
+    public long InvalidationsSubmitted => Unit.InvalidationsSubmitted;
+
+    /// <summary>Probes and enables the unit at the machine's IOMMU base.</summary>
+    public Errno Probe()
+    {
+        _unit ??= new IntelIommu(_machine, _machine.IommuBase, _pages, _log, Options, "dmar0");
+        return _unit.Enable();
+    }
+
+    public IntelDomain DomainOf(SourceId device) => _deviceDomains.TryGetValue(device, out var d) ? d : Blocked;
+
+    /// <summary>intel_iommu_hw_info: every VT-d unit reports the erratum flag (Linux sets it without a CPU-model check).</summary>
+    public VtdHwInfo HwInfo() => new(VtdHwInfo.Errata772415Spr17, Unit.Cap.Raw, Unit.Ecap.Raw);
+
+    /// <summary>
+    /// domain_alloc_paging_flags: nest parents and dirty tracking need scalable mode with a second stage (and NEST or
+    /// SS A/D) and force the second-stage format; otherwise first stage is preferred where the unit has it.
+    /// </summary>
+    public Errno AllocPaging(PagingDomainFlags flags, out PagingDomain? domain)
+    {
+        domain = null;
+        var unit = Unit;
+        if ((flags & ~(PagingDomainFlags.NestParent | PagingDomainFlags.DirtyTracking)) != 0) return Errno.EOPNOTSUPP;
+        bool nestParent = (flags & PagingDomainFlags.NestParent) != 0, dirty = (flags & PagingDomainFlags.DirtyTracking) != 0;
+        if (nestParent && !unit.NestingSupported) return Errno.EOPNOTSUPP;
+        if (dirty && !unit.DirtyTrackingSupported) return Errno.EOPNOTSUPP;
+        if ((nestParent || dirty) && !(unit.ScalableMode && unit.Ecap.SecondStageTranslation)) return Errno.EOPNOTSUPP;
+
+        bool firstStage = !nestParent && !dirty && Options.FirstStageByDefault && unit.FirstStageSupported;
+        if (!firstStage && !unit.SecondStageSupported) return Errno.EOPNOTSUPP;
+        if (_pages.TryAllocate() is not Hpa root) return Errno.ENOMEM;
+        bool superPages = Options.SuperPages;
+        IoPageTable table = firstStage
+            ? new FirstStagePageTable(_machine, _pages, unit.Cap.FirstStage5LevelPaging ? 5 : 4, root, superPages && unit.Cap.FirstStage1GiBPages)
+            : new SecondStagePageTable(_machine, _pages, SecondStageLevels(unit), root,
+                superPages && unit.Cap.SecondStage2MiBPages, superPages && unit.Cap.SecondStage1GiBPages, snoop: false);
+        domain = new PagingDomain(table, firstStage ? PagingFormat.FirstStage : PagingFormat.SecondStage, nestParent, dirty, Options, _log);
+        return Errno.Success;
+    }
+
+    /// <summary>intel_iommu_domain_alloc_nested: a VT-d stage-1 over a nest-parent second-stage domain of this driver.</summary>
+    public Errno AllocNested(IntelDomain parent, VtdS1Config s1, out NestedDomain? domain)
+    {
+        domain = null;
+        if (!Unit.NestingSupported) return Errno.EOPNOTSUPP;
+        if (parent is not PagingDomain { Format: PagingFormat.SecondStage, NestParent: true } s2) return Errno.EINVAL;
+        domain = new NestedDomain(s2, s1);
+        s2.AddChild(domain);
+        return Errno.Success;
+    }
+
+    /// <summary>Frees a domain no device is attached to (the core holds references, so that is always the case here).</summary>
+    public void Free(IntelDomain domain)
+    {
+        if (domain.Devices.Count != 0) throw new InvalidOperationException("freeing a domain that devices are still attached to");
+        if (domain is NestedDomain nested) nested.Parent.RemoveChild(nested);
+        if (domain is PagingDomain paging)
+        {
+            if (paging.Children.Count != 0) throw new InvalidOperationException("freeing a nest parent that still has nested domains");
+            paging.Table.FreeAll();
+        }
+    }
+
+    /// <summary>
+    /// Attaches a device (its requests without PASID) to a domain, replacing what it had: the old translation is torn
+    /// down first, as the specification's PASID-entry sequence requires, then the new one installed.
+    /// </summary>
+    public Errno Attach(SourceId device, IntelDomain domain)
+    {
+        var unit = Unit;
+        IntelDomain old = DomainOf(device);
+        if (ReferenceEquals(old, domain)) return Errno.Success;
+        Errno e = CheckCompatible(unit, domain);
+        if (e != Errno.Success) return e;
+
+        e = unit.ScalableMode ? unit.ClearPasidEntry(device, RidPasid) : unit.ClearLegacyContext(device);
+        if (e != Errno.Success) return e;
+        old.RemoveDevice(unit, device);
+        _deviceDomains.Remove(device);
+        if (domain is BlockedDomain) return Errno.Success;
+
+        e = domain.AddDevice(unit, device, out ushort did);
+        if (e != Errno.Success) return e;
+        e = unit.ScalableMode ? unit.SetPasidEntry(device, RidPasid, PasidEntryFor(unit, domain, did)) : unit.SetLegacyContext(device, ContextEntryFor(domain, did));
+        if (e != Errno.Success)
+        {
+            domain.RemoveDevice(unit, device);
+            return e;
+        }
+        _deviceDomains[device] = domain;
+        return Errno.Success;
+    }
+
+    /// <summary>Turns second-stage A/D (SSADE) on or off in every PASID entry that uses the domain's table.</summary>
+    public Errno SetDirtyTracking(PagingDomain domain, bool enable)
+    {
+        if (!domain.DirtyTrackingCapable) return Errno.EOPNOTSUPP;
+        if (domain.DirtyTrackingEnabled == enable) return Errno.Success;
+        domain.DirtyTrackingEnabled = enable;
+        var users = domain.Devices.Select(d => (Device: d, Domain: (IntelDomain)domain))
+            .Concat(domain.Children.SelectMany(c => c.Devices.Select(d => (Device: d, Domain: (IntelDomain)c))));
+        foreach (var (device, owner) in users.ToList())
+        {
+            var unit = Unit;
+            ushort did = owner.DomainIdOn(unit)!.Value;
+            Errno e = unit.ClearPasidEntry(device, RidPasid);
+            if (e == Errno.Success) e = unit.SetPasidEntry(device, RidPasid, PasidEntryFor(unit, owner, did));
+            if (e != Errno.Success) return e;
+        }
+        return Errno.Success;
+    }
+
+    private Errno CheckCompatible(IntelIommu unit, IntelDomain domain)
+    {
+        switch (domain)
+        {
+            case IdentityDomain when !unit.Ecap.PassThrough:
+                return Errno.EINVAL;
+            case PagingDomain { Format: PagingFormat.SecondStage } p when !unit.Cap.SupportsAddressWidth(p.Levels - 2):
+                return Errno.EINVAL;
+            case NestedDomain n:
+                if (!unit.ScalableMode) return Errno.EOPNOTSUPP;
+                if (!unit.Cap.SupportsAddressWidth(n.Parent.Levels - 2))
+                {
+                    _log.Write("DMAR: ", "Adjusted guest address width not compatible");
+                    return Errno.ENODEV;
+                }
+                if (n.S1.AddressWidth == 57 && !unit.Cap.FirstStage5LevelPaging) return Invalid("5-level paging not supported");
+                if (n.S1.AddressWidth is not (48 or 57)) return Invalid($"Invalid stage-1 address width {n.S1.AddressWidth}");
+                if ((n.S1.Flags & VtdS1Flags.SupervisorRequestEnable) != 0 && !unit.Ecap.SupervisorRequests) return Invalid($"No supervisor request support on {unit.Name}");
+                if ((n.S1.Flags & VtdS1Flags.ExtendedAccessedFlagEnable) != 0 && !unit.Ecap.ExtendedAccessedFlag) return Invalid($"No extended access flag support on {unit.Name}");
+                return Errno.Success;
+        }
+        return Errno.Success;
+    }
+
+    private Errno Invalid(string why)
+    {
+        _log.Write("DMAR: ", why);
+        return Errno.EINVAL;
+    }
+
+    private static PasidEntry PasidEntryFor(IntelIommu unit, IntelDomain domain, ushort did)
+    {
+        bool snoop = unit.Ecap.ScalableModePageWalkCoherency;
+        switch (domain)
+        {
+            case IdentityDomain:
+                return PasidEntry.PassThroughEntry(did);
+            case PagingDomain { Format: PagingFormat.FirstStage } p:
+                return PasidEntry.FirstStage(p.Table.Root.Value, did, p.Levels == 5).WithPageWalkSnoop(snoop);
+            case PagingDomain p:
+                return PasidEntry.SecondStage(p.Table.Root, p.Levels - 2, did).WithPageWalkSnoop(snoop)
+                    .WithSecondStageAccessedDirtyEnable(p.DirtyTrackingEnabled);
+            case NestedDomain n:
+                var s1 = n.S1;
+                bool sre = (s1.Flags & VtdS1Flags.SupervisorRequestEnable) != 0;
+                return PasidEntry.NestedEntry(s1.PageTableAddress & ~0xFFFUL, n.Parent.Table.Root, n.Parent.Levels - 2, did, s1.AddressWidth == 57)
+                    .WithPageWalkSnoop(snoop)
+                    .WithSecondStageAccessedDirtyEnable(n.Parent.DirtyTrackingEnabled)
+                    .WithSupervisorRequestEnable(sre)
+                    .WithWriteProtectEnable(sre && (s1.Flags & VtdS1Flags.WriteProtectEnable) != 0)
+                    .WithExtendedAccessedFlagEnable((s1.Flags & VtdS1Flags.ExtendedAccessedFlagEnable) != 0);
+            default:
+                throw new InvalidOperationException($"no PASID entry for a {domain.Type} domain");
+        }
+    }
+
+    private static LegacyContextEntry ContextEntryFor(IntelDomain domain, ushort did) => domain switch
+    {
+        IdentityDomain => LegacyContextEntry.Create(new Hpa(0), 0, did, TranslationType.PassThrough),
+        PagingDomain { Format: PagingFormat.SecondStage } p => LegacyContextEntry.Create(p.Table.Root, p.Levels - 2, did),
+        _ => throw new InvalidOperationException($"a {domain.Type} domain cannot be used in legacy mode"),
+    };
+
+    /// <summary>Second-stage width as Linux picks it: 57-bit if SAGAW has 5-level and MGAW ≥ 48, else 48-bit, else 39-bit.</summary>
+    private static int SecondStageLevels(IntelIommu unit)
+    {
+        int mgaw = unit.Cap.MaximumGuestAddressWidth;
+        if (unit.Cap.SupportsAddressWidth(3) && mgaw >= 48) return 5;
+        if (unit.Cap.SupportsAddressWidth(2) && mgaw >= 39) return 4;
+        return 3;
+    }
+}

@@ -1,0 +1,129 @@
+using VtdSim.Hardware.Invalidation;
+
+namespace VtdSim.Kernel.Intel;
+
+/// <summary>Which table format a paging domain uses.</summary>
+public enum PagingFormat
+{
+    FirstStage,
+    SecondStage,
+}
+
+/// <summary>
+/// A kernel-managed paging domain: an I/O page table the driver fills with map/unmap, flushing the IOTLB of every unit
+/// it is attached through. A nest parent (always second stage) is the host half of a nested translation; its mappings
+/// must be writable on Linux 6.7+ because of erratum 772415.
+/// </summary>
+public sealed class PagingDomain : IntelDomain
+{
+    internal const string ErratumMessage =
+        "Read-only mapping is disallowed on the domain which serves as the parent in a nested configuration, due to HW errata (ERRATA_772415_SPR17)";
+
+    private readonly List<NestedDomain> _children = new();
+    private readonly IntelIommuOptions _options;
+    private readonly KernelLog _log;
+
+    internal PagingDomain(IoPageTable table, PagingFormat format, bool nestParent, bool dirtyTracking, IntelIommuOptions options, KernelLog log)
+        : base(DomainType.Paging)
+    {
+        Table = table;
+        Format = format;
+        NestParent = nestParent;
+        DirtyTrackingCapable = dirtyTracking;
+        _options = options;
+        _log = log;
+    }
+
+    public PagingFormat Format { get; }
+    public bool NestParent { get; }
+    /// <summary>Allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING.</summary>
+    public bool DirtyTrackingCapable { get; }
+    public bool DirtyTrackingEnabled { get; internal set; }
+    internal IoPageTable Table { get; }
+    public int Levels => Table.Levels;
+    public ulong Aperture => Table.Aperture;
+    public IReadOnlyList<NestedDomain> Children => _children;
+
+    internal void AddChild(NestedDomain child) => _children.Add(child);
+    internal void RemoveChild(NestedDomain child) => _children.Remove(child);
+
+    /// <summary>iommu_map: neither R nor W is EINVAL; a read-only map in a nest parent is EINVAL (erratum rule); then map and sync.</summary>
+    public Errno Map(ulong iova, ulong physical, ulong length, IommuProt prot)
+    {
+        if ((prot & (IommuProt.Read | IommuProt.Write)) == 0) return Errno.EINVAL;
+        if (NestParent && (prot & IommuProt.Write) == 0 && _options.EnforceErratum772415)
+        {
+            _log.Write("DMAR: ", ErratumMessage);
+            return Errno.EINVAL;
+        }
+        Errno e = Table.Map(iova, physical, length, prot);
+        if (e != Errno.Success) return e;
+        return SyncMap(iova, length);
+    }
+
+    /// <summary>iommu_unmap: clears whole pages, frees empty tables, and flushes every unit (leaf-only hint unless tables went).</summary>
+    public ulong Unmap(ulong iova, ulong length)
+    {
+        ulong unmapped = Table.Unmap(iova, length, out bool freedTables);
+        FlushRange(iova, length, leafOnly: !freedTables);
+        return unmapped;
+    }
+
+    /// <summary>
+    /// iotlb_sync_map: with caching mode a not-present→present change must be invalidated too (a vIOMMU learns of new
+    /// mappings this way); otherwise a write-buffer flush when the unit asks for one.
+    /// </summary>
+    private Errno SyncMap(ulong iova, ulong length)
+    {
+        foreach (var (iommu, did) in Attachments)
+        {
+            Errno e = iommu.Cap.CachingMode ? FlushOn(iommu, did, iova, length, leafOnly: true) : iommu.FlushWriteBuffer();
+            if (e != Errno.Success) return e;
+        }
+        foreach (var child in _children)
+        {
+            foreach (var (iommu, did) in child.Attachments)
+            {
+                if (iommu.Cap.CachingMode) iommu.FlushIotlbRange(did, iova, length, leafOnly: true);
+            }
+        }
+        return Errno.Success;
+    }
+
+    private void FlushRange(ulong iova, ulong length, bool leafOnly)
+    {
+        foreach (var (iommu, did) in Attachments) FlushOn(iommu, did, iova, length, leafOnly);
+        // A nest parent's change reaches every nested translation built on it: their PASID entries carry the nested
+        // domain's DID, so flush with those DIDs too (Linux's NESTING_IOTLB cache tags).
+        foreach (var child in _children)
+        {
+            foreach (var (iommu, did) in child.Attachments) iommu.FlushIotlbRange(did, iova, length, leafOnly);
+        }
+    }
+
+    private Errno FlushOn(IntelIommu iommu, ushort did, ulong iova, ulong length, bool leafOnly) =>
+        Format == PagingFormat.SecondStage
+            ? iommu.FlushIotlbRange(did, iova, length, leafOnly)
+            : iommu.FlushPasidIotlbRange(did, IntelIommuDriver.RidPasid, iova, length, leafOnly);
+
+    /// <summary>Reads and clears the second-stage D bits of mapped pages in [iova, iova+length), reporting each dirty page.</summary>
+    public Errno ReadAndClearDirty(ulong iova, ulong length, bool clear, Action<ulong, ulong> dirty)
+    {
+        if (Format != PagingFormat.SecondStage || !DirtyTrackingCapable) return Errno.EOPNOTSUPP;
+        if (!DirtyTrackingEnabled) return Errno.EINVAL;
+        const ulong dirtyBit = 1UL << 9;
+        bool cleared = false;
+        Table.ForEachLeaf((pageIova, entry, raw, size) =>
+        {
+            if (pageIova + size <= iova || pageIova >= iova + length || (raw & dirtyBit) == 0) return;
+            dirty(pageIova, size);
+            if (clear)
+            {
+                Table.WriteLeafEntry(entry, raw & ~dirtyBit);
+                cleared = true;
+            }
+        });
+        if (cleared) FlushRange(iova, length, leafOnly: true);
+        return Errno.Success;
+    }
+}
