@@ -45,7 +45,7 @@ internal sealed class TranslationSetup
         VtdProfile profile = BuiltInProfiles.Architectural with { Caches = CacheSizes.Uncached };
         Memory = new PhysicalMemory(1UL << 40);
         Unit = new VtdUnit(Memory, profile);
-        Engine = new TranslationEngine(Memory, profile);
+        Engine = new TranslationEngine(Memory, profile, new RemappingCaches(profile.Caches));
         var frames = new FrameAllocator(Memory, new Hpa(0x10_0000), new Hpa(0x1000_0000));
         bool scalable = shape != WalkShape.Legacy4;
         var tables = new RemappingTables(frames, scalable);

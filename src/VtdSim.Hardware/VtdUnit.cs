@@ -34,7 +34,7 @@ public sealed class VtdUnit
         Events = events ?? new VtdEventLog();
         Caches = new RemappingCaches(profile.Caches);
         _registers = new RemappingRegisters(profile, Events, memory, Caches);
-        _engine = new TranslationEngine(memory, profile);
+        _engine = new TranslationEngine(memory, profile, Caches);
     }
 
     public PhysicalMemory Memory { get; }

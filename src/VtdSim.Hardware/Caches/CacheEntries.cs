@@ -23,13 +23,13 @@ internal readonly record struct ContextCacheKey(ushort SourceId);
 /// A cached context entry, raw as it was read (legacy: Q0/Q1; scalable: Q0..Q3), so a hit is decoded exactly as a
 /// fresh read would be. Legacy entries are tagged with their DID (0 for a not-present entry cached under CM=1).
 /// </summary>
-internal readonly record struct ContextCacheEntry(ulong Q0, ulong Q1, ulong Q2, ulong Q3, bool Scalable, ushort DomainId);
+internal readonly record struct ContextCacheEntry(ulong Q0, ulong Q1, ulong Q2, ulong Q3, bool Scalable, ushort DomainId, ulong Address);
 
 /// <summary>PASID-cache tag: requester id and PASID.</summary>
 internal readonly record struct PasidCacheKey(ushort SourceId, uint Pasid);
 
 /// <summary>A cached PASID-table entry (Q0..Q2; Q3..Q7 are reserved and were zero) with the directory entry's FPD, tagged by its DID.</summary>
-internal readonly record struct PasidCacheEntry(ulong Q0, ulong Q1, ulong Q2, bool DirectoryFpd, ushort DomainId);
+internal readonly record struct PasidCacheEntry(ulong Q0, ulong Q1, ulong Q2, bool DirectoryFpd, ushort DomainId, ulong Address);
 
 /// <summary>IOTLB tag: domain, PASID (or <see cref="CacheTag.NoPasid"/>), the input page number at the entry's page size, and that size's level.</summary>
 internal readonly record struct IotlbKey(ushort DomainId, uint Pasid, ulong PageNumber, byte Level);

@@ -49,6 +49,24 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
         return false;
     }
 
+    /// <summary>A lookup that counts nothing (for probing several tags, e.g. every page size, as one access).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Probe(in TKey key, int hash, out TValue value)
+    {
+        int start = (hash & _setMask) * _ways;
+        for (int i = start; i < start + _ways; i++)
+        {
+            if (_stamps[i] != 0 && _keys[i].Equals(key))
+            {
+                _stamps[i] = ++_tick;
+                value = _values[i];
+                return true;
+            }
+        }
+        value = default!;
+        return false;
+    }
+
     /// <summary>Inserts or replaces the entry for <paramref name="key"/>.</summary>
     public void Add(in TKey key, int hash, in TValue value)
     {

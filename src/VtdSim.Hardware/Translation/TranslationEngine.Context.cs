@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Caches;
 using VtdSim.Hardware.Faults;
 using VtdSim.Hardware.Memory;
 using VtdSim.Hardware.Structures;
@@ -39,20 +40,36 @@ internal sealed partial class TranslationEngine
             return Fail(FaultReason.RTA2_PasidInLegacyMode, 0, null, 0, null, "a request with PASID arrived while the root table is in legacy mode");
 
         SourceId sid = request.Source;
-        Hpa rootAddress = rootTable + (ulong)sid.Bus * RootEntry.Size;
-        if (!ReadPair(rootAddress, ref _rootHint, out ulong lo, out ulong hi))
-            return Fail(FaultReason.LRT1_RootAccessError, 0, rootAddress, 0, null, (sid, rootAddress), static s => $"the root entry for bus {s.sid.Bus:x2} at {s.rootAddress} cannot be read");
-        trace?.Add(new MemoryReference(TraceStage.RootTable, 0, rootAddress, lo));
-        var rootEntry = new RootEntry(lo, hi);
-        if (!rootEntry.Present)
-            return Fail(FaultReason.LRT2_RootNotPresent, 0, rootAddress, lo, null, sid, static sid => $"the root entry for bus {sid.Bus:x2} is not present");
-        if (rootEntry.LegacyReservedBitsSet(_haw))
-            return Fail(FaultReason.LRT3_RootReserved, 0, rootAddress, lo, null, (sid, hi, lo), static s => $"the root entry for bus {s.sid.Bus:x2} has reserved bits set (0x{s.hi:x16}_{s.lo:x16})");
+        var cacheKey = new ContextCacheKey(sid.Value);
+        int cacheHash = CacheTag.Hash(sid.Value, 0);
+        ulong lo, hi;
+        Hpa contextAddress;
+        bool cached = _caches.Context.TryGet(in cacheKey, cacheHash, out ContextCacheEntry hit) && !hit.Scalable;
+        if (cached)
+        {
+            (lo, hi, contextAddress) = (hit.Q0, hit.Q1, new Hpa(hit.Address));
+        }
+        else
+        {
+            Hpa rootAddress = rootTable + (ulong)sid.Bus * RootEntry.Size;
+            if (!ReadPair(rootAddress, ref _rootHint, out lo, out hi))
+                return Fail(FaultReason.LRT1_RootAccessError, 0, rootAddress, 0, null, (sid, rootAddress), static s => $"the root entry for bus {s.sid.Bus:x2} at {s.rootAddress} cannot be read");
+            trace?.Add(new MemoryReference(TraceStage.RootTable, 0, rootAddress, lo));
+            var rootEntry = new RootEntry(lo, hi);
+            if (!rootEntry.Present)
+                return Fail(FaultReason.LRT2_RootNotPresent, 0, rootAddress, lo, null, sid, static sid => $"the root entry for bus {sid.Bus:x2} is not present");
+            if (rootEntry.LegacyReservedBitsSet(_haw))
+                return Fail(FaultReason.LRT3_RootReserved, 0, rootAddress, lo, null, (sid, hi, lo), static s => $"the root entry for bus {s.sid.Bus:x2} has reserved bits set (0x{s.hi:x16}_{s.lo:x16})");
 
-        Hpa contextAddress = rootEntry.ContextTablePointer + (ulong)sid.DevFn * LegacyContextEntry.Size;
-        if (!ReadPair(contextAddress, ref _contextHint, out lo, out hi))
-            return Fail(FaultReason.LCT1_ContextAccessError, 0, contextAddress, 0, null, (sid, contextAddress), static s => $"the context entry for {s.sid} at {s.contextAddress} cannot be read");
-        trace?.Add(new MemoryReference(TraceStage.ContextTable, 0, contextAddress, lo));
+            contextAddress = rootEntry.ContextTablePointer + (ulong)sid.DevFn * LegacyContextEntry.Size;
+            if (!ReadPair(contextAddress, ref _contextHint, out lo, out hi))
+                return Fail(FaultReason.LCT1_ContextAccessError, 0, contextAddress, 0, null, (sid, contextAddress), static s => $"the context entry for {s.sid} at {s.contextAddress} cannot be read");
+            trace?.Add(new MemoryReference(TraceStage.ContextTable, 0, contextAddress, lo));
+            // Caching mode lets hardware cache not-present and invalid entries too (tagged with DID 0): software must
+            // invalidate after making them present (spec 6.1).
+            if (_cap.CachingMode)
+                _caches.Context.Add(in cacheKey, cacheHash, new ContextCacheEntry(lo, hi, 0, 0, false, (lo & 1) != 0 ? new LegacyContextEntry(lo, hi).DomainId : (ushort)0, contextAddress.Value));
+        }
         var ctx = new LegacyContextEntry(lo, hi);
         if (!ctx.Present)
             return Fail(FaultReason.LCT2_ContextNotPresent, 0, contextAddress, lo, null, sid, static sid => $"the context entry for {sid} is not present: the device has no domain");
@@ -72,6 +89,8 @@ internal sealed partial class TranslationEngine
         };
         if (invalid is not null)
             return Fail(FaultReason.LCT4_ContextInvalid, 0, contextAddress, lo, null, (sid, invalid), static s => $"the context entry for {s.sid} is invalid: {s.invalid}");
+        if (!cached && !_cap.CachingMode)
+            _caches.Context.Add(in cacheKey, cacheHash, new ContextCacheEntry(lo, hi, 0, 0, false, ctx.DomainId, contextAddress.Value));
 
         if (request.AddressType != AddressType.Untranslated)
         {
@@ -98,22 +117,36 @@ internal sealed partial class TranslationEngine
     {
         SourceId sid = request.Source;
         bool upper = sid.DevFn >= 0x80;
-        Hpa rootAddress = rootTable + (ulong)sid.Bus * RootEntry.Size;
-        if (!ReadPair(rootAddress, ref _rootHint, out ulong lo, out ulong hi))
-            return Fail(FaultReason.SRT1_RootAccessError, 0, rootAddress, 0, null, (sid, rootAddress), static s => $"the scalable root entry for bus {s.sid.Bus:x2} at {s.rootAddress} cannot be read");
-        trace?.Add(new MemoryReference(TraceStage.RootTable, 0, rootAddress, upper ? hi : lo));
-        var rootEntry = new RootEntry(lo, hi);
-        if (!(upper ? rootEntry.UpperPresent : rootEntry.LowerPresent))
-            return Fail(FaultReason.SRT2_RootNotPresent, 0, rootAddress, upper ? hi : lo, null, (sid, upper),
-                static s => $"the root entry for bus {s.sid.Bus:x2} has {(s.upper ? "UP" : "LP")}=0: no context table for devfn {s.sid.DevFn:x2}");
-        if (rootEntry.ScalableReservedBitsSet(upper, _haw))
-            return Fail(FaultReason.SRT3_RootReserved, 0, rootAddress, upper ? hi : lo, null, sid, static sid => $"the root entry for bus {sid.Bus:x2} has reserved bits set");
+        var cacheKey = new ContextCacheKey(sid.Value);
+        int cacheHash = CacheTag.Hash(sid.Value, 0);
+        ulong q0, q1, q2, q3;
+        Hpa contextAddress;
+        bool cached = _caches.Context.TryGet(in cacheKey, cacheHash, out ContextCacheEntry hit) && hit.Scalable;
+        if (cached)
+        {
+            (q0, q1, q2, q3, contextAddress) = (hit.Q0, hit.Q1, hit.Q2, hit.Q3, new Hpa(hit.Address));
+        }
+        else
+        {
+            Hpa rootAddress = rootTable + (ulong)sid.Bus * RootEntry.Size;
+            if (!ReadPair(rootAddress, ref _rootHint, out ulong lo, out ulong hi))
+                return Fail(FaultReason.SRT1_RootAccessError, 0, rootAddress, 0, null, (sid, rootAddress), static s => $"the scalable root entry for bus {s.sid.Bus:x2} at {s.rootAddress} cannot be read");
+            trace?.Add(new MemoryReference(TraceStage.RootTable, 0, rootAddress, upper ? hi : lo));
+            var rootEntry = new RootEntry(lo, hi);
+            if (!(upper ? rootEntry.UpperPresent : rootEntry.LowerPresent))
+                return Fail(FaultReason.SRT2_RootNotPresent, 0, rootAddress, upper ? hi : lo, null, (sid, upper),
+                    static s => $"the root entry for bus {s.sid.Bus:x2} has {(s.upper ? "UP" : "LP")}=0: no context table for devfn {s.sid.DevFn:x2}");
+            if (rootEntry.ScalableReservedBitsSet(upper, _haw))
+                return Fail(FaultReason.SRT3_RootReserved, 0, rootAddress, upper ? hi : lo, null, sid, static sid => $"the root entry for bus {sid.Bus:x2} has reserved bits set");
 
-        Hpa contextTable = upper ? rootEntry.UpperContextTablePointer : rootEntry.LowerContextTablePointer;
-        Hpa contextAddress = contextTable + (ulong)(sid.DevFn & 0x7F) * ScalableContextEntry.Size;
-        if (!ReadQuad(contextAddress, ref _contextHint, out ulong q0, out ulong q1, out ulong q2, out ulong q3))
-            return Fail(FaultReason.SCT1_ContextAccessError, 0, contextAddress, 0, null, (sid, contextAddress), static s => $"the context entry for {s.sid} at {s.contextAddress} cannot be read");
-        trace?.Add(new MemoryReference(TraceStage.ContextTable, 0, contextAddress, q0));
+            Hpa contextTable = upper ? rootEntry.UpperContextTablePointer : rootEntry.LowerContextTablePointer;
+            contextAddress = contextTable + (ulong)(sid.DevFn & 0x7F) * ScalableContextEntry.Size;
+            if (!ReadQuad(contextAddress, ref _contextHint, out q0, out q1, out q2, out q3))
+                return Fail(FaultReason.SCT1_ContextAccessError, 0, contextAddress, 0, null, (sid, contextAddress), static s => $"the context entry for {s.sid} at {s.contextAddress} cannot be read");
+            trace?.Add(new MemoryReference(TraceStage.ContextTable, 0, contextAddress, q0));
+            if (_cap.CachingMode) // CM=1: not-present and invalid entries may be cached too
+                _caches.Context.Add(in cacheKey, cacheHash, new ContextCacheEntry(q0, q1, q2, q3, true, 0, contextAddress.Value));
+        }
         var ctx = new ScalableContextEntry(q0, q1, q2, q3);
         if (!ctx.Present)
             return Fail(FaultReason.SCT2_ContextNotPresent, 0, contextAddress, q0, null, sid, static sid => $"the context entry for {sid} is not present: the device has no domain");
@@ -128,6 +161,8 @@ internal sealed partial class TranslationEngine
             ctx.RidPrivilege && !_ecap.RidPrivilege ? "RID_PRIV=1 but ECAP.RPRIVS=0" : null;
         if (invalid is not null)
             return Fail(FaultReason.SCT4_ContextInvalid, 0, contextAddress, q0, null, (sid, invalid), static s => $"the context entry for {s.sid} is invalid: {s.invalid}");
+        if (!cached && !_cap.CachingMode)
+            _caches.Context.Add(in cacheKey, cacheHash, new ContextCacheEntry(q0, q1, q2, q3, true, 0, contextAddress.Value));
 
         if (request.AddressType != AddressType.Untranslated)
         {
@@ -163,24 +198,43 @@ internal sealed partial class TranslationEngine
         }
         context.Pasid = pasid;
 
-        Hpa directoryAddress = ctx.PasidDirectoryPointer + (ulong)(pasid >> 6) * PasidDirectoryEntry.Size;
-        if (!TryReadWord(directoryAddress, ref _pasidDirectoryHint, out ulong d))
-            return Fail(FaultReason.SPD1_DirectoryAccessError, 0, directoryAddress, 0, null, (pasid, directoryAddress),
-                static s => $"the PASID directory entry for PASID 0x{s.pasid:x} at {s.directoryAddress} cannot be read");
-        trace?.Add(new MemoryReference(TraceStage.PasidDirectory, 0, directoryAddress, d));
-        var dir = new PasidDirectoryEntry(d);
-        if (!dir.Present)
-            return Fail(FaultReason.SPD2_DirectoryNotPresent, 0, directoryAddress, d, null, pasid, static pasid => $"the PASID directory entry for PASID 0x{pasid:x} is not present");
-        context.FaultProcessingDisabled |= dir.FaultProcessingDisable;
-        if (dir.ReservedBitsSet(_haw))
-            return Fail(FaultReason.SPD3_DirectoryReserved, 0, directoryAddress, d, null, (pasid, d),
-                static s => $"the PASID directory entry for PASID 0x{s.pasid:x} has reserved bits set (0x{s.d:x16})");
+        var pasidKey = new PasidCacheKey(sid.Value, pasid);
+        int pasidHash = CacheTag.Hash(sid.Value, pasid);
+        PasidEntry pe;
+        Hpa entryAddress;
+        bool pasidCached = _caches.Pasid.TryGet(in pasidKey, pasidHash, out PasidCacheEntry pasidHit);
+        if (pasidCached)
+        {
+            pe = new PasidEntry(pasidHit.Q0, pasidHit.Q1, pasidHit.Q2);
+            entryAddress = new Hpa(pasidHit.Address);
+            context.FaultProcessingDisabled |= pasidHit.DirectoryFpd;
+        }
+        else
+        {
+            Hpa directoryAddress = ctx.PasidDirectoryPointer + (ulong)(pasid >> 6) * PasidDirectoryEntry.Size;
+            if (!TryReadWord(directoryAddress, ref _pasidDirectoryHint, out ulong d))
+                return Fail(FaultReason.SPD1_DirectoryAccessError, 0, directoryAddress, 0, null, (pasid, directoryAddress),
+                    static s => $"the PASID directory entry for PASID 0x{s.pasid:x} at {s.directoryAddress} cannot be read");
+            trace?.Add(new MemoryReference(TraceStage.PasidDirectory, 0, directoryAddress, d));
+            var dir = new PasidDirectoryEntry(d);
+            if (!dir.Present)
+                return Fail(FaultReason.SPD2_DirectoryNotPresent, 0, directoryAddress, d, null, pasid, static pasid => $"the PASID directory entry for PASID 0x{pasid:x} is not present");
+            context.FaultProcessingDisabled |= dir.FaultProcessingDisable;
+            if (dir.ReservedBitsSet(_haw))
+                return Fail(FaultReason.SPD3_DirectoryReserved, 0, directoryAddress, d, null, (pasid, d),
+                    static s => $"the PASID directory entry for PASID 0x{s.pasid:x} has reserved bits set (0x{s.d:x16})");
 
-        Hpa entryAddress = dir.PasidTablePointer + (ulong)(pasid & 0x3F) * PasidEntry.Size;
-        if (!ReadPasidEntry(entryAddress, ref _pasidTableHint, out PasidEntry pe))
-            return Fail(FaultReason.SPT1_PasidEntryAccessError, 0, entryAddress, 0, null, (pasid, entryAddress),
-                static s => $"the PASID entry for PASID 0x{s.pasid:x} at {s.entryAddress} cannot be read");
-        trace?.Add(new MemoryReference(TraceStage.PasidTable, 0, entryAddress, pe.Q0));
+            entryAddress = dir.PasidTablePointer + (ulong)(pasid & 0x3F) * PasidEntry.Size;
+            if (!ReadPasidEntry(entryAddress, ref _pasidTableHint, out pe))
+                return Fail(FaultReason.SPT1_PasidEntryAccessError, 0, entryAddress, 0, null, (pasid, entryAddress),
+                    static s => $"the PASID entry for PASID 0x{s.pasid:x} at {s.entryAddress} cannot be read");
+            trace?.Add(new MemoryReference(TraceStage.PasidTable, 0, entryAddress, pe.Q0));
+            _pendingPasidFill = new PasidCacheEntry(pe.Q0, pe.Q1, pe.Q2, dir.FaultProcessingDisable, pe.DomainId, entryAddress.Value);
+            // CM=1: a not-present or invalid PASID entry may be cached as read (the upper words are reserved, so only
+            // an entry whose Q3..Q7 are zero is kept: a cached copy must fault exactly as the memory copy does).
+            if (_cap.CachingMode && (pe.Q3 | pe.Q4 | pe.Q5 | pe.Q6 | pe.Q7) == 0)
+                _caches.Pasid.Add(in pasidKey, pasidHash, in _pendingPasidFill);
+        }
         if (!pe.Present)
             return Fail(FaultReason.SPT2_PasidEntryNotPresent, 0, entryAddress, pe.Q0, null, pasid, static pasid => $"the PASID entry for PASID 0x{pasid:x} is not present");
         context.FaultProcessingDisabled |= pe.FaultProcessingDisable;
@@ -189,6 +243,8 @@ internal sealed partial class TranslationEngine
         string? bad = InvalidPasidEntry(in pe);
         if (bad is not null)
             return Fail(FaultReason.SPT4_PasidEntryInvalid, 0, entryAddress, pe.Q0, null, (pasid, bad), static s => $"the PASID entry for PASID 0x{s.pasid:x} is invalid: {s.bad}");
+        if (!pasidCached && !_cap.CachingMode)
+            _caches.Pasid.Add(in pasidKey, pasidHash, in _pendingPasidFill);
         context.DomainId = pe.DomainId;
         context.PageWalkSnoop = pe.PageWalkSnoop;
 

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Caches;
 using VtdSim.Hardware.Faults;
 using VtdSim.Hardware.Memory;
 using VtdSim.Hardware.Profiles;
@@ -41,10 +42,13 @@ internal sealed partial class TranslationEngine
     private PhysicalMemory.FrameHint _rootHint, _contextHint, _pasidDirectoryHint, _pasidTableHint;
 
     private WalkFault _fault;
+    private readonly RemappingCaches _caches;
+    private PasidCacheEntry _pendingPasidFill; // the PASID entry just read, cached once it has passed its checks
 
-    public TranslationEngine(PhysicalMemory memory, VtdProfile profile)
+    public TranslationEngine(PhysicalMemory memory, VtdProfile profile, RemappingCaches caches)
     {
         _memory = memory;
+        _caches = caches;
         _profile = profile;
         _cap = profile.Cap;
         _ecap = profile.Ecap;
@@ -109,21 +113,75 @@ internal sealed partial class TranslationEngine
             case TranslationKind.Legacy:
             case TranslationKind.SecondStage:
             {
+                if (IotlbLookup(in request, in context, trace, out output, out pageSize, out rights)) return FaultReason.None;
                 var role = context.Kind == TranslationKind.Legacy ? SsRole.Legacy : SsRole.Final;
                 reason = WalkSecondStage(in context, address, Need(in request), role, 0, trace, out var ss);
                 if (reason != FaultReason.None) return reason;
                 output = new Hpa(ss.Output);
                 pageSize = ss.PageSize;
                 rights = ss.Rights;
+                IotlbFill(in request, in context, output, pageSize, rights);
                 return FaultReason.None;
             }
             case TranslationKind.FirstStage:
             case TranslationKind.Nested:
-                return WalkFirstStage(in request, in context, trace, out output, out pageSize, out rights);
+                if (IotlbLookup(in request, in context, trace, out output, out pageSize, out rights)) return FaultReason.None;
+                reason = WalkFirstStage(in request, in context, trace, out output, out pageSize, out rights);
+                if (reason == FaultReason.None) IotlbFill(in request, in context, output, pageSize, rights);
+                return reason;
             default:
                 throw new InvalidOperationException($"unhandled translation kind {context.Kind}");
         }
     }
+
+    /// <summary>
+    /// An IOTLB hit: a cached translation for (DID, PASID or none, page) that grants what the request needs. A hit that
+    /// lacks a right (or, for a write, D not yet set where the walk keeps D) counts as a miss, and the walk decides.
+    /// </summary>
+    private bool IotlbLookup(in DmaRequest request, in ResolvedContext context, WalkTrace? trace, out Hpa output, out ulong pageSize, out AccessRights rights)
+    {
+        var iotlb = _caches.Iotlb;
+        uint tag = IotlbPasidTag(in context);
+        ulong address = request.Address.Value;
+        for (byte level = 1; level <= 3; level++)
+        {
+            int shift = 12 + 9 * (level - 1);
+            var key = new IotlbKey(context.DomainId, tag, address >> shift, level);
+            if (!iotlb.Probe(in key, IotlbHash(in key), out IotlbEntry hit) || hit.Kind != context.Kind) continue;
+            AccessRights need = Need(in request) | (context.Privileged || !UsesFirstStage(context.Kind) ? 0 : AccessRights.User);
+            if ((need & ~hit.Rights) != 0 || (request.IsWrite && !hit.DirtySet && request.AddressType == AddressType.Untranslated)) break;
+            iotlb.Statistics.Hits++;
+            pageSize = 1UL << shift;
+            output = new Hpa(hit.OutputBase | (address & (pageSize - 1)));
+            rights = hit.Rights;
+            trace?.NoteCacheHit("IOTLB");
+            return true;
+        }
+        iotlb.Statistics.Misses++;
+        output = default;
+        pageSize = 0;
+        rights = AccessRights.None;
+        return false;
+    }
+
+    /// <summary>Caches a successful translation. D counts as set when this access set it, or when the walk keeps no D.</summary>
+    private void IotlbFill(in DmaRequest request, in ResolvedContext context, Hpa output, ulong pageSize, AccessRights rights)
+    {
+        if (_caches.Iotlb.Capacity == 0) return;
+        byte level = (byte)(1 + (System.Numerics.BitOperations.Log2(pageSize) - 12) / 9);
+        var key = new IotlbKey(context.DomainId, IotlbPasidTag(in context), request.Address.Value >> (12 + 9 * (level - 1)), level);
+        bool keepsDirty = context.Kind is TranslationKind.FirstStage or TranslationKind.Nested || context.SsAccessedDirty;
+        bool dirtySet = !keepsDirty || (request.IsWrite && request.AddressType == AddressType.Untranslated);
+        _caches.Iotlb.Add(in key, IotlbHash(in key), new IotlbEntry(output.Value & ~(pageSize - 1), rights, context.Kind, dirtySet, 0));
+    }
+
+    /// <summary>Legacy and second-stage-only translations are tagged by domain only; first-stage and nested ones by PASID too.</summary>
+    private static uint IotlbPasidTag(in ResolvedContext context) =>
+        UsesFirstStage(context.Kind) ? context.Pasid ?? 0 : CacheTag.NoPasid;
+
+    private static bool UsesFirstStage(TranslationKind kind) => kind is TranslationKind.FirstStage or TranslationKind.Nested;
+
+    private static int IotlbHash(in IotlbKey key) => CacheTag.Hash(((ulong)key.DomainId << 32) ^ key.Pasid, (key.PageNumber << 2) | key.Level);
 
     private FaultReason PassThrough(in DmaRequest request, in ResolvedContext context, out Hpa output, out ulong pageSize, out AccessRights rights)
     {

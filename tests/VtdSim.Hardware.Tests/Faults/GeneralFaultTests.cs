@@ -96,7 +96,7 @@ public class GeneralFaultTests
     private static VtdUnit UnitWithRootTable(VtdProfile profile, TranslationTableMode mode)
     {
         var memory = new PhysicalMemory(1UL << 32);
-        var unit = new VtdUnit(memory, profile);
+        var unit = new VtdUnit(memory, Support.Uncached.Of(profile));
         RegisterProgramming.EnableTranslation(unit, new Hpa(0x10_0000), mode);
         return unit;
     }

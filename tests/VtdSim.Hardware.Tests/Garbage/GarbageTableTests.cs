@@ -561,7 +561,7 @@ internal sealed class GarbageWorld
             }
         }
 
-        var unit = new VtdUnit(memory, profile);
+        var unit = new VtdUnit(memory, Support.Uncached.Of(profile));
         var mode = (TranslationTableMode)rng.Below(4);
         if (rng.Below(3) != 0) mode = profile.Ecap.ScalableModeTranslation && rng.Below(2) == 0 ? TranslationTableMode.Scalable : TranslationTableMode.Legacy;
         RegisterProgramming.EnableTranslation(unit, new Hpa(pool[rng.Below(pool.Count)]), mode);

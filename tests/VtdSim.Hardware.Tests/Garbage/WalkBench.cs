@@ -29,7 +29,7 @@ internal sealed class WalkBench
     {
         Profile = profile ?? BuiltInProfiles.Architectural;
         Memory = new PhysicalMemory(1UL << 40);
-        Unit = new VtdUnit(Memory, Profile);
+        Unit = new VtdUnit(Memory, Support.Uncached.Of(Profile));
         Frames = new FrameAllocator(Memory, new Hpa(0x10_0000), new Hpa(0x1000_0000));
         Tables = new RemappingTables(Frames, scalable);
         RegisterProgramming.EnableTranslation(Unit, Tables.Root, scalable ? TranslationTableMode.Scalable : TranslationTableMode.Legacy);

@@ -107,7 +107,7 @@ internal sealed class ScenarioBuilder
         VtdProfile[] profiles = ProfilesFor(mode);
         VtdProfile profile = profiles[t.Pick(profiles.Length)];
         var memory = new PhysicalMemory(MemorySize);
-        var unit = new VtdUnit(memory, profile);
+        var unit = new VtdUnit(memory, Support.Uncached.Of(profile));
         var frames = new FrameAllocator(memory, new Hpa(0x10_0000), new Hpa(0x100_0000));
         var tables = new RemappingTables(frames, scalable: mode != ReferenceMode.LegacySecondLevel);
         var b = new ScenarioBuilder(memory, t, profile.HostAddressWidth);

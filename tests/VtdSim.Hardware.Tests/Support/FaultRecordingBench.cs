@@ -23,7 +23,7 @@ public sealed class FaultRecordingBench
     public FaultRecordingBench(VtdProfile? profile = null)
     {
         profile ??= BuiltInProfiles.SapphireRapids;
-        Unit = new VtdUnit(new PhysicalMemory(1UL << 32), profile);
+        Unit = new VtdUnit(new PhysicalMemory(1UL << 32), Uncached.Of(profile));
         var mode = profile.Ecap.ScalableModeTranslation ? TranslationTableMode.Scalable : TranslationTableMode.Legacy;
         RegisterProgramming.EnableTranslation(Unit, new Hpa(0x10_0000), mode);
     }

@@ -29,7 +29,7 @@ public sealed class LegacyBench
     {
         profile ??= FaultProfiles.Qemu72Legacy;
         Memory = new PhysicalMemory(1UL << 36);
-        Unit = new VtdUnit(Memory, profile);
+        Unit = new VtdUnit(Memory, Uncached.Of(profile));
         Frames = new FrameAllocator(Memory, new Hpa(0x10_0000), new Hpa(0x1000_0000));
         Tables = new RemappingTables(Frames, scalable: false);
         SecondLevel = new SecondStageTableBuilder(Frames, levels);

@@ -29,7 +29,7 @@ public sealed class NestedBench
     {
         profile ??= BuiltInProfiles.Architectural;
         Memory = new PhysicalMemory(1UL << 40);
-        Unit = new VtdUnit(Memory, profile);
+        Unit = new VtdUnit(Memory, Uncached.Of(profile));
         HostFrames = new FrameAllocator(Memory, new Hpa(0x10_0000), new Hpa(0x1000_0000));
         Tables = new RemappingTables(HostFrames, scalable: true);
         SecondStage = new SecondStageTableBuilder(HostFrames, ssLevels);
