@@ -10,12 +10,15 @@ namespace VtdSim.Hardware.Building;
 public sealed class RemappingTables
 {
     private readonly FrameAllocator _frames;
+    private readonly bool _pasidCapable;
     private readonly Dictionary<(int Bus, bool Upper), Hpa> _contextTables = new();
     private readonly Dictionary<ushort, Hpa> _pasidDirectories = new();
     private readonly Dictionary<(ushort Sid, uint DirIndex), Hpa> _pasidTables = new();
 
-    public RemappingTables(FrameAllocator frames, bool scalable)
+    /// <param name="pasidCapable">Whether default context entries set PASIDE (only for a unit with ECAP.PASID).</param>
+    public RemappingTables(FrameAllocator frames, bool scalable, bool pasidCapable = true)
     {
+        _pasidCapable = pasidCapable;
         _frames = frames;
         Scalable = scalable;
         Root = frames.Allocate();
@@ -49,11 +52,11 @@ public sealed class RemappingTables
         return address;
     }
 
-    /// <summary>Scalable mode: installs the PASID entry, creating a default context entry (PASIDE=1, PDTS=7) if needed.</summary>
+    /// <summary>Scalable mode: installs the PASID entry, creating a default context entry (PDTS=7, PASIDE if PASID-capable) if needed.</summary>
     public Hpa SetPasidEntry(SourceId source, uint pasid, PasidEntry entry)
     {
         if (!_pasidDirectories.ContainsKey(source.Value))
-            SetScalableContext(source, dir => ScalableContextEntry.Create(dir).WithPasidEnable(true));
+            SetScalableContext(source, dir => ScalableContextEntry.Create(dir).WithPasidEnable(_pasidCapable));
         Hpa directory = _pasidDirectories[source.Value];
         uint dirIndex = pasid >> 6;
         if (!_pasidTables.TryGetValue((source.Value, dirIndex), out Hpa table))

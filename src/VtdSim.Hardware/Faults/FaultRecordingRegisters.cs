@@ -90,8 +90,9 @@ internal sealed class FaultRecordingRegisters
         hi = Bits.Set(hi, 28, t2);
         hi = Bits.Set(hi, 29, r.Privileged);
         hi = Bits.Set(hi, 30, r.Execute);
-        uint? pasid = r.Pasid ?? fault.EffectivePasid;
-        if (pasid is uint p)
+        // PP says the request carried a PASID prefix; a request without one reports PP=0 even when scalable mode
+        // translated it with RID_PASID (Linux prints such faults as NO_PASID). See decisions D27.
+        if (r.Pasid is uint p)
         {
             hi = Bits.Set(hi, 31, true);
             hi = Bits.Set(hi, 59, 40, p, "PV");

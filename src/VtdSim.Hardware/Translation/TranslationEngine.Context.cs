@@ -84,7 +84,7 @@ internal sealed partial class TranslationEngine
             TranslationType.Reserved => "TT=11 is reserved",
             TranslationType.PassThrough when !_ecap.PassThrough => "TT=10 (pass-through) but ECAP.PT=0",
             TranslationType.AllRequests when !_ecap.DeviceTlb => "TT=01 (device-TLB) but ECAP.DT=0",
-            not TranslationType.PassThrough when !_cap.SupportsAddressWidth(ctx.AddressWidth) => UnsupportedWidth(ctx.AddressWidth),
+            _ when !_cap.SupportsAddressWidth(ctx.AddressWidth) => UnsupportedWidth(ctx.AddressWidth), // TT=10 too: AW bounds its addresses
             _ => null,
         };
         if (invalid is not null)
@@ -106,6 +106,7 @@ internal sealed partial class TranslationEngine
         if (tt == TranslationType.PassThrough)
         {
             context.Kind = TranslationKind.LegacyPassThrough;
+            SetSecondStage(ref context, default, ctx.AddressWidth); // only the input limit: addresses above 2^AGAW are blocked
             return FaultReason.None;
         }
         context.Kind = TranslationKind.Legacy;

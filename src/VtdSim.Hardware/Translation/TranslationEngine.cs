@@ -190,6 +190,9 @@ internal sealed partial class TranslationEngine
         pageSize = 0;
         rights = AccessRights.None;
         bool legacy = context.Kind == TranslationKind.LegacyPassThrough;
+        if (legacy && address > context.SsMaxInput)
+            return Fail(FaultReason.LGN1_AddressBeyondWidth, 0, null, 0, null,
+                $"pass-through address 0x{address:x} is above the context's AGAW limit 0x{context.SsMaxInput:x}");
         if (address >= _hawLimit)
             return Fail(legacy ? FaultReason.LGN1_AddressBeyondWidth : FaultReason.SGN4_AddressBeyondHostWidth, 0, null, 0, null,
                 $"pass-through address 0x{address:x} is beyond the host address width ({_haw} bits)");

@@ -135,7 +135,7 @@ public sealed class IntelIommuDriver
 
         e = domain.AddDevice(unit, device, out ushort did);
         if (e != Errno.Success) return e;
-        e = unit.ScalableMode ? unit.SetPasidEntry(device, RidPasid, PasidEntryFor(unit, domain, did)) : unit.SetLegacyContext(device, ContextEntryFor(domain, did));
+        e = unit.ScalableMode ? unit.SetPasidEntry(device, RidPasid, PasidEntryFor(unit, domain, did)) : unit.SetLegacyContext(device, ContextEntryFor(unit, domain, did));
         if (e != Errno.Success)
         {
             domain.RemoveDevice(unit, device);
@@ -220,12 +220,20 @@ public sealed class IntelIommuDriver
         }
     }
 
-    private static LegacyContextEntry ContextEntryFor(IntelDomain domain, ushort did) => domain switch
+    private static LegacyContextEntry ContextEntryFor(IntelIommu unit, IntelDomain domain, ushort did) => domain switch
     {
-        IdentityDomain => LegacyContextEntry.Create(new Hpa(0), 0, did, TranslationType.PassThrough),
+        // Pass-through must carry the largest supported AGAW: it bounds the addresses the device may use.
+        IdentityDomain => LegacyContextEntry.Create(new Hpa(0), LargestAddressWidth(unit), did, TranslationType.PassThrough),
         PagingDomain { Format: PagingFormat.SecondStage } p => LegacyContextEntry.Create(p.Table.Root, p.Levels - 2, did),
         _ => throw new InvalidOperationException($"a {domain.Type} domain cannot be used in legacy mode"),
     };
+
+    private static int LargestAddressWidth(IntelIommu unit)
+    {
+        for (int aw = 3; aw > 0; aw--)
+            if (unit.Cap.SupportsAddressWidth(aw)) return aw;
+        return 0;
+    }
 
     /// <summary>Second-stage width as Linux picks it: 57-bit if SAGAW has 5-level and MGAW ≥ 48, else 48-bit, else 39-bit.</summary>
     private static int SecondStageLevels(IntelIommu unit)
