@@ -25,8 +25,23 @@ internal sealed class RemappingCaches : IInvalidationTarget
     public SetAssociativeCache<FirstStagePscKey, FirstStagePscEntry> FirstStage { get; }
     public SetAssociativeCache<SecondStagePscKey, SecondStagePscEntry> SecondStage { get; }
 
-    /// <summary>Bumped whenever a context or PASID-cache entry is removed, so derived lookups made from them can be dropped.</summary>
+    /// <summary>
+    /// Bumped whenever the context or PASID cache changes (a fill, which may evict, or an invalidation), so lookups
+    /// derived from their contents can tell they are still what those caches would answer.
+    /// </summary>
     public long ContextGeneration { get; private set; }
+
+    public void FillContext(in ContextCacheKey key, int hash, in ContextCacheEntry entry)
+    {
+        Context.Add(in key, hash, in entry);
+        ContextGeneration++;
+    }
+
+    public void FillPasid(in PasidCacheKey key, int hash, in PasidCacheEntry entry)
+    {
+        Pasid.Add(in key, hash, in entry);
+        ContextGeneration++;
+    }
 
     public void InvalidateAll()
     {

@@ -23,15 +23,39 @@ internal sealed partial class TranslationEngine
         switch (root.Mode)
         {
             case TranslationTableMode.Legacy:
-                return ResolveLegacy(in request, root.RootTable, trace, ref context);
             case TranslationTableMode.Scalable when _ecap.ScalableModeTranslation:
-                return ResolveScalable(in request, root.RootTable, trace, ref context);
+                return ResolveThroughCaches(in request, in root, trace, ref context);
             case TranslationTableMode.AbortDma when _ecap.AbortDmaMode:
                 return Fail(FaultReason.RTA4_AbortDmaMode, 0, null, 0, null, "the root table is in abort-DMA mode (RTADDR.TTM=11): every request is blocked");
             default:
                 return Fail(FaultReason.RTA1_InvalidTtm, 0, null, 0, null, (root.Mode, _ecap),
                     static s => $"RTADDR.TTM={(int)s.Mode} is reserved or not supported by this unit (SMTS={s._ecap.ScalableModeTranslation}, ADMS={s._ecap.AbortDmaMode})");
         }
+    }
+
+    /// <summary>
+    /// Context resolution for legacy and scalable mode. When the context (and PASID) caches answered a request, the
+    /// outcome is kept in a small memo until those caches next change: a later request with the same attributes then
+    /// gets the same answer without decoding the cached entries again (counted as the cache hits it stands for).
+    /// </summary>
+    private FaultReason ResolveThroughCaches(in DmaRequest request, in RootTableState root, WalkTrace? trace, ref ResolvedContext context)
+    {
+        var key = new ContextMemoKey(request.Source.Value, request.Pasid ?? CacheTag.NoPasid, root.Mode, request.AddressType,
+            request.Privileged, request.Execute);
+        long generation = _caches.ContextGeneration;
+        if (trace is null && _contextMemo.TryGet(in key, generation, out context))
+        {
+            _caches.Context.Statistics.Hits++;
+            if (root.Mode == TranslationTableMode.Scalable && context.Pasid is not null) _caches.Pasid.Statistics.Hits++;
+            return FaultReason.None;
+        }
+        FaultReason reason = root.Mode == TranslationTableMode.Legacy
+            ? ResolveLegacy(in request, root.RootTable, trace, ref context)
+            : ResolveScalable(in request, root.RootTable, trace, ref context);
+        if (reason == FaultReason.None && _answeredByCaches && _caches.ContextGeneration == generation)
+            _contextMemo.Set(in key, generation, in context);
+        if (trace is not null && _answeredByCaches) trace.NoteCacheHit(root.Mode == TranslationTableMode.Legacy ? "context cache" : "context and PASID caches");
+        return reason;
     }
 
     private FaultReason ResolveLegacy(in DmaRequest request, Hpa rootTable, WalkTrace? trace, ref ResolvedContext context)
@@ -45,6 +69,7 @@ internal sealed partial class TranslationEngine
         ulong lo, hi;
         Hpa contextAddress;
         bool cached = _caches.Context.TryGet(in cacheKey, cacheHash, out ContextCacheEntry hit) && !hit.Scalable;
+        _answeredByCaches = cached;
         if (cached)
         {
             (lo, hi, contextAddress) = (hit.Q0, hit.Q1, new Hpa(hit.Address));
@@ -68,7 +93,7 @@ internal sealed partial class TranslationEngine
             // Caching mode lets hardware cache not-present and invalid entries too (tagged with DID 0): software must
             // invalidate after making them present (spec 6.1).
             if (_cap.CachingMode)
-                _caches.Context.Add(in cacheKey, cacheHash, new ContextCacheEntry(lo, hi, 0, 0, false, (lo & 1) != 0 ? new LegacyContextEntry(lo, hi).DomainId : (ushort)0, contextAddress.Value));
+                _caches.FillContext(in cacheKey, cacheHash, new ContextCacheEntry(lo, hi, 0, 0, false, (lo & 1) != 0 ? new LegacyContextEntry(lo, hi).DomainId : (ushort)0, contextAddress.Value));
         }
         var ctx = new LegacyContextEntry(lo, hi);
         if (!ctx.Present)
@@ -90,7 +115,7 @@ internal sealed partial class TranslationEngine
         if (invalid is not null)
             return Fail(FaultReason.LCT4_ContextInvalid, 0, contextAddress, lo, null, (sid, invalid), static s => $"the context entry for {s.sid} is invalid: {s.invalid}");
         if (!cached && !_cap.CachingMode)
-            _caches.Context.Add(in cacheKey, cacheHash, new ContextCacheEntry(lo, hi, 0, 0, false, ctx.DomainId, contextAddress.Value));
+            _caches.FillContext(in cacheKey, cacheHash, new ContextCacheEntry(lo, hi, 0, 0, false, ctx.DomainId, contextAddress.Value));
 
         if (request.AddressType != AddressType.Untranslated)
         {
@@ -123,6 +148,7 @@ internal sealed partial class TranslationEngine
         ulong q0, q1, q2, q3;
         Hpa contextAddress;
         bool cached = _caches.Context.TryGet(in cacheKey, cacheHash, out ContextCacheEntry hit) && hit.Scalable;
+        _answeredByCaches = cached;
         if (cached)
         {
             (q0, q1, q2, q3, contextAddress) = (hit.Q0, hit.Q1, hit.Q2, hit.Q3, new Hpa(hit.Address));
@@ -146,7 +172,7 @@ internal sealed partial class TranslationEngine
                 return Fail(FaultReason.SCT1_ContextAccessError, 0, contextAddress, 0, null, (sid, contextAddress), static s => $"the context entry for {s.sid} at {s.contextAddress} cannot be read");
             trace?.Add(new MemoryReference(TraceStage.ContextTable, 0, contextAddress, q0));
             if (_cap.CachingMode) // CM=1: not-present and invalid entries may be cached too
-                _caches.Context.Add(in cacheKey, cacheHash, new ContextCacheEntry(q0, q1, q2, q3, true, 0, contextAddress.Value));
+                _caches.FillContext(in cacheKey, cacheHash, new ContextCacheEntry(q0, q1, q2, q3, true, 0, contextAddress.Value));
         }
         var ctx = new ScalableContextEntry(q0, q1, q2, q3);
         if (!ctx.Present)
@@ -163,7 +189,7 @@ internal sealed partial class TranslationEngine
         if (invalid is not null)
             return Fail(FaultReason.SCT4_ContextInvalid, 0, contextAddress, q0, null, (sid, invalid), static s => $"the context entry for {s.sid} is invalid: {s.invalid}");
         if (!cached && !_cap.CachingMode)
-            _caches.Context.Add(in cacheKey, cacheHash, new ContextCacheEntry(q0, q1, q2, q3, true, 0, contextAddress.Value));
+            _caches.FillContext(in cacheKey, cacheHash, new ContextCacheEntry(q0, q1, q2, q3, true, 0, contextAddress.Value));
 
         if (request.AddressType != AddressType.Untranslated)
         {
@@ -204,6 +230,7 @@ internal sealed partial class TranslationEngine
         PasidEntry pe;
         Hpa entryAddress;
         bool pasidCached = _caches.Pasid.TryGet(in pasidKey, pasidHash, out PasidCacheEntry pasidHit);
+        _answeredByCaches &= pasidCached;
         if (pasidCached)
         {
             pe = new PasidEntry(pasidHit.Q0, pasidHit.Q1, pasidHit.Q2);
@@ -234,7 +261,7 @@ internal sealed partial class TranslationEngine
             // CM=1: a not-present or invalid PASID entry may be cached as read (the upper words are reserved, so only
             // an entry whose Q3..Q7 are zero is kept: a cached copy must fault exactly as the memory copy does).
             if (_cap.CachingMode && (pe.Q3 | pe.Q4 | pe.Q5 | pe.Q6 | pe.Q7) == 0)
-                _caches.Pasid.Add(in pasidKey, pasidHash, in _pendingPasidFill);
+                _caches.FillPasid(in pasidKey, pasidHash, in _pendingPasidFill);
         }
         if (!pe.Present)
             return Fail(FaultReason.SPT2_PasidEntryNotPresent, 0, entryAddress, pe.Q0, null, pasid, static pasid => $"the PASID entry for PASID 0x{pasid:x} is not present");
@@ -245,7 +272,7 @@ internal sealed partial class TranslationEngine
         if (bad is not null)
             return Fail(FaultReason.SPT4_PasidEntryInvalid, 0, entryAddress, pe.Q0, null, (pasid, bad), static s => $"the PASID entry for PASID 0x{s.pasid:x} is invalid: {s.bad}");
         if (!pasidCached && !_cap.CachingMode)
-            _caches.Pasid.Add(in pasidKey, pasidHash, in _pendingPasidFill);
+            _caches.FillPasid(in pasidKey, pasidHash, in _pendingPasidFill);
         context.DomainId = pe.DomainId;
         context.PageWalkSnoop = pe.PageWalkSnoop;
 

@@ -44,6 +44,8 @@ internal sealed partial class TranslationEngine
     private WalkFault _fault;
     private readonly RemappingCaches _caches;
     private PasidCacheEntry _pendingPasidFill; // the PASID entry just read, cached once it has passed its checks
+    private bool _answeredByCaches;             // the last context resolution read no memory
+    private ContextMemo _contextMemo = new();
 
     public TranslationEngine(PhysicalMemory memory, VtdProfile profile, RemappingCaches caches)
     {
