@@ -1,6 +1,7 @@
 using VtdSim.Hardware;
 using VtdSim.Hardware.Addressing;
 using VtdSim.Hardware.Building;
+using VtdSim.Hardware.Caches;
 using VtdSim.Hardware.Events;
 using VtdSim.Hardware.Memory;
 using VtdSim.Hardware.Profiles;
@@ -89,6 +90,9 @@ public static class ErratumDemo
 
     private static ErratumDemoRun RunOnce(VtdProfile profile, ErratumDemoOptions options, out ErratumDemoLayout layout)
     {
+        // Caches off: the walk's own paging-structure caches would otherwise answer the later second-stage walks, and
+        // the demo is there to show every one of the (n+1)(m+1)-1 references.
+        profile = profile with { Caches = CacheSizes.Uncached };
         var memory = new PhysicalMemory(1UL << profile.HostAddressWidth);
         var unit = new VtdUnit(memory, profile);
         var frames = new FrameAllocator(memory, new Hpa(0x10_0000), new Hpa(0x1000_0000));

@@ -13,6 +13,7 @@ public static class ErratumDemoRenderer
         var layout = result.Layout;
         console.Write(new Rule("[bold]VtdSim demo: erratum 772415 (SPR17), nested translation over a read-only second stage[/]").LeftJustified());
         console.MarkupLine($"Profile [bold]{Markup.Escape(result.Options.Profile.Name)}[/]: {Markup.Escape(result.Options.Profile.Description)}");
+        console.MarkupLine("Translation caches are off, so every memory reference of the walk shows.");
         console.MarkupLine($"Device {layout.Device} does a {result.Options.Length}-byte DMA {result.Options.Access.ToString().ToLowerInvariant()} at {layout.DmaAddress} (PASID entry PGTT=011 nested, PWSNP=1).");
         console.MarkupLine($"Guest RAM: GPA g is at HPA 0x{layout.GuestRamHostBase:x} + g. The VMM maps it read-write except {layout.ReadOnlyPage}..+0x{ErratumDemo.VgaBiosSize:x} (like the VGA BIOS), which is [bold]read-only[/] in the second stage.");
 

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Caches;
 using VtdSim.Hardware.Faults;
 using VtdSim.Hardware.Memory;
 using VtdSim.Hardware.Profiles;
@@ -43,11 +44,20 @@ internal sealed partial class TranslationEngine
         bool tableWritableInSs = true;
         SecondStageWalk tablePage = default; // the second-stage mapping of the current table page (nested)
         int level = levels;
+        bool psc = _fsPscOn;
+        // A paging-structure-cache hit gives the table below the cached entry already translated to a host page.
+        ulong cachedTableHost = 0;
+        bool tableHostKnown = psc && FsPscLookup(in ctx, input, trace, ref table, ref pathAnd, ref pathOr, ref level, ref tablePage, ref tableWritableInSs, out cachedTableHost);
         for (; ; level--)
         {
             int index = Index(input, level);
             entryGpa = table + ((ulong)index << 3);
-            if (nested)
+            if (tableHostKnown)
+            {
+                entryAddress = cachedTableHost + ((ulong)index << 3);
+                tableHostKnown = false;
+            }
+            else if (nested)
             {
                 FaultReason r = WalkSecondStage(in ctx, entryGpa, AccessRights.Read, SsRole.FirstStageTable, level, trace, out tablePage);
                 if (r != FaultReason.None) return r;
@@ -79,6 +89,12 @@ internal sealed partial class TranslationEngine
             pathOr |= raw;
             if (leaf) break;
             table = raw & FirstStageEntry.AddressMask;
+            if (psc)
+            {
+                if (!FsPscFill(in ctx, input, level, table, pathAnd, pathOr, trace, out cachedTableHost, ref tablePage, ref tableWritableInSs, out FaultReason fillFault))
+                    return fillFault;
+                tableHostKnown = true;
+            }
         }
 
         // Permissions of the whole first-stage path (spec 3.6.1).
@@ -183,6 +199,72 @@ internal sealed partial class TranslationEngine
     private FaultReason FsInterruptAddress(int level, ulong entryAddress, ulong raw, ulong input, ulong fsOutput) =>
         Fail(FaultReason.SGN8_InterruptAddress, level, new Hpa(entryAddress), raw, null,
             $"0x{input:x} translates to 0x{fsOutput:x}, inside the interrupt range 0xFEE00000-0xFEEFFFFF");
+
+    /// <summary>
+    /// The first-stage paging-structure cache: the lowest cached non-leaf entry on the input's path lets the walk start at
+    /// the level below it. In a nested walk the cached entry also holds the second-stage translation of the next table
+    /// page (its host address, its write permission and its SS leaf), so those SS walks are skipped too (D28).
+    /// On a hit, <paramref name="tableHost"/> is the host address of the next table.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool FsPscLookup(in ResolvedContext ctx, ulong input, WalkTrace? trace, ref ulong table, ref ulong pathAnd, ref ulong pathOr,
+        ref int level, ref SecondStageWalk tablePage, ref bool tableWritableInSs, out ulong tableHost)
+    {
+        var cache = _caches.FirstStage;
+        uint pasid = ctx.Pasid ?? 0;
+        for (int l = 2; l <= ctx.FsLevels; l++)
+        {
+            var key = new FirstStagePscKey(ctx.DomainId, pasid, (byte)l, input >> (12 + 9 * (l - 1)));
+            if (!cache.Probe(in key, PscHash(ctx.DomainId, pasid, key.Level, key.InputTag), out FirstStagePscEntry hit)) continue;
+            cache.Statistics.Hits++;
+            table = hit.NextTableGpa;
+            pathAnd = (hit.Writable ? FirstStageEntry.ReadWriteBit : 0) | (hit.User ? FirstStageEntry.UserBit : 0) | ~(FirstStageEntry.ReadWriteBit | FirstStageEntry.UserBit);
+            pathOr = hit.ExecuteDisable ? FirstStageEntry.ExecuteDisableBit : 0;
+            tableWritableInSs = hit.NextTableWritable;
+            tablePage = new SecondStageWalk { LeafEntry = hit.NextTableSsLeaf, LeafLevel = hit.NextTableSsLeafLevel,
+                Rights = hit.NextTableWritable ? AccessRights.Read | AccessRights.Write : AccessRights.Read };
+            level = l - 1;
+            trace?.NoteCacheHit($"first-stage paging-structure cache (L{l})");
+            tableHost = hit.NextTable;
+            return true;
+        }
+        cache.Statistics.Misses++;
+        tableHost = 0;
+        return false;
+    }
+
+    /// <summary>
+    /// Caches the non-leaf entry just used at <paramref name="level"/>. Nested: the next table page is translated
+    /// through the second stage first (exactly as the next iteration would, so the walk reuses it through
+    /// <paramref name="nextTableHost"/>); a failure there is the walk's fault, reported as the next level's.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool FsPscFill(in ResolvedContext ctx, ulong input, int level, ulong nextTable, ulong pathAnd, ulong pathOr, WalkTrace? trace,
+        out ulong nextTableHost, ref SecondStageWalk tablePage, ref bool tableWritableInSs, out FaultReason fault)
+    {
+        fault = FaultReason.None;
+        nextTableHost = 0;
+        ulong host = nextTable, gpa = nextTable;
+        bool writable = true;
+        SecondStageWalk page = default;
+        if (ctx.Kind == TranslationKind.Nested)
+        {
+            // Translate the entry the next iteration will read (same GPA, same role and level as it would use).
+            ulong entryGpa = nextTable + ((ulong)Index(input, level - 1) << 3);
+            fault = WalkSecondStage(in ctx, entryGpa, AccessRights.Read, SsRole.FirstStageTable, level - 1, trace, out page);
+            if (fault != FaultReason.None) return false;
+            host = page.Output & ~(ulong)(PhysicalMemory.PageSize - 1);
+            writable = (page.Rights & AccessRights.Write) != 0;
+            tablePage = page;
+            tableWritableInSs = writable;
+        }
+        nextTableHost = host;
+        var key = new FirstStagePscKey(ctx.DomainId, ctx.Pasid ?? 0, (byte)level, input >> (12 + 9 * (level - 1)));
+        _caches.FirstStage.Add(in key, PscHash(ctx.DomainId, ctx.Pasid ?? 0, key.Level, key.InputTag), new FirstStagePscEntry(
+            host, gpa, writable, page.LeafEntry, (byte)page.LeafLevel,
+            (pathAnd & FirstStageEntry.ReadWriteBit) != 0, (pathAnd & FirstStageEntry.UserBit) != 0, (pathOr & FirstStageEntry.ExecuteDisableBit) != 0));
+        return true;
+    }
 
     /// <summary>
     /// Sets A/EA/D in a first-stage entry with a locked RMW. Needs a snooped walk (SFS.9). In nested mode the entry's

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Caches;
 using VtdSim.Hardware.Faults;
 using VtdSim.Hardware.Memory;
 using VtdSim.Hardware.Structures;
@@ -36,6 +37,8 @@ internal sealed partial class TranslationEngine
         int level = ctx.SsLevels, index;
         int hintRow = forFsLevel * HintRow;
         PhysicalMemory memory = _memory;
+        bool psc = _ssPscOn;
+        if (psc) SsPscLookup(in ctx, gpa, trace, ref table, ref rights, ref level);
         for (int shift = 12 + 9 * (level - 1); ; level--, shift -= 9)
         {
             index = (int)(gpa >> shift) & 0x1FF;
@@ -58,6 +61,7 @@ internal sealed partial class TranslationEngine
             }
             if (leaf) break;
             table = raw & SecondStageEntry.AddressMask;
+            if (psc) SsPscFill(in ctx, gpa, level, shift, table, rights);
         }
 
         ulong entryAddress = EntryAddress(table, index); // the leaf's
@@ -84,6 +88,38 @@ internal sealed partial class TranslationEngine
         result.LeafLevel = level;
         return FaultReason.None;
     }
+
+    /// <summary>
+    /// The second-stage paging-structure cache: the lowest cached non-leaf entry on the GPA's path lets the walk start
+    /// at the level below it, with the rights accumulated down to it (D28).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void SsPscLookup(in ResolvedContext ctx, ulong gpa, WalkTrace? trace, ref ulong table, ref AccessRights rights, ref int level)
+    {
+        var cache = _caches.SecondStage;
+        for (int l = 2; l <= ctx.SsLevels; l++)
+        {
+            var key = new SecondStagePscKey(ctx.DomainId, (byte)l, gpa >> (12 + 9 * (l - 1)));
+            if (!cache.Probe(in key, PscHash(key.DomainId, 0, key.Level, key.InputTag), out SecondStagePscEntry hit)) continue;
+            cache.Statistics.Hits++;
+            table = hit.NextTable;
+            rights = hit.Rights;
+            level = l - 1;
+            trace?.NoteCacheHit($"second-stage paging-structure cache (L{l})");
+            return;
+        }
+        cache.Statistics.Misses++;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void SsPscFill(in ResolvedContext ctx, ulong gpa, int level, int shift, ulong nextTable, AccessRights rights)
+    {
+        var key = new SecondStagePscKey(ctx.DomainId, (byte)level, gpa >> shift);
+        _caches.SecondStage.Add(in key, PscHash(key.DomainId, 0, key.Level, key.InputTag), new SecondStagePscEntry(nextTable, rights));
+    }
+
+    private static int PscHash(ushort domainId, uint pasid, byte level, ulong tag) =>
+        Caches.CacheTag.Hash(((ulong)domainId << 40) ^ ((ulong)pasid << 8) ^ level, tag);
 
     /// <summary>
     /// The checks of one second-stage entry, in the order the specification lists them: not present (SSS.2/LGN.2-3/

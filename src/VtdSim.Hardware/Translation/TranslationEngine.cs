@@ -45,12 +45,16 @@ internal sealed partial class TranslationEngine
     private readonly RemappingCaches _caches;
     private PasidCacheEntry _pendingPasidFill; // the PASID entry just read, cached once it has passed its checks
     private bool _answeredByCaches;             // the last context resolution read no memory
+    private readonly bool _iotlbOn, _ssPscOn, _fsPscOn; // which caches this unit has (a profile may leave any out)
     private ContextMemo _contextMemo = new();
 
     public TranslationEngine(PhysicalMemory memory, VtdProfile profile, RemappingCaches caches)
     {
         _memory = memory;
         _caches = caches;
+        _iotlbOn = caches.Iotlb.Capacity != 0;
+        _ssPscOn = caches.SecondStage.Capacity != 0;
+        _fsPscOn = caches.FirstStage.Capacity != 0;
         _profile = profile;
         _cap = profile.Cap;
         _ecap = profile.Ecap;
@@ -115,21 +119,21 @@ internal sealed partial class TranslationEngine
             case TranslationKind.Legacy:
             case TranslationKind.SecondStage:
             {
-                if (IotlbLookup(in request, in context, trace, out output, out pageSize, out rights)) return FaultReason.None;
+                if (_iotlbOn && IotlbLookup(in request, in context, trace, out output, out pageSize, out rights)) return FaultReason.None;
                 var role = context.Kind == TranslationKind.Legacy ? SsRole.Legacy : SsRole.Final;
                 reason = WalkSecondStage(in context, address, Need(in request), role, 0, trace, out var ss);
                 if (reason != FaultReason.None) return reason;
                 output = new Hpa(ss.Output);
                 pageSize = ss.PageSize;
                 rights = ss.Rights;
-                IotlbFill(in request, in context, output, pageSize, rights);
+                if (_iotlbOn) IotlbFill(in request, in context, output, pageSize, rights);
                 return FaultReason.None;
             }
             case TranslationKind.FirstStage:
             case TranslationKind.Nested:
-                if (IotlbLookup(in request, in context, trace, out output, out pageSize, out rights)) return FaultReason.None;
+                if (_iotlbOn && IotlbLookup(in request, in context, trace, out output, out pageSize, out rights)) return FaultReason.None;
                 reason = WalkFirstStage(in request, in context, trace, out output, out pageSize, out rights);
-                if (reason == FaultReason.None) IotlbFill(in request, in context, output, pageSize, rights);
+                if (reason == FaultReason.None && _iotlbOn) IotlbFill(in request, in context, output, pageSize, rights);
                 return reason;
             default:
                 throw new InvalidOperationException($"unhandled translation kind {context.Kind}");
@@ -169,7 +173,6 @@ internal sealed partial class TranslationEngine
     /// <summary>Caches a successful translation. D counts as set when this access set it, or when the walk keeps no D.</summary>
     private void IotlbFill(in DmaRequest request, in ResolvedContext context, Hpa output, ulong pageSize, AccessRights rights)
     {
-        if (_caches.Iotlb.Capacity == 0) return;
         byte level = (byte)(1 + (System.Numerics.BitOperations.Log2(pageSize) - 12) / 9);
         var key = new IotlbKey(context.DomainId, IotlbPasidTag(in context), request.Address.Value >> (12 + 9 * (level - 1)), level);
         bool keepsDirty = context.Kind is TranslationKind.FirstStage or TranslationKind.Nested || context.SsAccessedDirty;
