@@ -11,6 +11,8 @@ namespace VtdSim.Kernel.Intel;
 internal sealed class IommuRegisters(PhysicalMachine machine, Hpa registerBase)
 {
     private const int PollLimit = 1000; // the model completes commands at once; a unit that never does is reported
+    private const GlobalCommand Persistent = GlobalCommand.TranslationEnable | GlobalCommand.QueuedInvalidationEnable |
+        GlobalCommand.InterruptRemappingEnable | GlobalCommand.CompatibilityFormatInterrupt | GlobalCommand.EnableAdvancedFaultLogging;
 
     public Hpa Base { get; } = registerBase;
 
@@ -22,9 +24,7 @@ internal sealed class IommuRegisters(PhysicalMachine machine, Hpa registerBase)
     /// <summary>Sets or clears one persistent command (TE, QIE, …), keeping the others as GSTS shows them, and waits for GSTS.</summary>
     public bool SetPersistent(GlobalCommand command, bool on)
     {
-        const GlobalCommand persistent = GlobalCommand.TranslationEnable | GlobalCommand.QueuedInvalidationEnable |
-            GlobalCommand.InterruptRemappingEnable | GlobalCommand.CompatibilityFormatInterrupt | GlobalCommand.EnableAdvancedFaultLogging;
-        var status = (GlobalCommand)Read32(RegisterOffset.GSTS) & persistent;
+        var status = (GlobalCommand)Read32(RegisterOffset.GSTS) & Persistent;
         var next = on ? status | command : status & ~command;
         Write32(RegisterOffset.GCMD, (uint)next);
         return Poll(() => (((GlobalCommand)Read32(RegisterOffset.GSTS) & command) != 0) == on);
@@ -33,9 +33,7 @@ internal sealed class IommuRegisters(PhysicalMachine machine, Hpa registerBase)
     /// <summary>Issues a one-shot command (SRTP, WBF) on top of the current persistent state and waits for its status.</summary>
     public bool OneShot(GlobalCommand command, Func<GlobalCommand, bool> done)
     {
-        const GlobalCommand persistent = GlobalCommand.TranslationEnable | GlobalCommand.QueuedInvalidationEnable |
-            GlobalCommand.InterruptRemappingEnable | GlobalCommand.CompatibilityFormatInterrupt | GlobalCommand.EnableAdvancedFaultLogging;
-        var status = (GlobalCommand)Read32(RegisterOffset.GSTS) & persistent;
+        var status = (GlobalCommand)Read32(RegisterOffset.GSTS) & Persistent;
         Write32(RegisterOffset.GCMD, (uint)(status | command));
         return Poll(() => done((GlobalCommand)Read32(RegisterOffset.GSTS)));
     }
