@@ -56,7 +56,7 @@ internal sealed partial class TranslationEngine
             ulong mustBeClear = leaf ? _ssLeaf[level] : _ssNonLeaf[level] | SecondStageEntry.PageSizeBit;
             if ((rights & present) == 0 || ((raw & mustBeClear) | (~raw & mustBeSet)) != 0)
             {
-                FaultReason r = SsCheckEntry(in ctx, role, need, rights, present, leaf, level, EntryAddress(table, index), raw, gpa, forFsLevel, trace);
+                FaultReason r = SsCheckEntry(in ctx, role, need, rights, present, leaf, level, EntryAddress(table, index), ref raw, gpa, forFsLevel, trace);
                 if (r != FaultReason.None) return r;
             }
             if (leaf) break;
@@ -127,7 +127,7 @@ internal sealed partial class TranslationEngine
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private FaultReason SsCheckEntry(in ResolvedContext ctx, SsRole role, AccessRights need, AccessRights rights, AccessRights present, bool leaf,
-        int level, ulong entryAddress, ulong raw, ulong gpa, int forFsLevel, WalkTrace? trace)
+        int level, ulong entryAddress, ref ulong raw, ulong gpa, int forFsLevel, WalkTrace? trace)
     {
         if ((rights & present) == 0)
             return SsNotPresent(role, need, level, entryAddress, raw, gpa, forFsLevel);
@@ -136,7 +136,11 @@ internal sealed partial class TranslationEngine
         if (reserved != 0 || (ps && !leaf && level <= 3))
             return SsEntryReserved(role, level, entryAddress, raw, reserved, gpa, forFsLevel);
         if (ctx.SsAccessedDirty && (raw & SecondStageEntry.AccessedBit) == 0)
-            return UpdateSecondStageFlags(in ctx, entryAddress, raw, SecondStageEntry.AccessedBit, level, gpa, forFsLevel, trace);
+        {
+            FaultReason r = UpdateSecondStageFlags(in ctx, entryAddress, raw, SecondStageEntry.AccessedBit, level, gpa, forFsLevel, trace);
+            if (r != FaultReason.None) return r;
+            raw |= SecondStageEntry.AccessedBit; // what memory now holds: a later D update compares against it
+        }
         return FaultReason.None;
     }
 

@@ -41,7 +41,11 @@ public sealed class PagingDomain : IntelDomain
     public bool DirtyTrackingEnabled { get; internal set; }
     internal IoPageTable Table { get; }
     public int Levels => Table.Levels;
-    public ulong Aperture => Table.Aperture;
+    /// <summary>
+    /// One past the highest IOVA the domain accepts. A first-stage table only takes the lower canonical half (bit
+    /// width − 1: the hardware faults non-canonical inputs), as Linux's first-stage geometry does.
+    /// </summary>
+    public ulong Aperture => Format == PagingFormat.FirstStage ? Table.Aperture / 2 : Table.Aperture;
     public IReadOnlyList<NestedDomain> Children => _children;
 
     internal void AddChild(NestedDomain child) => _children.Add(child);
@@ -106,17 +110,21 @@ public sealed class PagingDomain : IntelDomain
             ? iommu.FlushIotlbRange(did, iova, length, leafOnly)
             : iommu.FlushPasidIotlbRange(did, IntelIommuDriver.RidPasid, iova, length, leafOnly);
 
-    /// <summary>Reads and clears the second-stage D bits of mapped pages in [iova, iova+length), reporting each dirty page.</summary>
-    public Errno ReadAndClearDirty(ulong iova, ulong length, bool clear, Action<ulong, ulong> dirty)
+    /// <summary>
+    /// Reads and clears the second-stage D bits of mapped pages in [iova, iova+length), reporting each dirty page.
+    /// Without a <paramref name="dirty"/> callback (Linux's NULL bitmap) it only clears, which is allowed while tracking
+    /// is off (iommufd clears stale bits before turning tracking on); with one, tracking must be on (EINVAL).
+    /// </summary>
+    public Errno ReadAndClearDirty(ulong iova, ulong length, bool clear, Action<ulong, ulong>? dirty)
     {
         if (Format != PagingFormat.SecondStage || !DirtyTrackingCapable) return Errno.EOPNOTSUPP;
-        if (!DirtyTrackingEnabled) return Errno.EINVAL;
+        if (!DirtyTrackingEnabled && dirty is not null) return Errno.EINVAL;
         const ulong dirtyBit = 1UL << 9;
         bool cleared = false;
         Table.ForEachLeaf((pageIova, entry, raw, size) =>
         {
             if (pageIova + size <= iova || pageIova >= iova + length || (raw & dirtyBit) == 0) return;
-            dirty(pageIova, size);
+            dirty?.Invoke(pageIova, size);
             if (clear)
             {
                 Table.WriteLeafEntry(entry, raw & ~dirtyBit);

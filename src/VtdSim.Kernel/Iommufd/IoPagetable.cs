@@ -1,0 +1,452 @@
+using VtdSim.Hardware.Addressing;
+using VtdSim.Kernel.Intel;
+using VtdSim.Kernel.Process;
+
+namespace VtdSim.Kernel.Iommufd;
+
+/// <summary>
+/// Pinned user pages (struct iopt_pages): a page-aligned user range of one process, pinned once (writable only when
+/// the first map asked for WRITEABLE) and shared by every area that maps it — the area IOAS_MAP made and the areas
+/// IOAS_COPY made from it. The pins go when the last area does.
+/// </summary>
+internal sealed class PinnedPages
+{
+    private PageFrame[]? _frames;
+
+    public PinnedPages(ProcessAddressSpace source, ulong uptr, ulong pageCount, bool writable)
+    {
+        Source = source;
+        Uptr = uptr;
+        PageCount = pageCount;
+        Writable = writable;
+    }
+
+    public ProcessAddressSpace Source { get; }
+    public ulong Uptr { get; }
+    public ulong PageCount { get; }
+    /// <summary>pages->writable: pinned with FOLL_WRITE; an area asking for IOMMU_WRITE needs it (else EPERM).</summary>
+    public bool Writable { get; }
+    public int Areas { get; private set; }
+    public bool Pinned => _frames is not null;
+    public PageFrame Frame(ulong index) => (_frames ?? throw new InvalidOperationException("pages are not pinned"))[index];
+
+    /// <summary>Pins the whole range (once): EFAULT if any page cannot be pinned as asked.</summary>
+    public Errno Pin()
+    {
+        if (_frames is not null) return Errno.Success;
+        Errno e = Source.PinPages(Uptr, PageCount, Writable, out var frames);
+        if (e == Errno.Success) _frames = frames;
+        return e;
+    }
+
+    public void AddArea() => Areas++;
+
+    /// <summary>An area let go; the last one unpins (pages unmapped from the process meanwhile are freed now).</summary>
+    public void RemoveArea()
+    {
+        if (--Areas == 0) ReleaseIfUnused();
+    }
+
+    /// <summary>Unpins if no area uses the pages (also the undo path of a failed map).</summary>
+    public void ReleaseIfUnused()
+    {
+        if (Areas != 0 || _frames is null) return;
+        Source.UnpinPages(_frames);
+        _frames = null;
+    }
+}
+
+/// <summary>A piece of pinned pages to map (struct iopt_pages_list element): pages [StartPage, StartPage + Length/4K).</summary>
+internal readonly record struct PagesSlice(PinnedPages Pages, ulong StartPage, ulong Length);
+
+/// <summary>One area (struct iopt_area): [Iova, Last] mapped with Prot to a slice of pinned pages.</summary>
+internal sealed class IoptArea(ulong iova, ulong length, IommuProt prot, PinnedPages pages, ulong startPage)
+{
+    public ulong Iova { get; } = iova;
+    public ulong Length { get; } = length;
+    public ulong Last => Iova + Length - 1;
+    public IommuProt Prot { get; } = prot;
+    public PinnedPages Pages { get; } = pages;
+    public ulong StartPage { get; } = startPage;
+    public ulong PageCount => Length / IoPagetable.PageSize;
+    public Hpa PageAt(ulong iova) => Pages.Frame(StartPage + (iova - Iova) / IoPagetable.PageSize).Address;
+}
+
+/// <summary>A reserved IOVA range and who reserved it (a device's reserved regions, a domain's aperture limits).</summary>
+internal sealed record ReservedRange(ulong Start, ulong Last, object Owner);
+
+/// <summary>
+/// The io_pagetable of an IOAS (drivers/iommu/iommufd/io_pagetable.c): the area tree, the allowed and reserved IOVA
+/// ranges, and the paging domains that mirror the areas. Every area is mapped in every domain; any change is applied
+/// to all of them or to none.
+/// </summary>
+internal sealed class IoPagetable
+{
+    public const ulong PageSize = 4096;
+    /// <summary>HPAGE_SIZE: the cap on automatic IOVA alignment.</summary>
+    public const ulong HugePageSize = 2UL << 20;
+
+    private readonly SortedSet<IoptArea> _areas = new(Comparer<IoptArea>.Create((a, b) => a.Iova.CompareTo(b.Iova)));
+    private readonly List<IovaRange> _allowed = new();
+    private readonly List<ReservedRange> _reserved = new();
+    private readonly List<PagingDomain> _domains = new();
+
+    /// <summary>
+    /// iova_alignment: always PAGE_SIZE in this model (Linux starts at 1 and rises to the domains' smallest page; our
+    /// areas are whole pinned pages, as they are in Linux as soon as a VT-d domain is present).
+    /// </summary>
+    public ulong IovaAlignment => PageSize;
+    public IReadOnlyList<IovaRange> Allowed => _allowed;
+    public IReadOnlyList<ReservedRange> Reserved => _reserved;
+    public IReadOnlyList<PagingDomain> Domains => _domains;
+    public int AreaCount => _areas.Count;
+    public IEnumerable<IoptArea> AllAreas => _areas;
+
+    public IReadOnlyList<IoasAreaInfo> AreaInfos() =>
+        _areas.Select(a => new IoasAreaInfo(a.Iova, a.Length, a.Prot,
+            Enumerable.Range(0, (int)a.PageCount).Select(i => a.Pages.Frame(a.StartPage + (ulong)i).Address).ToList(), a.Pages.Writable)).ToList();
+
+    // ---- lookups ----
+
+    /// <summary>The areas intersecting [start, last], lowest first.</summary>
+    public List<IoptArea> AreasIntersecting(ulong start, ulong last)
+    {
+        var result = new List<IoptArea>();
+        if (FirstAreaIntersecting(start, last) is not IoptArea first) return result;
+        result.AddRange(_areas.GetViewBetween(first, Probe(last)));
+        return result;
+    }
+
+    /// <summary>iopt_area_iter_first: the lowest area intersecting [start, last].</summary>
+    public IoptArea? FirstAreaIntersecting(ulong start, ulong last)
+    {
+        if (_areas.Count == 0) return null;
+        // At most one area starts below start and reaches into the range: the highest one starting below it.
+        if (start > 0 && _areas.Min!.Iova < start)
+        {
+            var below = _areas.GetViewBetween(_areas.Min, Probe(start - 1)).Max;
+            if (below is not null && below.Last >= start) return below;
+        }
+        return _areas.GetViewBetween(Probe(start), Probe(last)).Min;
+    }
+
+    public IoptArea? AreaContaining(ulong iova) => FirstAreaIntersecting(iova, iova);
+
+    private static IoptArea Probe(ulong iova) => new(iova, PageSize, IommuProt.None, null!, 0);
+
+    public bool ReservedIntersects(ulong start, ulong last) => _reserved.Exists(r => r.Start <= last && start <= r.Last);
+    public bool AllowedIntersects(ulong start, ulong last) => _allowed.Exists(r => r.Start <= last && start <= r.Last);
+
+    // ---- IOVA space ----
+
+    /// <summary>iopt_check_iova: a fixed IOVA must be aligned, fit, avoid reserved ranges (EINVAL) and areas (EEXIST).</summary>
+    public Errno CheckIova(ulong iova, ulong length)
+    {
+        if ((iova & (IovaAlignment - 1)) != 0) return Errno.EINVAL;
+        if (length - 1 > ulong.MaxValue - iova) return Errno.EOVERFLOW;
+        ulong last = iova + length - 1;
+        if (ReservedIntersects(iova, last)) return Errno.EINVAL;
+        if (FirstAreaIntersecting(iova, last) is not null) return Errno.EEXIST;
+        return Errno.Success;
+    }
+
+    /// <summary>
+    /// iopt_alloc_iova: the lowest IOVA (never 0 and never the last page) in an allowed range, clear of reserved
+    /// ranges and areas, aligned to min(roundup_pow_of_two(length), alignment of the user address, 2 MiB).
+    /// </summary>
+    public Errno AllocIova(ulong addr, ulong length, out ulong iova)
+    {
+        iova = 0;
+        if (length == 0 || length >= ulong.MaxValue / 2) return Errno.EOVERFLOW;
+        ulong alignment = RoundUpPowerOfTwo(length);
+        if (addr != 0) alignment = Math.Min(alignment, 1UL << System.Numerics.BitOperations.TrailingZeroCount(addr));
+        if (alignment >= HugePageSize) alignment = HugePageSize;
+        if (alignment < IovaAlignment) return Errno.EINVAL;
+        ulong pageOffset = addr % PageSize;
+
+        const ulong windowStart = PageSize, windowLast = ulong.MaxValue - PageSize;
+        IEnumerable<(ulong Start, ulong Last)> allowedSpans = _allowed.Count == 0
+            ? [(windowStart, windowLast)]
+            : Merge(_allowed.Select(r => (r.Start, r.Last)))
+                .Where(s => s.Last >= windowStart && s.Start <= windowLast)
+                .Select(s => (Math.Max(s.Start, windowStart), Math.Min(s.Last, windowLast)));
+        var used = _reserved.Select(r => (r.Start, r.Last)).Concat(_areas.Select(a => (Start: a.Iova, a.Last))).ToList();
+        foreach (var span in allowedSpans)
+        {
+            if (!FitsIn(span.Item1, span.Item2, length, alignment, pageOffset, out ulong spanStart)) continue;
+            foreach (var hole in Holes(spanStart, span.Item2, used))
+            {
+                if (!FitsIn(hole.Start, hole.Last, length, alignment, pageOffset, out ulong start)) continue;
+                iova = start;
+                return Errno.Success;
+            }
+        }
+        return Errno.ENOSPC;
+    }
+
+    /// <summary>__alloc_iova_check_range.</summary>
+    private static bool FitsIn(ulong start, ulong last, ulong length, ulong alignment, ulong pageOffset, out ulong alignedStart)
+    {
+        alignedStart = 0;
+        if (start > ulong.MaxValue - (alignment - 1)) return false;
+        ulong aligned = ((start + alignment - 1) & ~(alignment - 1)) | pageOffset;
+        if (aligned >= last || last - aligned < length - 1) return false;
+        alignedStart = aligned;
+        return true;
+    }
+
+    /// <summary>iopt_reserve_iova: EADDRINUSE if an area or an allowed range is there.</summary>
+    public Errno ReserveIova(ulong start, ulong last, object owner)
+    {
+        if (FirstAreaIntersecting(start, last) is not null || AllowedIntersects(start, last)) return Errno.EADDRINUSE;
+        _reserved.Add(new ReservedRange(start, last, owner));
+        return Errno.Success;
+    }
+
+    public void RemoveReserved(object owner) => _reserved.RemoveAll(r => ReferenceEquals(r.Owner, owner));
+
+    /// <summary>iopt_set_allow_iova: replaces the allowed list unless a new range meets a reserved one (EADDRINUSE).</summary>
+    public Errno SetAllowed(IReadOnlyList<IovaRange> ranges)
+    {
+        foreach (var r in ranges)
+        {
+            if (ReservedIntersects(r.Start, r.Last)) return Errno.EADDRINUSE;
+        }
+        _allowed.Clear();
+        _allowed.AddRange(ranges.OrderBy(r => r.Start));
+        return Errno.Success;
+    }
+
+    /// <summary>The holes of the reserved tree over the whole IOVA space (IOAS_IOVA_RANGES).</summary>
+    public List<IovaRange> UsableRanges() =>
+        Holes(0, ulong.MaxValue, _reserved.Select(r => (r.Start, r.Last)).ToList()).Select(h => new IovaRange(h.Start, h.Last)).ToList();
+
+    // ---- mapping ----
+
+    /// <summary>
+    /// iopt_map_pages: reserves IOVA for the slices (allocated or fixed), inserts one area per slice, pins, and maps
+    /// every area into every domain. Any failure undoes everything (areas, domain mappings, the pins this call made).
+    /// </summary>
+    public Errno MapPages(IReadOnlyList<PagesSlice> slices, ulong length, ref ulong iova, IommuProt prot, bool allocateIova)
+    {
+        // iopt_alloc_area_pages
+        if ((length & (IovaAlignment - 1)) != 0 || length == 0) return Errno.EINVAL;
+        Errno e;
+        if (allocateIova)
+        {
+            var first = slices[0];
+            e = AllocIova(first.Pages.Uptr + first.StartPage * PageSize, length, out ulong chosen);
+            if (e != Errno.Success) return e;
+            iova = chosen;
+        }
+        else
+        {
+            e = CheckIova(iova, length);
+            if (e != Errno.Success) return e;
+        }
+        var areas = new List<IoptArea>();
+        ulong at = iova;
+        foreach (var slice in slices)
+        {
+            // iopt_insert_area
+            if ((prot & IommuProt.Write) != 0 && !slice.Pages.Writable)
+            {
+                e = Errno.EPERM;
+                break;
+            }
+            ulong pageOffset = (slice.Pages.Uptr + slice.StartPage * PageSize) % PageSize;
+            if ((pageOffset & (IovaAlignment - 1)) != 0)
+            {
+                e = Errno.EINVAL;
+                break;
+            }
+            areas.Add(new IoptArea(at, slice.Length, prot, slice.Pages, slice.StartPage));
+            at += slice.Length;
+        }
+        if (e != Errno.Success) return e;
+
+        // iopt_fill_domains_pages (pinning first: the pfn reader pins before it maps)
+        foreach (var slice in slices)
+        {
+            e = slice.Pages.Pin();
+            if (e != Errno.Success)
+            {
+                foreach (var s in slices) s.Pages.ReleaseIfUnused();
+                return e;
+            }
+        }
+        for (int i = 0; i < areas.Count; i++)
+        {
+            e = FillDomains(areas[i]);
+            if (e == Errno.Success) continue;
+            for (int j = 0; j < i; j++) UnfillDomains(areas[j]);
+            foreach (var s in slices) s.Pages.ReleaseIfUnused();
+            return e;
+        }
+        foreach (var area in areas)
+        {
+            area.Pages.AddArea();
+            _areas.Add(area);
+        }
+        return Errno.Success;
+    }
+
+    /// <summary>iopt_get_pages: the slices behind [iova, iova+length), which contiguous areas must cover entirely (else ENOENT).</summary>
+    public Errno GetPages(ulong iova, ulong length, out List<PagesSlice> slices)
+    {
+        slices = new List<PagesSlice>();
+        if (length == 0) return Errno.EINVAL;
+        if (length - 1 > ulong.MaxValue - iova) return Errno.EOVERFLOW;
+        ulong last = iova + length - 1, cur = iova;
+        foreach (var area in AreasIntersecting(iova, last))
+        {
+            if (area.Iova > cur) break; // a gap
+            ulong end = Math.Min(last, area.Last);
+            ulong startPage = area.StartPage + (cur - area.Iova) / PageSize;
+            slices.Add(new PagesSlice(area.Pages, startPage, end - cur + 1));
+            if (end == last)
+            {
+                cur = last;
+                return Errno.Success;
+            }
+            cur = end + 1;
+        }
+        slices.Clear();
+        return Errno.ENOENT;
+    }
+
+    /// <summary>
+    /// iopt_unmap_iova_range: removes areas lying wholly inside [start, last], lowest first. An area that sticks out
+    /// stops the walk with ENOENT (areas below it are already gone, as in Linux).
+    /// </summary>
+    public Errno UnmapRange(ulong start, ulong last, out ulong unmapped)
+    {
+        unmapped = 0;
+        while (FirstAreaIntersecting(start, last) is IoptArea area)
+        {
+            if (area.Iova < start || area.Last > last) return Errno.ENOENT;
+            RemoveArea(area);
+            unmapped += area.Length;
+        }
+        return Errno.Success;
+    }
+
+    private void RemoveArea(IoptArea area)
+    {
+        _areas.Remove(area);
+        UnfillDomains(area);
+        area.Pages.RemoveArea();
+    }
+
+    // ---- domains ----
+
+    /// <summary>
+    /// iopt_table_add_domain: reserves what lies outside the domain's aperture (EADDRINUSE if areas or allowed ranges
+    /// are there) and maps every area into it; on failure the domain and the reserved tree are left as they were.
+    /// </summary>
+    public Errno AddDomain(PagingDomain domain)
+    {
+        ulong apertureEnd = domain.Aperture - 1;
+        if (apertureEnd != ulong.MaxValue)
+        {
+            Errno r = ReserveIova(apertureEnd + 1, ulong.MaxValue, domain);
+            if (r != Errno.Success) return r;
+        }
+        var filled = new List<IoptArea>();
+        foreach (var area in _areas)
+        {
+            Errno e = MapArea(domain, area);
+            if (e != Errno.Success)
+            {
+                foreach (var f in filled) domain.Unmap(f.Iova, f.Length);
+                RemoveReserved(domain);
+                return e;
+            }
+            filled.Add(area);
+        }
+        _domains.Add(domain);
+        return Errno.Success;
+    }
+
+    /// <summary>iopt_table_remove_domain: unmaps every area from the domain and drops its reservations.</summary>
+    public void RemoveDomain(PagingDomain domain)
+    {
+        int index = _domains.IndexOf(domain);
+        if (index < 0) throw new InvalidOperationException("removing a domain this IOAS does not hold");
+        // Linux keeps the domains xarray dense by moving the last entry into the hole.
+        _domains[index] = _domains[^1];
+        _domains.RemoveAt(_domains.Count - 1);
+        foreach (var area in _areas) domain.Unmap(area.Iova, area.Length);
+        RemoveReserved(domain);
+    }
+
+    private Errno FillDomains(IoptArea area)
+    {
+        for (int i = 0; i < _domains.Count; i++)
+        {
+            Errno e = MapArea(_domains[i], area);
+            if (e == Errno.Success) continue;
+            for (int j = 0; j < i; j++) _domains[j].Unmap(area.Iova, area.Length);
+            return e;
+        }
+        return Errno.Success;
+    }
+
+    private void UnfillDomains(IoptArea area)
+    {
+        foreach (var domain in _domains) domain.Unmap(area.Iova, area.Length);
+    }
+
+    /// <summary>Maps an area into one domain, physically contiguous runs at a time (so large pages can be used).</summary>
+    private static Errno MapArea(PagingDomain domain, IoptArea area)
+    {
+        ulong done = 0;
+        while (done < area.PageCount)
+        {
+            ulong first = area.Pages.Frame(area.StartPage + done).Address.Value, run = 1;
+            while (done + run < area.PageCount && area.Pages.Frame(area.StartPage + done + run).Address.Value == first + run * PageSize) run++;
+            Errno e = domain.Map(area.Iova + done * PageSize, first, run * PageSize, area.Prot);
+            if (e != Errno.Success)
+            {
+                if (done != 0) domain.Unmap(area.Iova, done * PageSize);
+                return e;
+            }
+            done += run;
+        }
+        return Errno.Success;
+    }
+
+    // ---- interval helpers ----
+
+    private static List<(ulong Start, ulong Last)> Merge(IEnumerable<(ulong Start, ulong Last)> ranges)
+    {
+        var merged = new List<(ulong Start, ulong Last)>();
+        foreach (var r in ranges.OrderBy(r => r.Start))
+        {
+            if (merged.Count != 0 && (merged[^1].Last == ulong.MaxValue || r.Start <= merged[^1].Last + 1))
+            {
+                if (r.Last > merged[^1].Last) merged[^1] = (merged[^1].Start, r.Last);
+            }
+            else
+            {
+                merged.Add(r);
+            }
+        }
+        return merged;
+    }
+
+    /// <summary>The gaps between the (possibly overlapping) used ranges inside [from, to].</summary>
+    private static IEnumerable<(ulong Start, ulong Last)> Holes(ulong from, ulong to, List<(ulong Start, ulong Last)> used)
+    {
+        ulong cur = from;
+        foreach (var u in Merge(used.Where(u => u.Last >= from && u.Start <= to)))
+        {
+            if (u.Start > cur) yield return (cur, u.Start - 1);
+            if (u.Last >= to) yield break;
+            cur = Math.Max(cur, u.Last + 1);
+        }
+        yield return (cur, to);
+    }
+
+    private static ulong RoundUpPowerOfTwo(ulong v) => System.Numerics.BitOperations.RoundUpToPowerOf2(v);
+}

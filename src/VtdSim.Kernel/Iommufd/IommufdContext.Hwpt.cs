@@ -1,0 +1,255 @@
+using VtdSim.Kernel.Intel;
+
+namespace VtdSim.Kernel.Iommufd;
+
+public sealed partial class IommufdContext
+{
+    /// <summary>
+    /// IOMMU_HWPT_ALLOC. The type of <paramref name="ptId"/> picks what is made: on an IOAS, a paging HWPT filled with
+    /// the IOAS's mappings (NEST_PARENT and DIRTY_TRACKING force a second-stage table); on a paging HWPT, a nested
+    /// HWPT whose VT-d stage-1 configuration is <paramref name="data"/> (struct iommu_hwpt_vtd_s1, data_type VTD_S1);
+    /// anything else, or an id that does not exist, is EINVAL. A NEST_PARENT HWPT on an IOAS that already has
+    /// read-only areas fails with EINVAL (erratum 772415) and leaves nothing behind.
+    /// </summary>
+    public Errno HwptAlloc(uint devId, uint ptId, HwptAllocFlags flags, out uint hwptId,
+        HwptDataType dataType = HwptDataType.None, uint dataLen = 0, byte[]? data = null, uint faultId = 0, uint reserved = 0)
+    {
+        ThrowIfClosed();
+        hwptId = 0;
+        if (reserved != 0) return Errno.EOPNOTSUPP;
+        if ((dataType == HwptDataType.None && dataLen != 0) || (dataType != HwptDataType.None && dataLen == 0)) return Errno.EINVAL;
+        Errno e = Lookup(devId, out IommufdDevice device);
+        if (e != Errno.Success) return e;
+        if (Find(ptId) is not IommufdObject pt) return Errno.EINVAL; // looked up as IOMMUFD_OBJ_ANY
+
+        Hwpt hwpt;
+        switch (pt)
+        {
+            case Ioas ioas:
+                e = PagingAlloc(ioas, device, flags, hasUserData: dataLen != 0, autoDomain: false, immediateAttach: false, out var paging);
+                if (e != Errno.Success) return e;
+                hwpt = paging!;
+                break;
+            case HwptPaging parent:
+                e = NestedAlloc(parent, flags, dataType, dataLen, data, out var nested);
+                if (e != Errno.Success) return e;
+                hwpt = nested!;
+                break;
+            default:
+                return Errno.EINVAL; // a nested HWPT (no nesting on nesting), a device, an access
+        }
+
+        if ((flags & HwptAllocFlags.FaultIdValid) != 0)
+        {
+            // iommufd_get_fault: this model has no FAULT objects, so no fault_id names one.
+            _ = faultId;
+            DestroyObject(hwpt);
+            return Errno.ENOENT;
+        }
+        hwptId = Insert(hwpt);
+        return Errno.Success;
+    }
+
+    /// <summary>
+    /// iommufd_hwpt_paging_alloc + intel_iommu_domain_alloc_paging_flags: flag checks, the driver's domain, an
+    /// optional immediate attach (auto domains), then iopt_table_add_domain, which maps every area.
+    /// </summary>
+    private Errno PagingAlloc(Ioas ioas, IommufdDevice device, HwptAllocFlags flags, bool hasUserData, bool autoDomain, bool immediateAttach,
+        out HwptPaging? hwpt)
+    {
+        hwpt = null;
+        const HwptAllocFlags valid = HwptAllocFlags.NestParent | HwptAllocFlags.DirtyTracking | HwptAllocFlags.FaultIdValid | HwptAllocFlags.Pasid;
+        if ((flags & ~valid) != 0) return Errno.EOPNOTSUPP;
+        if ((flags & HwptAllocFlags.DirtyTracking) != 0 && !Driver.DirtyTrackingSupported) return Errno.EOPNOTSUPP;
+        if ((flags & HwptAllocFlags.FaultIdValid) != 0 && (flags & HwptAllocFlags.NestParent) != 0) return Errno.EOPNOTSUPP;
+
+        // The driver (IOMMU_HWPT_ALLOC_PASID is accepted and has no effect: PASID attach is not modelled).
+        bool nestParent = (flags & HwptAllocFlags.NestParent) != 0;
+        if (nestParent && !Driver.NestingSupported) return Errno.EOPNOTSUPP;
+        if (hasUserData) return Errno.EOPNOTSUPP;
+        var driverFlags = (nestParent ? PagingDomainFlags.NestParent : 0) |
+            ((flags & HwptAllocFlags.DirtyTracking) != 0 ? PagingDomainFlags.DirtyTracking : 0);
+        Errno e = Driver.AllocPaging(driverFlags, out var domain);
+        if (e != Errno.Success) return e;
+
+        var paging = new HwptPaging(domain!, ioas, autoDomain, nestParent);
+        if (immediateAttach)
+        {
+            e = DoAttach(device, paging);
+            if (e != Errno.Success)
+            {
+                Driver.Free(domain!);
+                return e;
+            }
+        }
+        e = ioas.Iopt.AddDomain(domain!);
+        if (e != Errno.Success)
+        {
+            if (immediateAttach) DetachInternal(device, destroyAuto: false);
+            Driver.Free(domain!);
+            return e;
+        }
+        ioas.HwptList.Add(paging);
+        ioas.Users++;
+        hwpt = paging;
+        return Errno.Success;
+    }
+
+    /// <summary>iommufd_hwpt_nested_alloc + intel_iommu_domain_alloc_nested (copying struct iommu_hwpt_vtd_s1).</summary>
+    private Errno NestedAlloc(HwptPaging parent, HwptAllocFlags flags, HwptDataType dataType, uint dataLen, byte[]? data, out HwptNested? hwpt)
+    {
+        hwpt = null;
+        if ((flags & ~(HwptAllocFlags.FaultIdValid | HwptAllocFlags.Pasid)) != 0 || dataLen == 0) return Errno.EOPNOTSUPP;
+        if (parent.AutoDomain || !parent.NestParent) return Errno.EINVAL;
+
+        // The driver.
+        if (!Driver.NestingSupported) return Errno.EOPNOTSUPP;
+        if (dataType != HwptDataType.VtdS1) return Errno.EOPNOTSUPP;
+        if (parent.PagingDomain is not { Format: PagingFormat.SecondStage, NestParent: true }) return Errno.EINVAL;
+        // iommu_copy_struct_from_user(..., __reserved): shorter than the minimum or longer than the struct is EINVAL.
+        if (dataLen < VtdUapi.S1Size || dataLen > VtdUapi.S1Size) return Errno.EINVAL;
+        if (data is null || (uint)data.Length < dataLen) return Errno.EFAULT;
+        var s1 = VtdUapi.DecodeS1(data);
+
+        Errno e = Driver.AllocNested(parent.PagingDomain, s1, out var domain);
+        if (e != Errno.Success) return e;
+        hwpt = new HwptNested(domain!, parent);
+        parent.Users++;
+        return Errno.Success;
+    }
+
+    /// <summary>
+    /// IOMMU_HWPT_INVALIDATE: forwards an array of VT-d stage-1 invalidations (struct iommu_hwpt_vtd_s1_invalidate,
+    /// data_type VTD_S1) to a nested HWPT. Entries are handled in order; the first bad one stops the call with its
+    /// errno. <paramref name="entryNum"/> is always written back with the number handled, even on error.
+    /// </summary>
+    public Errno HwptInvalidate(uint hwptId, HwptInvalidateDataType dataType, uint entryLen, ref uint entryNum, byte[]? data, uint reserved = 0)
+    {
+        ThrowIfClosed();
+        uint done = 0;
+        Errno e;
+        if (reserved != 0)
+        {
+            e = Errno.EOPNOTSUPP;
+        }
+        else if (entryNum != 0 && (data is null || entryLen == 0))
+        {
+            e = Errno.EINVAL;
+        }
+        else if (Find(hwptId) is not IommufdObject obj)
+        {
+            e = Errno.ENOENT;
+        }
+        else if (obj is HwptNested nested)
+        {
+            e = VtdCacheInvalidateUser(nested, dataType, entryLen, entryNum, data, out done);
+        }
+        else
+        {
+            e = Errno.EINVAL; // a paging HWPT (or anything else) takes no user invalidations
+        }
+        entryNum = done;
+        return e;
+    }
+
+    /// <summary>intel_nested_cache_invalidate_user (nested.c).</summary>
+    private static Errno VtdCacheInvalidateUser(HwptNested nested, HwptInvalidateDataType dataType, uint entryLen, uint entryNum, byte[]? data, out uint processed)
+    {
+        processed = 0;
+        if (dataType != HwptInvalidateDataType.VtdS1) return Errno.EINVAL;
+        for (uint index = 0; index < entryNum; index++)
+        {
+            // iommu_copy_struct_from_user_array(..., __reserved)
+            if (entryLen < VtdUapi.S1InvalidateSize || entryLen > VtdUapi.S1InvalidateSize) return Errno.EINVAL;
+            ulong offset = (ulong)index * entryLen;
+            if (data is null || offset + entryLen > (ulong)data.Length) return Errno.EFAULT;
+            var entry = VtdUapi.DecodeInvalidation(data.AsSpan((int)offset, (int)entryLen));
+
+            if ((entry.Flags & ~VtdS1Invalidation.Leaf) != 0 || entry.Reserved != 0) return Errno.EOPNOTSUPP;
+            if ((entry.Address & 0xFFF) != 0 || (entry.Pages == ulong.MaxValue && entry.Address != 0)) return Errno.EINVAL;
+
+            bool leaf = (entry.Flags & VtdS1Invalidation.Leaf) != 0;
+            bool wholeOrOverflowing = entry.Pages == ulong.MaxValue || entry.Pages > (ulong.MaxValue - entry.Address) / 4096;
+            // A range whose end wraps is flushed whole: more than asked, never less.
+            if (wholeOrOverflowing) nested.NestedDomain.Invalidate(0, ulong.MaxValue, leaf);
+            else nested.NestedDomain.Invalidate(entry.Address, entry.Pages, leaf);
+            processed++;
+        }
+        return Errno.Success;
+    }
+
+    /// <summary>
+    /// IOMMU_HWPT_SET_DIRTY_TRACKING: turns second-stage A/D tracking on or off for a paging HWPT allocated with
+    /// DIRTY_TRACKING (else EOPNOTSUPP; a nested HWPT is ENOENT). Turning it on first clears stale dirty bits.
+    /// </summary>
+    public Errno HwptSetDirtyTracking(uint hwptId, DirtyTrackingFlags flags)
+    {
+        ThrowIfClosed();
+        if ((flags & ~DirtyTrackingFlags.Enable) != 0) return Errno.EOPNOTSUPP;
+        Errno e = Lookup(hwptId, out HwptPaging hwpt);
+        if (e != Errno.Success) return e;
+        var domain = hwpt.PagingDomain;
+        if (!domain.DirtyTrackingCapable) return Errno.EOPNOTSUPP;
+        bool enable = (flags & DirtyTrackingFlags.Enable) != 0;
+        if (enable)
+        {
+            // iopt_clear_dirty_data: a clean snapshot before tracking starts.
+            foreach (var area in hwpt.Ioas.Iopt.AllAreas)
+            {
+                e = domain.ReadAndClearDirty(area.Iova, area.Length, clear: true, dirty: null);
+                if (e != Errno.Success) return e;
+            }
+        }
+        return Driver.SetDirtyTracking(domain, enable);
+    }
+
+    /// <summary>
+    /// IOMMU_HWPT_GET_DIRTY_BITMAP: sets bit ((iova − <paramref name="iova"/>) / page_size) of <paramref name="bitmap"/>
+    /// for every dirty page, and clears the dirty bits unless NO_CLEAR. Range checks are EOVERFLOW/EINVAL; a HWPT
+    /// without DIRTY_TRACKING is EOPNOTSUPP. As in Linux, problems met during the walk are not reported: the walk
+    /// stops at the first IOVA not covered by an area, reads nothing while tracking is off, and drops bits that do not
+    /// fit in the bitmap — and the call still succeeds.
+    /// </summary>
+    public Errno HwptGetDirtyBitmap(uint hwptId, ulong iova, ulong length, ulong pageSize, ulong[]? bitmap,
+        DirtyBitmapFlags flags = DirtyBitmapFlags.None, uint reserved = 0)
+    {
+        ThrowIfClosed();
+        if ((flags & ~DirtyBitmapFlags.NoClear) != 0 || reserved != 0) return Errno.EOPNOTSUPP;
+        Errno e = Lookup(hwptId, out HwptPaging hwpt);
+        if (e != Errno.Success) return e;
+        var iopt = hwpt.Ioas.Iopt;
+
+        // iommufd_check_iova_range
+        if (length == 0) return Errno.EINVAL; // (model: Linux would walk a 2^64-byte range here)
+        if (length - 1 > UlongMax - iova) return Errno.EOVERFLOW;
+        ulong last = iova + length - 1;
+        ulong alignMask = iopt.IovaAlignment - 1;
+        if ((iova & alignMask) != 0 || ((last + 1) & alignMask) != 0) return Errno.EINVAL;
+        if (pageSize == 0 || !ulong.IsPow2(pageSize)) return Errno.EINVAL;
+        if ((iova & (pageSize - 1)) != 0 || ((last + 1) & (pageSize - 1)) != 0) return Errno.EINVAL;
+
+        var domain = hwpt.PagingDomain;
+        if (!domain.DirtyTrackingCapable) return Errno.EOPNOTSUPP;
+
+        bool clear = (flags & DirtyBitmapFlags.NoClear) == 0;
+        ulong cur = iova;
+        foreach (var area in iopt.AreasIntersecting(iova, last))
+        {
+            if (area.Iova > cur) break; // not contiguous: the walk ends (its EINVAL is dropped)
+            ulong end = Math.Min(last, area.Last);
+            e = domain.ReadAndClearDirty(cur, end - cur + 1, clear, (dirtyIova, size) =>
+            {
+                ulong from = Math.Max(dirtyIova, cur), to = Math.Min(dirtyIova + size - 1, end);
+                for (ulong p = from & ~(pageSize - 1); p <= to; p += pageSize)
+                {
+                    ulong bit = (p - iova) / pageSize;
+                    if (bitmap is not null && bit / 64 < (ulong)bitmap.Length) bitmap[bit / 64] |= 1UL << (int)(bit % 64);
+                    if (p > ulong.MaxValue - pageSize) break;
+                }
+            });
+            if (e != Errno.Success || end == last) break;
+            cur = end + 1;
+        }
+        return Errno.Success;
+    }
+}

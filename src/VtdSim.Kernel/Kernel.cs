@@ -1,0 +1,74 @@
+using VtdSim.Hardware.Addressing;
+using VtdSim.Kernel.Intel;
+using VtdSim.Kernel.Iommufd;
+using VtdSim.Kernel.Memory;
+using VtdSim.Kernel.Process;
+using VtdSim.Machine;
+
+namespace VtdSim.Kernel;
+
+/// <summary>
+/// Which physical memory the kernel uses: its own pages (page tables, PASID tables, queues) and, separately, the pages
+/// it gives to user processes. Keeping them apart means a DMA that reaches a kernel page is always a bug.
+/// </summary>
+public sealed record KernelMemoryLayout(Hpa KernelPages, ulong KernelPagesLength, Hpa UserPages, ulong UserPagesLength)
+{
+    /// <summary>Kernel pages in [1 MiB, 64 MiB), user pages in [64 MiB, 1 GiB): needs a machine with at least 1 GiB.</summary>
+    public static KernelMemoryLayout Default { get; } = new(new Hpa(0x10_0000), 63UL << 20, new Hpa(64UL << 20), 960UL << 20);
+}
+
+/// <summary>
+/// A booted Linux-like kernel on a machine (the class is in Kernel.cs): the page allocators, the message log, the Intel
+/// IOMMU driver, user processes and files, and iommufd. The same kernel boots on a host or inside a guest whose IOMMU
+/// is a vIOMMU: it reaches the IOMMU only through the machine's register block and memory.
+/// </summary>
+public sealed class LinuxKernel
+{
+    private readonly Dictionary<SourceId, IommufdDevice> _boundDevices = new();
+
+    private LinuxKernel(PhysicalMachine machine, KernelMemoryLayout layout, IntelIommuOptions? options)
+    {
+        Machine = machine;
+        Layout = layout;
+        Pages = new PageAllocator(machine, layout.KernelPages, layout.KernelPagesLength);
+        UserMemory = new UserMemory(machine, layout.UserPages, layout.UserPagesLength);
+        Iommu = new IntelIommuDriver(machine, Pages, Log, options);
+    }
+
+    /// <summary>Boots: sets up the allocators and probes the IOMMU. Throws if the IOMMU cannot be brought up.</summary>
+    public static LinuxKernel Boot(PhysicalMachine machine, KernelMemoryLayout? layout = null, IntelIommuOptions? options = null)
+    {
+        layout ??= KernelMemoryLayout.Default;
+        ulong size = machine.Memory.Size;
+        if (layout.KernelPages.Value + layout.KernelPagesLength > size || layout.UserPages.Value + layout.UserPagesLength > size)
+            throw new ArgumentException($"the kernel's memory layout {layout} does not fit in the machine's 0x{size:x} bytes of memory", nameof(layout));
+        if (layout.KernelPages.Value < layout.UserPages.Value + layout.UserPagesLength && layout.UserPages.Value < layout.KernelPages.Value + layout.KernelPagesLength)
+            throw new ArgumentException($"the kernel's memory layout {layout} overlaps kernel and user pages", nameof(layout));
+        var kernel = new LinuxKernel(machine, layout, options);
+        Errno e = kernel.Iommu.Probe();
+        if (e != Errno.Success)
+            throw new InvalidOperationException($"the Intel IOMMU driver did not come up ({e}): {string.Join(" / ", kernel.Log.Lines)}");
+        return kernel;
+    }
+
+    public PhysicalMachine Machine { get; }
+    public KernelMemoryLayout Layout { get; }
+    public KernelLog Log { get; } = new();
+    /// <summary>The kernel's own pages.</summary>
+    public PageAllocator Pages { get; }
+    /// <summary>Pages of user processes and the page cache.</summary>
+    public UserMemory UserMemory { get; }
+    public IntelIommuDriver Iommu { get; }
+
+    public ProcessAddressSpace CreateProcess(string name) => new(UserMemory, name);
+
+    public SharedFile CreateFile(string name, ulong size) => new(UserMemory, name, size);
+
+    /// <summary>open("/dev/iommu") by a process: a new iommufd context whose user addresses are that process's.</summary>
+    public IommufdContext OpenIommufd(ProcessAddressSpace process) => new(this, process);
+
+    /// <summary>Which context a PCI function is bound to (DMA ownership is exclusive), if any.</summary>
+    internal IommufdDevice? BoundDevice(SourceId function) => _boundDevices.GetValueOrDefault(function);
+    internal void AddBound(IommufdDevice device) => _boundDevices.Add(device.SourceId, device);
+    internal void RemoveBound(IommufdDevice device) => _boundDevices.Remove(device.SourceId);
+}
