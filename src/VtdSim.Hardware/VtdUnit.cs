@@ -21,6 +21,7 @@ public sealed class VtdUnit
 
     private readonly RemappingRegisters _registers;
     private readonly TranslationEngine _engine;
+    private readonly RepeatTranslationMemo _repeat = new();
 
     public VtdUnit(PhysicalMemory memory, VtdProfile profile, Hpa? registerBase = null, VtdEventLog? events = null)
     {
@@ -115,10 +116,15 @@ public sealed class VtdUnit
     {
         request.Validate();
         RootTableState root = _registers.Root;
+        if (trace is null && _repeat.TryRepeat(in request, in root, Caches, out TranslationResult repeated)) return repeated;
         FaultReason reason = _engine.Translate(in request, in root, trace, out ResolvedContext context, out Hpa output, out ulong pageSize, out AccessRights rights);
         ReportErratumWrites(request.Source);
         if (reason == FaultReason.None)
-            return new TranslationResult(output, pageSize, rights, context.Kind, null);
+        {
+            var result = new TranslationResult(output, pageSize, rights, context.Kind, null);
+            if (_engine.LastAnsweredByCaches(out var slots)) _repeat.Remember(in request, in root, Caches, in result, slots.Context, slots.Pasid);
+            return result;
+        }
         DmaFault fault = RaiseFault(in request, in context);
         return new TranslationResult(default, 0, AccessRights.None, context.Kind, fault);
     }

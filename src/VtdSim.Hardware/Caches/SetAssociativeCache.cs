@@ -28,6 +28,19 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
     }
 
     public CacheStatistics Statistics { get; } = new();
+
+    /// <summary>Changes with every fill and every invalidation, so a memo of what the cache answered can tell it is current.</summary>
+    public long Version { get; private set; }
+
+    /// <summary>The slot of the last hit or fill, so a memo can refresh that entry's recency later (see <see cref="Touch"/>).</summary>
+    public int LastSlot { get; private set; } = -1;
+
+    /// <summary>Marks a slot as just used, as a hit on it would (only meaningful while <see cref="Version"/> is unchanged).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Touch(int slot)
+    {
+        if (slot >= 0) _stamps[slot] = ++_tick;
+    }
     public int Capacity => _keys.Length;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -41,6 +54,7 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
                 _stamps[i] = ++_tick;
                 value = _values[i];
                 Statistics.Hits++;
+                LastSlot = i;
                 return true;
             }
         }
@@ -60,6 +74,7 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
             {
                 _stamps[i] = ++_tick;
                 value = _values[i];
+                LastSlot = i;
                 return true;
             }
         }
@@ -84,9 +99,9 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
         {
             if (_replacement == CacheReplacement.FlushWhenFull)
             {
-                Clear();
-                Statistics.Evictions += Capacity;
-                Statistics.Invalidated -= Capacity;
+                int flushed = Clear(); // counted as evictions, not invalidations
+                Statistics.Evictions += flushed;
+                Statistics.Invalidated -= flushed;
             }
             else
             {
@@ -98,6 +113,8 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
         _keys[victim] = key;
         _values[victim] = value;
         _stamps[victim] = ++_tick;
+        LastSlot = victim;
+        Version++;
         Statistics.Fills++;
     }
 
@@ -115,6 +132,7 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
         }
         Statistics.Invalidated += removed;
         Statistics.Occupancy -= removed;
+        Version++;
         return removed;
     }
 
@@ -128,6 +146,7 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
         }
         Statistics.Invalidated += removed;
         Statistics.Occupancy = 0;
+        Version++;
         return removed;
     }
 

@@ -15,30 +15,35 @@ internal struct ContextMemo
     private readonly ContextMemoKey[] _keys = new ContextMemoKey[Slots];
     private readonly ResolvedContext[] _contexts = new ResolvedContext[Slots];
     private readonly long[] _generations = new long[Slots];
+    private readonly (int Context, int Pasid)[] _cacheSlots = new (int, int)[Slots];
 
     public ContextMemo()
     {
         Array.Fill(_generations, -1);
     }
 
-    public readonly bool TryGet(in ContextMemoKey key, long generation, out ResolvedContext context)
+    /// <summary>A hit also gives the cache slots the resolution came from, so the caller can refresh their recency.</summary>
+    public readonly bool TryGet(in ContextMemoKey key, long generation, out ResolvedContext context, out (int Context, int Pasid) cacheSlots)
     {
         int slot = Slot(in key);
         if (_generations[slot] == generation && _keys[slot].Equals(key))
         {
             context = _contexts[slot];
+            cacheSlots = _cacheSlots[slot];
             return true;
         }
         context = default;
+        cacheSlots = (-1, -1);
         return false;
     }
 
-    public readonly void Set(in ContextMemoKey key, long generation, in ResolvedContext context)
+    public readonly void Set(in ContextMemoKey key, long generation, in ResolvedContext context, (int Context, int Pasid) cacheSlots)
     {
         int slot = Slot(in key);
         _keys[slot] = key;
         _contexts[slot] = context;
         _generations[slot] = generation;
+        _cacheSlots[slot] = cacheSlots;
     }
 
     private static int Slot(in ContextMemoKey key) => (int)((key.SourceId ^ (key.Pasid * 0x9E37_79B1u)) % Slots);

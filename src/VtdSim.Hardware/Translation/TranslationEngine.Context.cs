@@ -43,17 +43,33 @@ internal sealed partial class TranslationEngine
         var key = new ContextMemoKey(request.Source.Value, request.Pasid ?? CacheTag.NoPasid, root.Mode, request.AddressType,
             request.Privileged, request.Execute);
         long generation = _caches.ContextGeneration;
-        if (trace is null && _contextMemo.TryGet(in key, generation, out context))
+        if (trace is null && _contextMemo.TryGet(in key, generation, out context, out var slots))
         {
+            _answeredByCaches = true;
+            _lastContextSlots = slots;
+            // The caches answered this: count it and refresh the entries' recency exactly as the hits would have.
             _caches.Context.Statistics.Hits++;
-            if (root.Mode == TranslationTableMode.Scalable && context.Pasid is not null) _caches.Pasid.Statistics.Hits++;
+            _caches.Context.Touch(slots.Context);
+            if (slots.Pasid >= 0)
+            {
+                _caches.Pasid.Statistics.Hits++;
+                _caches.Pasid.Touch(slots.Pasid);
+            }
             return FaultReason.None;
         }
         FaultReason reason = root.Mode == TranslationTableMode.Legacy
             ? ResolveLegacy(in request, root.RootTable, trace, ref context)
             : ResolveScalable(in request, root.RootTable, trace, ref context);
         if (reason == FaultReason.None && _answeredByCaches && _caches.ContextGeneration == generation)
-            _contextMemo.Set(in key, generation, in context);
+        {
+            bool pasidUsed = root.Mode == TranslationTableMode.Scalable && context.Pasid is not null;
+            _lastContextSlots = (_caches.Context.LastSlot, pasidUsed ? _caches.Pasid.LastSlot : -1);
+            _contextMemo.Set(in key, generation, in context, _lastContextSlots);
+        }
+        else
+        {
+            _lastContextSlots = (-1, -1);
+        }
         if (trace is not null && _answeredByCaches) trace.NoteCacheHit(root.Mode == TranslationTableMode.Legacy ? "context cache" : "context and PASID caches");
         return reason;
     }

@@ -47,6 +47,8 @@ internal sealed partial class TranslationEngine
     private bool _answeredByCaches;             // the last context resolution read no memory
     private readonly bool _iotlbOn, _ssPscOn, _fsPscOn; // which caches this unit has (a profile may leave any out)
     private ContextMemo _contextMemo = new();
+    private bool _iotlbAnswered;                 // the last translation was an IOTLB hit
+    private (int Context, int Pasid) _lastContextSlots = (-1, -1);
 
     public TranslationEngine(PhysicalMemory memory, VtdProfile profile, RemappingCaches caches)
     {
@@ -71,6 +73,16 @@ internal sealed partial class TranslationEngine
         }
     }
 
+    /// <summary>
+    /// Whether the last translation was answered entirely by the caches (context, PASID if used, and IOTLB), and which
+    /// context/PASID cache slots answered it.
+    /// </summary>
+    internal bool LastAnsweredByCaches(out (int Context, int Pasid) slots)
+    {
+        slots = _lastContextSlots;
+        return _iotlbAnswered && _answeredByCaches && slots.Context >= 0;
+    }
+
     /// <summary>The fault of the last failed translation.</summary>
     public ref readonly WalkFault LastFault => ref _fault;
 
@@ -88,6 +100,8 @@ internal sealed partial class TranslationEngine
         out ResolvedContext context, out Hpa output, out ulong pageSize, out AccessRights rights)
     {
         if (_erratumWrites.Count != 0) _erratumWrites.Clear();
+        _iotlbAnswered = false;
+        _answeredByCaches = false;
         output = default;
         pageSize = 0;
         rights = AccessRights.None;
@@ -157,6 +171,7 @@ internal sealed partial class TranslationEngine
             AccessRights need = Need(in request) | (context.Privileged || !UsesFirstStage(context.Kind) ? 0 : AccessRights.User);
             if ((need & ~hit.Rights) != 0 || (request.IsWrite && !hit.DirtySet && request.AddressType == AddressType.Untranslated)) break;
             iotlb.Statistics.Hits++;
+            _iotlbAnswered = true;
             pageSize = 1UL << shift;
             output = new Hpa(hit.OutputBase | (address & (pageSize - 1)));
             rights = hit.Rights;
