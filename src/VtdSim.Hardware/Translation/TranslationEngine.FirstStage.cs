@@ -47,7 +47,17 @@ internal sealed partial class TranslationEngine
         bool psc = _fsPscOn;
         // A paging-structure-cache hit gives the table below the cached entry already translated to a host page.
         ulong cachedTableHost = 0;
-        bool tableHostKnown = psc && FsPscLookup(in ctx, input, trace, ref table, ref pathAnd, ref pathOr, ref level, ref tablePage, ref tableWritableInSs, out cachedTableHost);
+        bool tableHostKnown = false;
+        if (psc)
+        {
+            // Returned by value, not through refs: the loop's locals must not be address-taken or they leave registers.
+            FsPscHit hit = FsPscLookup(in ctx, input, trace);
+            if (hit.Level != 0)
+            {
+                (level, table, cachedTableHost, pathAnd, pathOr) = (hit.Level, hit.TableGpa, hit.TableHost, hit.PathAnd, hit.PathOr);
+                (tablePage, tableWritableInSs, tableHostKnown) = (hit.TablePage, hit.TableWritable, true);
+            }
+        }
         for (; ; level--)
         {
             int index = Index(input, level);
@@ -91,9 +101,11 @@ internal sealed partial class TranslationEngine
             table = raw & FirstStageEntry.AddressMask;
             if (psc)
             {
-                if (!FsPscFill(in ctx, input, level, table, pathAnd, pathOr, trace, out cachedTableHost, ref tablePage, ref tableWritableInSs, out FaultReason fillFault))
-                    return fillFault;
+                FsPscFilled filled = FsPscFill(in ctx, input, level, table, pathAnd, pathOr, trace);
+                if (filled.Fault != FaultReason.None) return filled.Fault;
+                cachedTableHost = filled.TableHost;
                 tableHostKnown = true;
+                if (nested) (tablePage, tableWritableInSs) = (filled.TablePage, filled.TableWritable);
             }
         }
 
@@ -204,11 +216,9 @@ internal sealed partial class TranslationEngine
     /// The first-stage paging-structure cache: the lowest cached non-leaf entry on the input's path lets the walk start at
     /// the level below it. In a nested walk the cached entry also holds the second-stage translation of the next table
     /// page (its host address, its write permission and its SS leaf), so those SS walks are skipped too (D28).
-    /// On a hit, <paramref name="tableHost"/> is the host address of the next table.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool FsPscLookup(in ResolvedContext ctx, ulong input, WalkTrace? trace, ref ulong table, ref ulong pathAnd, ref ulong pathOr,
-        ref int level, ref SecondStageWalk tablePage, ref bool tableWritableInSs, out ulong tableHost)
+    private FsPscHit FsPscLookup(in ResolvedContext ctx, ulong input, WalkTrace? trace)
     {
         var cache = _caches.FirstStage;
         uint pasid = ctx.Pasid ?? 0;
@@ -217,33 +227,33 @@ internal sealed partial class TranslationEngine
             var key = new FirstStagePscKey(ctx.DomainId, pasid, (byte)l, input >> (12 + 9 * (l - 1)));
             if (!cache.Probe(in key, PscHash(ctx.DomainId, pasid, key.Level, key.InputTag), out FirstStagePscEntry hit)) continue;
             cache.Statistics.Hits++;
-            table = hit.NextTableGpa;
-            pathAnd = (hit.Writable ? FirstStageEntry.ReadWriteBit : 0) | (hit.User ? FirstStageEntry.UserBit : 0) | ~(FirstStageEntry.ReadWriteBit | FirstStageEntry.UserBit);
-            pathOr = hit.ExecuteDisable ? FirstStageEntry.ExecuteDisableBit : 0;
-            tableWritableInSs = hit.NextTableWritable;
-            tablePage = new SecondStageWalk { LeafEntry = hit.NextTableSsLeaf, LeafLevel = hit.NextTableSsLeafLevel,
-                Rights = hit.NextTableWritable ? AccessRights.Read | AccessRights.Write : AccessRights.Read };
-            level = l - 1;
             trace?.NoteCacheHit($"first-stage paging-structure cache (L{l})");
-            tableHost = hit.NextTable;
-            return true;
+            return new FsPscHit(
+                l - 1, hit.NextTableGpa, hit.NextTable,
+                (hit.Writable ? FirstStageEntry.ReadWriteBit : 0) | (hit.User ? FirstStageEntry.UserBit : 0) | ~(FirstStageEntry.ReadWriteBit | FirstStageEntry.UserBit),
+                hit.ExecuteDisable ? FirstStageEntry.ExecuteDisableBit : 0,
+                new SecondStageWalk { LeafEntry = hit.NextTableSsLeaf, LeafLevel = hit.NextTableSsLeafLevel,
+                    Rights = hit.NextTableWritable ? AccessRights.Read | AccessRights.Write : AccessRights.Read },
+                hit.NextTableWritable);
         }
         cache.Statistics.Misses++;
-        tableHost = 0;
-        return false;
+        return default;
     }
+
+    /// <summary>A first-stage PSC hit: the level to continue at (0: miss), the next table (GPA and host), the path's rights so far, and in a nested walk the table page's second-stage mapping.</summary>
+    private readonly record struct FsPscHit(int Level, ulong TableGpa, ulong TableHost, ulong PathAnd, ulong PathOr, SecondStageWalk TablePage, bool TableWritable);
+
+    /// <summary>What a PSC fill learned: a fault of the next table's second-stage walk, or that table's host page and mapping.</summary>
+    private readonly record struct FsPscFilled(FaultReason Fault, ulong TableHost, SecondStageWalk TablePage, bool TableWritable);
 
     /// <summary>
     /// Caches the non-leaf entry just used at <paramref name="level"/>. Nested: the next table page is translated
     /// through the second stage first (exactly as the next iteration would, so the walk reuses it through
-    /// <paramref name="nextTableHost"/>); a failure there is the walk's fault, reported as the next level's.
+    /// the returned host page); a failure there is the walk's fault, reported as the next level's.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool FsPscFill(in ResolvedContext ctx, ulong input, int level, ulong nextTable, ulong pathAnd, ulong pathOr, WalkTrace? trace,
-        out ulong nextTableHost, ref SecondStageWalk tablePage, ref bool tableWritableInSs, out FaultReason fault)
+    private FsPscFilled FsPscFill(in ResolvedContext ctx, ulong input, int level, ulong nextTable, ulong pathAnd, ulong pathOr, WalkTrace? trace)
     {
-        fault = FaultReason.None;
-        nextTableHost = 0;
         ulong host = nextTable, gpa = nextTable;
         bool writable = true;
         SecondStageWalk page = default;
@@ -251,19 +261,16 @@ internal sealed partial class TranslationEngine
         {
             // Translate the entry the next iteration will read (same GPA, same role and level as it would use).
             ulong entryGpa = nextTable + ((ulong)Index(input, level - 1) << 3);
-            fault = WalkSecondStage(in ctx, entryGpa, AccessRights.Read, SsRole.FirstStageTable, level - 1, trace, out page);
-            if (fault != FaultReason.None) return false;
+            FaultReason fault = WalkSecondStage(in ctx, entryGpa, AccessRights.Read, SsRole.FirstStageTable, level - 1, trace, out page);
+            if (fault != FaultReason.None) return new FsPscFilled(fault, 0, default, false);
             host = page.Output & ~(ulong)(PhysicalMemory.PageSize - 1);
             writable = (page.Rights & AccessRights.Write) != 0;
-            tablePage = page;
-            tableWritableInSs = writable;
         }
-        nextTableHost = host;
         var key = new FirstStagePscKey(ctx.DomainId, ctx.Pasid ?? 0, (byte)level, input >> (12 + 9 * (level - 1)));
         _caches.FirstStage.Add(in key, PscHash(ctx.DomainId, ctx.Pasid ?? 0, key.Level, key.InputTag), new FirstStagePscEntry(
             host, gpa, writable, page.LeafEntry, (byte)page.LeafLevel,
             (pathAnd & FirstStageEntry.ReadWriteBit) != 0, (pathAnd & FirstStageEntry.UserBit) != 0, (pathOr & FirstStageEntry.ExecuteDisableBit) != 0));
-        return true;
+        return new FsPscFilled(FaultReason.None, host, page, writable);
     }
 
     /// <summary>

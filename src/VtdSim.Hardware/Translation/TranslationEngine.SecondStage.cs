@@ -38,7 +38,12 @@ internal sealed partial class TranslationEngine
         int hintRow = forFsLevel * HintRow;
         PhysicalMemory memory = _memory;
         bool psc = _ssPscOn;
-        if (psc) SsPscLookup(in ctx, gpa, trace, ref table, ref rights, ref level);
+        if (psc)
+        {
+            // Returned by value, not through refs: the loop's locals must not be address-taken or they leave registers.
+            SsPscHit hit = SsPscLookup(in ctx, gpa, trace);
+            if (hit.Level != 0) (table, rights, level) = (hit.Table, hit.Rights, hit.Level);
+        }
         for (int shift = 12 + 9 * (level - 1); ; level--, shift -= 9)
         {
             index = (int)(gpa >> shift) & 0x1FF;
@@ -94,7 +99,7 @@ internal sealed partial class TranslationEngine
     /// at the level below it, with the rights accumulated down to it (D28).
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void SsPscLookup(in ResolvedContext ctx, ulong gpa, WalkTrace? trace, ref ulong table, ref AccessRights rights, ref int level)
+    private SsPscHit SsPscLookup(in ResolvedContext ctx, ulong gpa, WalkTrace? trace)
     {
         var cache = _caches.SecondStage;
         for (int l = 2; l <= ctx.SsLevels; l++)
@@ -102,14 +107,15 @@ internal sealed partial class TranslationEngine
             var key = new SecondStagePscKey(ctx.DomainId, (byte)l, gpa >> (12 + 9 * (l - 1)));
             if (!cache.Probe(in key, PscHash(key.DomainId, 0, key.Level, key.InputTag), out SecondStagePscEntry hit)) continue;
             cache.Statistics.Hits++;
-            table = hit.NextTable;
-            rights = hit.Rights;
-            level = l - 1;
             trace?.NoteCacheHit($"second-stage paging-structure cache (L{l})");
-            return;
+            return new SsPscHit(l - 1, hit.NextTable, hit.Rights);
         }
         cache.Statistics.Misses++;
+        return default;
     }
+
+    /// <summary>A paging-structure-cache hit: the level to continue at (0: miss), its table and the rights so far.</summary>
+    private readonly record struct SsPscHit(int Level, ulong Table, AccessRights Rights);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void SsPscFill(in ResolvedContext ctx, ulong gpa, int level, int shift, ulong nextTable, AccessRights rights)

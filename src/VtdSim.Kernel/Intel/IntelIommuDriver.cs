@@ -127,14 +127,25 @@ public sealed class IntelIommuDriver
         Errno e = CheckCompatible(unit, domain);
         if (e != Errno.Success) return e;
 
+        // Claim the new domain's id first: if none is free, the device keeps its old translation (a replace either
+        // happens or does not). After that only the table writes remain, which cannot fail for a device that already
+        // has its context and PASID tables.
+        ushort did = 0;
+        if (domain is not BlockedDomain)
+        {
+            e = domain.AddDevice(unit, device, out did);
+            if (e != Errno.Success) return e;
+        }
         e = unit.ScalableMode ? unit.ClearPasidEntry(device, RidPasid) : unit.ClearLegacyContext(device);
-        if (e != Errno.Success) return e;
+        if (e != Errno.Success)
+        {
+            if (domain is not BlockedDomain) domain.RemoveDevice(unit, device);
+            return e;
+        }
         old.RemoveDevice(unit, device);
         _deviceDomains.Remove(device);
         if (domain is BlockedDomain) return Errno.Success;
 
-        e = domain.AddDevice(unit, device, out ushort did);
-        if (e != Errno.Success) return e;
         e = unit.ScalableMode ? unit.SetPasidEntry(device, RidPasid, PasidEntryFor(unit, domain, did)) : unit.SetLegacyContext(device, ContextEntryFor(unit, domain, did));
         if (e != Errno.Success)
         {
