@@ -10,6 +10,7 @@ namespace VtdSim.Kernel.Memory;
 public sealed class PageAllocator
 {
     private const int PageSize = 4096;
+    private static readonly byte[] ZeroPage = new byte[PageSize]; // written into each page handed out; never modified
     private readonly PhysicalMachine _machine;
     private readonly ulong _end;
     private readonly SortedSet<ulong> _free = new();
@@ -46,7 +47,7 @@ public sealed class PageAllocator
         {
             return null;
         }
-        if (!_machine.TryWriteBytes(new Hpa(page), new byte[PageSize]))
+        if (!_machine.TryWriteBytes(new Hpa(page), ZeroPage))
             throw new InvalidOperationException($"kernel page {new Hpa(page)} is not backed by memory");
         PagesInUse++;
         return new Hpa(page);
