@@ -20,21 +20,33 @@ internal sealed class RepeatTranslationMemo
     private AccessRights _rights;
     private TranslationKind _kind;
 
-    public bool TryRepeat(in DmaRequest request, in RootTableState root, RemappingCaches caches, out TranslationResult result)
+    private readonly SetAssociativeCache<ContextCacheKey, ContextCacheEntry> _context;
+    private readonly SetAssociativeCache<PasidCacheKey, PasidCacheEntry> _pasid;
+    private readonly SetAssociativeCache<IotlbKey, IotlbEntry> _iotlb;
+
+    public RepeatTranslationMemo(RemappingCaches caches)
+    {
+        _context = caches.Context;
+        _pasid = caches.Pasid;
+        _iotlb = caches.Iotlb;
+    }
+
+    public bool TryRepeat(in DmaRequest request, in RootTableState root, out TranslationResult result)
     {
         if (_valid && ((request.Address.Value ^ _request.Address.Value) & ~(_pageSize - 1)) == 0
-            && _iotlbVersion == caches.Iotlb.Version && _contextVersion == caches.Context.Version && _pasidVersion == caches.Pasid.Version
-            && SameAttributes(in request, in _request) && root == _root)
+            && _iotlbVersion == _iotlb.Version && _contextVersion == _context.Version && _pasidVersion == _pasid.Version
+            && SameAttributes(in request, in _request)
+            && root.TranslationEnabled == _root.TranslationEnabled && root.Mode == _root.Mode && root.RootTable.Value == _root.RootTable.Value)
         {
-            caches.Context.Statistics.Hits++;
-            caches.Context.Touch(_contextSlot);
+            _context.Statistics.Hits++;
+            _context.Touch(_contextSlot);
             if (_pasidSlot >= 0)
             {
-                caches.Pasid.Statistics.Hits++;
-                caches.Pasid.Touch(_pasidSlot);
+                _pasid.Statistics.Hits++;
+                _pasid.Touch(_pasidSlot);
             }
-            caches.Iotlb.Statistics.Hits++;
-            caches.Iotlb.Touch(_iotlbSlot);
+            _iotlb.Statistics.Hits++;
+            _iotlb.Touch(_iotlbSlot);
             result = new TranslationResult(new Hpa(_outputBase | (request.Address.Value & (_pageSize - 1))), _pageSize, _rights, _kind, null);
             return true;
         }
@@ -49,17 +61,17 @@ internal sealed class RepeatTranslationMemo
         && a.Pasid.HasValue == b.Pasid.HasValue && a.Pasid.GetValueOrDefault() == b.Pasid.GetValueOrDefault();
 
     /// <summary>Remembers a translation that the IOTLB answered after the context/PASID caches did.</summary>
-    public void Remember(in DmaRequest request, in RootTableState root, RemappingCaches caches, in TranslationResult result, int contextSlot, int pasidSlot)
+    public void Remember(in DmaRequest request, in RootTableState root, in TranslationResult result, int contextSlot, int pasidSlot)
     {
         _valid = true;
         _request = request;
         _root = root;
-        _contextVersion = caches.Context.Version;
-        _pasidVersion = caches.Pasid.Version;
-        _iotlbVersion = caches.Iotlb.Version;
+        _contextVersion = _context.Version;
+        _pasidVersion = _pasid.Version;
+        _iotlbVersion = _iotlb.Version;
         _contextSlot = contextSlot;
         _pasidSlot = pasidSlot;
-        _iotlbSlot = caches.Iotlb.LastSlot;
+        _iotlbSlot = _iotlb.LastSlot;
         _pageSize = result.PageSize;
         _outputBase = result.Address.Value & ~(result.PageSize - 1);
         _rights = result.Rights;
