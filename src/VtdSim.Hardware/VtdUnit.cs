@@ -89,7 +89,7 @@ public sealed class VtdUnit
         if (!ClaimsMmio(address) || !ValidAccess(offset, size))
         {
             value = size >= 8 ? ulong.MaxValue : (1UL << (8 * Math.Clamp(size, 1, 7))) - 1;
-            Warn(offset, $"{size}-byte MMIO read at {address} is not a 4- or 8-byte aligned register access");
+            Warn(ClaimsMmio(address) ? offset : -1, $"{size}-byte MMIO read at {address} is not a 4- or 8-byte aligned register access");
             return false;
         }
         value = size == 8 ? ReadRegister64(offset) : ReadRegister32(offset);
@@ -102,7 +102,7 @@ public sealed class VtdUnit
         int offset = (int)(address.Value - RegisterBase.Value);
         if (!ClaimsMmio(address) || !ValidAccess(offset, size))
         {
-            Warn(offset, $"{size}-byte MMIO write at {address} is not a 4- or 8-byte aligned register access; dropped");
+            Warn(ClaimsMmio(address) ? offset : -1, $"{size}-byte MMIO write at {address} is not a 4- or 8-byte aligned register access; dropped");
             return false;
         }
         if (size == 8) WriteRegister64(offset, value);

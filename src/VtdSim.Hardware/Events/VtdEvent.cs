@@ -30,8 +30,8 @@ public sealed record FaultInterruptEvent(long Sequence, ulong Address, uint Data
     public override string ToString() => $"#{Sequence} fault event interrupt: write 0x{Data:x} to 0x{Address:x}";
 }
 
-/// <summary>A register write that software should not have made, and what the unit did about it.</summary>
+/// <summary>A register access that software should not have made, and what the unit did about it. Offset −1: outside the register page.</summary>
 public sealed record RegisterWarningEvent(long Sequence, int Offset, string Message) : VtdEvent(Sequence)
 {
-    public override string ToString() => $"#{Sequence} register 0x{Offset:x3}: {Message}";
+    public override string ToString() => Offset < 0 ? $"#{Sequence} register access: {Message}" : $"#{Sequence} register 0x{Offset:x3}: {Message}";
 }
