@@ -120,3 +120,26 @@ public class IntelIommuDriverTests
         Assert.Empty(domain.Devices);
     }
 }
+
+/// <summary>Memory follows what is mapped, not the address space (issue 4): page-table pages grow with the mappings.</summary>
+public class PageTableMemoryTests
+{
+    [Fact]
+    public void SparseMappingsCostTablePagesPerMappingNotPerAddressSpace()
+    {
+        var bench = new KernelBench();
+        bench.Driver.AllocPaging(PagingDomainFlags.NestParent, out var domain);
+        int levels = domain!.Levels;
+
+        // 16 pages spread 64 GiB apart over a 1 TiB range: each needs its own path below the top-level table.
+        for (ulong i = 0; i < 16; i++)
+            Assert.Equal(Errno.Success, domain.Map(i << 36, 0x4000_0000 + (i << 12), 0x1000, IommuProt.Read | IommuProt.Write));
+
+        Assert.True(domain.Table.TablePages <= 1 + 16 * (levels - 1), $"{domain.Table.TablePages} table pages for 16 mappings");
+
+        // A 1 GiB-aligned range maps with 1 GiB pages: 256 GiB of mappings add only a couple of table pages.
+        int before = domain.Table.TablePages;
+        Assert.Equal(Errno.Success, domain.Map(1UL << 40, 1UL << 40, 256UL << 30, IommuProt.Read | IommuProt.Write));
+        Assert.True(domain.Table.TablePages - before <= levels - 2, $"{domain.Table.TablePages - before} new table pages for 256 GiB of 1 GiB pages");
+    }
+}
