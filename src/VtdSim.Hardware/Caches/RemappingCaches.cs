@@ -26,22 +26,10 @@ internal sealed class RemappingCaches : IInvalidationTarget
     public SetAssociativeCache<SecondStagePscKey, SecondStagePscEntry> SecondStage { get; }
 
     /// <summary>
-    /// Bumped whenever the context or PASID cache changes (a fill, which may evict, or an invalidation), so lookups
-    /// derived from their contents can tell they are still what those caches would answer.
+    /// Changes whenever the context or PASID cache changes (a fill, which may evict, or an invalidation), so lookups
+    /// derived from their contents can tell they are still what those caches would answer. Both versions only grow.
     /// </summary>
-    public long ContextGeneration { get; private set; }
-
-    public void FillContext(in ContextCacheKey key, int hash, in ContextCacheEntry entry)
-    {
-        Context.Add(in key, hash, in entry);
-        ContextGeneration++;
-    }
-
-    public void FillPasid(in PasidCacheKey key, int hash, in PasidCacheEntry entry)
-    {
-        Pasid.Add(in key, hash, in entry);
-        ContextGeneration++;
-    }
+    public long ContextGeneration => Context.Version + Pasid.Version;
 
     public void InvalidateAll()
     {
@@ -55,21 +43,18 @@ internal sealed class RemappingCaches : IInvalidationTarget
     public void InvalidateContextGlobal()
     {
         Context.Clear();
-        ContextGeneration++;
     }
 
     /// <summary>Legacy entries carry their DID; scalable-mode context entries have none, so a domain-selective request drops them all.</summary>
     public void InvalidateContextDomain(ushort domainId)
     {
         Context.RemoveWhere(domainId, static (did, _, e) => e.Scalable || e.DomainId == did);
-        ContextGeneration++;
     }
 
     public void InvalidateContextDevice(ushort domainId, ushort sourceId, int functionMask)
     {
         int ignore = functionMask switch { 1 => 0b100, 2 => 0b110, 3 => 0b111, _ => 0 };
         Context.RemoveWhere((sourceId, ignore), static (s, k, _) => (k.SourceId & ~s.ignore) == (s.sourceId & ~s.ignore));
-        ContextGeneration++;
     }
 
     // ---- PASID cache ----
@@ -77,19 +62,16 @@ internal sealed class RemappingCaches : IInvalidationTarget
     public void InvalidatePasidCacheDomain(ushort domainId)
     {
         Pasid.RemoveWhere(domainId, static (did, _, e) => e.DomainId == did);
-        ContextGeneration++;
     }
 
     public void InvalidatePasidCachePasid(ushort domainId, uint pasid)
     {
         Pasid.RemoveWhere((domainId, pasid), static (s, k, e) => e.DomainId == s.domainId && k.Pasid == s.pasid);
-        ContextGeneration++;
     }
 
     public void InvalidatePasidCacheGlobal()
     {
         Pasid.Clear();
-        ContextGeneration++;
     }
 
     // ---- IOTLB and paging-structure caches ----

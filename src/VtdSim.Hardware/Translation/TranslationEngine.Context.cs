@@ -109,7 +109,7 @@ internal sealed partial class TranslationEngine
             // Caching mode lets hardware cache not-present and invalid entries too (tagged with DID 0): software must
             // invalidate after making them present (spec 6.1).
             if (_cap.CachingMode)
-                _caches.FillContext(in cacheKey, cacheHash, new ContextCacheEntry(lo, hi, 0, 0, false, (lo & 1) != 0 ? new LegacyContextEntry(lo, hi).DomainId : (ushort)0, contextAddress.Value));
+                _caches.Context.Add(in cacheKey, cacheHash, new ContextCacheEntry(lo, hi, 0, 0, false, (lo & 1) != 0 ? new LegacyContextEntry(lo, hi).DomainId : (ushort)0, contextAddress.Value));
         }
         var ctx = new LegacyContextEntry(lo, hi);
         if (!ctx.Present)
@@ -131,7 +131,7 @@ internal sealed partial class TranslationEngine
         if (invalid is not null)
             return Fail(FaultReason.LCT4_ContextInvalid, 0, contextAddress, lo, null, (sid, invalid), static s => $"the context entry for {s.sid} is invalid: {s.invalid}");
         if (!cached && !_cap.CachingMode)
-            _caches.FillContext(in cacheKey, cacheHash, new ContextCacheEntry(lo, hi, 0, 0, false, ctx.DomainId, contextAddress.Value));
+            _caches.Context.Add(in cacheKey, cacheHash, new ContextCacheEntry(lo, hi, 0, 0, false, ctx.DomainId, contextAddress.Value));
 
         if (request.AddressType != AddressType.Untranslated)
         {
@@ -188,7 +188,7 @@ internal sealed partial class TranslationEngine
                 return Fail(FaultReason.SCT1_ContextAccessError, 0, contextAddress, 0, null, (sid, contextAddress), static s => $"the context entry for {s.sid} at {s.contextAddress} cannot be read");
             trace?.Add(new MemoryReference(TraceStage.ContextTable, 0, contextAddress, q0));
             if (_cap.CachingMode) // CM=1: not-present and invalid entries may be cached too
-                _caches.FillContext(in cacheKey, cacheHash, new ContextCacheEntry(q0, q1, q2, q3, true, 0, contextAddress.Value));
+                _caches.Context.Add(in cacheKey, cacheHash, new ContextCacheEntry(q0, q1, q2, q3, true, 0, contextAddress.Value));
         }
         var ctx = new ScalableContextEntry(q0, q1, q2, q3);
         if (!ctx.Present)
@@ -205,7 +205,7 @@ internal sealed partial class TranslationEngine
         if (invalid is not null)
             return Fail(FaultReason.SCT4_ContextInvalid, 0, contextAddress, q0, null, (sid, invalid), static s => $"the context entry for {s.sid} is invalid: {s.invalid}");
         if (!cached && !_cap.CachingMode)
-            _caches.FillContext(in cacheKey, cacheHash, new ContextCacheEntry(q0, q1, q2, q3, true, 0, contextAddress.Value));
+            _caches.Context.Add(in cacheKey, cacheHash, new ContextCacheEntry(q0, q1, q2, q3, true, 0, contextAddress.Value));
 
         if (request.AddressType != AddressType.Untranslated)
         {
@@ -277,7 +277,7 @@ internal sealed partial class TranslationEngine
             // CM=1: a not-present or invalid PASID entry may be cached as read (the upper words are reserved, so only
             // an entry whose Q3..Q7 are zero is kept: a cached copy must fault exactly as the memory copy does).
             if (_cap.CachingMode && (pe.Q3 | pe.Q4 | pe.Q5 | pe.Q6 | pe.Q7) == 0)
-                _caches.FillPasid(in pasidKey, pasidHash, in _pendingPasidFill);
+                _caches.Pasid.Add(in pasidKey, pasidHash, in _pendingPasidFill);
         }
         if (!pe.Present)
             return Fail(FaultReason.SPT2_PasidEntryNotPresent, 0, entryAddress, pe.Q0, null, pasid, static pasid => $"the PASID entry for PASID 0x{pasid:x} is not present");
@@ -288,7 +288,7 @@ internal sealed partial class TranslationEngine
         if (bad is not null)
             return Fail(FaultReason.SPT4_PasidEntryInvalid, 0, entryAddress, pe.Q0, null, (pasid, bad), static s => $"the PASID entry for PASID 0x{s.pasid:x} is invalid: {s.bad}");
         if (!pasidCached && !_cap.CachingMode)
-            _caches.FillPasid(in pasidKey, pasidHash, in _pendingPasidFill);
+            _caches.Pasid.Add(in pasidKey, pasidHash, in _pendingPasidFill);
         context.DomainId = pe.DomainId;
         context.PageWalkSnoop = pe.PageWalkSnoop;
 
