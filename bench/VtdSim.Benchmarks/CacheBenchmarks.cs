@@ -79,7 +79,7 @@ public class InvalidationBenchmarks
         for (int i = 0; i < CachedEntries; i++)
         {
             var key = new IotlbKey(1, CacheTag.NoPasid, (ulong)i, 1);
-            iotlb.Add(in key, CacheTag.Hash(1, (ulong)i), new IotlbEntry((ulong)i << 12, AccessRights.Read, TranslationKind.Legacy, true, 0));
+            iotlb.Add(in key, CacheTag.Hash(1, (ulong)i), new IotlbEntry((ulong)i << 12, AccessRights.Read, TranslationKind.Legacy, true));
         }
     }
 }

@@ -36,10 +36,9 @@ internal readonly record struct IotlbKey(ushort DomainId, uint Pasid, ulong Page
 
 /// <summary>
 /// A cached translation: output page base, the combined rights, which walk made it, and whether D is known to be set
-/// (a write through an entry without it re-walks to set D). <see cref="FinalGpa"/> is the guest page of a nested
-/// entry, kept for inspection.
+/// (a write through an entry without it re-walks to set D).
 /// </summary>
-internal readonly record struct IotlbEntry(ulong OutputBase, AccessRights Rights, TranslationKind Kind, bool DirtySet, ulong FinalGpa);
+internal readonly record struct IotlbEntry(ulong OutputBase, AccessRights Rights, TranslationKind Kind, bool DirtySet);
 
 /// <summary>First-stage paging-structure-cache tag: domain, PASID, the level of the cached entry, and the input bits above it.</summary>
 internal readonly record struct FirstStagePscKey(ushort DomainId, uint Pasid, byte Level, ulong InputTag);

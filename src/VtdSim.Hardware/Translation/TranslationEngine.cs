@@ -192,7 +192,7 @@ internal sealed partial class TranslationEngine
         var key = new IotlbKey(context.DomainId, IotlbPasidTag(in context), request.Address.Value >> (12 + 9 * (level - 1)), level);
         bool keepsDirty = context.Kind is TranslationKind.FirstStage or TranslationKind.Nested || context.SsAccessedDirty;
         bool dirtySet = !keepsDirty || (request.IsWrite && request.AddressType == AddressType.Untranslated);
-        _caches.Iotlb.Add(in key, IotlbHash(in key), new IotlbEntry(output.Value & ~(pageSize - 1), rights, context.Kind, dirtySet, 0));
+        _caches.Iotlb.Add(in key, IotlbHash(in key), new IotlbEntry(output.Value & ~(pageSize - 1), rights, context.Kind, dirtySet));
     }
 
     /// <summary>Legacy and second-stage-only translations are tagged by domain only; first-stage and nested ones by PASID too.</summary>
