@@ -26,7 +26,6 @@ internal struct ResolvedContext
     /// <summary>FSPTPTR: an HPA for FS-only, a GPA for nested.</summary>
     public ulong FsRoot;
     public int FsLevels;
-    public bool SupervisorRequestEnable;
     public bool WriteProtectEnable;
     public bool ExtendedAccessedEnable;
 

@@ -314,7 +314,6 @@ internal sealed partial class TranslationEngine
                 context.Kind = pgtt == P.Nested ? TranslationKind.Nested : TranslationKind.FirstStage;
                 context.FsRoot = pe.FirstStagePageTablePointer;
                 context.FsLevels = pe.FirstStagePagingMode == 1 ? 5 : 4;
-                context.SupervisorRequestEnable = pe.SupervisorRequestEnable;
                 context.WriteProtectEnable = pe.WriteProtectEnable;
                 context.ExtendedAccessedEnable = pe.ExtendedAccessedFlagEnable;
                 if (pgtt == P.Nested)
