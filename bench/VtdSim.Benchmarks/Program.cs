@@ -3,7 +3,7 @@ using BenchmarkDotNet.Running;
 using VtdSim.Benchmarks;
 
 // Benchmarks: dotnet run -c Release --project bench/VtdSim.Benchmarks -- --filter '*'
-// Profiling:  dotnet run -c Release --project bench/VtdSim.Benchmarks -- --spin <walk|translate> <legacy|fs|nested> [seconds]
+// Profiling:  dotnet run -c Release --project bench/VtdSim.Benchmarks -- --spin <walk|translate|hot|hot-pages> <legacy|fs|nested> [seconds]
 //             runs one operation in a loop (no BenchmarkDotNet) and prints ns/op, for `perf record` with
 //             DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 (see docs/performance.md).
 if (args.Length >= 3 && args[0] == "--spin")
@@ -15,8 +15,16 @@ static int Spin(string what, string shape, double seconds)
 {
     var b = new WalkBenchmarks();
     b.Setup();
+    var c = new CacheBenchmarks();
+    if (what.StartsWith("hot", StringComparison.Ordinal)) c.Setup();
     Func<ulong> op = (what, shape) switch
     {
+        ("hot", "legacy") => c.HotLegacy,
+        ("hot", "fs") => c.HotFirstStage,
+        ("hot", "nested") => c.HotNested,
+        ("hot-pages", "legacy") => c.HotLegacyPages,
+        ("hot-pages", "fs") => c.HotFirstStagePages,
+        ("hot-pages", "nested") => c.HotNestedPages,
         ("walk", "legacy") => b.WalkLegacy4,
         ("walk", "fs") => b.WalkFirstStage4,
         ("walk", "nested") => b.WalkNested4x4,

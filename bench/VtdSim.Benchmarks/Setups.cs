@@ -43,7 +43,9 @@ internal sealed class TranslationSetup
     /// </param>
     /// <param name="iotlb">With <paramref name="cached"/>: false leaves the IOTLB out, so every translation walks with
     /// warm context, PASID and paging-structure caches.</param>
-    public TranslationSetup(WalkShape shape, bool cached = false, bool iotlb = true)
+    /// <param name="pages">How many consecutive 4 KiB pages to map from <see cref="Iova"/> (to consecutive data pages);
+    /// <see cref="ReadRequests"/> holds one read per page, each warmed like the first.</param>
+    public TranslationSetup(WalkShape shape, bool cached = false, bool iotlb = true, int pages = 1)
     {
         Shape = shape;
         Cached = cached;
@@ -63,7 +65,7 @@ internal sealed class TranslationSetup
             case WalkShape.Legacy4:
             {
                 var ss = new SecondStageTableBuilder(frames, levels: 4);
-                ss.Map(new Gpa(Iova), new Hpa(DataHpaHostMapped));
+                for (int i = 0; i < pages; i++) ss.Map(new Gpa(Iova + Page(i)), new Hpa(DataHpaHostMapped + Page(i)));
                 tables.SetLegacyContext(Device, LegacyContextEntry.Create(ss.Root, ss.AddressWidth, domainId: 1));
                 DataHpa = DataHpaHostMapped;
                 break;
@@ -71,7 +73,7 @@ internal sealed class TranslationSetup
             case WalkShape.FirstStage4:
             {
                 var fs = FirstStageTableBuilder.InHostMemory(frames, levels: 4);
-                fs.Map(new Iova(Iova), DataHpaHostMapped);
+                for (int i = 0; i < pages; i++) fs.Map(new Iova(Iova + Page(i)), DataHpaHostMapped + Page(i));
                 tables.SetPasidEntry(Device, 0, PasidEntry.FirstStage(fs.Root, domainId: 1));
                 DataHpa = DataHpaHostMapped;
                 break;
@@ -80,21 +82,33 @@ internal sealed class TranslationSetup
             {
                 var ss = new SecondStageTableBuilder(frames, levels: 4);
                 var fs = new FirstStageTableBuilder(Memory, () => AllocateGuestTable(ss), gpa => new Hpa(GuestBase + gpa), levels: 4);
-                ss.Map(new Gpa(DataGpa), new Hpa(GuestBase + DataGpa));
-                fs.Map(new Iova(Iova), DataGpa);
+                for (int i = 0; i < pages; i++)
+                {
+                    ss.Map(new Gpa(DataGpa + Page(i)), new Hpa(GuestBase + DataGpa + Page(i)));
+                    fs.Map(new Iova(Iova + Page(i)), DataGpa + Page(i));
+                }
                 tables.SetPasidEntry(Device, 0, PasidEntry.NestedEntry(fs.Root, ss.Root, ss.AddressWidth, domainId: 1));
                 DataHpa = GuestBase + DataGpa;
                 break;
             }
         }
-        Memory.Write(new Hpa(DataHpa), new byte[PhysicalMemory.PageSize]); // materialise the data page
+        for (int i = 0; i < pages; i++) Memory.Write(new Hpa(DataHpa + Page(i)), new byte[PhysicalMemory.PageSize]); // materialise the data pages
         RootTable = new RootTableState(true, tables.Root, scalable ? TranslationTableMode.Scalable : TranslationTableMode.Legacy);
         RegisterProgramming.EnableTranslation(Unit, tables.Root, RootTable.Mode);
 
         ReadRequest = new DmaRequest(Device, new Iova(Iova), DmaAccess.Read);
         WriteRequest = new DmaRequest(Device, new Iova(Iova), DmaAccess.Write);
+        ReadRequests = Enumerable.Range(0, pages).Select(i => ReadRequest with { Address = new Iova(Iova + Page(i)) }).ToArray();
         WarmAndCheck();
+        foreach (var request in ReadRequests.Skip(1))
+        {
+            var result = Unit.Translate(in request);
+            if (!result.Success || result.Address.Value != DataHpa + (request.Address.Value - Iova))
+                throw new InvalidOperationException($"{Shape}: page {request.Address} translated to {result}");
+        }
     }
+
+    private static ulong Page(int i) => (ulong)i * PhysicalMemory.PageSize;
 
     public WalkShape Shape { get; }
     public PhysicalMemory Memory { get; }
@@ -105,6 +119,8 @@ internal sealed class TranslationSetup
     public ulong DataHpa { get; }
     public DmaRequest ReadRequest { get; }
     public DmaRequest WriteRequest { get; }
+    /// <summary>A read of each mapped page, in order (one element unless the setup mapped several pages).</summary>
+    public DmaRequest[] ReadRequests { get; }
 
     /// <summary>The pre-resolved context for the walk-only benchmarks.</summary>
     internal ResolvedContext ResolveContext()

@@ -21,7 +21,7 @@ public sealed class VtdUnit
 
     private readonly RemappingRegisters _registers;
     private readonly TranslationEngine _engine;
-    private readonly RepeatTranslationMemo _repeat;
+    private readonly TranslationFastPath _fastPath;
 
     public VtdUnit(PhysicalMemory memory, VtdProfile profile, Hpa? registerBase = null, VtdEventLog? events = null)
     {
@@ -36,7 +36,7 @@ public sealed class VtdUnit
         Caches = new RemappingCaches(profile.Caches);
         _registers = new RemappingRegisters(profile, Events, memory, Caches);
         _engine = new TranslationEngine(memory, profile, Caches);
-        _repeat = new RepeatTranslationMemo(Caches);
+        _fastPath = new TranslationFastPath(Caches);
     }
 
     public PhysicalMemory Memory { get; }
@@ -116,14 +116,14 @@ public sealed class VtdUnit
     public TranslationResult Translate(in DmaRequest request, WalkTrace? trace = null)
     {
         request.Validate();
+        if (trace is null && _fastPath.TryTranslate(in request, out TranslationResult repeated)) return repeated;
         RootTableState root = _registers.Root;
-        if (trace is null && _repeat.TryRepeat(in request, in root, out TranslationResult repeated)) return repeated;
         FaultReason reason = _engine.Translate(in request, in root, trace, out ResolvedContext context, out Hpa output, out ulong pageSize, out AccessRights rights);
         ReportErratumWrites(request.Source);
         if (reason == FaultReason.None)
         {
             var result = new TranslationResult(output, pageSize, rights, context.Kind, null);
-            if (_engine.LastAnsweredByCaches(out var slots)) _repeat.Remember(in request, in root, in result, slots.Context, slots.Pasid);
+            if (_engine.LastAnsweredByCaches(out var slots)) _fastPath.Remember(in request, in result, slots.Context, slots.Pasid, Caches.Iotlb.LastSlot);
             return result;
         }
         DmaFault fault = RaiseFault(in request, in context);

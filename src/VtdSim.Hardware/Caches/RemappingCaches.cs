@@ -17,7 +17,19 @@ internal sealed class RemappingCaches : IInvalidationTarget
         Iotlb = new SetAssociativeCache<IotlbKey, IotlbEntry>(sizes.Iotlb);
         FirstStage = new SetAssociativeCache<FirstStagePscKey, FirstStagePscEntry>(sizes.FirstStagePagingStructures);
         SecondStage = new SetAssociativeCache<SecondStagePscKey, SecondStagePscEntry>(sizes.SecondStagePagingStructures);
+        Context.ReportChangesTo(Changes);
+        Pasid.ReportChangesTo(Changes);
+        Iotlb.ReportChangesTo(Changes);
     }
+
+    /// <summary>
+    /// Counts every change to what the context cache, PASID cache and IOTLB hold, and to the root-table state they are
+    /// consulted under: a translation those three answered in full stays valid while this is unchanged.
+    /// </summary>
+    public CacheChangeCounter Changes { get; } = new();
+
+    /// <summary>SRTP latched a root table or TE changed: answers derived under the old state no longer apply.</summary>
+    public void NoteRootTableStateChanged() => Changes.Value++;
 
     public SetAssociativeCache<ContextCacheKey, ContextCacheEntry> Context { get; }
     public SetAssociativeCache<PasidCacheKey, PasidCacheEntry> Pasid { get; }

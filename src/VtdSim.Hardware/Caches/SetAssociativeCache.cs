@@ -15,6 +15,9 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
     private readonly int _setMask, _ways;
     private readonly CacheReplacement _replacement;
     private ulong _tick;
+    private readonly CacheStatistics _statistics = new();
+    private CacheChangeCounter? _changes;
+    private DeferredCacheUse? _deferred;
 
     public SetAssociativeCache(CacheGeometry geometry)
     {
@@ -27,10 +30,35 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
         _stamps = new ulong[capacity];
     }
 
-    public CacheStatistics Statistics { get; } = new();
+    public CacheStatistics Statistics
+    {
+        get
+        {
+            SettleDeferred();
+            return _statistics;
+        }
+    }
 
     /// <summary>Changes with every fill and every invalidation, so a memo of what the cache answered can tell it is current.</summary>
     public long Version { get; private set; }
+
+    /// <summary>Also counts this cache's fills and invalidations in a counter shared with other caches.</summary>
+    public void ReportChangesTo(CacheChangeCounter changes) => _changes = changes;
+
+    /// <summary>Hits that a memo answers for this cache; they are settled before the cache is next read or changed.</summary>
+    public void AcceptDeferredUses(DeferredCacheUse deferred) => _deferred = deferred;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void SettleDeferred()
+    {
+        if (_deferred is { Pending: > 0 } deferred) deferred.Settle();
+    }
+
+    private void Changed()
+    {
+        Version++;
+        if (_changes is not null) _changes.Value++;
+    }
 
     /// <summary>The slot of the last hit or fill, so a memo can refresh that entry's recency later (see <see cref="Touch"/>).</summary>
     public int LastSlot { get; private set; } = -1;
@@ -39,6 +67,7 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Touch(int slot)
     {
+        SettleDeferred();
         if (slot >= 0) _stamps[slot] = ++_tick;
     }
     public int Capacity => _keys.Length;
@@ -46,6 +75,7 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryGet(in TKey key, int hash, out TValue value)
     {
+        SettleDeferred();
         int start = (hash & _setMask) * _ways;
         for (int i = start; i < start + _ways; i++)
         {
@@ -53,12 +83,12 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
             {
                 _stamps[i] = ++_tick;
                 value = _values[i];
-                Statistics.Hits++;
+                _statistics.Hits++;
                 LastSlot = i;
                 return true;
             }
         }
-        Statistics.Misses++;
+        _statistics.Misses++;
         value = default!;
         return false;
     }
@@ -67,6 +97,7 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Probe(in TKey key, int hash, out TValue value)
     {
+        SettleDeferred();
         int start = (hash & _setMask) * _ways;
         for (int i = start; i < start + _ways; i++)
         {
@@ -86,6 +117,7 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
     public void Add(in TKey key, int hash, in TValue value)
     {
         if (_ways == 0) return;
+        SettleDeferred();
         int start = (hash & _setMask) * _ways;
         int victim = -1;
         ulong oldest = ulong.MaxValue;
@@ -100,27 +132,28 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
             if (_replacement == CacheReplacement.FlushWhenFull)
             {
                 int flushed = Clear(); // counted as evictions, not invalidations
-                Statistics.Evictions += flushed;
-                Statistics.Invalidated -= flushed;
+                _statistics.Evictions += flushed;
+                _statistics.Invalidated -= flushed;
             }
             else
             {
-                Statistics.Evictions++;
-                Statistics.Occupancy--;
+                _statistics.Evictions++;
+                _statistics.Occupancy--;
             }
         }
-        if (_stamps[victim] == 0) Statistics.Occupancy++;
+        if (_stamps[victim] == 0) _statistics.Occupancy++;
         _keys[victim] = key;
         _values[victim] = value;
         _stamps[victim] = ++_tick;
         LastSlot = victim;
-        Version++;
-        Statistics.Fills++;
+        Changed();
+        _statistics.Fills++;
     }
 
     /// <summary>Removes every entry the predicate selects; returns how many.</summary>
     public int RemoveWhere<TState>(TState state, Func<TState, TKey, TValue, bool> predicate)
     {
+        SettleDeferred();
         int removed = 0;
         for (int i = 0; i < _keys.Length; i++)
         {
@@ -130,29 +163,31 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
                 removed++;
             }
         }
-        Statistics.Invalidated += removed;
-        Statistics.Occupancy -= removed;
-        Version++;
+        _statistics.Invalidated += removed;
+        _statistics.Occupancy -= removed;
+        Changed();
         return removed;
     }
 
     public int Clear()
     {
+        SettleDeferred();
         int removed = 0;
         for (int i = 0; i < _stamps.Length; i++)
         {
             if (_stamps[i] != 0) removed++;
             _stamps[i] = 0;
         }
-        Statistics.Invalidated += removed;
-        Statistics.Occupancy = 0;
-        Version++;
+        _statistics.Invalidated += removed;
+        _statistics.Occupancy = 0;
+        Changed();
         return removed;
     }
 
     /// <summary>The valid entries, for inspection tools and tests.</summary>
     public IEnumerable<(TKey Key, TValue Value)> Entries()
     {
+        SettleDeferred();
         for (int i = 0; i < _keys.Length; i++)
             if (_stamps[i] != 0) yield return (_keys[i], _values[i]);
     }

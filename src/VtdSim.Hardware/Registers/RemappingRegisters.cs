@@ -144,6 +144,7 @@ internal sealed class RemappingRegisters
         {
             ulong rtaddr = Read64Plain(RegisterOffset.RTADDR);
             _root = _root with { RootTable = new Hpa(rtaddr & ~0xFFFUL), Mode = (TranslationTableMode)((rtaddr >> 10) & 3) };
+            _caches.NoteRootTableStateChanged();
             _status |= GlobalCommand.SetRootTablePointer; // RTPS: latched (hardware completes at once)
             if (_profile.Cap.EnhancedSetRootTablePointer) _caches.InvalidateAll(); // ESRTPS: SRTP also flushes every cache
         }
@@ -156,7 +157,12 @@ internal sealed class RemappingRegisters
             Queue.SetEnabled((command & GlobalCommand.QueuedInvalidationEnable) != 0);
         if ((changed & GlobalCommand.TranslationEnable) != 0 && (command & GlobalCommand.TranslationEnable) != 0 && (_status & GlobalCommand.SetRootTablePointer) == 0)
             Warn(RegisterOffset.GCMD, "translation enabled before any root table pointer was latched (SRTP)");
-        _root = _root with { TranslationEnabled = (_status & GlobalCommand.TranslationEnable) != 0 };
+        bool enabled = (_status & GlobalCommand.TranslationEnable) != 0;
+        if (enabled != _root.TranslationEnabled)
+        {
+            _root = _root with { TranslationEnabled = enabled };
+            _caches.NoteRootTableStateChanged();
+        }
     }
 
     private void Warn(int offset, string message) => _events.Add(new RegisterWarningEvent(_events.NextSequence(), offset, message));
