@@ -98,6 +98,20 @@ public sealed class PhysicalMachine
     public bool TryWriteBytes(Hpa address, ReadOnlySpan<byte> source) =>
         FindRegion(address, Math.Max(source.Length, 1)) is null && Memory.TryWrite(address, source);
 
+    /// <summary>
+    /// Zeroes a RAM range (never MMIO), paying only for the memory in it that was ever written: how a kernel clears a
+    /// huge page it hands out.
+    /// </summary>
+    public bool TryZeroBytes(Hpa address, ulong length)
+    {
+        foreach (var r in _mmio)
+        {
+            bool overlaps = address.Value < r.Base.Value + r.Size && (r.Base.Value <= address.Value || r.Base.Value - address.Value < length);
+            if (length != 0 && overlaps) return false;
+        }
+        return Memory.TryZero(address, length);
+    }
+
     /// <summary>The MMIO region an access falls in, if any (an access straddling a region's edge belongs to it too).</summary>
     public IMmioRegion? FindRegion(Hpa address, int size)
     {

@@ -226,6 +226,51 @@ public sealed class PhysicalMemory
         return true;
     }
 
+    /// <summary>
+    /// Zeroes [address, address+length), failing as a whole like <see cref="TryWrite"/>. Untouched memory already
+    /// reads as zero, so only frames that exist in the range are cleared: the cost follows the materialised frames
+    /// (at most min(range pages, all frames)), not the length, and a fresh 1 GiB page costs nothing. The frames are
+    /// cleared in place rather than dropped, because frame hints and the frame cache rely on a frame never being
+    /// replaced. Observers see the zeroing as writes of at most 1 GiB each.
+    /// </summary>
+    public bool TryZero(Hpa address, ulong length, WriteOrigin origin = WriteOrigin.Software)
+    {
+        if (!RangeAccessible(address.Value, length, write: true)) return false;
+        if (length == 0) return true;
+        ulong start = address.Value, end = start + length;
+        ulong firstPfn = start >> PageShift, lastPfn = (end - 1) >> PageShift;
+        if (lastPfn - firstPfn < (ulong)_frames.Count)
+        {
+            for (ulong pfn = firstPfn; pfn <= lastPfn; pfn++)
+            {
+                if (FindFrame(pfn) is Frame frame) ZeroPart(frame, pfn, start, end);
+            }
+        }
+        else
+        {
+            foreach (var (pfn, frame) in _frames)
+            {
+                if (pfn >= firstPfn && pfn <= lastPfn) ZeroPart(frame, pfn, start, end);
+            }
+        }
+        if (_observers.Count != 0)
+        {
+            const ulong chunk = 1UL << 30; // MemoryWrite.Length is an int
+            for (ulong at = start; at < end; at += Math.Min(chunk, end - at))
+                Notify(new MemoryWrite(new Hpa(at), (int)Math.Min(chunk, end - at), origin));
+        }
+        return true;
+    }
+
+    /// <summary>Clears the part of a frame that lies in [start, end).</summary>
+    private static void ZeroPart(Frame frame, ulong pfn, ulong start, ulong end)
+    {
+        ulong frameStart = pfn << PageShift;
+        int from = (int)(Math.Max(start, frameStart) - frameStart);
+        int to = (int)(Math.Min(end, frameStart + PageSize) - frameStart);
+        frame.Bytes[from..to].Clear();
+    }
+
     public void Read(Hpa address, Span<byte> destination)
     {
         if (!TryRead(address, destination))
