@@ -14,6 +14,13 @@ internal static class CacheTag
         h ^= h >> 29;
         return (int)(h ^ (h >> 32));
     }
+
+    /// <summary>The set-index hash of an IOTLB tag (shared by lookups, fills and invalidations).</summary>
+    public static int Iotlb(in IotlbKey key) => Hash(((ulong)key.DomainId << 32) ^ key.Pasid, (key.PageNumber << 2) | key.Level);
+
+    /// <summary>The set-index hash of a paging-structure-cache tag (second stage: PASID 0).</summary>
+    public static int PagingStructure(ushort domainId, uint pasid, byte level, ulong tag) =>
+        Hash(((ulong)domainId << 40) ^ ((ulong)pasid << 8) ^ level, tag);
 }
 
 /// <summary>Context-cache tag: the requester id.</summary>

@@ -88,11 +88,24 @@ internal sealed class RemappingCaches : IInvalidationTarget
 
     // ---- IOTLB and paging-structure caches ----
 
+    // An upper bound on the nested translations in the IOTLB. A page-selective invalidation removes every nested entry of
+    // its domain (which GPAs a combined entry depended on is not kept), which needs a walk of all tags; while there are
+    // none, it only looks up the tags its range covers. Fills raise the bound; walks of the tags make it exact again.
+    private int _nestedIotlbBound;
+
+    /// <summary>Caches a translation in the IOTLB.</summary>
+    public void FillIotlb(in IotlbKey key, in IotlbEntry entry)
+    {
+        if (entry.Kind == TranslationKind.Nested) _nestedIotlbBound++;
+        Iotlb.Add(in key, CacheTag.Iotlb(in key), in entry);
+    }
+
     public void InvalidateIotlbGlobal()
     {
         Iotlb.Clear();
         FirstStage.Clear();
         SecondStage.Clear();
+        _nestedIotlbBound = 0;
     }
 
     /// <summary>DSI: everything tagged with the domain, whatever the PASID or the kind of walk.</summary>
@@ -101,6 +114,7 @@ internal sealed class RemappingCaches : IInvalidationTarget
         Iotlb.RemoveWhere(domainId, static (did, k, _) => k.DomainId == did);
         FirstStage.RemoveWhere(domainId, static (did, k, _) => k.DomainId == did);
         SecondStage.RemoveWhere(domainId, static (did, k, _) => k.DomainId == did);
+        RecountNested();
     }
 
     /// <summary>
@@ -111,11 +125,16 @@ internal sealed class RemappingCaches : IInvalidationTarget
     /// </summary>
     public void InvalidateIotlbPages(ushort domainId, ulong address, int addressMask, bool leafOnly)
     {
-        var range = (domainId, start: address, end: address + (4096UL << addressMask));
-        Iotlb.RemoveWhere(range, static (r, k, e) => k.DomainId == r.domainId
-            && (e.Kind == TranslationKind.Nested || (e.Kind is TranslationKind.Legacy or TranslationKind.SecondStage && Overlaps(k.PageNumber, k.Level, r.start, r.end))));
-        FirstStage.RemoveWhere(domainId, static (did, k, _) => k.DomainId == did);
-        if (!leafOnly)
+        var range = (domainId, start: address, end: RangeEnd(address, addressMask));
+        if (_nestedIotlbBound != 0 || !RemoveIotlbRange(domainId, CacheTag.NoPasid, address, addressMask))
+        {
+            Iotlb.RemoveWhere(range, static (r, k, e) => k.DomainId == r.domainId
+                && (e.Kind == TranslationKind.Nested || (e.Kind is TranslationKind.Legacy or TranslationKind.SecondStage && Overlaps(k.PageNumber, k.Level, r.start, r.end))));
+            RecountNested();
+        }
+        if (FirstStage.Statistics.Occupancy != 0)
+            FirstStage.RemoveWhere(domainId, static (did, k, _) => k.DomainId == did);
+        if (!leafOnly && !RemoveSecondStagePscRange(domainId, address, addressMask))
             SecondStage.RemoveWhere(range, static (r, k, _) => k.DomainId == r.domainId && Overlaps(k.InputTag, k.Level, r.start, r.end));
     }
 
@@ -124,15 +143,91 @@ internal sealed class RemappingCaches : IInvalidationTarget
     {
         Iotlb.RemoveWhere((domainId, pasid), static (s, k, _) => k.DomainId == s.domainId && k.Pasid == s.pasid);
         FirstStage.RemoveWhere((domainId, pasid), static (s, k, _) => k.DomainId == s.domainId && k.Pasid == s.pasid);
+        RecountNested();
     }
 
     /// <summary>P_IOTLB page-selective: translations of (DID, PASID) over the input range; their PSC entries too unless IH.</summary>
     public void InvalidatePasidIotlbPages(ushort domainId, uint pasid, ulong address, int addressMask, bool leafOnly)
     {
-        var range = (domainId, pasid, start: address, end: address + (4096UL << addressMask));
-        Iotlb.RemoveWhere(range, static (r, k, _) => k.DomainId == r.domainId && k.Pasid == r.pasid && Overlaps(k.PageNumber, k.Level, r.start, r.end));
-        if (!leafOnly)
+        var range = (domainId, pasid, start: address, end: RangeEnd(address, addressMask));
+        if (!RemoveIotlbRange(domainId, pasid, address, addressMask))
+        {
+            Iotlb.RemoveWhere(range, static (r, k, _) => k.DomainId == r.domainId && k.Pasid == r.pasid && Overlaps(k.PageNumber, k.Level, r.start, r.end));
+            RecountNested();
+        }
+        if (!leafOnly && !RemoveFirstStagePscRange(domainId, pasid, address, addressMask))
             FirstStage.RemoveWhere(range, static (r, k, _) => k.DomainId == r.domainId && k.Pasid == r.pasid && Overlaps(k.InputTag, k.Level, r.start, r.end));
+    }
+
+    // Range removals by looking up each tag the range covers, at every level an entry can have: the same entries a walk
+    // of all tags with Overlaps would remove. They decline (false) when that is more lookups than the cache has sets.
+
+    private bool RemoveIotlbRange(ushort domainId, uint pasid, ulong address, int addressMask)
+    {
+        if (Iotlb.Statistics.Occupancy == 0) return true;
+        if (!TagRanges(address, addressMask, 1, 3, Iotlb.Sets, out var ranges)) return false;
+        for (int level = 1; level <= 3; level++)
+            for (ulong tag = ranges[level].First; tag <= ranges[level].Last; tag++)
+            {
+                var key = new IotlbKey(domainId, pasid, tag, (byte)level);
+                Iotlb.Remove(in key, CacheTag.Iotlb(in key));
+            }
+        return true;
+    }
+
+    private bool RemoveSecondStagePscRange(ushort domainId, ulong address, int addressMask)
+    {
+        if (SecondStage.Statistics.Occupancy == 0) return true;
+        if (!TagRanges(address, addressMask, 2, 5, SecondStage.Sets, out var ranges)) return false;
+        for (int level = 2; level <= 5; level++)
+            for (ulong tag = ranges[level].First; tag <= ranges[level].Last; tag++)
+                SecondStage.Remove(new SecondStagePscKey(domainId, (byte)level, tag), CacheTag.PagingStructure(domainId, 0, (byte)level, tag));
+        return true;
+    }
+
+    private bool RemoveFirstStagePscRange(ushort domainId, uint pasid, ulong address, int addressMask)
+    {
+        if (FirstStage.Statistics.Occupancy == 0) return true;
+        if (!TagRanges(address, addressMask, 2, 5, FirstStage.Sets, out var ranges)) return false;
+        for (int level = 2; level <= 5; level++)
+            for (ulong tag = ranges[level].First; tag <= ranges[level].Last; tag++)
+                FirstStage.Remove(new FirstStagePscKey(domainId, pasid, (byte)level, tag), CacheTag.PagingStructure(domainId, pasid, (byte)level, tag));
+        return true;
+    }
+
+    /// <summary>
+    /// For each level in [lowest, highest], the first and last tag overlapping [address, address + 2^AM pages); false
+    /// when the range does not fit in 64 bits or needs more than <paramref name="budget"/> lookups in all.
+    /// </summary>
+    private static bool TagRanges(ulong address, int addressMask, int lowest, int highest, int budget, out TagRangesByLevel ranges)
+    {
+        ranges = default;
+        if (addressMask > 40) return false;
+        ulong last = address + ((4096UL << addressMask) - 1);
+        if (last < address) return false;
+        ulong lookups = 0;
+        for (int level = lowest; level <= highest; level++)
+        {
+            int shift = 12 + 9 * (level - 1);
+            ranges[level] = (address >> shift, last >> shift);
+            lookups += (last >> shift) - (address >> shift) + 1;
+        }
+        return lookups <= (ulong)budget;
+    }
+
+    /// <summary>The first and last tag of a range at each level (index 1..5).</summary>
+    [System.Runtime.CompilerServices.InlineArray(6)]
+    private struct TagRangesByLevel
+    {
+        private (ulong First, ulong Last) _level0;
+    }
+
+    private static ulong RangeEnd(ulong address, int addressMask) => address + (4096UL << addressMask);
+
+    private void RecountNested()
+    {
+        if (_nestedIotlbBound != 0)
+            _nestedIotlbBound = Iotlb.CountWhere(0, static (_, _, e) => e.Kind == TranslationKind.Nested);
     }
 
     /// <summary>Whether the region a tag names (page number at <paramref name="level"/>: 4 KiB at 1, 2 MiB at 2, …) overlaps [start, end).</summary>

@@ -150,6 +150,38 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
         _statistics.Fills++;
     }
 
+    /// <summary>Removes the entry for <paramref name="key"/> if there is one (a lookup of one set, not a walk of every tag).</summary>
+    public bool Remove(in TKey key, int hash)
+    {
+        SettleDeferred();
+        int start = (hash & _setMask) * _ways;
+        for (int i = start; i < start + _ways; i++)
+        {
+            if (_stamps[i] != 0 && _keys[i].Equals(key))
+            {
+                _stamps[i] = 0;
+                _statistics.Invalidated++;
+                _statistics.Occupancy--;
+                Changed();
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>How many sets the cache has (a range invalidation probes tags one by one only while that is cheaper than a walk).</summary>
+    public int Sets => _setMask + 1;
+
+    /// <summary>How many valid entries the predicate selects.</summary>
+    public int CountWhere<TState>(TState state, Func<TState, TKey, TValue, bool> predicate)
+    {
+        SettleDeferred();
+        int count = 0;
+        for (int i = 0; i < _keys.Length; i++)
+            if (_stamps[i] != 0 && predicate(state, _keys[i], _values[i])) count++;
+        return count;
+    }
+
     /// <summary>Removes every entry the predicate selects; returns how many.</summary>
     public int RemoveWhere<TState>(TState state, Func<TState, TKey, TValue, bool> predicate)
     {

@@ -225,7 +225,7 @@ internal sealed partial class TranslationEngine
         for (int l = 2; l <= ctx.FsLevels; l++)
         {
             var key = new FirstStagePscKey(ctx.DomainId, pasid, (byte)l, input >> (12 + 9 * (l - 1)));
-            if (!cache.Probe(in key, PscHash(ctx.DomainId, pasid, key.Level, key.InputTag), out FirstStagePscEntry hit)) continue;
+            if (!cache.Probe(in key, CacheTag.PagingStructure(ctx.DomainId, pasid, key.Level, key.InputTag), out FirstStagePscEntry hit)) continue;
             cache.Statistics.Hits++;
             trace?.NoteCacheHit($"first-stage paging-structure cache (L{l})");
             return new FsPscHit(
@@ -267,7 +267,7 @@ internal sealed partial class TranslationEngine
             writable = (page.Rights & AccessRights.Write) != 0;
         }
         var key = new FirstStagePscKey(ctx.DomainId, ctx.Pasid ?? 0, (byte)level, input >> (12 + 9 * (level - 1)));
-        _caches.FirstStage.Add(in key, PscHash(ctx.DomainId, ctx.Pasid ?? 0, key.Level, key.InputTag), new FirstStagePscEntry(
+        _caches.FirstStage.Add(in key, CacheTag.PagingStructure(ctx.DomainId, ctx.Pasid ?? 0, key.Level, key.InputTag), new FirstStagePscEntry(
             host, gpa, writable, page.LeafEntry, (byte)page.LeafLevel,
             (pathAnd & FirstStageEntry.ReadWriteBit) != 0, (pathAnd & FirstStageEntry.UserBit) != 0, (pathOr & FirstStageEntry.ExecuteDisableBit) != 0));
         return new FsPscFilled(FaultReason.None, host, page, writable);

@@ -105,7 +105,7 @@ internal sealed partial class TranslationEngine
         for (int l = 2; l <= ctx.SsLevels; l++)
         {
             var key = new SecondStagePscKey(ctx.DomainId, (byte)l, gpa >> (12 + 9 * (l - 1)));
-            if (!cache.Probe(in key, PscHash(key.DomainId, 0, key.Level, key.InputTag), out SecondStagePscEntry hit)) continue;
+            if (!cache.Probe(in key, CacheTag.PagingStructure(key.DomainId, 0, key.Level, key.InputTag), out SecondStagePscEntry hit)) continue;
             cache.Statistics.Hits++;
             trace?.NoteCacheHit($"second-stage paging-structure cache (L{l})");
             return new SsPscHit(l - 1, hit.NextTable, hit.Rights);
@@ -121,11 +121,8 @@ internal sealed partial class TranslationEngine
     private void SsPscFill(in ResolvedContext ctx, ulong gpa, int level, int shift, ulong nextTable, AccessRights rights)
     {
         var key = new SecondStagePscKey(ctx.DomainId, (byte)level, gpa >> shift);
-        _caches.SecondStage.Add(in key, PscHash(key.DomainId, 0, key.Level, key.InputTag), new SecondStagePscEntry(nextTable, rights));
+        _caches.SecondStage.Add(in key, CacheTag.PagingStructure(key.DomainId, 0, key.Level, key.InputTag), new SecondStagePscEntry(nextTable, rights));
     }
-
-    private static int PscHash(ushort domainId, uint pasid, byte level, ulong tag) =>
-        Caches.CacheTag.Hash(((ulong)domainId << 40) ^ ((ulong)pasid << 8) ^ level, tag);
 
     /// <summary>
     /// The checks of one second-stage entry, in the order the specification lists them: not present (SSS.2/LGN.2-3/

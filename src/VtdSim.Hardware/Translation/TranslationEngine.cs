@@ -167,7 +167,7 @@ internal sealed partial class TranslationEngine
         {
             int shift = 12 + 9 * (level - 1);
             var key = new IotlbKey(context.DomainId, tag, address >> shift, level);
-            if (!iotlb.Probe(in key, IotlbHash(in key), out IotlbEntry hit) || hit.Kind != context.Kind) continue;
+            if (!iotlb.Probe(in key, CacheTag.Iotlb(in key), out IotlbEntry hit) || hit.Kind != context.Kind) continue;
             AccessRights need = Need(in request) | (context.Privileged || !UsesFirstStage(context.Kind) ? 0 : AccessRights.User);
             if ((need & ~hit.Rights) != 0 || (request.IsWrite && !hit.DirtySet && request.AddressType == AddressType.Untranslated)) break;
             iotlb.Statistics.Hits++;
@@ -192,7 +192,7 @@ internal sealed partial class TranslationEngine
         var key = new IotlbKey(context.DomainId, IotlbPasidTag(in context), request.Address.Value >> (12 + 9 * (level - 1)), level);
         bool keepsDirty = context.Kind is TranslationKind.FirstStage or TranslationKind.Nested || context.SsAccessedDirty;
         bool dirtySet = !keepsDirty || (request.IsWrite && request.AddressType == AddressType.Untranslated);
-        _caches.Iotlb.Add(in key, IotlbHash(in key), new IotlbEntry(output.Value & ~(pageSize - 1), rights, context.Kind, dirtySet));
+        _caches.FillIotlb(in key, new IotlbEntry(output.Value & ~(pageSize - 1), rights, context.Kind, dirtySet));
     }
 
     /// <summary>Legacy and second-stage-only translations are tagged by domain only; first-stage and nested ones by PASID too.</summary>
@@ -200,8 +200,6 @@ internal sealed partial class TranslationEngine
         UsesFirstStage(context.Kind) ? context.Pasid ?? 0 : CacheTag.NoPasid;
 
     private static bool UsesFirstStage(TranslationKind kind) => kind is TranslationKind.FirstStage or TranslationKind.Nested;
-
-    private static int IotlbHash(in IotlbKey key) => CacheTag.Hash(((ulong)key.DomainId << 32) ^ key.Pasid, (key.PageNumber << 2) | key.Level);
 
     private FaultReason PassThrough(in DmaRequest request, in ResolvedContext context, out Hpa output, out ulong pageSize, out AccessRights rights)
     {
