@@ -14,6 +14,7 @@ namespace VtdSim.Machine;
 public sealed class PhysicalMachine
 {
     private readonly List<IMmioRegion> _mmio = new();
+    private MmioWindow[] _windows = []; // _mmio's address ranges, for the check every CPU access makes
     private readonly List<PciFunction> _functions = new();
 
     public PhysicalMachine(PhysicalMemory memory, Hpa iommuBase, IDmaPort dma)
@@ -58,13 +59,18 @@ public sealed class PhysicalMachine
                 throw new ArgumentException($"MMIO region at {region.Base} (+0x{region.Size:x}) overlaps the one at {r.Base}");
         }
         _mmio.Add(region);
+        _windows = [.. _mmio.Select(r => new MmioWindow(r.Base.Value, r.Base.Value + r.Size, r))];
     }
+
+    /// <summary>An MMIO region's range [Start, End), read without calling into the region.</summary>
+    private readonly record struct MmioWindow(ulong Start, ulong End, IMmioRegion Region);
 
     /// <summary>A CPU load of 1, 2, 4 or 8 bytes. False when nothing answers (beyond memory, or an access the device refuses).</summary>
     public bool TryRead(Hpa address, int size, out ulong value)
     {
         CheckSize(size);
         if (FindRegion(address, size) is { } region) return region.TryRead(address.Value - region.Base.Value, size, out value);
+        if (size == 8 && (address.Value & 7) == 0) return Memory.TryRead64(address, out value); // the common case: a table entry
         Span<byte> bytes = stackalloc byte[8];
         bytes.Clear();
         bool ok = Memory.TryRead(address, bytes[..size]);
@@ -77,6 +83,7 @@ public sealed class PhysicalMachine
     {
         CheckSize(size);
         if (FindRegion(address, size) is { } region) return region.TryWrite(address.Value - region.Base.Value, size, value);
+        if (size == 8 && (address.Value & 7) == 0) return Memory.TryWrite64(address, value);
         Span<byte> bytes = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(bytes, value);
         return Memory.TryWrite(address, bytes[..size]);
@@ -115,9 +122,9 @@ public sealed class PhysicalMachine
     /// <summary>The MMIO region an access falls in, if any (an access straddling a region's edge belongs to it too).</summary>
     public IMmioRegion? FindRegion(Hpa address, int size)
     {
-        foreach (var r in _mmio)
+        foreach (ref readonly MmioWindow w in _windows.AsSpan())
         {
-            if (address.Value < r.Base.Value + r.Size && r.Base.Value < address.Value + (ulong)size) return r;
+            if (address.Value < w.End && w.Start < address.Value + (ulong)size) return w.Region;
         }
         return null;
     }
