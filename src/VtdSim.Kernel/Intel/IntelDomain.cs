@@ -18,12 +18,15 @@ public enum DomainType
 public abstract class IntelDomain
 {
     private readonly Dictionary<IntelIommu, (ushort DomainId, List<SourceId> Devices)> _attachments = new();
+    private readonly List<(IntelIommu Iommu, ushort DomainId)> _units = new(); // _attachments' keys and ids, in attach order
 
     internal IntelDomain(DomainType type) => Type = type;
 
     public DomainType Type { get; }
     public IReadOnlyCollection<SourceId> Devices => _attachments.Values.SelectMany(a => a.Devices).ToList();
-    internal IEnumerable<(IntelIommu Iommu, ushort DomainId)> Attachments => _attachments.Select(a => (a.Key, a.Value.DomainId));
+    /// <summary>The units the domain is attached through, with its id on each. Typed as the list (callers must not
+    /// change it) so the flush after every map and unmap walks it with List's struct enumerator, allocating nothing.</summary>
+    internal List<(IntelIommu Iommu, ushort DomainId)> Attachments => _units;
 
     internal ushort? DomainIdOn(IntelIommu iommu) => _attachments.TryGetValue(iommu, out var a) ? a.DomainId : null;
 
@@ -42,6 +45,7 @@ public abstract class IntelDomain
             return Errno.ENOSPC;
         }
         _attachments[iommu] = (did, [device]);
+        _units.Add((iommu, did));
         domainId = did;
         return Errno.Success;
     }
@@ -52,6 +56,7 @@ public abstract class IntelDomain
         a.Devices.Remove(device);
         if (a.Devices.Count != 0) return;
         _attachments.Remove(iommu);
+        _units.Remove((iommu, a.DomainId));
         iommu.FreeDomainId(a.DomainId);
     }
 }

@@ -213,7 +213,7 @@ internal sealed class IntelIommu
         return _regs.OneShot(GlobalCommand.WriteBufferFlush, s => (s & GlobalCommand.WriteBufferFlush) == 0) ? Errno.Success : Errno.ETIMEDOUT;
     }
 
-    public Errno Flush(params InvalidationDescriptor[] descriptors) =>
+    public Errno Flush(params ReadOnlySpan<InvalidationDescriptor> descriptors) =>
         _invalidation?.Submit(descriptors) ?? throw new InvalidOperationException($"{Name} is not enabled");
 
     /// <summary>The smallest naturally aligned power-of-two page range covering [iova, iova+length), as (base, AM).</summary>

@@ -57,13 +57,13 @@ internal sealed class InvalidationSubmitter
         new(machine, regs, log, default, default, wide: false, iotlbRegisterOffset);
 
     /// <summary>Submits descriptors and waits for them to complete; register-based units get the equivalent register commands.</summary>
-    public Errno Submit(params InvalidationDescriptor[] descriptors)
+    public Errno Submit(params ReadOnlySpan<InvalidationDescriptor> descriptors)
     {
         Submitted += descriptors.Length;
         return Queued ? SubmitQueued(descriptors) : SubmitRegisters(descriptors);
     }
 
-    private Errno SubmitQueued(InvalidationDescriptor[] descriptors)
+    private Errno SubmitQueued(ReadOnlySpan<InvalidationDescriptor> descriptors)
     {
         if (descriptors.Length + 1 >= _entries)
             throw new ArgumentException($"{descriptors.Length} descriptors do not fit in a {_entries}-entry queue");
@@ -98,7 +98,7 @@ internal sealed class InvalidationSubmitter
         _tail = (_tail + 1) % _entries;
     }
 
-    private Errno SubmitRegisters(InvalidationDescriptor[] descriptors)
+    private Errno SubmitRegisters(ReadOnlySpan<InvalidationDescriptor> descriptors)
     {
         foreach (var d in descriptors)
         {
