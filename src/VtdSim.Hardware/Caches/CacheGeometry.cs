@@ -20,6 +20,9 @@ public sealed record CacheGeometry(int Sets, int Ways, CacheReplacement Replacem
     public void Validate(string name)
     {
         if (Sets < 1 || (Sets & (Sets - 1)) != 0) throw new ArgumentException($"{name}: sets must be a power of two, got {Sets}");
-        if (Ways is < 0 or > 64) throw new ArgumentException($"{name}: ways must be 0..64, got {Ways}");
+        // Many ways are scanned on every lookup; only a single set (fully associative) is indexed instead.
+        int maxWays = Sets == 1 ? 65536 : 64;
+        if (Ways < 0 || Ways > maxWays)
+            throw new ArgumentException($"{name}: ways must be 0..{maxWays} with {Sets} set(s), got {Ways}");
     }
 }

@@ -3,9 +3,10 @@ using System.Runtime.CompilerServices;
 namespace VtdSim.Hardware.Caches;
 
 /// <summary>
-/// A set-associative cache with deterministic replacement. Lookups scan the ways of one set and do not allocate.
-/// Invalidation visits every valid entry with a predicate (its cost grows with what is cached, as a hardware walk of
-/// the tags would).
+/// A set-associative cache with deterministic replacement. Lookups scan the ways of one set and do not allocate; a
+/// large fully associative cache (one set, many ways, like QEMU's hash-table IOTLB) finds its slot through an index
+/// instead, and fills its free slots lowest first. Invalidation visits every valid entry with a predicate (its cost
+/// grows with what is cached, as a hardware walk of the tags would).
 /// </summary>
 internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEquatable<TKey>
 {
@@ -18,6 +19,9 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
     private readonly CacheStatistics _statistics = new();
     private CacheChangeCounter? _changes;
     private DeferredCacheUse? _deferred;
+    private const int IndexedWays = 16; // above this many ways in a single set, slots are found through _index
+    private readonly Dictionary<TKey, int>? _index;
+    private readonly Stack<int>? _free;  // free slots of an indexed cache, lowest on top
 
     public SetAssociativeCache(CacheGeometry geometry)
     {
@@ -28,6 +32,55 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
         _keys = new TKey[capacity];
         _values = new TValue[capacity];
         _stamps = new ulong[capacity];
+        if (geometry.Sets == 1 && _ways > IndexedWays)
+        {
+            _index = new Dictionary<TKey, int>(capacity);
+            _free = new Stack<int>(capacity);
+            RefillFreeSlots();
+        }
+    }
+
+    private void RefillFreeSlots()
+    {
+        _free!.Clear();
+        for (int i = _stamps.Length - 1; i >= 0; i--) _free.Push(i);
+    }
+
+    /// <summary>The slot holding <paramref name="key"/>, or -1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int FindSlot(in TKey key, int hash)
+    {
+        if (_index is not null) return _index.TryGetValue(key, out int slot) ? slot : -1;
+        int start = (hash & _setMask) * _ways;
+        for (int i = start; i < start + _ways; i++)
+        {
+            if (_stamps[i] != 0 && _keys[i].Equals(key)) return i;
+        }
+        return -1;
+    }
+
+    /// <summary>Where a new key goes: the set's first free way, else its least recently used one (indexed: any free slot, else the LRU slot of all).</summary>
+    private int ChooseVictim(int hash)
+    {
+        if (_free is { Count: > 0 }) return _free.Pop();
+        int start = _index is null ? (hash & _setMask) * _ways : 0;
+        int end = _index is null ? start + _ways : _stamps.Length;
+        int victim = start;
+        for (int i = start; i < end; i++)
+        {
+            if (_stamps[i] == 0) return i;
+            if (_stamps[i] < _stamps[victim]) victim = i;
+        }
+        return victim;
+    }
+
+    /// <summary>Marks a valid slot free (its key leaves the index).</summary>
+    private void Vacate(int slot)
+    {
+        _stamps[slot] = 0;
+        if (_index is null) return;
+        _index.Remove(_keys[slot]);
+        _free!.Push(slot);
     }
 
     public CacheStatistics Statistics
@@ -76,17 +129,14 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
     public bool TryGet(in TKey key, int hash, out TValue value)
     {
         SettleDeferred();
-        int start = (hash & _setMask) * _ways;
-        for (int i = start; i < start + _ways; i++)
+        int i = FindSlot(in key, hash);
+        if (i >= 0)
         {
-            if (_stamps[i] != 0 && _keys[i].Equals(key))
-            {
-                _stamps[i] = ++_tick;
-                value = _values[i];
-                _statistics.Hits++;
-                LastSlot = i;
-                return true;
-            }
+            _stamps[i] = ++_tick;
+            value = _values[i];
+            _statistics.Hits++;
+            LastSlot = i;
+            return true;
         }
         _statistics.Misses++;
         value = default!;
@@ -98,16 +148,13 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
     public bool Probe(in TKey key, int hash, out TValue value)
     {
         SettleDeferred();
-        int start = (hash & _setMask) * _ways;
-        for (int i = start; i < start + _ways; i++)
+        int i = FindSlot(in key, hash);
+        if (i >= 0)
         {
-            if (_stamps[i] != 0 && _keys[i].Equals(key))
-            {
-                _stamps[i] = ++_tick;
-                value = _values[i];
-                LastSlot = i;
-                return true;
-            }
+            _stamps[i] = ++_tick;
+            value = _values[i];
+            LastSlot = i;
+            return true;
         }
         value = default!;
         return false;
@@ -118,28 +165,28 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
     {
         if (_ways == 0) return;
         SettleDeferred();
-        int start = (hash & _setMask) * _ways;
-        int victim = -1;
-        ulong oldest = ulong.MaxValue;
-        for (int i = start; i < start + _ways; i++)
+        int victim = FindSlot(in key, hash);
+        if (victim < 0)
         {
-            if (_stamps[i] != 0 && _keys[i].Equals(key)) { victim = i; oldest = 0; break; }
-            if (_stamps[i] == 0 && oldest != 0) { victim = i; oldest = 0; }
-            else if (_stamps[i] < oldest) { victim = i; oldest = _stamps[i]; }
-        }
-        if (_stamps[victim] != 0 && !_keys[victim].Equals(key))
-        {
-            if (_replacement == CacheReplacement.FlushWhenFull)
+            victim = ChooseVictim(hash);
+            if (_stamps[victim] != 0)
             {
-                int flushed = Clear(); // counted as evictions, not invalidations
-                _statistics.Evictions += flushed;
-                _statistics.Invalidated -= flushed;
+                if (_replacement == CacheReplacement.FlushWhenFull)
+                {
+                    int flushed = Clear(); // counted as evictions, not invalidations
+                    _statistics.Evictions += flushed;
+                    _statistics.Invalidated -= flushed;
+                    if (_free is not null) victim = _free.Pop();
+                }
+                else
+                {
+                    Vacate(victim);
+                    if (_free is not null) _free.Pop(); // the slot just vacated: it is reused at once
+                    _statistics.Evictions++;
+                    _statistics.Occupancy--;
+                }
             }
-            else
-            {
-                _statistics.Evictions++;
-                _statistics.Occupancy--;
-            }
+            _index?.Add(key, victim);
         }
         if (_stamps[victim] == 0) _statistics.Occupancy++;
         _keys[victim] = key;
@@ -154,19 +201,13 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
     public bool Remove(in TKey key, int hash)
     {
         SettleDeferred();
-        int start = (hash & _setMask) * _ways;
-        for (int i = start; i < start + _ways; i++)
-        {
-            if (_stamps[i] != 0 && _keys[i].Equals(key))
-            {
-                _stamps[i] = 0;
-                _statistics.Invalidated++;
-                _statistics.Occupancy--;
-                Changed();
-                return true;
-            }
-        }
-        return false;
+        int i = FindSlot(in key, hash);
+        if (i < 0) return false;
+        Vacate(i);
+        _statistics.Invalidated++;
+        _statistics.Occupancy--;
+        Changed();
+        return true;
     }
 
     /// <summary>How many sets the cache has (a range invalidation probes tags one by one only while that is cheaper than a walk).</summary>
@@ -191,7 +232,7 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
         {
             if (_stamps[i] != 0 && predicate(state, _keys[i], _values[i]))
             {
-                _stamps[i] = 0;
+                Vacate(i);
                 removed++;
             }
         }
@@ -209,6 +250,11 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
         {
             if (_stamps[i] != 0) removed++;
             _stamps[i] = 0;
+        }
+        if (_index is not null)
+        {
+            _index.Clear();
+            RefillFreeSlots();
         }
         _statistics.Invalidated += removed;
         _statistics.Occupancy = 0;

@@ -1,3 +1,4 @@
+using VtdSim.Hardware.Caches;
 using VtdSim.Hardware.Registers;
 using E = VtdSim.Hardware.Registers.ExtendedCapabilityBit;
 
@@ -31,6 +32,18 @@ public static class BuiltInProfiles
         Erratum772415 = false,
     };
 
+    /// <summary>
+    /// QEMU's caches (declared before the QEMU profiles, which use it during static initialisation): one cached context entry per device (unbounded there; 4096 here), no PASID cache (7.2 reads PASID
+    /// entries from guest memory on every translation), a 1024-entry hash-table IOTLB emptied when full, and no
+    /// paging-structure caches.
+    /// </summary>
+    public static CacheSizes QemuCaches { get; } = new(
+        Context: new CacheGeometry(1, 4096),
+        Pasid: CacheGeometry.None,
+        Iotlb: new CacheGeometry(1, 1024, CacheReplacement.FlushWhenFull),
+        FirstStagePagingStructures: CacheGeometry.None,
+        SecondStagePagingStructures: CacheGeometry.None);
+
     /// <summary>Debian QEMU 7.2 intel-iommu with default properties: CAP/ECAP as measured on 7.2.22.</summary>
     public static VtdProfile Qemu72Legacy { get; } = new()
     {
@@ -41,7 +54,9 @@ public static class BuiltInProfiles
         Ecap = new ExtendedCapability(0x0000000000f00f4a),
         HostAddressWidth = 39,
         CompressFaultsBySourceId = true,
+        Caches = QemuCaches,
     };
+
 
     /// <summary>Debian QEMU 7.2 intel-iommu with x-scalable-mode=on: scalable mode, second stage only.</summary>
     public static VtdProfile Qemu72Scalable { get; } = Qemu72Legacy with

@@ -28,7 +28,7 @@ public sealed class CacheBench
     {
         Unit = new VtdUnit(Memory, profile ?? BuiltInProfiles.Architectural);
         Frames = new FrameAllocator(Memory, new Hpa(0x10_0000), new Hpa(0x0F00_0000));
-        Tables = new RemappingTables(Frames, scalable: true);
+        Tables = new RemappingTables(Frames, scalable: true, pasidCapable: Unit.Profile.Ecap.Pasid);
         Unit.WriteRegister64(RegisterOffset.IQA, QueueBase | 1UL << 11);
         Unit.WriteRegister32(RegisterOffset.GCMD, (uint)GlobalCommand.QueuedInvalidationEnable);
         Unit.WriteRegister64(RegisterOffset.RTADDR, Tables.Root.Value | 1UL << 10);
@@ -36,10 +36,10 @@ public sealed class CacheBench
         Unit.WriteRegister32(RegisterOffset.GCMD, (uint)(GlobalCommand.QueuedInvalidationEnable | GlobalCommand.TranslationEnable));
     }
 
-    /// <summary>A second-stage-only PASID entry (DID <paramref name="did"/>) over fresh tables; returns the table builder.</summary>
-    public SecondStageTableBuilder SecondStageDomain(ushort did, uint pasid = 0, SourceId? device = null)
+    /// <summary>A second-stage-only PASID entry (DID <paramref name="did"/>) over fresh tables (4-level unless the unit needs 3); returns the table builder.</summary>
+    public SecondStageTableBuilder SecondStageDomain(ushort did, uint pasid = 0, SourceId? device = null, int levels = 4)
     {
-        var ss = new SecondStageTableBuilder(Frames, 4);
+        var ss = new SecondStageTableBuilder(Frames, levels);
         Tables.SetPasidEntry(device ?? Device, pasid, PasidEntry.SecondStage(ss.Root, ss.AddressWidth, did));
         return ss;
     }
