@@ -7,8 +7,9 @@ namespace VtdSim.Differential.Tests.Infrastructure;
 
 /// <summary>
 /// QEMU 7.2's intel-iommu with edu devices, driven over the qtest protocol on stdin/stdout (qemu-facts §7.3):
-/// <c>-M q35 -nodefaults -display none -accel tcg -qtest stdio -bios tiny</c>. The tiny BIOS halts the vCPU, but the VM
-/// runs, so edu's 100 ms DMA timer fires. PCI configuration is done by hand through 0xCF8/0xCFC. Every wait is bounded;
+/// <c>-M q35 -nodefaults -display none -accel tcg -icount shift=0,sleep=off -qtest stdio -bios tiny</c>. The tiny BIOS
+/// halts the vCPU, but the VM runs, so edu's 100 ms DMA timer fires — at once, since icount without sleep lets the
+/// virtual clock jump to the next deadline while the vCPU is idle. PCI configuration is done by hand through 0xCF8/0xCFC. Every wait is bounded;
 /// the process is killed in <see cref="Dispose"/> and, as a last resort, by <c>timeout</c> after a few minutes.
 /// </summary>
 public sealed class QemuTarget : IVtdTarget
@@ -84,7 +85,7 @@ public sealed class QemuTarget : IVtdTarget
     {
         var args = new List<string>
         {
-            "-M", "q35", "-nodefaults", "-display", "none", "-accel", "tcg", "-m", $"{TargetConfig.RamSize >> 20}M",
+            "-M", "q35", "-nodefaults", "-display", "none", "-accel", "tcg", "-icount", "shift=0,sleep=off", "-m", $"{TargetConfig.RamSize >> 20}M",
             "-bios", biosPath, "-qtest", "stdio", "-qtest-log", "/dev/null",
             // intel-iommu must come before the devices it translates for.
             "-device", config.IommuProperties.Length == 0 ? "intel-iommu" : "intel-iommu," + config.IommuProperties,
