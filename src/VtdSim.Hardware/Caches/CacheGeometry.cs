@@ -5,7 +5,7 @@ public enum CacheReplacement
 {
     /// <summary>Evict the least recently used way of the set (what set-associative hardware caches approximate).</summary>
     LeastRecentlyUsed,
-    /// <summary>Flush the whole cache when it is full, then insert (what QEMU's IOTLB does).</summary>
+    /// <summary>Flush the whole cache when the set an entry maps to is full, then insert (with one set: when the cache is full, which is what QEMU's IOTLB does).</summary>
     FlushWhenFull,
 }
 
@@ -16,6 +16,11 @@ public sealed record CacheGeometry(int Sets, int Ways, CacheReplacement Replacem
 
     /// <summary>A cache that holds nothing: every lookup misses (a unit without that cache).</summary>
     public static CacheGeometry None { get; } = new(1, 0);
+
+    /// <summary>For listings: "none", or the capacity with its shape and policy, e.g. "1024 (128×8 LRU)".</summary>
+    public override string ToString() =>
+        Capacity == 0 ? "none"
+        : $"{Capacity} ({(Sets == 1 ? "fully assoc." : $"{Sets}×{Ways}")} {(Replacement == CacheReplacement.LeastRecentlyUsed ? "LRU" : "flush when full")})";
 
     public void Validate(string name)
     {

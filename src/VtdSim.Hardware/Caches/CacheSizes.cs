@@ -11,6 +11,10 @@ public sealed record CacheSizes(
     /// <summary>A unit that caches nothing: every translation walks memory (useful to compare against).</summary>
     public static CacheSizes Uncached { get; } = new(CacheGeometry.None, CacheGeometry.None, CacheGeometry.None, CacheGeometry.None, CacheGeometry.None);
 
+    /// <summary>One line per cache, for listings.</summary>
+    public string Describe() =>
+        $"context {Context}\nPASID {Pasid}\nIOTLB {Iotlb}\nFS paging structures {FirstStagePagingStructures}\nSS paging structures {SecondStagePagingStructures}";
+
     public void Validate()
     {
         Context.Validate("context cache");
