@@ -51,7 +51,7 @@ public class CommandLineTests
         Assert.Contains("qemu-7.2", text);
         Assert.Contains("0x00d2008c22260206", text);
         Assert.Contains("sapphire-rapids", text);
-        Assert.Contains("flush when full", text); // the QEMU profiles' IOTLB
+        Assert.Contains("flush-when-full", text); // the QEMU profiles' IOTLB
     }
 
     [Fact]

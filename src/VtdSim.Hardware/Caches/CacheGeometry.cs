@@ -17,10 +17,10 @@ public sealed record CacheGeometry(int Sets, int Ways, CacheReplacement Replacem
     /// <summary>A cache that holds nothing: every lookup misses (a unit without that cache).</summary>
     public static CacheGeometry None { get; } = new(1, 0);
 
-    /// <summary>For listings: "none", or the capacity with its shape and policy, e.g. "1024 (128×8 LRU)".</summary>
+    /// <summary>For listings: "none", or the capacity with its shape and policy, e.g. "1024 (128×8 LRU)" or "1024 (fully assoc. flush-when-full)".</summary>
     public override string ToString() =>
         Capacity == 0 ? "none"
-        : $"{Capacity} ({(Sets == 1 ? "fully assoc." : $"{Sets}×{Ways}")} {(Replacement == CacheReplacement.LeastRecentlyUsed ? "LRU" : "flush when full")})";
+        : $"{Capacity} ({(Sets == 1 ? "fully assoc." : $"{Sets}×{Ways}")} {(Replacement == CacheReplacement.LeastRecentlyUsed ? "LRU" : "flush-when-full")})";
 
     public void Validate(string name)
     {
