@@ -5,7 +5,7 @@ namespace VtdSim.Hardware.Caches;
 /// <summary>
 /// A set-associative cache with deterministic replacement. Lookups scan the ways of one set and do not allocate; a
 /// large fully associative cache (one set, many ways, like QEMU's hash-table IOTLB) finds its slot through an index
-/// instead, and fills its free slots lowest first. Invalidation visits every valid entry with a predicate (its cost
+/// instead, and reuses free slots in a fixed order (lowest first, then the most recently freed). Invalidation visits every valid entry with a predicate (its cost
 /// grows with what is cached, as a hardware walk of the tags would).
 /// </summary>
 internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEquatable<TKey>
@@ -21,7 +21,7 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
     private DeferredCacheUse? _deferred;
     private const int IndexedWays = 16; // above this many ways in a single set, slots are found through _index
     private readonly Dictionary<TKey, int>? _index;
-    private readonly Stack<int>? _free;  // free slots of an indexed cache, lowest on top
+    private readonly Stack<int>? _free;  // free slots of an indexed cache (all of them, lowest on top, after a clear)
 
     public SetAssociativeCache(CacheGeometry geometry)
     {
