@@ -7,11 +7,13 @@ namespace VtdSim.Kernel.Iommufd;
 /// <summary>
 /// Pinned user pages (struct iopt_pages): a page-aligned user range of one process, pinned once (writable only when
 /// the first map asked for WRITEABLE) and shared by every area that maps it — the area IOAS_MAP made and the areas
-/// IOAS_COPY made from it. The pins go when the last area does.
+/// IOAS_COPY made from it. The pins are held as runs (one per folio), so pinned huge pages cost one run each. The pins
+/// go when the last area does.
 /// </summary>
 internal sealed class PinnedPages
 {
-    private PageFrame[]? _frames;
+    private PinnedRun[]? _runs;
+    private PinnedRunPages? _index; // for lookups by page index; built on the first one
 
     public PinnedPages(ProcessAddressSpace source, ulong uptr, ulong pageCount, bool writable)
     {
@@ -27,15 +29,46 @@ internal sealed class PinnedPages
     /// <summary>pages->writable: pinned with FOLL_WRITE; an area asking for IOMMU_WRITE needs it (else EPERM).</summary>
     public bool Writable { get; }
     public int Areas { get; private set; }
-    public bool Pinned => _frames is not null;
-    public PageFrame Frame(ulong index) => (_frames ?? throw new InvalidOperationException("pages are not pinned"))[index];
+    public bool Pinned => _runs is not null;
+    public PinnedRun[] Runs => _runs ?? throw new InvalidOperationException("pages are not pinned");
+
+    /// <summary>The run holding page <paramref name="index"/> of the range, and the page's offset in that run.</summary>
+    public (int Run, ulong Offset) Locate(ulong index)
+    {
+        var runs = Runs;
+        if (index >= PageCount) throw new ArgumentOutOfRangeException(nameof(index));
+        if (runs.Length == 1) return (0, index); // the common case needs no index
+        return (_index ??= new PinnedRunPages(runs)).Locate(index);
+    }
+
+    /// <summary>The host address of page <paramref name="index"/> of the range.</summary>
+    public Hpa PageAddress(ulong index)
+    {
+        var (run, offset) = Locate(index);
+        return Runs[run].Address + offset * IoPagetable.PageSize;
+    }
+
+    /// <summary>The runs behind pages [first, first + count) of the range, the first and last trimmed to it.</summary>
+    public List<PinnedRun> RunsOf(ulong first, ulong count)
+    {
+        var result = new List<PinnedRun>();
+        var (run, offset) = Locate(first);
+        for (; count != 0; run++, offset = 0)
+        {
+            var r = Runs[run];
+            ulong take = Math.Min(r.PageCount - offset, count);
+            result.Add(new PinnedRun(r.Folio, r.FirstPage + (uint)offset, (uint)take));
+            count -= take;
+        }
+        return result;
+    }
 
     /// <summary>Pins the whole range (once): EFAULT if any page cannot be pinned as asked.</summary>
     public Errno Pin()
     {
-        if (_frames is not null) return Errno.Success;
-        Errno e = Source.PinPages(Uptr, PageCount, Writable, out var frames);
-        if (e == Errno.Success) _frames = frames;
+        if (_runs is not null) return Errno.Success;
+        Errno e = Source.PinPages(Uptr, PageCount, Writable, out var runs);
+        if (e == Errno.Success) _runs = runs;
         return e;
     }
 
@@ -50,9 +83,10 @@ internal sealed class PinnedPages
     /// <summary>Unpins if no area uses the pages (also the undo path of a failed map).</summary>
     public void ReleaseIfUnused()
     {
-        if (Areas != 0 || _frames is null) return;
-        Source.UnpinPages(_frames);
-        _frames = null;
+        if (Areas != 0 || _runs is null) return;
+        Source.UnpinPages(_runs);
+        _runs = null;
+        _index = null;
     }
 }
 
@@ -69,7 +103,7 @@ internal sealed class IoptArea(ulong iova, ulong length, IommuProt prot, PinnedP
     public PinnedPages Pages { get; } = pages;
     public ulong StartPage { get; } = startPage;
     public ulong PageCount => Length / IoPagetable.PageSize;
-    public Hpa PageAt(ulong iova) => Pages.Frame(StartPage + (iova - Iova) / IoPagetable.PageSize).Address;
+    public Hpa PageAt(ulong iova) => Pages.PageAddress(StartPage + (iova - Iova) / IoPagetable.PageSize);
 }
 
 /// <summary>A reserved IOVA range and who reserved it (a device's reserved regions, a domain's aperture limits).</summary>
@@ -86,7 +120,7 @@ internal sealed class IoPagetable
     /// <summary>HPAGE_SIZE: the cap on automatic IOVA alignment.</summary>
     public const ulong HugePageSize = 2UL << 20;
 
-    private readonly SortedSet<IoptArea> _areas = new(Comparer<IoptArea>.Create((a, b) => a.Iova.CompareTo(b.Iova)));
+    private readonly AreaTree _areas = new();
     private readonly List<IovaRange> _allowed = new();
     private readonly List<ReservedRange> _reserved = new();
     private readonly List<PagingDomain> _domains = new();
@@ -103,39 +137,35 @@ internal sealed class IoPagetable
     public IEnumerable<IoptArea> AllAreas => _areas;
 
     public IReadOnlyList<IoasAreaInfo> AreaInfos() =>
-        _areas.Select(a => new IoasAreaInfo(a.Iova, a.Length, a.Prot,
-            Enumerable.Range(0, (int)a.PageCount).Select(i => a.Pages.Frame(a.StartPage + (ulong)i).Address).ToList(), a.Pages.Writable)).ToList();
+        _areas.Select(a => new IoasAreaInfo(a.Iova, a.Length, a.Prot, a.Pages.RunsOf(a.StartPage, a.PageCount), a.Pages.Writable)).ToList();
 
     // ---- lookups ----
 
     /// <summary>The areas intersecting [start, last], lowest first.</summary>
-    public List<IoptArea> AreasIntersecting(ulong start, ulong last)
-    {
-        var result = new List<IoptArea>();
-        if (FirstAreaIntersecting(start, last) is not IoptArea first) return result;
-        result.AddRange(_areas.GetViewBetween(first, Probe(last)));
-        return result;
-    }
+    public List<IoptArea> AreasIntersecting(ulong start, ulong last) => _areas.Intersecting(start, last);
 
     /// <summary>iopt_area_iter_first: the lowest area intersecting [start, last].</summary>
-    public IoptArea? FirstAreaIntersecting(ulong start, ulong last)
-    {
-        if (_areas.Count == 0) return null;
-        // At most one area starts below start and reaches into the range: the highest one starting below it.
-        if (start > 0 && _areas.Min!.Iova < start)
-        {
-            var below = _areas.GetViewBetween(_areas.Min, Probe(start - 1)).Max;
-            if (below is not null && below.Last >= start) return below;
-        }
-        return _areas.GetViewBetween(Probe(start), Probe(last)).Min;
-    }
+    public IoptArea? FirstAreaIntersecting(ulong start, ulong last) => _areas.FirstIntersecting(start, last);
 
     public IoptArea? AreaContaining(ulong iova) => FirstAreaIntersecting(iova, iova);
 
-    private static IoptArea Probe(ulong iova) => new(iova, PageSize, IommuProt.None, null!, 0);
+    public bool ReservedIntersects(ulong start, ulong last)
+    {
+        foreach (var r in _reserved)
+        {
+            if (r.Start <= last && start <= r.Last) return true;
+        }
+        return false;
+    }
 
-    public bool ReservedIntersects(ulong start, ulong last) => _reserved.Exists(r => r.Start <= last && start <= r.Last);
-    public bool AllowedIntersects(ulong start, ulong last) => _allowed.Exists(r => r.Start <= last && start <= r.Last);
+    public bool AllowedIntersects(ulong start, ulong last)
+    {
+        foreach (var r in _allowed)
+        {
+            if (r.Start <= last && start <= r.Last) return true;
+        }
+        return false;
+    }
 
     // ---- IOVA space ----
 
@@ -227,7 +257,7 @@ internal sealed class IoPagetable
     /// iopt_map_pages: reserves IOVA for the slices (allocated or fixed), inserts one area per slice, pins, and maps
     /// every area into every domain. Any failure undoes everything (areas, domain mappings, the pins this call made).
     /// </summary>
-    public Errno MapPages(IReadOnlyList<PagesSlice> slices, ulong length, ref ulong iova, IommuProt prot, bool allocateIova)
+    public Errno MapPages(ReadOnlySpan<PagesSlice> slices, ulong length, ref ulong iova, IommuProt prot, bool allocateIova)
     {
         // iopt_alloc_area_pages
         if ((length & (IovaAlignment - 1)) != 0 || length == 0) return Errno.EINVAL;
@@ -244,26 +274,13 @@ internal sealed class IoPagetable
             e = CheckIova(iova, length);
             if (e != Errno.Success) return e;
         }
-        var areas = new List<IoptArea>();
-        ulong at = iova;
         foreach (var slice in slices)
         {
-            // iopt_insert_area
-            if ((prot & IommuProt.Write) != 0 && !slice.Pages.Writable)
-            {
-                e = Errno.EPERM;
-                break;
-            }
+            // iopt_insert_area's checks
+            if ((prot & IommuProt.Write) != 0 && !slice.Pages.Writable) return Errno.EPERM;
             ulong pageOffset = (slice.Pages.Uptr + slice.StartPage * PageSize) % PageSize;
-            if ((pageOffset & (IovaAlignment - 1)) != 0)
-            {
-                e = Errno.EINVAL;
-                break;
-            }
-            areas.Add(new IoptArea(at, slice.Length, prot, slice.Pages, slice.StartPage));
-            at += slice.Length;
+            if ((pageOffset & (IovaAlignment - 1)) != 0) return Errno.EINVAL;
         }
-        if (e != Errno.Success) return e;
 
         // iopt_fill_domains_pages (pinning first: the pfn reader pins before it maps)
         foreach (var slice in slices)
@@ -275,19 +292,27 @@ internal sealed class IoPagetable
                 return e;
             }
         }
-        for (int i = 0; i < areas.Count; i++)
+        ulong at = iova;
+        for (int i = 0; i < slices.Length; i++)
         {
-            e = FillDomains(areas[i]);
-            if (e == Errno.Success) continue;
-            for (int j = 0; j < i; j++) UnfillDomains(areas[j]);
-            foreach (var s in slices) s.Pages.ReleaseIfUnused();
-            return e;
+            var area = new IoptArea(at, slices[i].Length, prot, slices[i].Pages, slices[i].StartPage);
+            e = FillDomains(area);
+            if (e != Errno.Success)
+            {
+                // The areas of this call so far are consecutive from iova: take them out again.
+                int first = _areas.FirstEndingAtOrAbove(iova);
+                for (int j = 0; j < i; j++)
+                {
+                    UnfillDomains(_areas[first]);
+                    _areas.RemoveAt(first);
+                }
+                foreach (var s in slices) s.Pages.ReleaseIfUnused();
+                return e;
+            }
+            _areas.Insert(area);
+            at += slices[i].Length;
         }
-        foreach (var area in areas)
-        {
-            area.Pages.AddArea();
-            _areas.Add(area);
-        }
+        foreach (var slice in slices) slice.Pages.AddArea();
         return Errno.Success;
     }
 
@@ -322,20 +347,17 @@ internal sealed class IoPagetable
     public Errno UnmapRange(ulong start, ulong last, out ulong unmapped)
     {
         unmapped = 0;
-        while (FirstAreaIntersecting(start, last) is IoptArea area)
+        int i = _areas.FirstEndingAtOrAbove(start);
+        while (i < _areas.Count && _areas[i].Iova <= last)
         {
+            var area = _areas[i];
             if (area.Iova < start || area.Last > last) return Errno.ENOENT;
-            RemoveArea(area);
+            _areas.RemoveAt(i);
+            UnfillDomains(area);
+            area.Pages.RemoveArea();
             unmapped += area.Length;
         }
         return Errno.Success;
-    }
-
-    private void RemoveArea(IoptArea area)
-    {
-        _areas.Remove(area);
-        UnfillDomains(area);
-        area.Pages.RemoveArea();
     }
 
     // ---- domains ----
@@ -397,21 +419,29 @@ internal sealed class IoPagetable
         foreach (var domain in _domains) domain.Unmap(area.Iova, area.Length);
     }
 
-    /// <summary>Maps an area into one domain, physically contiguous runs at a time (so large pages can be used).</summary>
+    /// <summary>
+    /// Maps an area into one domain (iopt_area_fill_domain). Consecutive pinned runs that are physically contiguous are
+    /// joined and handed over as one range, so the domain can use the largest pages that the alignment of IOVA and
+    /// physical address allows: a 1 GiB folio at a 1 GiB-aligned IOVA becomes one 1 GiB leaf.
+    /// </summary>
     private static Errno MapArea(PagingDomain domain, IoptArea area)
     {
-        ulong done = 0;
-        while (done < area.PageCount)
+        var runs = area.Pages.Runs;
+        var (run, offset) = area.Pages.Locate(area.StartPage);
+        ulong done = 0, total = area.PageCount;
+        while (done < total)
         {
-            ulong first = area.Pages.Frame(area.StartPage + done).Address.Value, run = 1;
-            while (done + run < area.PageCount && area.Pages.Frame(area.StartPage + done + run).Address.Value == first + run * PageSize) run++;
-            Errno e = domain.Map(area.Iova + done * PageSize, first, run * PageSize, area.Prot);
+            ulong physical = runs[run].Address.Value + offset * PageSize;
+            ulong pages = Math.Min(runs[run].PageCount - offset, total - done);
+            for (run++, offset = 0; done + pages < total && runs[run].Address.Value == physical + pages * PageSize; run++)
+                pages += Math.Min(runs[run].PageCount, total - done - pages);
+            Errno e = domain.Map(area.Iova + done * PageSize, physical, pages * PageSize, area.Prot);
             if (e != Errno.Success)
             {
                 if (done != 0) domain.Unmap(area.Iova, done * PageSize);
                 return e;
             }
-            done += run;
+            done += pages;
         }
         return Errno.Success;
     }

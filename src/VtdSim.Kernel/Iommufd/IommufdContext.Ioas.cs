@@ -85,10 +85,10 @@ public sealed partial class IommufdContext
         if (userVa != uptrDown) return MapUnaligned(ioas, flags, userVa, length, ref iova);
         var pages = new PinnedPages(Process, userVa, (length + IoPagetable.PageSize - 1) / IoPagetable.PageSize,
             writable: (flags & IoasMapFlags.Writeable) != 0);
-        PagesSlice[] slices = [new PagesSlice(pages, 0, length)];
+        var slice = new PagesSlice(pages, 0, length);
 
         ulong chosen = iova;
-        e = ioas.Iopt.MapPages(slices, length, ref chosen, ProtOf(flags), allocateIova: (flags & IoasMapFlags.FixedIova) == 0);
+        e = ioas.Iopt.MapPages(new ReadOnlySpan<PagesSlice>(in slice), length, ref chosen, ProtOf(flags), allocateIova: (flags & IoasMapFlags.FixedIova) == 0);
         if (e == Errno.Success) iova = chosen;
         return e;
     }
@@ -124,7 +124,7 @@ public sealed partial class IommufdContext
         e = Lookup(dstIoasId, out Ioas dst);
         if (e != Errno.Success) return e;
         ulong chosen = dstIova;
-        e = dst.Iopt.MapPages(slices, length, ref chosen, ProtOf(flags), allocateIova: (flags & IoasMapFlags.FixedIova) == 0);
+        e = dst.Iopt.MapPages(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(slices), length, ref chosen, ProtOf(flags), allocateIova: (flags & IoasMapFlags.FixedIova) == 0);
         if (e == Errno.Success) dstIova = chosen;
         return e;
     }

@@ -1,5 +1,6 @@
 using VtdSim.Hardware.Addressing;
 using VtdSim.Kernel.Intel;
+using VtdSim.Kernel.Process;
 using VtdSim.Machine;
 
 namespace VtdSim.Kernel.Iommufd;
@@ -37,10 +38,15 @@ public sealed class Ioas : IommufdObject
     public IReadOnlyList<HwptPaging> Hwpts => HwptList;
 }
 
-/// <summary>What user space can see of one area of an IOAS: its IOVA range, rights, and the host pages behind it.</summary>
-public sealed record IoasAreaInfo(ulong Iova, ulong Length, IommuProt Prot, IReadOnlyList<Hpa> Pages, bool PinnedWritable)
+/// <summary>
+/// What user space can see of one area of an IOAS: its IOVA range, rights, and the host memory behind it, as the
+/// pinned runs (one per folio, trimmed to the area) and page by page.
+/// </summary>
+public sealed record IoasAreaInfo(ulong Iova, ulong Length, IommuProt Prot, IReadOnlyList<PinnedRun> Runs, bool PinnedWritable)
 {
     public ulong Last => Iova + Length - 1;
+    /// <summary>The host page behind each 4 KiB of the area, computed from the runs on demand.</summary>
+    public PinnedRunPages Pages => new(Runs);
 }
 
 /// <summary>A HWPT (struct iommufd_hw_pagetable): a user-visible IOMMU domain.</summary>

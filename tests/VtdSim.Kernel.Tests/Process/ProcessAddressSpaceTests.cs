@@ -85,8 +85,8 @@ public class ProcessAddressSpaceTests
 
         Assert.Equal(Errno.Success, a.PinPages(va + 4096, 1, write: false, out var pa));
         Assert.Equal(Errno.Success, b.PinPages(vb, 1, write: false, out var pb));
-        Assert.Same(pa[0], pb[0]);
-        Assert.Equal(2, pa[0].PinCount);
+        Assert.Same(pa[0].Folio, pb[0].Folio);
+        Assert.Equal(2, pa[0].Folio.PinCount);
         Assert.Equal(a.Translate(va + 4096), b.Translate(vb));
         var text = new byte[10];
         Assert.Equal(Errno.Success, b.Read(vb, text));
@@ -132,7 +132,7 @@ public class ProcessAddressSpaceTests
         p.Mmap(4096, MemoryProtection.ReadWrite, out ulong va);
         p.Write64(va, 7);
         Assert.Equal(Errno.Success, p.PinPages(va, 1, write: true, out var frames));
-        var frame = frames[0];
+        var frame = frames[0].Folio;
         var freed = new List<PageFrame>();
         _kernel.UserMemory.PageFreed += freed.Add;
 
@@ -161,9 +161,9 @@ public class ProcessAddressSpaceTests
         Assert.Equal(1UL, one);
         Assert.Equal(Errno.EFAULT, p.Read64(va + 4096, out _)); // the file is gone: SIGBUS, EFAULT here
         p.Munmap(va, 2 * 4096);
-        Assert.False(frames[0].Freed);
+        Assert.False(frames[0].Folio.Freed);
         p.UnpinPages(frames);
-        Assert.True(frames[0].Freed);
+        Assert.True(frames[0].Folio.Freed);
     }
 
     [Fact]
