@@ -18,11 +18,11 @@ public sealed class IommufdBench
     public static readonly SourceId Dev1 = new(0, 4, 0);
     public static readonly SourceId Dev2 = new(0, 5, 0);
 
-    public IommufdBench(VtdProfile? profile = null, IntelIommuOptions? options = null)
+    public IommufdBench(VtdProfile? profile = null, IntelIommuOptions? options = null, KernelMemoryLayout? layout = null, ulong memorySize = 1UL << 36)
     {
-        Machine = PhysicalMachine.Host(profile ?? BuiltInProfiles.SapphireRapids, 1UL << 36);
+        Machine = PhysicalMachine.Host(profile ?? BuiltInProfiles.SapphireRapids, memorySize);
         foreach (var sid in new[] { Dev0, Dev1, Dev2 }) Machine.AddFunction(new PciFunction(sid, $"nic {sid}"));
-        Kernel = LinuxKernel.Boot(Machine, options: options);
+        Kernel = LinuxKernel.Boot(Machine, layout, options);
         Process = Kernel.CreateProcess("vmm");
         Fd = Kernel.OpenIommufd(Process);
     }

@@ -20,7 +20,7 @@ public class IsolationPropertyTests
         // The sequence reached every outcome it is meant to exercise.
         foreach (string outcome in new[]
                  {
-                     "map:Success", "map:EEXIST", "map:EINVAL", "map:EFAULT", "map-erratum:EINVAL", "map-auto:Success",
+                     "map:Success", "map:EEXIST", "map:EINVAL", "map:EFAULT", "map-erratum:EINVAL", "map-auto:Success", "map-huge:Success",
                      "unmap:Success", "unmap:ENOENT", "unmap-all:Success", "copy:Success", "copy:EPERM", "copy:ENOENT",
                      "copy-erratum:EINVAL", "attach:Success", "attach:EBUSY", "attach:EADDRINUSE", "replace:Success",
                      "detach:Success", "remap:Success", "cpu-write:Success", "dma-read:ok", "dma-read:fault",
@@ -42,6 +42,7 @@ public class IsolationPropertyTests
 internal sealed class IsolationRun
 {
     private const ulong Page = 4096;
+    private const int HugePages = 512;                // 4 KiB pages in a 2 MiB huge page
     private const ulong Window = 64UL << 20;          // fixed IOVAs are drawn from [0, 64 MiB)
     private const ulong MsiStart = 0xFEE0_0000, MsiLast = 0xFEEF_FFFF;
 
@@ -81,8 +82,9 @@ internal sealed class IsolationRun
     }
 
     /// <summary>A mapping in a process that IOAS_MAP takes pages from.</summary>
-    private sealed class Region(string name, ProcessAddressSpace process, ulong va, int pages, bool writable, SharedFile? file)
+    private sealed class Region(string name, ProcessAddressSpace process, ulong va, int pages, bool writable, SharedFile? file, MapFlags flags)
     {
+        public MapFlags Flags { get; } = flags;
         public string Name { get; } = name;
         public ProcessAddressSpace Process { get; } = process;
         public ulong Va { get; } = va;
@@ -174,6 +176,8 @@ internal sealed class IsolationRun
         _regions.Add(fileRw);
         _regions.Add(NewRegion("p2-file-ro", p2, 0x1_3000_0000, 32, writable: false, file));
         _regions.Add(NewRegion("p2-anon-rw", p2, 0x1_4000_0000, 32, writable: true, null));
+        // Two 2 MiB huge pages: pinned as runs of a folio, mapped with 2 MiB leaves where the IOVA allows.
+        _regions.Add(NewRegion("p1-huge-rw", p1, 0x1_5000_0000, 1024, writable: true, null, MapFlags.Hugetlb | MapFlags.Huge2MB));
         // Both file mappings see the same page-cache pages.
         _regions[3].Ids = fileRw.Ids;
         for (int i = 0; i < 32; i++) Assert.Equal(fileRw.Ids[i].Hpa, p2.Translate(_regions[3].Va + (ulong)i * Page)!.Value.PageBase);
@@ -196,13 +200,13 @@ internal sealed class IsolationRun
         _devices.Add(new ShadowDevice(Dev2, fd2, d2, [(c.Id, c)]));
     }
 
-    private Region NewRegion(string name, ProcessAddressSpace p, ulong va, int pages, bool writable, SharedFile? file)
+    private Region NewRegion(string name, ProcessAddressSpace p, ulong va, int pages, bool writable, SharedFile? file, MapFlags flags = MapFlags.None)
     {
         var prot = writable ? MemoryProtection.ReadWrite : MemoryProtection.Read;
         Assert.Equal(Errno.Success, file is null
-            ? p.Mmap((ulong)pages * Page, prot, out _, va)
+            ? p.Mmap((ulong)pages * Page, prot, out _, va, flags)
             : p.MmapShared(file, 0, (ulong)pages * Page, prot, out _, va));
-        var region = new Region(name, p, va, pages, writable, file);
+        var region = new Region(name, p, va, pages, writable, file, flags);
         Populate(region);
         return region;
     }
@@ -268,17 +272,20 @@ internal sealed class IsolationRun
         var io = PickIoas();
         var candidates = _regions.Where(r => r.Process == io.Process).ToList();
         var region = candidates[_rng.Next(candidates.Count)];
-        int pages = _rng.Next(1, 9);
-        int start = _rng.Next(region.Pages);
+        // Now and then a whole huge page of the hugetlb region, at a 2 MiB aligned IOVA: 2 MiB leaves.
+        bool wholeHugePage = region.Flags != MapFlags.None && _rng.Next(4) == 0;
+        int pages = wholeHugePage ? HugePages : _rng.Next(1, 9);
+        int start = wholeHugePage ? _rng.Next(region.Pages / HugePages) * HugePages : _rng.Next(region.Pages);
         bool beyond = start + pages > region.Pages; // runs into the unmapped gap after the region
         bool write = _rng.Next(100) < 60;
         bool automatic = _rng.Next(100) < 15;
         ulong length = (ulong)pages * Page;
         ulong iova = automatic ? 0 : PickFixedIova(pages);
+        if (wholeHugePage) iova &= ~(HugePages * Page - 1);
         var flags = IoasMapFlags.Readable | (write ? IoasMapFlags.Writeable : 0) | (automatic ? 0 : IoasMapFlags.FixedIova);
 
         Errno expected;
-        string kind = automatic ? "map-auto" : "map";
+        string kind = wholeHugePage ? "map-huge" : automatic ? "map-auto" : "map";
         if (!automatic && HitsReserved(io, iova, length)) expected = Errno.EINVAL;
         else if (!automatic && HitsArea(io, iova, length)) expected = Errno.EEXIST;
         else if (beyond || (write && !region.Writable)) expected = Errno.EFAULT;
@@ -301,6 +308,14 @@ internal sealed class IsolationRun
             alignment = Math.Min(alignment, 1UL << System.Numerics.BitOperations.TrailingZeroCount(va));
             Assert.True(iova != 0 && iova % alignment == 0, Where($"automatic IOVA 0x{iova:x} for {pages} pages is not aligned to 0x{alignment:x}"));
             Assert.False(HitsArea(io, iova, length) || HitsReserved(io, iova, length), Where($"automatic IOVA 0x{iova:x} overlaps"));
+        }
+        if (wholeHugePage)
+        {
+            foreach (var hwpt in io.Fd.Get<Ioas>(io.Id)!.Hwpts)
+            {
+                var leaf = hwpt.PagingDomain.Table.Lookup(iova)!.Value;
+                Assert.True(leaf.PageSize == HugePages * Page, Where($"{io.Name}: a whole huge page at 0x{iova:x} is mapped with {leaf.PageSize:x}-byte leaves in HWPT #{hwpt.Id}"));
+            }
         }
         var group = new PinGroup(pages, write);
         _expectedPins += pages;
@@ -521,7 +536,7 @@ internal sealed class IsolationRun
         _unmappingProcessMemory = true;
         Assert.Equal(Errno.Success, r.Process.Munmap(r.Va, (ulong)r.Pages * Page));
         _unmappingProcessMemory = false;
-        Assert.Equal(Errno.Success, r.Process.Mmap((ulong)r.Pages * Page, r.Writable ? MemoryProtection.ReadWrite : MemoryProtection.Read, out _, r.Va));
+        Assert.Equal(Errno.Success, r.Process.Mmap((ulong)r.Pages * Page, r.Writable ? MemoryProtection.ReadWrite : MemoryProtection.Read, out _, r.Va, r.Flags));
         Populate(r);
         Count("remap:Success");
     }
@@ -597,9 +612,14 @@ internal sealed class IsolationRun
 
     private void OnPageFreed(PageFrame frame)
     {
-        Assert.True(_areaRefsByHpa.GetValueOrDefault(frame.Address.Value) == 0, Where($"{frame.Address} was freed while an IOAS area maps it"));
-        var id = _byHpa[frame.Address.Value];
-        Assert.False(id.MappedInProcess, Where($"{frame.Address} (page #{id.Id}) was freed while a process maps it"));
+        // Every 4 KiB page of the folio (one, or 512 for a huge page) must be out of every area and every process.
+        for (ulong i = 0; i < frame.PageCount; i++)
+        {
+            ulong hpa = frame.Address.Value + i * Page;
+            Assert.True(_areaRefsByHpa.GetValueOrDefault(hpa) == 0, Where($"{new Hpa(hpa)} was freed while an IOAS area maps it"));
+            var id = _byHpa[hpa];
+            Assert.False(id.MappedInProcess, Where($"{new Hpa(hpa)} (page #{id.Id}) was freed while a process maps it"));
+        }
         // Freed at munmap (nothing pinned it), or later, when the last area pinning it went.
         Count(_unmappingProcessMemory ? "page-freed:at-munmap" : "page-freed:pinned-until-unmap");
     }
