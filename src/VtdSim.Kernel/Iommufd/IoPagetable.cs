@@ -37,7 +37,7 @@ internal sealed class PinnedPages
     {
         var runs = Runs;
         if (index >= PageCount) throw new ArgumentOutOfRangeException(nameof(index));
-        if (runs.Length == 1) return (0, index); // the common case needs no index
+        if (runs.Length == 1 || index == 0) return (0, index); // the common cases (a whole IOAS_MAP area) need no index
         return (_index ??= new PinnedRunPages(runs)).Locate(index);
     }
 
