@@ -187,7 +187,15 @@ public sealed partial class IommufdContext
     /// second-stage A/D is usable; out_max_pasid_log2 is the PASID width the device and unit share (0 without PASID).
     /// </summary>
     public Errno GetHwInfo(uint devId, ref uint dataLen, byte[]? data, ref HwInfoType dataType, out byte maxPasidLog2, out HwCapabilities capabilities,
-        HwInfoFlags flags = HwInfoFlags.None, uint reserved = 0)
+        HwInfoFlags flags = HwInfoFlags.None, uint reserved = 0) =>
+        GetHwInfo(devId, ref dataLen, UserPointer.Of(data), ref dataType, out maxPasidLog2, out capabilities, flags, reserved);
+
+    /// <summary>
+    /// iommufd_get_hw_info with data_uptr as a user pointer: min(data_len, 24) bytes are copied, then the rest of
+    /// data_len is cleared; a fault in either is EFAULT (what was written before it stays).
+    /// </summary>
+    internal Errno GetHwInfo(uint devId, ref uint dataLen, UserPointer data, ref HwInfoType dataType, out byte maxPasidLog2, out HwCapabilities capabilities,
+        HwInfoFlags flags, uint reserved)
     {
         ThrowIfClosed();
         maxPasidLog2 = 0;
@@ -203,11 +211,10 @@ public sealed partial class IommufdContext
         byte[] info = VtdUapi.EncodeHwInfo(Driver.HwInfo());
 
         uint copy = Math.Min(dataLen, (uint)info.Length);
-        if (dataLen != 0 && (data is null || (uint)data.Length < dataLen)) return Errno.EFAULT;
         if (dataLen != 0)
         {
-            info.AsSpan(0, (int)copy).CopyTo(data);
-            Array.Clear(data!, (int)copy, (int)(dataLen - copy));
+            if (data.Write(0, info.AsSpan(0, (int)copy)) != Errno.Success) return Errno.EFAULT;
+            if (copy < dataLen && data.Clear(copy, dataLen - copy) != Errno.Success) return Errno.EFAULT;
         }
         dataLen = (uint)info.Length;
         dataType = HwInfoType.IntelVtd;

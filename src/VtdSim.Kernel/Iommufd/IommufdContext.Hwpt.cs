@@ -12,7 +12,12 @@ public sealed partial class IommufdContext
     /// read-only areas fails with EINVAL (erratum 772415) and leaves nothing behind.
     /// </summary>
     public Errno HwptAlloc(uint devId, uint ptId, HwptAllocFlags flags, out uint hwptId,
-        HwptDataType dataType = HwptDataType.None, uint dataLen = 0, byte[]? data = null, uint faultId = 0, uint reserved = 0)
+        HwptDataType dataType = HwptDataType.None, uint dataLen = 0, byte[]? data = null, uint faultId = 0, uint reserved = 0) =>
+        HwptAlloc(devId, ptId, flags, out hwptId, dataType, dataLen, UserPointer.Of(data), faultId, reserved);
+
+    /// <summary>iommufd_hwpt_alloc with data_uptr as a user pointer.</summary>
+    internal Errno HwptAlloc(uint devId, uint ptId, HwptAllocFlags flags, out uint hwptId,
+        HwptDataType dataType, uint dataLen, UserPointer data, uint faultId, uint reserved)
     {
         ThrowIfClosed();
         hwptId = 0;
@@ -96,7 +101,7 @@ public sealed partial class IommufdContext
     }
 
     /// <summary>iommufd_hwpt_nested_alloc + intel_iommu_domain_alloc_nested (copying struct iommu_hwpt_vtd_s1).</summary>
-    private Errno NestedAlloc(HwptPaging parent, HwptAllocFlags flags, HwptDataType dataType, uint dataLen, byte[]? data, out HwptNested? hwpt)
+    private Errno NestedAlloc(HwptPaging parent, HwptAllocFlags flags, HwptDataType dataType, uint dataLen, UserPointer data, out HwptNested? hwpt)
     {
         hwpt = null;
         if ((flags & ~(HwptAllocFlags.FaultIdValid | HwptAllocFlags.Pasid)) != 0 || dataLen == 0) return Errno.EOPNOTSUPP;
@@ -108,8 +113,9 @@ public sealed partial class IommufdContext
         if (parent.PagingDomain is not { Format: PagingFormat.SecondStage, NestParent: true }) return Errno.EINVAL;
         // iommu_copy_struct_from_user(..., __reserved): shorter than the minimum or longer than the struct is EINVAL.
         if (dataLen < VtdUapi.S1Size || dataLen > VtdUapi.S1Size) return Errno.EINVAL;
-        if (data is null || (uint)data.Length < dataLen) return Errno.EFAULT;
-        var s1 = VtdUapi.DecodeS1(data);
+        Span<byte> bytes = stackalloc byte[VtdUapi.S1Size];
+        if (data.Read(0, bytes) != Errno.Success) return Errno.EFAULT;
+        var s1 = VtdUapi.DecodeS1(bytes);
 
         Errno e = Driver.AllocNested(parent.PagingDomain, s1, out var domain);
         if (e != Errno.Success) return e;
@@ -123,7 +129,11 @@ public sealed partial class IommufdContext
     /// data_type VTD_S1) to a nested HWPT. Entries are handled in order; the first bad one stops the call with its
     /// errno. <paramref name="entryNum"/> is always written back with the number handled, even on error.
     /// </summary>
-    public Errno HwptInvalidate(uint hwptId, HwptInvalidateDataType dataType, uint entryLen, ref uint entryNum, byte[]? data, uint reserved = 0)
+    public Errno HwptInvalidate(uint hwptId, HwptInvalidateDataType dataType, uint entryLen, ref uint entryNum, byte[]? data, uint reserved = 0) =>
+        HwptInvalidate(hwptId, dataType, entryLen, ref entryNum, UserPointer.Of(data), reserved);
+
+    /// <summary>iommufd_hwpt_invalidate with data_uptr as a user pointer: entries are copied one at a time.</summary>
+    internal Errno HwptInvalidate(uint hwptId, HwptInvalidateDataType dataType, uint entryLen, ref uint entryNum, UserPointer data, uint reserved)
     {
         ThrowIfClosed();
         uint done = 0;
@@ -132,7 +142,7 @@ public sealed partial class IommufdContext
         {
             e = Errno.EOPNOTSUPP;
         }
-        else if (entryNum != 0 && (data is null || entryLen == 0))
+        else if (entryNum != 0 && (data.IsNull || entryLen == 0))
         {
             e = Errno.EINVAL;
         }
@@ -153,17 +163,17 @@ public sealed partial class IommufdContext
     }
 
     /// <summary>intel_nested_cache_invalidate_user (nested.c).</summary>
-    private static Errno VtdCacheInvalidateUser(HwptNested nested, HwptInvalidateDataType dataType, uint entryLen, uint entryNum, byte[]? data, out uint processed)
+    private static Errno VtdCacheInvalidateUser(HwptNested nested, HwptInvalidateDataType dataType, uint entryLen, uint entryNum, UserPointer data, out uint processed)
     {
         processed = 0;
         if (dataType != HwptInvalidateDataType.VtdS1) return Errno.EINVAL;
+        Span<byte> bytes = stackalloc byte[VtdUapi.S1InvalidateSize];
         for (uint index = 0; index < entryNum; index++)
         {
             // iommu_copy_struct_from_user_array(..., __reserved)
             if (entryLen < VtdUapi.S1InvalidateSize || entryLen > VtdUapi.S1InvalidateSize) return Errno.EINVAL;
-            ulong offset = (ulong)index * entryLen;
-            if (data is null || offset + entryLen > (ulong)data.Length) return Errno.EFAULT;
-            var entry = VtdUapi.DecodeInvalidation(data.AsSpan((int)offset, (int)entryLen));
+            if (data.Read((ulong)index * entryLen, bytes) != Errno.Success) return Errno.EFAULT;
+            var entry = VtdUapi.DecodeInvalidation(bytes);
 
             if ((entry.Flags & ~VtdS1Invalidation.Leaf) != 0 || entry.Reserved != 0) return Errno.EOPNOTSUPP;
             if ((entry.Address & 0xFFF) != 0 || (entry.Pages == ulong.MaxValue && entry.Address != 0)) return Errno.EINVAL;
@@ -211,7 +221,18 @@ public sealed partial class IommufdContext
     /// fit in the bitmap — and the call still succeeds.
     /// </summary>
     public Errno HwptGetDirtyBitmap(uint hwptId, ulong iova, ulong length, ulong pageSize, ulong[]? bitmap,
-        DirtyBitmapFlags flags = DirtyBitmapFlags.None, uint reserved = 0)
+        DirtyBitmapFlags flags = DirtyBitmapFlags.None, uint reserved = 0) =>
+        HwptGetDirtyBitmap(hwptId, iova, length, pageSize, bit =>
+        {
+            if (bitmap is not null && bit / 64 < (ulong)bitmap.Length) bitmap[bit / 64] |= 1UL << (int)(bit % 64);
+        }, flags, reserved);
+
+    /// <summary>
+    /// iommufd_hwpt_get_dirty_bitmap with the bitmap behind <paramref name="setBit"/>, which records bit n (page n of
+    /// the range) wherever the bitmap lives and drops what it cannot record.
+    /// </summary>
+    internal Errno HwptGetDirtyBitmap(uint hwptId, ulong iova, ulong length, ulong pageSize, Action<ulong> setBit,
+        DirtyBitmapFlags flags, uint reserved)
     {
         ThrowIfClosed();
         if ((flags & ~DirtyBitmapFlags.NoClear) != 0 || reserved != 0) return Errno.EOPNOTSUPP;
@@ -242,8 +263,7 @@ public sealed partial class IommufdContext
                 ulong from = Math.Max(dirtyIova, cur), to = Math.Min(dirtyIova + size - 1, end);
                 for (ulong p = from & ~(pageSize - 1); p <= to; p += pageSize)
                 {
-                    ulong bit = (p - iova) / pageSize;
-                    if (bitmap is not null && bit / 64 < (ulong)bitmap.Length) bitmap[bit / 64] |= 1UL << (int)(bit % 64);
+                    setBit((p - iova) / pageSize);
                     if (p > ulong.MaxValue - pageSize) break;
                 }
             });

@@ -25,13 +25,27 @@ public sealed partial class IommufdContext
     /// </summary>
     public Errno IoasAllowIovas(uint ioasId, ReadOnlySpan<IovaRange> ranges, uint reserved = 0)
     {
+        var bytes = new byte[ranges.Length * IovaRange.SizeOf];
+        for (int i = 0; i < ranges.Length; i++) ranges[i].Write(bytes.AsSpan(i * IovaRange.SizeOf));
+        return IoasAllowIovas(ioasId, (uint)ranges.Length, UserPointer.Of(bytes), reserved);
+    }
+
+    /// <summary>
+    /// iommufd_ioas_allow_iovas with allowed_iovas as a user pointer: ranges are copied one at a time, each checked
+    /// before the next is read, so an unreadable range is EFAULT only once the ones before it passed.
+    /// </summary>
+    internal Errno IoasAllowIovas(uint ioasId, uint numIovas, UserPointer allowedIovas, uint reserved)
+    {
         ThrowIfClosed();
         if (reserved != 0) return Errno.EOPNOTSUPP;
         Errno e = Lookup(ioasId, out Ioas ioas);
         if (e != Errno.Success) return e;
         var list = new List<IovaRange>();
-        foreach (var r in ranges)
+        Span<byte> one = stackalloc byte[IovaRange.SizeOf];
+        for (uint i = 0; i < numIovas; i++)
         {
+            if (allowedIovas.Read((ulong)i * IovaRange.SizeOf, one) != Errno.Success) return Errno.EFAULT;
+            var r = IovaRange.Read(one);
             if (r.Start >= r.Last) return Errno.EINVAL;
             if (list.Exists(o => o.Start <= r.Last && r.Start <= o.Last)) return Errno.EINVAL;
             list.Add(r);
@@ -46,6 +60,27 @@ public sealed partial class IommufdContext
     /// </summary>
     public Errno IoasIovaRanges(uint ioasId, ref uint numIovas, Span<IovaRange> ranges, out ulong iovaAlignment, uint reserved = 0)
     {
+        var bytes = new byte[ranges.Length * IovaRange.SizeOf];
+        uint max = numIovas, num = numIovas;
+        Errno e = IoasIovaRanges(ioasId, ref num, UserPointer.Of(bytes), out iovaAlignment, reserved);
+        // The handler wrote the first min(count, capacity) ranges, or every slot of a short array before its EFAULT.
+        int written = e switch
+        {
+            Errno.Success or Errno.EMSGSIZE => (int)Math.Min(num, max),
+            Errno.EFAULT => ranges.Length,
+            _ => 0,
+        };
+        for (int i = 0; i < written; i++) ranges[i] = IovaRange.Read(bytes.AsSpan(i * IovaRange.SizeOf));
+        if (e is Errno.Success or Errno.EMSGSIZE) numIovas = num;
+        return e;
+    }
+
+    /// <summary>
+    /// iommufd_ioas_iova_ranges with allowed_iovas as a user pointer. <paramref name="numIovas"/> changes only on
+    /// success and EMSGSIZE; on EFAULT the ranges copied before the fault stay written.
+    /// </summary>
+    internal Errno IoasIovaRanges(uint ioasId, ref uint numIovas, UserPointer allowedIovas, out ulong iovaAlignment, uint reserved)
+    {
         ThrowIfClosed();
         iovaAlignment = 0;
         if (reserved != 0) return Errno.EOPNOTSUPP;
@@ -54,10 +89,11 @@ public sealed partial class IommufdContext
         uint max = numIovas;
         var usable = ioas.Iopt.UsableRanges();
         iovaAlignment = ioas.Iopt.IovaAlignment;
+        Span<byte> one = stackalloc byte[IovaRange.SizeOf];
         for (int i = 0; i < usable.Count && (uint)i < max; i++)
         {
-            if (i >= ranges.Length) return Errno.EFAULT;
-            ranges[i] = usable[i];
+            usable[i].Write(one);
+            if (allowedIovas.Write((ulong)i * IovaRange.SizeOf, one) != Errno.Success) return Errno.EFAULT;
         }
         numIovas = (uint)usable.Count;
         return numIovas > max ? Errno.EMSGSIZE : Errno.Success;

@@ -19,6 +19,24 @@ public static class IommufdIoctl
     public const uint HwptSetDirtyTracking = 0x3B8B;
     public const uint HwptGetDirtyBitmap = 0x3B8C;
     public const uint HwptInvalidate = 0x3B8D;
+    // Numbers Linux has and the model does not implement (Ioctl answers them EOPNOTSUPP, K18).
+    public const uint Option = 0x3B87;
+    public const uint VfioIoas = 0x3B88;
+    public const uint FaultQueueAlloc = 0x3B8E;
+    public const uint IoasMapFile = 0x3B8F;
+    public const uint ViommuAlloc = 0x3B90;
+    public const uint VdeviceAlloc = 0x3B91;
+    public const uint IoasChangeProcess = 0x3B92;
+    public const uint VeventqAlloc = 0x3B93;
+    public const uint HwQueueAlloc = 0x3B94;
+
+    /// <summary>IOMMUFD_CMD_BASE: the first iommufd nr (IOMMU_DESTROY).</summary>
+    public const uint CmdBase = 0x80;
+    /// <summary>The last nr of the ioctl table (IOMMU_HW_QUEUE_ALLOC); IOMMU_TEST_CMD (0xA0) exists only in selftest kernels.</summary>
+    public const uint CmdLast = 0x94;
+
+    /// <summary>_IO(IOMMUFD_TYPE, nr).</summary>
+    public static uint Request(uint nr) => (Type << 8) | nr;
 }
 
 /// <summary>enum iommufd_ioas_map_flags (IOAS_MAP and IOAS_COPY).</summary>
@@ -104,9 +122,21 @@ public enum DirtyBitmapFlags : uint
     NoClear = 1 << 0,
 }
 
-/// <summary>struct iommu_iova_range: an inclusive [Start, Last] range.</summary>
+/// <summary>struct iommu_iova_range { __aligned_u64 start; __aligned_u64 last; }: an inclusive [Start, Last] range.</summary>
 public readonly record struct IovaRange(ulong Start, ulong Last)
 {
+    /// <summary>sizeof(struct iommu_iova_range).</summary>
+    public const int SizeOf = 16;
+
+    public static IovaRange Read(ReadOnlySpan<byte> b) =>
+        new(BinaryPrimitives.ReadUInt64LittleEndian(b), BinaryPrimitives.ReadUInt64LittleEndian(b[8..]));
+
+    public void Write(Span<byte> b)
+    {
+        BinaryPrimitives.WriteUInt64LittleEndian(b, Start);
+        BinaryPrimitives.WriteUInt64LittleEndian(b[8..], Last);
+    }
+
     public override string ToString() => $"[0x{Start:x}, 0x{Last:x}]";
 }
 
