@@ -3,7 +3,7 @@ using BenchmarkDotNet.Running;
 using VtdSim.Benchmarks;
 
 // Benchmarks: dotnet run -c Release --project bench/VtdSim.Benchmarks -- --filter '*'
-// Profiling:  dotnet run -c Release --project bench/VtdSim.Benchmarks -- --spin <walk|translate|hot|hot-pages|kernel> <legacy|fs|nested|domain-4k|ioas-4k> [seconds]
+// Profiling:  dotnet run -c Release --project bench/VtdSim.Benchmarks -- --spin <walk|translate|hot|hot-pages|kernel|steady> <legacy|fs|nested|domain-4k|ioas-4k|domain-map|domain-unmap|ioas-map-unmap> [seconds]
 //             runs one operation in a loop (no BenchmarkDotNet) and prints ns/op, for `perf record` with
 //             DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 (see docs/performance.md).
 if (args.Length >= 3 && args[0] == "--spin")
@@ -19,6 +19,8 @@ static int Spin(string what, string shape, double seconds)
     if (what.StartsWith("hot", StringComparison.Ordinal)) c.Setup();
     var k = new KernelBenchmarks();
     if (what == "kernel") k.Setup();
+    var steady = new KernelSteadyStateBenchmarks();
+    if (what == "steady") steady.Setup();
     Func<ulong> op = (what, shape) switch
     {
         ("hot", "legacy") => c.HotLegacy,
@@ -29,6 +31,9 @@ static int Spin(string what, string shape, double seconds)
         ("hot-pages", "nested") => c.HotNestedPages,
         ("kernel", "domain-4k") => k.MapUnmap4K,
         ("kernel", "ioas-4k") => k.IoasMapUnmap4K,
+        ("steady", "domain-map") => steady.DomainMap4K,
+        ("steady", "domain-unmap") => steady.DomainUnmap4K,
+        ("steady", "ioas-map-unmap") => steady.IoasMapUnmap4K,
         ("walk", "legacy") => b.WalkLegacy4,
         ("walk", "fs") => b.WalkFirstStage4,
         ("walk", "nested") => b.WalkNested4x4,
