@@ -15,6 +15,7 @@ public sealed class PhysicalMachine
 {
     private readonly List<IMmioRegion> _mmio = new();
     private MmioWindow[] _windows = []; // _mmio's address ranges, for the check every CPU access makes
+    private ulong _mmioLow = ulong.MaxValue, _mmioHigh; // [lowest start, highest end) of all windows: most RAM is outside
     private readonly List<PciFunction> _functions = new();
 
     public PhysicalMachine(PhysicalMemory memory, Hpa iommuBase, IDmaPort dma)
@@ -60,6 +61,8 @@ public sealed class PhysicalMachine
         }
         _mmio.Add(region);
         _windows = [.. _mmio.Select(r => new MmioWindow(r.Base.Value, r.Base.Value + r.Size, r))];
+        _mmioLow = _windows.Min(w => w.Start);
+        _mmioHigh = _windows.Max(w => w.End);
     }
 
     /// <summary>An MMIO region's range [Start, End), read without calling into the region.</summary>
@@ -122,6 +125,7 @@ public sealed class PhysicalMachine
     /// <summary>The MMIO region an access falls in, if any (an access straddling a region's edge belongs to it too).</summary>
     public IMmioRegion? FindRegion(Hpa address, int size)
     {
+        if (address.Value >= _mmioHigh || address.Value + (ulong)size <= _mmioLow) return null;
         foreach (ref readonly MmioWindow w in _windows.AsSpan())
         {
             if (address.Value < w.End && w.Start < address.Value + (ulong)size) return w.Region;

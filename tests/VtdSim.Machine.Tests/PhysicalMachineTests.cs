@@ -48,4 +48,44 @@ public class PhysicalMachineTests
         var e = Assert.Throws<ArgumentException>(() => m.Map(new VtdUnitMmio(m.HardwareIommu!)));
         Assert.Contains("overlaps", e.Message);
     }
+
+    [Fact]
+    public void AccessesGoToTheRegionThatClaimsThemAndToMemoryAroundAndBetweenRegions()
+    {
+        var m = PhysicalMachine.Host(BuiltInProfiles.SapphireRapids, 1UL << 37);
+        var low = new RecordingRegion(new Hpa(0x8000_0000), 0x1000);
+        var high = new RecordingRegion(new Hpa(0x10_0000_0000), 0x1000);
+        m.Map(low);
+        m.Map(high);
+
+        Assert.Equal(0x8000_0010UL, m.Read(new Hpa(0x8000_0010), 8));       // inside the low region
+        Assert.Equal(0x10_0000_0ff8UL, m.Read(new Hpa(0x10_0000_0ff8), 8)); // the last word of the high one
+        Assert.Equal(0x7FFF_FFFCUL, m.Read(new Hpa(0x7FFF_FFFC), 8));       // straddles the low region's start: the region's
+        m.Write(new Hpa(0x9000_0000), 8, 42);                                // between the regions: memory
+        Assert.Equal(42UL, m.Read(new Hpa(0x9000_0000), 8));
+        m.Write(new Hpa(0x10_0000_1000), 8, 7);                              // just above the high region: memory
+        Assert.Equal(7UL, m.Read(new Hpa(0x10_0000_1000), 8));
+        Assert.Equal(3, low.Accesses + high.Accesses);
+    }
+
+    /// <summary>A device region that answers every read with the address read and counts what reaches it.</summary>
+    private sealed class RecordingRegion(Hpa @base, ulong size) : IMmioRegion
+    {
+        public Hpa Base { get; } = @base;
+        public ulong Size { get; } = size;
+        public int Accesses { get; private set; }
+
+        public bool TryRead(ulong offset, int size, out ulong value)
+        {
+            Accesses++;
+            value = Base.Value + offset;
+            return true;
+        }
+
+        public bool TryWrite(ulong offset, int size, ulong value)
+        {
+            Accesses++;
+            return true;
+        }
+    }
 }

@@ -38,7 +38,16 @@ internal sealed class FaultRecordingRegisters
 
     public int Offset { get; }
     public int Count { get; }
-    public bool PrimaryPending => Array.Exists(_high, h => (h & (1UL << 63)) != 0);
+    public bool PrimaryPending
+    {
+        get
+        {
+            // A plain loop: FSTS is read on every invalidation wait a driver polls, and a delegate per record shows.
+            foreach (ulong h in _high)
+                if ((h & (1UL << 63)) != 0) return true;
+            return false;
+        }
+    }
     public uint Status => _status | (PrimaryPending ? Ppf : 0) | ((uint)_fri << 8);
     public uint Control => _control;
 
