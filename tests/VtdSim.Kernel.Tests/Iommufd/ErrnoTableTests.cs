@@ -8,7 +8,7 @@ using static VtdSim.Kernel.Tests.Iommufd.IommufdBench;
 namespace VtdSim.Kernel.Tests.Iommufd;
 
 /// <summary>One test per row of the errno table in docs/kernel-api.md; each name starts with the row id.</summary>
-public class ErrnoTableTests
+public partial class ErrnoTableTests
 {
     private const ulong Page = 4096;
     private readonly IommufdBench _b = new();

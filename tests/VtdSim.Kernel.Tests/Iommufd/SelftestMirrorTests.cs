@@ -12,7 +12,7 @@ namespace VtdSim.Kernel.Tests.Iommufd;
 /// The behaviour of the Linux selftest tools/testing/selftests/iommu/iommufd.c cases listed in docs/kernel-api.md,
 /// on the VT-d model instead of the mock driver.
 /// </summary>
-public class SelftestMirrorTests
+public partial class SelftestMirrorTests
 {
     private const ulong Page = 4096;
 
