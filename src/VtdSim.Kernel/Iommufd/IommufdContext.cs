@@ -9,8 +9,8 @@ namespace VtdSim.Kernel.Iommufd;
 /// documented errno can be reached — and returning an <see cref="Errno"/>; fields the kernel writes back are ref/out
 /// parameters. User addresses (user_va) are addresses in the process that opened the file. Driver-specific user data
 /// (data_uptr with data_len or entry_len) is a byte array, null standing for a NULL pointer; reading past its end is a
-/// fault (EFAULT), as a copy_from_user past a mapping would be. The per-ioctl <c>size</c> field is not modelled: the
-/// methods take fields, not structs.
+/// fault (EFAULT), as a copy_from_user past a mapping would be. The struct as user space passes it, with its
+/// <c>size</c> field, goes through <see cref="Ioctl"/>, which applies Linux's size rule and calls these methods.
 /// </summary>
 public sealed partial class IommufdContext
 {
