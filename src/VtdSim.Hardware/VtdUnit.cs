@@ -45,6 +45,16 @@ public sealed class VtdUnit
     public VtdEventLog Events { get; }
     internal RemappingCaches Caches { get; }
 
+    /// <summary>The unit's translation caches with their counters (hits, misses, fills, evictions, invalidations, occupancy).</summary>
+    public IReadOnlyList<TranslationCacheReport> CacheReports() =>
+    [
+        new("context", Profile.Caches.Context, Caches.Context.Statistics),
+        new("pasid", Profile.Caches.Pasid, Caches.Pasid.Statistics),
+        new("iotlb", Profile.Caches.Iotlb, Caches.Iotlb.Statistics),
+        new("fs-paging-structures", Profile.Caches.FirstStagePagingStructures, Caches.FirstStage.Statistics),
+        new("ss-paging-structures", Profile.Caches.SecondStagePagingStructures, Caches.SecondStage.Statistics),
+    ];
+
     public bool TranslationEnabled => _registers.Root.TranslationEnabled;
     public Hpa RootTable => _registers.Root.RootTable;
     public TranslationTableMode TableMode => _registers.Root.Mode;

@@ -226,6 +226,19 @@ public sealed class QtestInterpreter
         return sb.ToString();
     }
 
+    private string CacheCounters(Arguments a)
+    {
+        var sb = new StringBuilder();
+        var reports = _machine.Unit.CacheReports();
+        foreach (var r in reports)
+        {
+            var c = r.Statistics;
+            sb.Append($"CACHE {r.Name} capacity={r.Geometry.Capacity} hits={c.Hits} misses={c.Misses} fills={c.Fills} ")
+              .Append($"evictions={c.Evictions} invalidated={c.Invalidated} holding={c.Occupancy}\n");
+        }
+        return sb.Append("OK ").Append(reports.Count).ToString();
+    }
+
     private string Reset(Arguments a)
     {
         _machine.Reset();
@@ -309,6 +322,7 @@ public sealed class QtestInterpreter
         Add("dma SID ADDR LEN read|write [pasid=N] [priv] [exec] [data=0xHEX]", 4, 8, (q, a) => q.Dma(a));
         Add("translate SID ADDR read|write [pasid=N] [priv] [exec]", 3, 6, (q, a) => q.Translate(a));
         Add("events", 0, 0, (q, a) => q.Events(a));
+        Add("caches", 0, 0, (q, a) => q.CacheCounters(a));
         Add("reset", 0, 0, (q, a) => q.Reset(a));
         Add("info", 0, 0, (q, a) => q.Info(a));
         Add("help", 0, 0, (_, a) => Help(a));

@@ -68,6 +68,22 @@ public class QtestTranslationScenarioTests
     }
 
     [Fact]
+    public void CachesReportsTheCountersOfEveryTranslationCache()
+    {
+        var q = ProgrammedMachine();
+        Assert.StartsWith("OK 4", q.Do($"dma {Device} 0x345000 4 read")); // walks: context-cache and IOTLB miss, then fill
+        Assert.StartsWith("OK 4", q.Do($"dma {Device} 0x345004 4 read")); // hits both
+        string[] lines = q.Lines("caches");
+        Assert.Equal("OK 5", lines[^1]);
+        Assert.Equal("CACHE context capacity=4096 hits=1 misses=1 fills=1 evictions=0 invalidated=0 holding=1", lines[0]);
+        Assert.Equal("CACHE pasid capacity=0 hits=0 misses=0 fills=0 evictions=0 invalidated=0 holding=0", lines[1]); // QEMU 7.2 has none
+        Assert.Equal("CACHE iotlb capacity=1024 hits=1 misses=1 fills=1 evictions=0 invalidated=0 holding=1", lines[2]);
+
+        q.Ok($"writeq 0x{Regs + 0xf8:x} 0x9000000000000000"); // IOTLB register (QEMU's ECAP.IRO = 0xf0, +8): IVT, global
+        Assert.Contains("CACHE iotlb capacity=1024 hits=1 misses=1 fills=1 evictions=0 invalidated=1 holding=0", q.Lines("caches"));
+    }
+
+    [Fact]
     public void ADmaWriteToAReadOnlyPageFaultsAndTheFaultIsInTheFrcd()
     {
         var q = ProgrammedMachine();
