@@ -12,52 +12,86 @@ public enum DomainType
 }
 
 /// <summary>
-/// An IOMMU domain of the Intel driver: a translation that devices attach to. A domain gets a domain id on each unit
-/// it is attached through (released when its last device leaves that unit).
+/// A domain's presence on one unit: its domain id there and the (device, PASID) pairs attached through that unit, in
+/// attach order. A list, not a set: the flush after every map and unmap walks it by index, allocating nothing.
+/// </summary>
+internal sealed class DomainUnit(IntelIommu iommu, ushort domainId)
+{
+    public IntelIommu Iommu { get; } = iommu;
+    public ushort DomainId { get; } = domainId;
+    public List<(SourceId Device, uint Pasid)> Users { get; } = new();
+
+    /// <summary>True if no user before <paramref name="index"/> has the same PASID: one PASID-based flush per (DID, PASID).</summary>
+    public bool FirstWithItsPasid(int index)
+    {
+        uint pasid = Users[index].Pasid;
+        for (int i = 0; i < index; i++)
+            if (Users[i].Pasid == pasid) return false;
+        return true;
+    }
+
+    public void Deconstruct(out IntelIommu iommu, out ushort domainId)
+    {
+        iommu = Iommu;
+        domainId = DomainId;
+    }
+}
+
+/// <summary>
+/// An IOMMU domain of the Intel driver: a translation that devices attach to, for their requests without PASID (the
+/// RID, through RID_PASID) or for one PASID each. A domain gets one domain id on each unit it is attached through,
+/// shared by all its (device, PASID) pairs there, and released when the last of them leaves that unit.
 /// </summary>
 public abstract class IntelDomain
 {
-    private readonly Dictionary<IntelIommu, (ushort DomainId, List<SourceId> Devices)> _attachments = new();
-    private readonly List<(IntelIommu Iommu, ushort DomainId)> _units = new(); // _attachments' keys and ids, in attach order
+    private readonly List<DomainUnit> _units = new(); // in attach order
 
     internal IntelDomain(DomainType type) => Type = type;
 
     public DomainType Type { get; }
-    public IReadOnlyCollection<SourceId> Devices => _attachments.Values.SelectMany(a => a.Devices).ToList();
-    /// <summary>The units the domain is attached through, with its id on each. Typed as the list (callers must not
-    /// change it) so the flush after every map and unmap walks it with List's struct enumerator, allocating nothing.</summary>
-    internal List<(IntelIommu Iommu, ushort DomainId)> Attachments => _units;
+    /// <summary>The devices attached, once each, whether by RID or by PASID.</summary>
+    public IReadOnlyCollection<SourceId> Devices => _units.SelectMany(u => u.Users.Select(x => x.Device)).Distinct().ToList();
+    /// <summary>Every (device, PASID) pair attached; the RID's is (device, RID_PASID = 0).</summary>
+    public IReadOnlyCollection<(SourceId Device, uint Pasid)> PasidAttachments => _units.SelectMany(u => u.Users).ToList();
+    /// <summary>The units the domain is attached through, with its id and users on each. Typed as the list (callers
+    /// must not change it) so the flush after every map and unmap walks it with List's struct enumerator.</summary>
+    internal List<DomainUnit> Attachments => _units;
 
-    internal ushort? DomainIdOn(IntelIommu iommu) => _attachments.TryGetValue(iommu, out var a) ? a.DomainId : null;
+    internal ushort? DomainIdOn(IntelIommu iommu) => Find(iommu)?.DomainId;
 
-    /// <summary>Records a device on a unit, allocating the domain's id there on first use.</summary>
-    internal Errno AddDevice(IntelIommu iommu, SourceId device, out ushort domainId)
+    private DomainUnit? Find(IntelIommu iommu)
     {
-        if (_attachments.TryGetValue(iommu, out var a))
+        foreach (var u in _units)
+            if (ReferenceEquals(u.Iommu, iommu)) return u;
+        return null;
+    }
+
+    /// <summary>Records a (device, PASID) on a unit, allocating the domain's id there on first use.</summary>
+    internal Errno AddDevice(IntelIommu iommu, SourceId device, uint pasid, out ushort domainId)
+    {
+        var unit = Find(iommu);
+        if (unit is null)
         {
-            a.Devices.Add(device);
-            domainId = a.DomainId;
-            return Errno.Success;
+            if (iommu.AllocateDomainId() is not ushort did)
+            {
+                domainId = 0;
+                return Errno.ENOSPC;
+            }
+            unit = new DomainUnit(iommu, did);
+            _units.Add(unit);
         }
-        if (iommu.AllocateDomainId() is not ushort did)
-        {
-            domainId = 0;
-            return Errno.ENOSPC;
-        }
-        _attachments[iommu] = (did, [device]);
-        _units.Add((iommu, did));
-        domainId = did;
+        unit.Users.Add((device, pasid));
+        domainId = unit.DomainId;
         return Errno.Success;
     }
 
-    internal void RemoveDevice(IntelIommu iommu, SourceId device)
+    internal void RemoveDevice(IntelIommu iommu, SourceId device, uint pasid)
     {
-        if (!_attachments.TryGetValue(iommu, out var a)) return;
-        a.Devices.Remove(device);
-        if (a.Devices.Count != 0) return;
-        _attachments.Remove(iommu);
-        _units.Remove((iommu, a.DomainId));
-        iommu.FreeDomainId(a.DomainId);
+        if (Find(iommu) is not DomainUnit unit) return;
+        unit.Users.Remove((device, pasid));
+        if (unit.Users.Count != 0) return;
+        _units.Remove(unit);
+        iommu.FreeDomainId(unit.DomainId);
     }
 }
 

@@ -58,6 +58,13 @@ internal sealed class IntelIommu
     /// <summary>ssads_supported: scalable, SS A/D and coherent scalable-mode walks.</summary>
     public bool DirtyTrackingSupported => ScalableMode && Ecap.SecondStageAccessedDirty && Ecap.ScalableModePageWalkCoherency;
     public bool FirstStageSupported => ScalableMode && Ecap.FirstStageTranslation;
+    /// <summary>pasid_supported: requests-with-PASID need scalable mode and ECAP.PASID.</summary>
+    public bool PasidSupported => ScalableMode && Ecap.Pasid;
+    /// <summary>
+    /// iommu.max_pasids: 2^PSS-width PASIDs where the unit supports them (else 0), capped by the driver's one-page
+    /// PASID directory (PDTS=2: 2^15 PASIDs; Linux sizes its directory for the unit's width).
+    /// </summary>
+    public uint MaxPasids => PasidSupported ? 1u << Math.Min(Ecap.PasidWidth, PasidDirectorySize + 13) : 0;
     public bool SecondStageSupported => !ScalableMode || Ecap.SecondStageTranslation;
     public long InvalidationsSubmitted => _invalidation?.Submitted ?? 0;
 

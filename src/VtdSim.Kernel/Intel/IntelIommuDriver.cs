@@ -34,7 +34,7 @@ public sealed class IntelIommuDriver
     private readonly PhysicalMachine _machine;
     private readonly PageAllocator _pages;
     private readonly KernelLog _log;
-    private readonly Dictionary<SourceId, IntelDomain> _deviceDomains = new();
+    private readonly Dictionary<(SourceId Device, uint Pasid), IntelDomain> _deviceDomains = new();
     private IntelIommu? _unit;
 
     public IntelIommuDriver(PhysicalMachine machine, PageAllocator pages, KernelLog log, IntelIommuOptions? options = null)
@@ -61,7 +61,25 @@ public sealed class IntelIommuDriver
         return _unit.Enable();
     }
 
-    public IntelDomain DomainOf(SourceId device) => _deviceDomains.TryGetValue(device, out var d) ? d : Blocked;
+    /// <summary>The domain a device's requests without PASID use (blocked if none).</summary>
+    public IntelDomain DomainOf(SourceId device) => DomainOf(device, RidPasid);
+
+    /// <summary>The domain a device's requests with <paramref name="pasid"/> use (RID_PASID: the RID's); blocked if none.</summary>
+    public IntelDomain DomainOf(SourceId device, uint pasid) => _deviceDomains.TryGetValue((device, pasid), out var d) ? d : Blocked;
+
+    /// <summary>
+    /// dev_iommu max_pasids: the PASIDs a device may use here, min(its PCI PASID width, the unit's); 0 if either has
+    /// none (a PASID-less function, or a unit without PASID support).
+    /// </summary>
+    public uint MaxPasids(SourceId device)
+    {
+        var function = _machine.Functions.FirstOrDefault(f => f.Id == device);
+        if (function is null || function.PasidWidth <= 0) return 0;
+        return Math.Min(function.PasidWidth >= 32 ? uint.MaxValue : 1u << function.PasidWidth, Unit.MaxPasids);
+    }
+
+    /// <summary>pasid_supported on the unit the device sits behind.</summary>
+    public bool PasidSupported => Unit.PasidSupported;
 
     /// <summary>intel_iommu_hw_info: every VT-d unit reports the erratum flag (Linux sets it without a CPU-model check).</summary>
     public VtdHwInfo HwInfo() => new(VtdHwInfo.Errata772415Spr17, Unit.Cap.Raw, Unit.Ecap.Raw);
@@ -119,40 +137,60 @@ public sealed class IntelIommuDriver
     /// Attaches a device (its requests without PASID) to a domain, replacing what it had: the old translation is torn
     /// down first, as the specification's PASID-entry sequence requires, then the new one installed.
     /// </summary>
-    public Errno Attach(SourceId device, IntelDomain domain)
+    public Errno Attach(SourceId device, IntelDomain domain) => Install(device, RidPasid, domain);
+
+    /// <summary>
+    /// set_dev_pasid (iommu_attach_device_pasid / iommu_replace_device_pasid, and the blocked domain's for detach):
+    /// points the PASID-table entry of (device, <paramref name="pasid"/>) at a domain, replacing what it had, with the
+    /// same teardown sequence as the RID. The unit must support PASID (EOPNOTSUPP); RID_PASID is the RID's entry and
+    /// a PASID at or beyond the device's max PASIDs is EINVAL; so is a paging domain with dirty tracking (dirty_ops).
+    /// Nested, paging (either stage), identity and blocked domains may be used.
+    /// </summary>
+    public Errno SetDevPasid(SourceId device, uint pasid, IntelDomain domain)
+    {
+        if (!Unit.PasidSupported) return Errno.EOPNOTSUPP;
+        if (pasid == RidPasid || pasid >= MaxPasids(device)) return Errno.EINVAL;
+        if (domain is PagingDomain { DirtyTrackingCapable: true }) return Errno.EINVAL;
+        return Install(device, pasid, domain);
+    }
+
+    /// <summary>One (device, PASID)'s translation, replaced atomically: it happens or the old one stays.</summary>
+    private Errno Install(SourceId device, uint pasid, IntelDomain domain)
     {
         var unit = Unit;
-        IntelDomain old = DomainOf(device);
+        IntelDomain old = DomainOf(device, pasid);
         if (ReferenceEquals(old, domain)) return Errno.Success;
         Errno e = CheckCompatible(unit, domain);
         if (e != Errno.Success) return e;
 
         // Claim the new domain's id first: if none is free, the device keeps its old translation (a replace either
-        // happens or does not). After that only the table writes remain, which cannot fail for a device that already
-        // has its context and PASID tables.
+        // happens or does not). After that only the table writes remain, which cannot fail for an entry that was
+        // present (its context entry and PASID table exist); a fresh entry that cannot get its tables leaves nothing.
         ushort did = 0;
         if (domain is not BlockedDomain)
         {
-            e = domain.AddDevice(unit, device, out did);
+            e = domain.AddDevice(unit, device, pasid, out did);
             if (e != Errno.Success) return e;
         }
-        e = unit.ScalableMode ? unit.ClearPasidEntry(device, RidPasid) : unit.ClearLegacyContext(device);
+        e = unit.ScalableMode ? unit.ClearPasidEntry(device, pasid) : unit.ClearLegacyContext(device);
         if (e != Errno.Success)
         {
-            if (domain is not BlockedDomain) domain.RemoveDevice(unit, device);
+            if (domain is not BlockedDomain) domain.RemoveDevice(unit, device, pasid);
             return e;
         }
-        old.RemoveDevice(unit, device);
-        _deviceDomains.Remove(device);
+        old.RemoveDevice(unit, device, pasid);
+        _deviceDomains.Remove((device, pasid));
         if (domain is BlockedDomain) return Errno.Success;
 
-        e = unit.ScalableMode ? unit.SetPasidEntry(device, RidPasid, PasidEntryFor(unit, domain, did)) : unit.SetLegacyContext(device, ContextEntryFor(unit, domain, did));
+        e = unit.ScalableMode
+            ? unit.SetPasidEntry(device, pasid, PasidEntryFor(unit, domain, did))
+            : unit.SetLegacyContext(device, ContextEntryFor(unit, domain, did));
         if (e != Errno.Success)
         {
-            domain.RemoveDevice(unit, device);
+            domain.RemoveDevice(unit, device, pasid);
             return e;
         }
-        _deviceDomains[device] = domain;
+        _deviceDomains[(device, pasid)] = domain;
         return Errno.Success;
     }
 
@@ -162,14 +200,16 @@ public sealed class IntelIommuDriver
         if (!domain.DirtyTrackingCapable) return Errno.EOPNOTSUPP;
         if (domain.DirtyTrackingEnabled == enable) return Errno.Success;
         domain.DirtyTrackingEnabled = enable;
-        var users = domain.Devices.Select(d => (Device: d, Domain: (IntelDomain)domain))
-            .Concat(domain.Children.SelectMany(c => c.Devices.Select(d => (Device: d, Domain: (IntelDomain)c))));
-        foreach (var (device, owner) in users.ToList())
+        // Every PASID entry built on the table: the domain's own (RIDs only: dirty_ops keep it off PASIDs) and its
+        // nested domains', at the RID or at any PASID.
+        var users = domain.PasidAttachments.Select(a => (a.Device, a.Pasid, Domain: (IntelDomain)domain))
+            .Concat(domain.Children.SelectMany(c => c.PasidAttachments.Select(a => (a.Device, a.Pasid, Domain: (IntelDomain)c))));
+        foreach (var (device, pasid, owner) in users.ToList())
         {
             var unit = Unit;
             ushort did = owner.DomainIdOn(unit)!.Value;
-            Errno e = unit.ClearPasidEntry(device, RidPasid);
-            if (e == Errno.Success) e = unit.SetPasidEntry(device, RidPasid, PasidEntryFor(unit, owner, did));
+            Errno e = unit.ClearPasidEntry(device, pasid);
+            if (e == Errno.Success) e = unit.SetPasidEntry(device, pasid, PasidEntryFor(unit, owner, did));
             if (e != Errno.Success) return e;
         }
         return Errno.Success;

@@ -31,16 +31,23 @@ public sealed class NestedDomain : IntelDomain
 
     /// <summary>
     /// One VT-d stage-1 invalidation entry (IOMMU_HWPT_INVALIDATE): flush [addr, addr + npages·4K) of the first stage
-    /// with the PASID-based IOTLB descriptor; npages = U64_MAX with addr 0 means everything; LEAF is the hint.
+    /// with the PASID-based IOTLB descriptor, once for each PASID the domain is attached at (RID_PASID for RIDs);
+    /// npages = U64_MAX with addr 0 means everything; LEAF is the hint.
     /// </summary>
     internal Errno Invalidate(ulong address, ulong pages, bool leafOnly)
     {
-        foreach (var (iommu, did) in Attachments)
+        foreach (var unit in Attachments)
         {
-            Errno e = pages == ulong.MaxValue
-                ? iommu.FlushPasidIotlbRange(did, IntelIommuDriver.RidPasid, 0, ulong.MaxValue, leafOnly)
-                : iommu.FlushPasidIotlbRange(did, IntelIommuDriver.RidPasid, address, pages * 4096, leafOnly);
-            if (e != Errno.Success) return e;
+            var (iommu, did) = unit;
+            for (int i = 0; i < unit.Users.Count; i++)
+            {
+                if (!unit.FirstWithItsPasid(i)) continue;
+                uint pasid = unit.Users[i].Pasid;
+                Errno e = pages == ulong.MaxValue
+                    ? iommu.FlushPasidIotlbRange(did, pasid, 0, ulong.MaxValue, leafOnly)
+                    : iommu.FlushPasidIotlbRange(did, pasid, address, pages * 4096, leafOnly);
+                if (e != Errno.Success) return e;
+            }
         }
         return Errno.Success;
     }

@@ -79,9 +79,9 @@ public sealed class PagingDomain : IntelDomain
     /// </summary>
     private Errno SyncMap(ulong iova, ulong length)
     {
-        foreach (var (iommu, did) in Attachments)
+        foreach (var unit in Attachments)
         {
-            Errno e = iommu.Cap.CachingMode ? FlushOn(iommu, did, iova, length, leafOnly: true) : iommu.FlushWriteBuffer();
+            Errno e = unit.Iommu.Cap.CachingMode ? FlushOn(unit, iova, length, leafOnly: true) : unit.Iommu.FlushWriteBuffer();
             if (e != Errno.Success) return e;
         }
         foreach (var child in _children)
@@ -96,7 +96,7 @@ public sealed class PagingDomain : IntelDomain
 
     private void FlushRange(ulong iova, ulong length, bool leafOnly)
     {
-        foreach (var (iommu, did) in Attachments) FlushOn(iommu, did, iova, length, leafOnly);
+        foreach (var unit in Attachments) FlushOn(unit, iova, length, leafOnly);
         // A nest parent's change reaches every nested translation built on it: their PASID entries carry the nested
         // domain's DID, so flush with those DIDs too (Linux's NESTING_IOTLB cache tags).
         foreach (var child in _children)
@@ -105,10 +105,23 @@ public sealed class PagingDomain : IntelDomain
         }
     }
 
-    private Errno FlushOn(IntelIommu iommu, ushort did, ulong iova, ulong length, bool leafOnly) =>
-        Format == PagingFormat.SecondStage
-            ? iommu.FlushIotlbRange(did, iova, length, leafOnly)
-            : iommu.FlushPasidIotlbRange(did, IntelIommuDriver.RidPasid, iova, length, leafOnly);
+    /// <summary>
+    /// Second stage: one DID-based flush covers every PASID using the domain. First stage: the IOTLB is tagged
+    /// (DID, PASID), so each PASID the domain is attached at (RID_PASID for the RIDs) gets its own PASID-based flush.
+    /// </summary>
+    private Errno FlushOn(DomainUnit unit, ulong iova, ulong length, bool leafOnly)
+    {
+        var (iommu, did) = unit;
+        if (Format == PagingFormat.SecondStage) return iommu.FlushIotlbRange(did, iova, length, leafOnly);
+        var users = unit.Users;
+        for (int i = 0; i < users.Count; i++)
+        {
+            if (!unit.FirstWithItsPasid(i)) continue;
+            Errno e = iommu.FlushPasidIotlbRange(did, users[i].Pasid, iova, length, leafOnly);
+            if (e != Errno.Success) return e;
+        }
+        return Errno.Success;
+    }
 
     /// <summary>
     /// Reads and clears the second-stage D bits of mapped pages in [iova, iova+length), reporting each dirty page.
