@@ -11,6 +11,9 @@ public sealed partial class IommufdContext
     /// </summary>
     public static readonly IovaRange MsiWindow = new(0xFEE0_0000, 0xFEEF_FFFF);
 
+    /// <summary>IOMMU_NO_PASID: the pasid argument that means the device's requests without PASID (its RID).</summary>
+    public const uint NoPasid = IntelIommuDriver.RidPasid;
+
     /// <summary>
     /// VFIO_DEVICE_BIND_IOMMUFD (iommufd_device_bind): takes DMA ownership of a PCI function (ENOENT if the machine
     /// has none with that id, EBUSY if another iommufd owns it) and leaves it blocked until it is attached.
@@ -30,12 +33,13 @@ public sealed partial class IommufdContext
         return Errno.Success;
     }
 
-    /// <summary>iommufd_device_unbind (closing the VFIO device): detaches the device and destroys its object.</summary>
+    /// <summary>iommufd_device_unbind (closing the VFIO device): detaches every PASID and the RID, then destroys the object.</summary>
     public Errno DeviceUnbind(uint devId)
     {
         ThrowIfClosed();
         Errno e = Lookup(devId, out IommufdDevice device);
         if (e != Errno.Success) return e;
+        foreach (uint pasid in device.PasidHwpts.Keys.ToList()) DetachPasid(device, pasid);
         if (device.Attached is not null) DetachInternal(device, destroyAuto: true);
         device.Users--;
         DestroyObject(device);
@@ -43,27 +47,42 @@ public sealed partial class IommufdContext
     }
 
     /// <summary>
-    /// IOMMU attach (VFIO_DEVICE_ATTACH_IOMMUFD_PT → iommufd_device_attach) of requests without PASID. A HWPT id
-    /// attaches to that HWPT; an IOAS id reuses a compatible automatic HWPT of the IOAS or makes one, and writes its id
-    /// back to <paramref name="ptId"/>. EBUSY if the device is already attached (use replace); EADDRINUSE if an area
-    /// covers the device's reserved interrupt window.
+    /// IOMMU attach (VFIO_DEVICE_ATTACH_IOMMUFD_PT → iommufd_device_attach). With <paramref name="pasid"/> 0 (the
+    /// default, IOMMU_NO_PASID) it attaches the requests without PASID; any other value is VFIO_DEVICE_ATTACH_PASID
+    /// with that PASID. A HWPT id attaches to that HWPT; an IOAS id reuses a compatible automatic HWPT of the IOAS or
+    /// makes one, and writes its id back to <paramref name="ptId"/>. The RID: EBUSY if already attached (use
+    /// replace); EADDRINUSE if an area covers the device's reserved interrupt window. A PASID: attaching it again to
+    /// its HWPT does nothing, to another is EBUSY; the HWPT must be PASID-capable, and so must the RID's (EINVAL).
     /// </summary>
-    public Errno DeviceAttach(uint devId, ref uint ptId) => ChangePageTable(devId, ref ptId, replace: false);
+    public Errno DeviceAttach(uint devId, ref uint ptId, uint pasid = NoPasid) => ChangePageTable(devId, ref ptId, replace: false, pasid);
 
-    /// <summary>iommufd_device_replace: moves an attached device (EINVAL if it is not) to another HWPT or IOAS without a blocked gap.</summary>
-    public Errno DeviceReplace(uint devId, ref uint ptId) => ChangePageTable(devId, ref ptId, replace: true);
+    /// <summary>
+    /// iommufd_device_replace: moves an attached RID or PASID (EINVAL if it is not attached) to another HWPT or IOAS
+    /// without a blocked gap; if the new translation cannot be installed the old one stays.
+    /// </summary>
+    public Errno DeviceReplace(uint devId, ref uint ptId, uint pasid = NoPasid) => ChangePageTable(devId, ref ptId, replace: true, pasid);
 
-    /// <summary>VFIO_DEVICE_DETACH_IOMMUFD_PT: the device goes back to blocked (nothing to do if it is not attached).</summary>
-    public Errno DeviceDetach(uint devId)
+    /// <summary>
+    /// VFIO_DEVICE_DETACH_IOMMUFD_PT (with VFIO_DEVICE_DETACH_PASID for a non-zero <paramref name="pasid"/>): the RID
+    /// or the PASID goes back to blocked; nothing to do if it is not attached.
+    /// </summary>
+    public Errno DeviceDetach(uint devId, uint pasid = NoPasid)
     {
         ThrowIfClosed();
         Errno e = Lookup(devId, out IommufdDevice device);
         if (e != Errno.Success) return e;
-        if (device.Attached is not null) DetachInternal(device, destroyAuto: true);
+        if (pasid != NoPasid)
+        {
+            if (device.PasidHwpts.ContainsKey(pasid)) DetachPasid(device, pasid);
+        }
+        else if (device.Attached is not null)
+        {
+            DetachInternal(device, destroyAuto: true);
+        }
         return Errno.Success;
     }
 
-    private Errno ChangePageTable(uint devId, ref uint ptId, bool replace)
+    private Errno ChangePageTable(uint devId, ref uint ptId, bool replace, uint pasid)
     {
         ThrowIfClosed();
         Errno e = Lookup(devId, out IommufdDevice device);
@@ -72,20 +91,38 @@ public sealed partial class IommufdContext
         switch (pt)
         {
             case Hwpt hwpt:
-                return replace ? DoReplace(device, hwpt) : DoAttach(device, hwpt);
+                return replace ? DoReplace(device, pasid, hwpt) : DoAttach(device, pasid, hwpt);
             case Ioas ioas:
-                return AutoGetDomain(device, ioas, replace, ref ptId);
+                return AutoGetDomain(device, pasid, ioas, replace, ref ptId);
             default:
                 return Errno.EINVAL;
         }
     }
 
+    /// <summary>
+    /// iommufd_hwpt_pasid_compat: a PASID may only use a PASID-capable HWPT, and only while the RID does too; once a
+    /// device has PASID attachments its RID may only use PASID-capable HWPTs.
+    /// </summary>
+    private static Errno PasidCompat(IommufdDevice device, uint pasid, Hwpt hwpt)
+    {
+        if (hwpt.PasidCapable) return pasid == NoPasid || device.Attached is not { PasidCapable: false } ? Errno.Success : Errno.EINVAL;
+        return pasid == NoPasid && device.PasidHwpts.Count == 0 ? Errno.Success : Errno.EINVAL;
+    }
+
+    private Errno DoAttach(IommufdDevice device, uint pasid, Hwpt hwpt) =>
+        pasid == NoPasid ? DoAttach(device, hwpt) : DoPasidAttach(device, pasid, hwpt);
+
+    private Errno DoReplace(IommufdDevice device, uint pasid, Hwpt hwpt) =>
+        pasid == NoPasid ? DoReplace(device, hwpt) : DoPasidReplace(device, pasid, hwpt);
+
     /// <summary>iommufd_hw_pagetable_attach: reserve the device's regions in the IOAS, then the driver's attach.</summary>
     private Errno DoAttach(IommufdDevice device, Hwpt hwpt)
     {
         if (device.Attached is not null) return Errno.EBUSY;
+        Errno e = PasidCompat(device, NoPasid, hwpt);
+        if (e != Errno.Success) return e;
         var ioas = hwpt.PagingRoot.Ioas;
-        Errno e = ioas.Iopt.ReserveIova(MsiWindow.Start, MsiWindow.Last, device);
+        e = ioas.Iopt.ReserveIova(MsiWindow.Start, MsiWindow.Last, device);
         if (e != Errno.Success) return e;
         e = Driver.Attach(device.SourceId, hwpt.Domain);
         if (e != Errno.Success)
@@ -105,10 +142,11 @@ public sealed partial class IommufdContext
     {
         if (device.Attached is not Hwpt old) return Errno.EINVAL;
         if (ReferenceEquals(old, hwpt)) return Errno.Success;
+        Errno e = PasidCompat(device, NoPasid, hwpt);
+        if (e != Errno.Success) return e;
         var newIoas = hwpt.PagingRoot.Ioas;
         var oldIoas = device.ReservedIn!;
         bool moveReserved = !ReferenceEquals(newIoas, oldIoas);
-        Errno e;
         if (moveReserved)
         {
             e = newIoas.Iopt.ReserveIova(MsiWindow.Start, MsiWindow.Last, device);
@@ -129,6 +167,54 @@ public sealed partial class IommufdContext
         old.Users--;
         DestroyIfUnusedAuto(old);
         return Errno.Success;
+    }
+
+    /// <summary>
+    /// A PASID's attach (iommu_attach_device_pasid): no reserved regions (interrupts are requests without PASID), the
+    /// driver's set_dev_pasid, and the HWPT held. The same HWPT again succeeds; another is EBUSY (replace moves it).
+    /// </summary>
+    private Errno DoPasidAttach(IommufdDevice device, uint pasid, Hwpt hwpt)
+    {
+        if (device.PasidHwpts.TryGetValue(pasid, out var current)) return ReferenceEquals(current, hwpt) ? Errno.Success : Errno.EBUSY;
+        Errno e = PasidCompat(device, pasid, hwpt);
+        if (e != Errno.Success) return e;
+        e = Driver.SetDevPasid(device.SourceId, pasid, hwpt.Domain);
+        if (e != Errno.Success) return e;
+        device.PasidHwpts[pasid] = hwpt;
+        hwpt.Users++;
+        return Errno.Success;
+    }
+
+    /// <summary>A PASID's replace (iommu_replace_device_pasid): EINVAL if the PASID is not attached; atomic in the driver.</summary>
+    private Errno DoPasidReplace(IommufdDevice device, uint pasid, Hwpt hwpt)
+    {
+        if (!device.PasidHwpts.TryGetValue(pasid, out var old)) return Errno.EINVAL;
+        if (ReferenceEquals(old, hwpt)) return Errno.Success;
+        Errno e = PasidCompat(device, pasid, hwpt);
+        if (e != Errno.Success) return e;
+        e = Driver.SetDevPasid(device.SourceId, pasid, hwpt.Domain);
+        if (e != Errno.Success) return e;
+        device.PasidHwpts[pasid] = hwpt;
+        hwpt.Users++;
+        old.Users--;
+        DestroyIfUnusedAuto(old);
+        return Errno.Success;
+    }
+
+    private void DetachPasid(IommufdDevice device, uint pasid, bool destroyAuto = true)
+    {
+        var old = device.PasidHwpts[pasid];
+        Errno e = Driver.SetDevPasid(device.SourceId, pasid, Driver.Blocked);
+        if (e != Errno.Success) throw new InvalidOperationException($"blocking {device.SourceId} PASID {pasid} failed: {e}");
+        device.PasidHwpts.Remove(pasid);
+        old.Users--;
+        if (destroyAuto) DestroyIfUnusedAuto(old);
+    }
+
+    private void DetachInternal(IommufdDevice device, uint pasid, bool destroyAuto)
+    {
+        if (pasid == NoPasid) DetachInternal(device, destroyAuto);
+        else DetachPasid(device, pasid, destroyAuto);
     }
 
     private void DetachInternal(IommufdDevice device, bool destroyAuto)
@@ -152,24 +238,26 @@ public sealed partial class IommufdContext
 
     /// <summary>
     /// iommufd_device_auto_get_domain: try the IOAS's automatic HWPTs in order (EINVAL means "incompatible, try the
-    /// next"); else allocate one (flags 0) — attached at once for attach, filled first for replace.
+    /// next"); else allocate one — attached at once for attach, filled first for replace. A new one is PASID-capable
+    /// when it is for a PASID or the device can use PASIDs, so the RID's automatic domain serves its PASIDs too.
     /// </summary>
-    private Errno AutoGetDomain(IommufdDevice device, Ioas ioas, bool replace, ref uint ptId)
+    private Errno AutoGetDomain(IommufdDevice device, uint pasid, Ioas ioas, bool replace, ref uint ptId)
     {
         Errno e;
         foreach (var existing in ioas.HwptList.Where(h => h.AutoDomain).ToList())
         {
-            e = replace ? DoReplace(device, existing) : DoAttach(device, existing);
+            e = replace ? DoReplace(device, pasid, existing) : DoAttach(device, pasid, existing);
             if (e == Errno.EINVAL) continue;
             if (e != Errno.Success) return e;
             ptId = existing.Id;
             return Errno.Success;
         }
-        e = PagingAlloc(ioas, device, HwptAllocFlags.None, hasUserData: false, autoDomain: true, immediateAttach: !replace, out var hwpt);
+        var flags = pasid != NoPasid || Driver.MaxPasids(device.SourceId) > 0 ? HwptAllocFlags.Pasid : HwptAllocFlags.None;
+        e = PagingAlloc(ioas, device, flags, hasUserData: false, autoDomain: true, immediateAttach: !replace, out var hwpt, pasid);
         if (e != Errno.Success) return e;
         if (replace)
         {
-            e = DoReplace(device, hwpt!);
+            e = DoReplace(device, pasid, hwpt!);
             if (e != Errno.Success)
             {
                 DestroyObject(hwpt!);

@@ -60,7 +60,7 @@ public sealed partial class IommufdContext
     /// optional immediate attach (auto domains), then iopt_table_add_domain, which maps every area.
     /// </summary>
     private Errno PagingAlloc(Ioas ioas, IommufdDevice device, HwptAllocFlags flags, bool hasUserData, bool autoDomain, bool immediateAttach,
-        out HwptPaging? hwpt)
+        out HwptPaging? hwpt, uint pasid = NoPasid)
     {
         hwpt = null;
         const HwptAllocFlags valid = HwptAllocFlags.NestParent | HwptAllocFlags.DirtyTracking | HwptAllocFlags.FaultIdValid | HwptAllocFlags.Pasid;
@@ -68,7 +68,7 @@ public sealed partial class IommufdContext
         if ((flags & HwptAllocFlags.DirtyTracking) != 0 && !Driver.DirtyTrackingSupported) return Errno.EOPNOTSUPP;
         if ((flags & HwptAllocFlags.FaultIdValid) != 0 && (flags & HwptAllocFlags.NestParent) != 0) return Errno.EOPNOTSUPP;
 
-        // The driver (IOMMU_HWPT_ALLOC_PASID is accepted and has no effect: PASID attach is not modelled).
+        // The driver (IOMMU_HWPT_ALLOC_PASID changes no domain: it only makes the HWPT usable at a PASID).
         bool nestParent = (flags & HwptAllocFlags.NestParent) != 0;
         if (nestParent && !Driver.NestingSupported) return Errno.EOPNOTSUPP;
         if (hasUserData) return Errno.EOPNOTSUPP;
@@ -77,10 +77,10 @@ public sealed partial class IommufdContext
         Errno e = Driver.AllocPaging(driverFlags, out var domain);
         if (e != Errno.Success) return e;
 
-        var paging = new HwptPaging(domain!, ioas, autoDomain, nestParent);
+        var paging = new HwptPaging(domain!, ioas, autoDomain, nestParent) { PasidCapable = (flags & HwptAllocFlags.Pasid) != 0 };
         if (immediateAttach)
         {
-            e = DoAttach(device, paging);
+            e = DoAttach(device, pasid, paging);
             if (e != Errno.Success)
             {
                 Driver.Free(domain!);
@@ -90,7 +90,7 @@ public sealed partial class IommufdContext
         e = ioas.Iopt.AddDomain(domain!);
         if (e != Errno.Success)
         {
-            if (immediateAttach) DetachInternal(device, destroyAuto: false);
+            if (immediateAttach) DetachInternal(device, pasid, destroyAuto: false);
             Driver.Free(domain!);
             return e;
         }
@@ -119,7 +119,7 @@ public sealed partial class IommufdContext
 
         Errno e = Driver.AllocNested(parent.PagingDomain, s1, out var domain);
         if (e != Errno.Success) return e;
-        hwpt = new HwptNested(domain!, parent);
+        hwpt = new HwptNested(domain!, parent) { PasidCapable = (flags & HwptAllocFlags.Pasid) != 0 };
         parent.Users++;
         return Errno.Success;
     }

@@ -59,6 +59,11 @@ public abstract class Hwpt : IommufdObject
     internal List<IommufdDevice> Devices { get; } = new();
     /// <summary>The paging HWPT whose IOAS provides the mappings (the parent, for a nested HWPT).</summary>
     internal abstract HwptPaging PagingRoot { get; }
+    /// <summary>
+    /// pasid_compat: allocated with IOMMU_HWPT_ALLOC_PASID (or an automatic domain of a PASID-capable device). Only
+    /// such a HWPT may be attached at a PASID, or at the RID of a device that has PASID attachments.
+    /// </summary>
+    public bool PasidCapable { get; internal init; }
 }
 
 /// <summary>A kernel-managed paging HWPT (struct iommufd_hwpt_paging), filled with the IOAS's mappings.</summary>
@@ -105,6 +110,9 @@ public sealed class IommufdDevice : IommufdObject
     public SourceId SourceId => Function.Id;
     /// <summary>The HWPT the device's requests without PASID translate through, or null (blocked).</summary>
     public Hwpt? Attached { get; internal set; }
+    /// <summary>The HWPT each attached PASID's requests translate through (PASIDs not listed are blocked).</summary>
+    public IReadOnlyDictionary<uint, Hwpt> PasidAttached => PasidHwpts;
+    internal SortedDictionary<uint, Hwpt> PasidHwpts { get; } = new();
     /// <summary>The IOAS whose reserved tree holds this device's reserved regions while attached.</summary>
     internal Ioas? ReservedIn { get; set; }
 }

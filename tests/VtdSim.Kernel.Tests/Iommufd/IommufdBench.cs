@@ -107,6 +107,16 @@ public sealed class IommufdBench
 
     public bool DmaWrite64(SourceId sid, ulong iova, ulong value) => DmaWrite(sid, iova, BitConverter.GetBytes(value)).Completed;
 
+    /// <summary>A request with a PASID prefix (PASID-tagged DMA), 8 bytes; null if it faulted.</summary>
+    public ulong? DmaRead64(SourceId sid, uint pasid, ulong iova)
+    {
+        var b = new byte[8];
+        return Machine.Dma.Read(new DmaRequest(sid, new Iova(iova), DmaAccess.Read, Pasid: pasid), b).Completed ? BitConverter.ToUInt64(b) : null;
+    }
+
+    public bool DmaWrite64(SourceId sid, uint pasid, ulong iova, ulong value) =>
+        Machine.Dma.Write(new DmaRequest(sid, new Iova(iova), DmaAccess.Write, Pasid: pasid), BitConverter.GetBytes(value)).Completed;
+
     public HwptPaging PagingOf(uint hwptId) => Fd.Get<HwptPaging>(hwptId) ?? throw new InvalidOperationException($"#{hwptId} is not a paging HWPT");
     public Ioas IoasOf(uint ioasId) => Fd.Get<Ioas>(ioasId) ?? throw new InvalidOperationException($"#{ioasId} is not an IOAS");
 }
