@@ -176,6 +176,12 @@ public sealed partial class IommufdContext
     private Errno DoPasidAttach(IommufdDevice device, uint pasid, Hwpt hwpt)
     {
         if (device.PasidHwpts.TryGetValue(pasid, out var current)) return ReferenceEquals(current, hwpt) ? Errno.Success : Errno.EBUSY;
+        return SetPasidHwpt(device, pasid, hwpt);
+    }
+
+    /// <summary>The compatibility rule, the driver's set_dev_pasid, then the PASID holds the HWPT.</summary>
+    private Errno SetPasidHwpt(IommufdDevice device, uint pasid, Hwpt hwpt)
+    {
         Errno e = PasidCompat(device, pasid, hwpt);
         if (e != Errno.Success) return e;
         e = Driver.SetDevPasid(device.SourceId, pasid, hwpt.Domain);
@@ -190,12 +196,8 @@ public sealed partial class IommufdContext
     {
         if (!device.PasidHwpts.TryGetValue(pasid, out var old)) return Errno.EINVAL;
         if (ReferenceEquals(old, hwpt)) return Errno.Success;
-        Errno e = PasidCompat(device, pasid, hwpt);
+        Errno e = SetPasidHwpt(device, pasid, hwpt);
         if (e != Errno.Success) return e;
-        e = Driver.SetDevPasid(device.SourceId, pasid, hwpt.Domain);
-        if (e != Errno.Success) return e;
-        device.PasidHwpts[pasid] = hwpt;
-        hwpt.Users++;
         old.Users--;
         DestroyIfUnusedAuto(old);
         return Errno.Success;
