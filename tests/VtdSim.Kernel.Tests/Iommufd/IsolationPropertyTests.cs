@@ -23,7 +23,8 @@ public class IsolationPropertyTests
                      "map:Success", "map:EEXIST", "map:EINVAL", "map:EFAULT", "map-erratum:EINVAL", "map-auto:Success", "map-huge:Success",
                      "unmap:Success", "unmap:ENOENT", "unmap-all:Success", "copy:Success", "copy:EPERM", "copy:ENOENT",
                      "copy-erratum:EINVAL", "attach:Success", "attach:EBUSY", "attach:EADDRINUSE", "replace:Success",
-                     "detach:Success", "remap:Success", "cpu-write:Success", "dma-read:ok", "dma-read:fault",
+                     "detach:Success", "attach-pasid:Success", "attach-pasid:EBUSY", "attach-pasid:EINVAL", "replace-pasid:Success",
+                     "replace-pasid:EINVAL", "detach-pasid:Success", "remap:Success", "cpu-write:Success", "dma-read:ok", "dma-read:fault",
                      "dma-write:ok", "dma-write:fault", "page-freed:pinned-until-unmap",
                  })
         {
@@ -60,6 +61,7 @@ internal sealed class IsolationRun
     private long _expectedPins;
     private long _nextPageId = 1;
     private int _step;
+    private uint _dirtyHwpt;
 
     public IsolationRun(int seed, int operations)
     {
@@ -124,13 +126,18 @@ internal sealed class IsolationRun
         public List<ulong> RecentlyUnmapped { get; } = new();
     }
 
-    private sealed class ShadowDevice(SourceId sid, IommufdContext fd, uint devId, (uint Pt, ShadowIoas Ioas)[] targets)
+    /// <summary>A device's requests without PASID (<paramref name="pasid"/> null), or its requests with one PASID.</summary>
+    private sealed class ShadowDevice(SourceId sid, IommufdContext fd, uint devId, (uint Pt, ShadowIoas Ioas)[] targets, uint? pasid = null)
     {
         public SourceId Sid { get; } = sid;
         public IommufdContext Fd { get; } = fd;
         public uint DevId { get; } = devId;
         public (uint Pt, ShadowIoas Ioas)[] Targets { get; } = targets;
+        public uint? Pasid { get; } = pasid;
         public ShadowIoas? Target { get; set; }
+        /// <summary>The HWPT id attached (a PASID attach again is fine to the same HWPT only).</summary>
+        public uint Hwpt { get; set; }
+        public string Name => Pasid is uint p ? $"{Sid} PASID {p}" : Sid.ToString();
     }
 
     // ---- set-up ----
@@ -190,14 +197,21 @@ internal sealed class IsolationRun
         Assert.Equal(Errno.Success, fd1.DeviceBind(Dev0, out uint d0));
         Assert.Equal(Errno.Success, fd1.DeviceBind(Dev1, out uint d1));
         Assert.Equal(Errno.Success, fd2.DeviceBind(Dev2, out uint d2));
-        // A second-stage (not nest-parent) HWPT on A, and a nest parent on B: B then refuses read-only mappings.
-        Assert.Equal(Errno.Success, fd1.HwptAlloc(d0, a.Id, HwptAllocFlags.DirtyTracking, out uint ha));
-        Assert.Equal(Errno.Success, fd1.HwptAlloc(d0, bIoas.Id, HwptAllocFlags.NestParent, out uint np));
+        // A second-stage (not nest-parent) HWPT on A, and a nest parent on B: B then refuses read-only mappings. Both
+        // PASID-capable, so the RIDs may use them while PASIDs are attached; the dirty-tracking one is refused at a
+        // PASID (EINVAL), the nest parent is not.
+        Assert.Equal(Errno.Success, fd1.HwptAlloc(d0, a.Id, HwptAllocFlags.DirtyTracking | HwptAllocFlags.Pasid, out uint ha));
+        Assert.Equal(Errno.Success, fd1.HwptAlloc(d0, bIoas.Id, HwptAllocFlags.NestParent | HwptAllocFlags.Pasid, out uint np));
+        _dirtyHwpt = ha;
         bIoas.HasNestParent = true;
         (uint, ShadowIoas)[] fd1Targets = [(a.Id, a), (ha, a), (bIoas.Id, bIoas), (np, bIoas)];
         _devices.Add(new ShadowDevice(Dev0, fd1, d0, fd1Targets));
         _devices.Add(new ShadowDevice(Dev1, fd1, d1, fd1Targets));
         _devices.Add(new ShadowDevice(Dev2, fd2, d2, [(c.Id, c)]));
+        // PASID 1 of device 0 and PASID 0x7FFF of device 1 move between the same HWPTs on their own: their requests
+        // (PASID-tagged) must see what their HWPT's IOAS maps, whatever the RID uses.
+        _devices.Add(new ShadowDevice(Dev0, fd1, d0, fd1Targets, pasid: 1));
+        _devices.Add(new ShadowDevice(Dev1, fd1, d1, fd1Targets, pasid: 0x7FFF));
     }
 
     private Region NewRegion(string name, ProcessAddressSpace p, ulong va, int pages, bool writable, SharedFile? file, MapFlags flags = MapFlags.None)
@@ -259,7 +273,8 @@ internal sealed class IsolationRun
         return (ulong)_rng.Next((int)(Window / Page) - pages) * Page;
     }
 
-    private bool MsiReserved(ShadowIoas io) => _devices.Any(d => d.Target == io);
+    /// <summary>Only requests without PASID reserve the interrupt window (a PASID attachment reserves nothing).</summary>
+    private bool MsiReserved(ShadowIoas io) => _devices.Any(d => d.Pasid is null && d.Target == io);
 
     private static bool Overlaps(ulong start, ulong last, ulong start2, ulong last2) => start <= last2 && start2 <= last;
 
@@ -486,15 +501,18 @@ internal sealed class IsolationRun
         var d = _devices[_rng.Next(_devices.Count)];
         var (pt, picked) = d.Targets[_rng.Next(d.Targets.Length)];
         ShadowIoas? target = picked;
-        bool msiConflict = picked.Areas.Values.Any(a => Overlaps(a.Iova, a.Last, MsiStart, MsiLast));
+        uint pasid = d.Pasid ?? IommufdContext.NoPasid;
+        // A PASID reserves no interrupt window, and a dirty-tracking HWPT cannot be used at a PASID.
+        bool msiConflict = d.Pasid is null && picked.Areas.Values.Any(a => Overlaps(a.Iova, a.Last, MsiStart, MsiLast));
+        bool dirtyAtPasid = d.Pasid is not null && pt == _dirtyHwpt;
         Errno expected, actual;
         string kind;
         uint ptInOut = pt;
         if (d.Target is null)
         {
             kind = "attach";
-            expected = msiConflict ? Errno.EADDRINUSE : Errno.Success;
-            actual = d.Fd.DeviceAttach(d.DevId, ref ptInOut);
+            expected = msiConflict ? Errno.EADDRINUSE : dirtyAtPasid ? Errno.EINVAL : Errno.Success;
+            actual = d.Fd.DeviceAttach(d.DevId, ref ptInOut, pasid);
         }
         else
         {
@@ -502,27 +520,31 @@ internal sealed class IsolationRun
             if (dice < 10)
             {
                 kind = "attach";
-                expected = Errno.EBUSY;
-                actual = d.Fd.DeviceAttach(d.DevId, ref ptInOut);
+                // A PASID attached again: to its own HWPT (named by id) nothing happens; to another it is EBUSY.
+                if (d.Pasid is not null && pt == picked.Id) ptInOut = pt = d.Hwpt;
+                expected = d.Pasid is not null && pt == d.Hwpt ? Errno.Success : Errno.EBUSY;
+                actual = d.Fd.DeviceAttach(d.DevId, ref ptInOut, pasid);
+                target = d.Target;
             }
             else if (dice < 35)
             {
                 kind = "detach";
                 expected = Errno.Success;
-                actual = d.Fd.DeviceDetach(d.DevId);
+                actual = d.Fd.DeviceDetach(d.DevId, pasid);
                 target = null;
             }
             else
             {
                 kind = "replace";
-                expected = target != d.Target && msiConflict ? Errno.EADDRINUSE : Errno.Success;
-                actual = d.Fd.DeviceReplace(d.DevId, ref ptInOut);
+                expected = target != d.Target && msiConflict ? Errno.EADDRINUSE : dirtyAtPasid && pt != d.Hwpt ? Errno.EINVAL : Errno.Success;
+                actual = d.Fd.DeviceReplace(d.DevId, ref ptInOut, pasid);
             }
         }
-        Assert.True(expected == actual, Where($"{kind} {d.Sid} → {target?.Name} (#{pt}): expected {expected}, got {actual}"));
-        Count($"{kind}:{actual}");
+        Assert.True(expected == actual, Where($"{kind} {d.Name} → {target?.Name} (#{pt}): expected {expected}, got {actual}"));
+        Count($"{kind}{(d.Pasid is null ? "" : "-pasid")}:{actual}");
         if (actual != Errno.Success) return;
         d.Target = kind == "detach" ? null : target;
+        d.Hwpt = kind == "detach" ? 0 : ptInOut;
         if (d.Target is { } now && pt == now.Id)
             Assert.True(d.Fd.Get<HwptPaging>(ptInOut) is { AutoDomain: true } h && h.Ioas.Id == now.Id, Where("attach to an IOAS did not write back its automatic HWPT"));
     }
@@ -576,16 +598,16 @@ internal sealed class IsolationRun
         (PageId Id, bool Write)? mapped = d.Target is { } io && io.Pages.TryGetValue(iova, out var m) ? m : null;
         if (_rng.Next(2) == 0)
         {
-            ulong? value = _b.DmaRead64(d.Sid, address);
+            ulong? value = d.Pasid is uint rp ? _b.DmaRead64(d.Sid, rp, address) : _b.DmaRead64(d.Sid, address);
             if (mapped is null)
             {
-                Assert.True(value is null, Where($"{d.Sid} read 0x{address:x} ({d.Target?.Name ?? "blocked"}), which is not mapped, and got 0x{value:x}"));
+                Assert.True(value is null, Where($"{d.Name} read 0x{address:x} ({d.Target?.Name ?? "blocked"}), which is not mapped, and got 0x{value:x}"));
                 Count("dma-read:fault");
             }
             else
             {
                 ulong expected = mapped.Value.Id.Word(word);
-                Assert.True(value == expected, Where($"{d.Sid} read 0x{address:x} in {d.Target!.Name}: expected 0x{expected:x} (page #{mapped.Value.Id.Id} at {mapped.Value.Id.Hpa}), got {(value is null ? "a fault" : $"0x{value:x}")}"));
+                Assert.True(value == expected, Where($"{d.Name} read 0x{address:x} in {d.Target!.Name}: expected 0x{expected:x} (page #{mapped.Value.Id.Id} at {mapped.Value.Id.Hpa}), got {(value is null ? "a fault" : $"0x{value:x}")}"));
                 Count("dma-read:ok");
             }
             return;
@@ -593,19 +615,19 @@ internal sealed class IsolationRun
 
         ulong data = (ulong)_rng.NextInt64();
         _dmaWrites.Clear();
-        bool ok = _b.DmaWrite64(d.Sid, address, data);
+        bool ok = d.Pasid is uint wp ? _b.DmaWrite64(d.Sid, wp, address, data) : _b.DmaWrite64(d.Sid, address, data);
         if (mapped is null || !mapped.Value.Write)
         {
-            Assert.True(!ok && _dmaWrites.Count == 0, Where($"{d.Sid} wrote 0x{address:x} ({d.Target?.Name ?? "blocked"}), which is {(mapped is null ? "not mapped" : "read-only")}: {(ok ? "it went through" : "")} {string.Join(",", _dmaWrites)}"));
+            Assert.True(!ok && _dmaWrites.Count == 0, Where($"{d.Name} wrote 0x{address:x} ({d.Target?.Name ?? "blocked"}), which is {(mapped is null ? "not mapped" : "read-only")}: {(ok ? "it went through" : "")} {string.Join(",", _dmaWrites)}"));
             Count("dma-write:fault");
             return;
         }
         var page = mapped.Value.Id;
         Hpa target = page.Hpa + (ulong)word * 8;
-        Assert.True(ok, Where($"{d.Sid} write to 0x{address:x} in {d.Target!.Name} (page #{page.Id}) faulted"));
+        Assert.True(ok, Where($"{d.Name} write to 0x{address:x} in {d.Target!.Name} (page #{page.Id}) faulted"));
         Assert.True(_dmaWrites.Count == 1 && _dmaWrites[0].Address == target && _dmaWrites[0].Length == 8,
-            Where($"{d.Sid} write to 0x{address:x} should hit {target}, hit {string.Join(",", _dmaWrites)}"));
-        Assert.True(_b.Kernel.UserMemory.FrameAt(target)?.PinCount > 0, Where($"{d.Sid} wrote {target}, which is not pinned"));
+            Where($"{d.Name} write to 0x{address:x} should hit {target}, hit {string.Join(",", _dmaWrites)}"));
+        Assert.True(_b.Kernel.UserMemory.FrameAt(target)?.PinCount > 0, Where($"{d.Name} wrote {target}, which is not pinned"));
         page.Words[word] = data;
         Count("dma-write:ok");
     }
