@@ -161,18 +161,23 @@ internal sealed class IntelIommu
 
     /// <summary>
     /// Installs a PASID entry where none is present (EBUSY otherwise): every other word first, Q0 with P last; then
-    /// with CM=1 a PASID-cache and PASID-IOTLB flush, else a write-buffer flush.
+    /// with CM=1 a PASID-cache and PASID-IOTLB flush, else a write-buffer flush. Under CM=1 the unit may hold the
+    /// not-present entry it read before, tagged with the DID that entry carried (0 after a teardown), so the PASID
+    /// cache is flushed for that DID too (K25; Linux names only the new DID).
     /// </summary>
     public Errno SetPasidEntry(SourceId sid, uint pasid, PasidEntry entry)
     {
         if (PasidSlot(sid, pasid, create: true) is not Hpa slot) return Errno.ENOMEM;
         if ((_machine.Read(slot, 8) & 1) != 0) return Errno.EBUSY;
+        ushort cachedDid = (ushort)_machine.Read(slot + 8, 8);
         ulong[] words = [entry.Q0, entry.Q1, entry.Q2, entry.Q3, entry.Q4, entry.Q5, entry.Q6, entry.Q7];
         for (int i = 7; i >= 1; i--) _machine.Write(slot + (ulong)(8 * i), 8, words[i]);
         _machine.Write(slot, 8, words[0]);
-        if (Cap.CachingMode)
-            return Flush(InvalidationDescriptor.PasidCachePasid(entry.DomainId, pasid), InvalidationDescriptor.PasidIotlbAll(entry.DomainId, pasid));
-        return FlushWriteBuffer();
+        if (!Cap.CachingMode) return FlushWriteBuffer();
+        if (cachedDid != entry.DomainId)
+            return Flush(InvalidationDescriptor.PasidCachePasid(cachedDid, pasid), InvalidationDescriptor.PasidCachePasid(entry.DomainId, pasid),
+                InvalidationDescriptor.PasidIotlbAll(entry.DomainId, pasid));
+        return Flush(InvalidationDescriptor.PasidCachePasid(entry.DomainId, pasid), InvalidationDescriptor.PasidIotlbAll(entry.DomainId, pasid));
     }
 
     /// <summary>
