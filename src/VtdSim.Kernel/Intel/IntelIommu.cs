@@ -16,8 +16,8 @@ internal sealed class IntelIommu
 {
     /// <summary>DIDs 0 and 1 are reserved (0: CM=1 tags not-present entries; 1: Linux's FLPT_DEFAULT_DID).</summary>
     private const int ReservedDomainIds = 2;
-    /// <summary>One PASID-directory page: 512 entries, PASIDs 0..32767 (PDTS=2).</summary>
-    private const int PasidDirectorySize = 2;
+    /// <summary>Without PASID support only RID_PASID is used: one directory page, 512 entries (PDTS=2).</summary>
+    private const int MinPasidDirectorySize = 2;
 
     private readonly PhysicalMachine _machine;
     private readonly PageAllocator _pages;
@@ -42,6 +42,9 @@ internal sealed class IntelIommu
         Ecap = new ExtendedCapability(_regs.Read64(RegisterOffset.ECAP));
         ScalableMode = options.ScalableMode && Ecap.ScalableModeTranslation;
         DomainIdCount = 1 << (4 + 2 * Cap.NumberOfDomains);
+        // Each device's PASID directory covers every PASID the unit supports (2^(PDTS+7) entries of 64 PASIDs), as
+        // Linux sizes it for max_pasids: 2^20 PASIDs are 16384 entries, 32 contiguous pages.
+        PasidDirectorySize = PasidSupported ? Math.Max(MinPasidDirectorySize, Ecap.PasidWidth - 13) : MinPasidDirectorySize;
     }
 
     public string Name { get; }
@@ -49,6 +52,8 @@ internal sealed class IntelIommu
     public Capability Cap { get; }
     public ExtendedCapability Ecap { get; }
     public bool ScalableMode { get; }
+    /// <summary>The PDTS of every scalable context entry this driver writes.</summary>
+    public int PasidDirectorySize { get; }
     public int DomainIdCount { get; }
     public Hpa RootTable { get; private set; }
     public bool Enabled { get; private set; }
@@ -60,11 +65,8 @@ internal sealed class IntelIommu
     public bool FirstStageSupported => ScalableMode && Ecap.FirstStageTranslation;
     /// <summary>pasid_supported: requests-with-PASID need scalable mode and ECAP.PASID.</summary>
     public bool PasidSupported => ScalableMode && Ecap.Pasid;
-    /// <summary>
-    /// iommu.max_pasids: 2^PSS-width PASIDs where the unit supports them (else 0), capped by the driver's one-page
-    /// PASID directory (PDTS=2: 2^15 PASIDs; Linux sizes its directory for the unit's width).
-    /// </summary>
-    public uint MaxPasids => PasidSupported ? 1u << Math.Min(Ecap.PasidWidth, PasidDirectorySize + 13) : 0;
+    /// <summary>iommu.max_pasids: 2^(the PSS width) PASIDs where the unit supports them, else 0.</summary>
+    public uint MaxPasids => PasidSupported ? 1u << Ecap.PasidWidth : 0;
     public bool SecondStageSupported => !ScalableMode || Ecap.SecondStageTranslation;
     public long InvalidationsSubmitted => _invalidation?.Submitted ?? 0;
 
@@ -267,7 +269,8 @@ internal sealed class IntelIommu
         if (pasid >= 1u << (PasidDirectorySize + 13)) return null;
         if (!_pasidDirectories.TryGetValue(sid.Value, out Hpa directory))
         {
-            if (!create || ContextSlot(sid) is not Hpa contextSlot || _pages.TryAllocate() is not Hpa dir) return null;
+            int directoryPages = Math.Max(1, (1 << (PasidDirectorySize + 7)) * PasidDirectoryEntry.Size / 4096);
+            if (!create || ContextSlot(sid) is not Hpa contextSlot || _pages.TryAllocateContiguous(directoryPages) is not Hpa dir) return null;
             directory = dir;
             _pasidDirectories[sid.Value] = directory;
             var ctx = ScalableContextEntry.Create(directory, PasidDirectorySize).WithPasidEnable(Ecap.Pasid);

@@ -53,6 +53,25 @@ public sealed class PageAllocator
         return new Hpa(page);
     }
 
+    /// <summary>
+    /// <paramref name="count"/> physically contiguous zeroed pages (a table larger than a page, such as a PASID
+    /// directory), taken from the never-used part of the range; null when it has no room left.
+    /// </summary>
+    public Hpa? TryAllocateContiguous(int count)
+    {
+        if (count == 1) return TryAllocate();
+        if (count < 1 || (ulong)count * PageSize > _end - _next) return null;
+        ulong first = _next;
+        for (int i = 0; i < count; i++)
+        {
+            if (!_machine.TryWriteBytes(new Hpa(_next), ZeroPage))
+                throw new InvalidOperationException($"kernel page {new Hpa(_next)} is not backed by memory");
+            _next += PageSize;
+        }
+        PagesInUse += count;
+        return new Hpa(first);
+    }
+
     public void Free(Hpa page)
     {
         if (page.Value < Start.Value || page.Value >= _next || (page.Value & (PageSize - 1)) != 0 || !_free.Add(page.Value))

@@ -107,8 +107,8 @@ public partial class ErrnoTableTests
         Assert.Equal(Errno.Success, b.Fd.DeviceAttach(dev, ref pt, 15));
         Assert.Equal(Errno.EINVAL, b.Fd.DeviceAttach(dev, ref pt, 16));
         Assert.Equal(Errno.EINVAL, b.Fd.DeviceAttach(none, ref pt, 1));
-        Assert.Equal(Errno.Success, b.Fd.DeviceAttach(wide, ref pt, 0x7FFF));
-        Assert.Equal(Errno.EINVAL, b.Fd.DeviceAttach(wide, ref pt, 0x8000)); // the driver's one-page PASID directory
+        Assert.Equal(Errno.Success, b.Fd.DeviceAttach(wide, ref pt, 0xFFFFF)); // the last entry of a 32-page directory
+        Assert.Equal(Errno.EINVAL, b.Fd.DeviceAttach(wide, ref pt, 0x100000)); // beyond the unit's 20 bits
     }
 
     [Fact]

@@ -208,10 +208,10 @@ internal sealed class IsolationRun
         _devices.Add(new ShadowDevice(Dev0, fd1, d0, fd1Targets));
         _devices.Add(new ShadowDevice(Dev1, fd1, d1, fd1Targets));
         _devices.Add(new ShadowDevice(Dev2, fd2, d2, [(c.Id, c)]));
-        // PASID 1 of device 0 and PASID 0x7FFF of device 1 move between the same HWPTs on their own: their requests
+        // PASID 1 of device 0 and PASID 0xFFFFF of device 1 move between the same HWPTs on their own: their requests
         // (PASID-tagged) must see what their HWPT's IOAS maps, whatever the RID uses.
         _devices.Add(new ShadowDevice(Dev0, fd1, d0, fd1Targets, pasid: 1));
-        _devices.Add(new ShadowDevice(Dev1, fd1, d1, fd1Targets, pasid: 0x7FFF));
+        _devices.Add(new ShadowDevice(Dev1, fd1, d1, fd1Targets, pasid: 0xFFFFF));
     }
 
     private Region NewRegion(string name, ProcessAddressSpace p, ulong va, int pages, bool writable, SharedFile? file, MapFlags flags = MapFlags.None)
