@@ -1,11 +1,9 @@
 using BenchmarkDotNet.Attributes;
 using VtdSim.Hardware.Addressing;
-using VtdSim.Hardware.Profiles;
 using VtdSim.Kernel;
 using VtdSim.Kernel.Intel;
 using VtdSim.Kernel.Iommufd;
 using VtdSim.Kernel.Process;
-using VtdSim.Machine;
 
 namespace VtdSim.Benchmarks;
 
@@ -21,7 +19,6 @@ namespace VtdSim.Benchmarks;
 public class KernelBenchmarks
 {
     private const ulong Tebibyte = 1UL << 40;
-    private static readonly SourceId Device = new(0, 3, 0);
     private PagingDomain _domain = null!;
     private IommufdContext _fd = null!;
     private uint _ioas;
@@ -31,22 +28,13 @@ public class KernelBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var machine = PhysicalMachine.Host(BuiltInProfiles.SapphireRapids, 1UL << 42);
-        machine.AddFunction(new PciFunction(Device, "bench NIC"));
-        machine.AddFunction(new PciFunction(new SourceId(0, 4, 0), "bench NIC 2"));
         // User memory above the MMIO hole, 1 GiB aligned and large enough for 1 TiB of 1 GiB pages besides the 4 KiB page.
         var layout = new KernelMemoryLayout(new Hpa(0x10_0000), 63UL << 20, new Hpa(4UL << 30), Tebibyte + (1UL << 30));
-        var kernel = LinuxKernel.Boot(machine, layout);
-        if (kernel.Iommu.AllocPaging(PagingDomainFlags.NestParent, out var domain) != Errno.Success) throw new InvalidOperationException("alloc");
-        _domain = domain!;
-        if (kernel.Iommu.Attach(Device, _domain) != Errno.Success) throw new InvalidOperationException("attach");
-
-        var process = kernel.CreateProcess("bench");
-        _fd = kernel.OpenIommufd(process);
-        _ioas = _fd.IoasAlloc();
-        if (_fd.DeviceBind(new SourceId(0, 4, 0), out uint dev) != Errno.Success) throw new InvalidOperationException("bind");
-        uint pt = _ioas;
-        if (_fd.DeviceAttach(dev, ref pt) != Errno.Success) throw new InvalidOperationException("attach ioas");
+        var host = new KernelBenchHost(1UL << 42, layout);
+        _domain = host.Domain;
+        _fd = host.Iommufd;
+        _ioas = host.Ioas;
+        var process = host.Process;
         if (process.Mmap(4096, MemoryProtection.ReadWrite, out _userPage) != Errno.Success) throw new InvalidOperationException("mmap");
         if (process.Write64(_userPage, 1) != Errno.Success) throw new InvalidOperationException("touch");
         if (process.Mmap(Tebibyte, MemoryProtection.ReadWrite, out _hugeVa, Tebibyte, MapFlags.Hugetlb | MapFlags.Huge1GB) != Errno.Success)

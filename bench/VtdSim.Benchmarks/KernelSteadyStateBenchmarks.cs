@@ -1,11 +1,8 @@
 using BenchmarkDotNet.Attributes;
-using VtdSim.Hardware.Addressing;
-using VtdSim.Hardware.Profiles;
 using VtdSim.Kernel;
 using VtdSim.Kernel.Intel;
 using VtdSim.Kernel.Iommufd;
 using VtdSim.Kernel.Process;
-using VtdSim.Machine;
 
 namespace VtdSim.Benchmarks;
 
@@ -25,7 +22,6 @@ public class KernelSteadyStateBenchmarks
     private const int Pages = 511;
     private const ulong Page = 4096;
     private const ulong DomainBase = 0x1000_0000, IoasBase = 0x2000_0000, Keeper = (Pages) * Page; // the last page of each 2 MiB
-    private static readonly SourceId Device = new(0, 3, 0);
     private PagingDomain _domain = null!, _detached = null!;
     private IommufdContext _fd = null!;
     private uint _ioas;
@@ -34,26 +30,17 @@ public class KernelSteadyStateBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var machine = PhysicalMachine.Host(BuiltInProfiles.SapphireRapids, 1UL << 36);
-        machine.AddFunction(new PciFunction(Device, "bench NIC"));
-        machine.AddFunction(new PciFunction(new SourceId(0, 4, 0), "bench NIC 2"));
-        var kernel = LinuxKernel.Boot(machine);
-        Check(kernel.Iommu.AllocPaging(PagingDomainFlags.NestParent, out var domain), "alloc");
-        _domain = domain!;
-        Check(kernel.Iommu.Attach(Device, _domain), "attach");
+        var host = new KernelBenchHost(1UL << 36);
+        _domain = host.Domain;
         Check(_domain.Map(DomainBase + Keeper, 0x8000_0000, Page, IommuProt.Read | IommuProt.Write), "keeper");
-        Check(kernel.Iommu.AllocPaging(PagingDomainFlags.NestParent, out var detached), "alloc");
+        Check(host.Kernel.Iommu.AllocPaging(PagingDomainFlags.NestParent, out var detached), "alloc");
         _detached = detached!;
         Check(_detached.Map(DomainBase + Keeper, 0x8000_0000, Page, IommuProt.Read | IommuProt.Write), "keeper");
 
-        var process = kernel.CreateProcess("bench");
-        _fd = kernel.OpenIommufd(process);
-        _ioas = _fd.IoasAlloc();
-        Check(_fd.DeviceBind(new SourceId(0, 4, 0), out uint dev), "bind");
-        uint pt = _ioas;
-        Check(_fd.DeviceAttach(dev, ref pt), "attach ioas");
-        Check(process.Mmap((Pages + 1) * Page, MemoryProtection.ReadWrite, out _user), "mmap");
-        for (ulong i = 0; i <= Pages; i++) Check(process.Write64(_user + i * Page, i), "touch");
+        _fd = host.Iommufd;
+        _ioas = host.Ioas;
+        Check(host.Process.Mmap((Pages + 1) * Page, MemoryProtection.ReadWrite, out _user), "mmap");
+        for (ulong i = 0; i <= Pages; i++) Check(host.Process.Write64(_user + i * Page, i), "touch");
         ulong keeper = IoasBase + Keeper;
         Check(_fd.IoasMap(_ioas, Flags, _user + Keeper, Page, ref keeper), "keeper");
     }
@@ -101,8 +88,5 @@ public class KernelSteadyStateBenchmarks
         return total;
     }
 
-    private static void Check(Errno e, string what)
-    {
-        if (e != Errno.Success) throw new InvalidOperationException($"{what} failed: {e}");
-    }
+    private static void Check(Errno e, string what) => KernelBenchHost.Check(e, what);
 }
