@@ -7,6 +7,7 @@ public enum Errno
     EPERM = 1,
     ENOENT = 2,
     E2BIG = 7,
+    EBADF = 9,
     ENOMEM = 12,
     EFAULT = 14,
     EBUSY = 16,

@@ -13,11 +13,13 @@ public sealed partial class IommufdContext
     /// ENOTTY; a size below the ioctl's minimum is EINVAL; bytes past the kernel's struct must be zero (E2BIG) and
     /// readable (EFAULT). Then the fields are decoded (missing ones are zero), the typed method runs, and the fields
     /// the kernel writes back are copied to min(size, sizeof) bytes of the user's struct. Driver data pointers in the
-    /// struct are read and written in the same process. Ioctls the model does not implement are EOPNOTSUPP (K18).
+    /// struct are read and written in the same process. Ioctls the model does not implement are EOPNOTSUPP (K18). After
+    /// <see cref="Close"/> every call is EBADF.
     /// </summary>
     public Errno Ioctl(uint request, ulong argp)
     {
-        ThrowIfClosed();
+        if (Closed) return Errno.EBADF; // the descriptor is gone: what ioctl(2) answers, where the typed calls throw
+
         uint nr = request & 0xFF; // _IOC_NR
         // Below and above the table Linux asks the VFIO type-1 compatibility code, which the model does not have.
         if (nr < IommufdIoctl.CmdBase || nr > IommufdIoctl.CmdLast) return Errno.ENOTTY;

@@ -349,4 +349,14 @@ public partial class ErrnoTableTests
         Assert.Equal(Errno.Success, s.Ioctl(Fd));
         Assert.Equal(0, UserBuffers.Read(_b.Process, writable, 1)[0]); // already cleared by the call before
     }
+
+    [Fact]
+    public void L20_EveryIoctlOnAClosedIommufdIsEbadf()
+    {
+        var s = Struct(Uapi.IoasAlloc);
+        Assert.Equal(Errno.Success, s.Ioctl(Fd));
+        Fd.Close();
+        Assert.Equal(Errno.EBADF, s.Ioctl(Fd));
+        Assert.Equal(Errno.EBADF, Fd.Ioctl(0x3B7F, 0)); // before the nr is even looked at
+    }
 }
