@@ -159,68 +159,52 @@ internal sealed class RemappingCaches : IInvalidationTarget
             FirstStage.RemoveWhere(range, static (r, k, _) => k.DomainId == r.domainId && k.Pasid == r.pasid && Overlaps(k.InputTag, k.Level, r.start, r.end));
     }
 
-    // Range removals by looking up each tag the range covers, at every level an entry can have: the same entries a walk
-    // of all tags with Overlaps would remove. They decline (false) when that is more lookups than the cache has sets.
+    private bool RemoveIotlbRange(ushort domainId, uint pasid, ulong address, int addressMask) =>
+        RemoveTagRange(Iotlb, address, addressMask, 1, 3, (domainId, pasid), static (s, level, tag) =>
+        {
+            var key = new IotlbKey(s.domainId, s.pasid, tag, level);
+            return (key, CacheTag.Iotlb(in key));
+        });
 
-    private bool RemoveIotlbRange(ushort domainId, uint pasid, ulong address, int addressMask)
-    {
-        if (Iotlb.Statistics.Occupancy == 0) return true;
-        if (!TagRanges(address, addressMask, 1, 3, Iotlb.Sets, out var ranges)) return false;
-        for (int level = 1; level <= 3; level++)
-            for (ulong tag = ranges[level].First; tag <= ranges[level].Last; tag++)
-            {
-                var key = new IotlbKey(domainId, pasid, tag, (byte)level);
-                Iotlb.Remove(in key, CacheTag.Iotlb(in key));
-            }
-        return true;
-    }
+    private bool RemoveSecondStagePscRange(ushort domainId, ulong address, int addressMask) =>
+        RemoveTagRange(SecondStage, address, addressMask, 2, 5, domainId, static (did, level, tag) =>
+            (new SecondStagePscKey(did, level, tag), CacheTag.PagingStructure(did, 0, level, tag)));
 
-    private bool RemoveSecondStagePscRange(ushort domainId, ulong address, int addressMask)
-    {
-        if (SecondStage.Statistics.Occupancy == 0) return true;
-        if (!TagRanges(address, addressMask, 2, 5, SecondStage.Sets, out var ranges)) return false;
-        for (int level = 2; level <= 5; level++)
-            for (ulong tag = ranges[level].First; tag <= ranges[level].Last; tag++)
-                SecondStage.Remove(new SecondStagePscKey(domainId, (byte)level, tag), CacheTag.PagingStructure(domainId, 0, (byte)level, tag));
-        return true;
-    }
-
-    private bool RemoveFirstStagePscRange(ushort domainId, uint pasid, ulong address, int addressMask)
-    {
-        if (FirstStage.Statistics.Occupancy == 0) return true;
-        if (!TagRanges(address, addressMask, 2, 5, FirstStage.Sets, out var ranges)) return false;
-        for (int level = 2; level <= 5; level++)
-            for (ulong tag = ranges[level].First; tag <= ranges[level].Last; tag++)
-                FirstStage.Remove(new FirstStagePscKey(domainId, pasid, (byte)level, tag), CacheTag.PagingStructure(domainId, pasid, (byte)level, tag));
-        return true;
-    }
+    private bool RemoveFirstStagePscRange(ushort domainId, uint pasid, ulong address, int addressMask) =>
+        RemoveTagRange(FirstStage, address, addressMask, 2, 5, (domainId, pasid), static (s, level, tag) =>
+            (new FirstStagePscKey(s.domainId, s.pasid, level, tag), CacheTag.PagingStructure(s.domainId, s.pasid, level, tag)));
 
     /// <summary>
-    /// For each level in [lowest, highest], the first and last tag overlapping [address, address + 2^AM pages); false
-    /// when the range does not fit in 64 bits or needs more than <paramref name="budget"/> lookups in all.
+    /// A range removal by looking up each tag that overlaps [address, address + 2^AM pages) at every level in
+    /// [lowest, highest] an entry can have (<paramref name="tagKey"/> makes the key and its hash): the same entries a walk
+    /// of all tags with <see cref="Overlaps"/> would remove. It declines (false, nothing removed) when the range does not
+    /// fit in 64 bits or needs more lookups than the cache has sets, where the walk is cheaper.
     /// </summary>
-    private static bool TagRanges(ulong address, int addressMask, int lowest, int highest, int budget, out TagRangesByLevel ranges)
+    private static bool RemoveTagRange<TKey, TValue, TState>(SetAssociativeCache<TKey, TValue> cache, ulong address, int addressMask,
+        int lowest, int highest, TState state, Func<TState, byte, ulong, (TKey Key, int Hash)> tagKey)
+        where TKey : struct, IEquatable<TKey>
     {
-        ranges = default;
+        if (cache.Statistics.Occupancy == 0) return true;
         if (addressMask > 40) return false;
         ulong last = address + ((4096UL << addressMask) - 1);
         if (last < address) return false;
         ulong lookups = 0;
         for (int level = lowest; level <= highest; level++)
+            lookups += (last >> TagShift(level)) - (address >> TagShift(level)) + 1;
+        if (lookups > (ulong)cache.Sets) return false;
+        for (int level = lowest; level <= highest; level++)
         {
-            int shift = 12 + 9 * (level - 1);
-            ranges[level] = (address >> shift, last >> shift);
-            lookups += (last >> shift) - (address >> shift) + 1;
+            for (ulong tag = address >> TagShift(level); tag <= last >> TagShift(level); tag++)
+            {
+                var (key, hash) = tagKey(state, (byte)level, tag);
+                cache.Remove(in key, hash);
+            }
         }
-        return lookups <= (ulong)budget;
+        return true;
     }
 
-    /// <summary>The first and last tag of a range at each level (index 1..5).</summary>
-    [System.Runtime.CompilerServices.InlineArray(6)]
-    private struct TagRangesByLevel
-    {
-        private (ulong First, ulong Last) _level0;
-    }
+    /// <summary>How far an input address is shifted to give its tag at a level (1: 4 KiB pages, 2: 2 MiB, …).</summary>
+    private static int TagShift(int level) => 12 + 9 * (level - 1);
 
     private static ulong RangeEnd(ulong address, int addressMask) => address + (4096UL << addressMask);
 
@@ -233,7 +217,7 @@ internal sealed class RemappingCaches : IInvalidationTarget
     /// <summary>Whether the region a tag names (page number at <paramref name="level"/>: 4 KiB at 1, 2 MiB at 2, …) overlaps [start, end).</summary>
     internal static bool Overlaps(ulong tag, int level, ulong start, ulong end)
     {
-        int shift = 12 + 9 * (level - 1);
+        int shift = TagShift(level);
         if (shift >= 64) return true;
         ulong regionStart = tag << shift;
         ulong regionEnd = regionStart + (1UL << shift);

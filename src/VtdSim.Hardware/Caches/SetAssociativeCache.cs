@@ -128,19 +128,10 @@ internal sealed class SetAssociativeCache<TKey, TValue> where TKey : struct, IEq
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryGet(in TKey key, int hash, out TValue value)
     {
-        SettleDeferred();
-        int i = FindSlot(in key, hash);
-        if (i >= 0)
-        {
-            _stamps[i] = ++_tick;
-            value = _values[i];
-            _statistics.Hits++;
-            LastSlot = i;
-            return true;
-        }
-        _statistics.Misses++;
-        value = default!;
-        return false;
+        bool hit = Probe(in key, hash, out value);
+        if (hit) _statistics.Hits++;
+        else _statistics.Misses++;
+        return hit;
     }
 
     /// <summary>A lookup that counts nothing (for probing several tags, e.g. every page size, as one access).</summary>
