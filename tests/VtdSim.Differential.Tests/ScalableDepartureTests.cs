@@ -43,6 +43,8 @@ public class ScalableDepartureTests
     [InlineData("bit 62 in a leaf: QEMU LSL.2 0x0C vs SSS.3 0x7A", EduDirection.FromRam, 0x0C, 0x7A)]
     [InlineData("bit 45 in a PDE: QEMU LSL.2 0x0C vs SSS.3 0x7A", EduDirection.FromRam, 0x0C, 0x7A)]
     [InlineData("IOVA at 2^39: QEMU LGN.1 0x04 vs SGN.5 0x84", EduDirection.FromRam, 0x04, 0x84)]
+    [InlineData("SSPTPTR table unreadable: QEMU LCT.4 0x03 vs SSS.4 0x7B", EduDirection.FromRam, 0x03, 0x7B)]
+    [InlineData("L2 table unreadable: QEMU LSL.1 0x07 vs SSS.1 0x78", EduDirection.FromRam, 0x07, 0x78)]
     public void Departure_second_stage_walk_fault_codes(string departure, EduDirection direction, byte qemuFr, byte simFr)
     {
         string which = departure.Split(':')[0];
@@ -64,6 +66,11 @@ public class ScalableDepartureTests
                     rig.Sl.SetBits(rig.Sl.EntryAddress(IovaA, 2), 1UL << 45);
                     break;
                 case "IOVA at 2^39": rig.Sl.Map(IovaA, Src); break;
+                case "SSPTPTR table unreadable": rig.WriteQwords(PasidTable, Entry.Pasid(NoMemory)); break;
+                case "L2 table unreadable":
+                    rig.Sl.Map(IovaA, Src);
+                    rig.Sl.WriteEntry(rig.Sl.EntryAddress(IovaA, 3), Entry.Sl(NoMemory));
+                    break;
             }
         }, direction, iova);
         Check(pair, qemuFr, qemuPp: true, simFr, simPp: false, departure); // VtdSim: PP only for PASID requests (D27)
