@@ -150,6 +150,34 @@ public class ScalableDepartureTests
     }
 
     /// <summary>
+    /// PASIDE=1 in the context entry of a unit without ECAP.PASID (QEMU 7.2 with x-scalable-mode=on reports none). The
+    /// specification treats a field for a feature the unit lacks as Reserved(0), and a reserved field set in a present
+    /// context entry is SCT.3 — not qualified, so context FPD does not hide it (decisions D47). QEMU 7.2 ignores the bit
+    /// and translates the request without PASID.
+    /// </summary>
+    [QemuTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Departure_PASIDE_without_ECAP_PASID_QEMU72_translates_VtdSim_SCT3_0x42_reserved_D47(bool contextFpd)
+    {
+        byte[] data = Pattern.Bytes(15, 64);
+        var pair = Both.Run(Scalable, t =>
+        {
+            var rig = Rig.Scalable(t, new ScalableSetup { ContextExtraQ0 = 1UL << 3, ContextFpd = contextFpd });
+            rig.Sl.Map(IovaA, Src);
+            rig.Sl.Map(IovaB, Dst);
+            t.WriteMem(Src, data);
+            rig.ReadThenWriteBack(IovaA, IovaB, data.Length);
+            return rig.Driver.Observe(Dst, data.Length);
+        });
+        pair.Depart(o => o.Fault.Reason, (byte)0x00, (byte)0x42, "PASIDE=1 while ECAP.PASID=0: QEMU 7.2 ignores it, VtdSim SCT.3 (a reserved field)");
+        Expect.NoFault(pair.Qemu);
+        Assert.Equal(data, pair.Qemu.Bytes);
+        Expect.Fault(pair.Sim, 0x42, IovaA, read: true);
+        Assert.Equal(new byte[data.Length], pair.Sim.Bytes); // nothing read, nothing written
+    }
+
+    /// <summary>
     /// QEMU 7.2's 0x58 is not qualified, so context FPD does not hide a not-present PASID entry; in the specification
     /// SPT.2 is qualified and FPD suppresses it (VtdSim, decisions D12/D13).
     /// </summary>
