@@ -5,7 +5,6 @@ using VtdSim.Hardware.Memory;
 using VtdSim.Hardware.Profiles;
 using VtdSim.Hardware.Registers;
 using VtdSim.Hardware.Structures;
-using VtdSim.Hardware.Tests.Support;
 using VtdSim.Hardware.Translation;
 
 namespace VtdSim.Hardware.Tests.Invalidation;
