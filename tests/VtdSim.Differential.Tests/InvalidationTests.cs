@@ -116,7 +116,7 @@ public class InvalidationTests
     /// Named departure: register-based context-cache invalidation in scalable mode. Register-based invalidation is
     /// legacy-mode only (vtd-facts §1.6; decisions D48): VtdSim ignores the CCMD command, reports CAIG=00 ("not
     /// performed") and a warning, so the cached context entry keeps translating. QEMU 7.2 carries it out (CAIG=01) and
-    /// the cleared entry then faults (with its legacy code 2, see above).
+    /// the cleared entry then faults, with its legacy code 2 for a context entry P=0 (ScalableDepartureTests).
     /// </summary>
     [NeedsVtdSimContextCacheFact]
     public void Departure_register_based_context_invalidation_in_scalable_mode_QEMU72_invalidates_VtdSim_ignores_it_D48()
