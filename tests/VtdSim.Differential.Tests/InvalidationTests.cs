@@ -112,6 +112,35 @@ public class InvalidationTests
             "IOTLB register write (global) in scalable mode: QEMU 7.2 flushes, VtdSim ignores it (register-based invalidation is legacy-mode only)");
     }
 
+    /// <summary>
+    /// Named departure: register-based context-cache invalidation in scalable mode. Register-based invalidation is
+    /// legacy-mode only (vtd-facts §1.6; decisions D48): VtdSim ignores the CCMD command, reports CAIG=00 ("not
+    /// performed") and a warning, so the cached context entry keeps translating. QEMU 7.2 carries it out (CAIG=01) and
+    /// the cleared entry then faults, with its legacy code 2 for a context entry P=0 (ScalableDepartureTests).
+    /// </summary>
+    [NeedsVtdSimContextCacheFact]
+    public void Departure_register_based_context_invalidation_in_scalable_mode_QEMU72_invalidates_VtdSim_ignores_it_D48()
+    {
+        var pair = Both.Run(Scalable, t =>
+        {
+            int caig = -1;
+            var (before, stale, after) = CacheProbe.ContextScenario(t, r =>
+            {
+                r.Driver.InvalidateContextGlobalByRegister();
+                caig = (int)((t.Read64(Reg.CCMD) >> 59) & 3);
+            }, scalable: true);
+            return (Before: before, Stale: stale, After: after, Caig: caig);
+        });
+        pair.AgreeOn(o => (o.Before, o.Stale), "the translations before the invalidation");
+        Expect.NoFault(pair.Sim.Before);
+        Expect.NoFault(pair.Sim.Stale); // both serve the cached context entry
+        pair.Depart(o => o.Caig, 1, 0, "CCMD global in scalable mode: QEMU 7.2 reports CAIG=01, VtdSim CAIG=00 (ignored, legacy-mode only)");
+        pair.Depart(o => o.After.Fault.Reason, (byte)0x02, (byte)0x00,
+            "after CCMD global in scalable mode: QEMU 7.2 invalidated and faults on the cleared entry, VtdSim still translates");
+        Expect.Fault(pair.Qemu.After, 0x02, IovaB, read: true);
+        Expect.NoFault(pair.Sim.After);
+    }
+
     [NeedsVtdSimContextCacheFact]
     public void Legacy_stale_context_cache_entry_until_a_context_invalidation()
     {

@@ -169,6 +169,32 @@ public class LegacyFaultTests
     }
 
     /// <summary>
+    /// A second-level table that cannot be read (it lies where neither machine has memory). Reached through the context
+    /// entry's SLPTPTR it is LCT.4.3 — reported as 0x3, "invalid context entry" — and reached through a preceding
+    /// entry's ADDR it is LSL.1 (0x7): the specification's fault table separates the two, and QEMU 7.2 does too
+    /// (decisions D46; VtdSim used to report 0x7 for both).
+    /// </summary>
+    [QemuTheory]
+    [InlineData(3, 0x03)] // the L3 (top) table: context SLPTPTR
+    [InlineData(2, 0x07)] // the L2 table: the L3 entry's ADDR
+    [InlineData(1, 0x07)] // the L1 table: the L2 entry's ADDR
+    public void Second_level_table_that_cannot_be_read_is_LCT4_through_SLPTPTR_and_LSL1_through_an_entry(int level, byte reason)
+    {
+        var o = Run(new(), rig =>
+        {
+            rig.Sl.Map(IovaA, Src);
+            if (level == rig.Sl.Levels)
+            {
+                var (lo, hi) = Entry.ContextLegacy(NoMemory);
+                rig.WriteQwords(ContextTable + Edu.SourceId(0) * 16UL, lo, hi);
+            }
+            else
+                rig.Sl.WriteEntry(rig.Sl.EntryAddress(IovaA, level + 1), Entry.Sl(NoMemory));
+        }, EduDirection.FromRam, IovaA).Agree();
+        Expect.Fault(o, reason, IovaA, read: true);
+    }
+
+    /// <summary>
     /// A transfer over two pages whose first page is read-only: the device goes on after the fault (QEMU's memory core
     /// translates page by page; VtdSimTarget copies that), so the second page is written, the first is not, and the
     /// fault is recorded.

@@ -43,6 +43,8 @@ public class ScalableDepartureTests
     [InlineData("bit 62 in a leaf: QEMU LSL.2 0x0C vs SSS.3 0x7A", EduDirection.FromRam, 0x0C, 0x7A)]
     [InlineData("bit 45 in a PDE: QEMU LSL.2 0x0C vs SSS.3 0x7A", EduDirection.FromRam, 0x0C, 0x7A)]
     [InlineData("IOVA at 2^39: QEMU LGN.1 0x04 vs SGN.5 0x84", EduDirection.FromRam, 0x04, 0x84)]
+    [InlineData("SSPTPTR table unreadable: QEMU LCT.4 0x03 vs SSS.4 0x7B", EduDirection.FromRam, 0x03, 0x7B)]
+    [InlineData("L2 table unreadable: QEMU LSL.1 0x07 vs SSS.1 0x78", EduDirection.FromRam, 0x07, 0x78)]
     public void Departure_second_stage_walk_fault_codes(string departure, EduDirection direction, byte qemuFr, byte simFr)
     {
         string which = departure.Split(':')[0];
@@ -64,6 +66,11 @@ public class ScalableDepartureTests
                     rig.Sl.SetBits(rig.Sl.EntryAddress(IovaA, 2), 1UL << 45);
                     break;
                 case "IOVA at 2^39": rig.Sl.Map(IovaA, Src); break;
+                case "SSPTPTR table unreadable": rig.WriteQwords(PasidTable, Entry.Pasid(NoMemory)); break;
+                case "L2 table unreadable":
+                    rig.Sl.Map(IovaA, Src);
+                    rig.Sl.WriteEntry(rig.Sl.EntryAddress(IovaA, 3), Entry.Sl(NoMemory));
+                    break;
             }
         }, direction, iova);
         Check(pair, qemuFr, qemuPp: true, simFr, simPp: false, departure); // VtdSim: PP only for PASID requests (D27)
@@ -140,6 +147,34 @@ public class ScalableDepartureTests
         Assert.Equal(data, pair.Qemu.Bytes);
         Expect.NoFault(pair.Qemu);
         Assert.Equal(IovaA, pair.Sim.Fault.FaultAddress);
+    }
+
+    /// <summary>
+    /// PASIDE=1 in the context entry of a unit without ECAP.PASID (QEMU 7.2 with x-scalable-mode=on reports none). The
+    /// specification treats a field for a feature the unit lacks as Reserved(0), and a reserved field set in a present
+    /// context entry is SCT.3 — not qualified, so context FPD does not hide it (decisions D47). QEMU 7.2 ignores the bit
+    /// and translates the request without PASID.
+    /// </summary>
+    [QemuTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Departure_PASIDE_without_ECAP_PASID_QEMU72_translates_VtdSim_SCT3_0x42_reserved_D47(bool contextFpd)
+    {
+        byte[] data = Pattern.Bytes(15, 64);
+        var pair = Both.Run(Scalable, t =>
+        {
+            var rig = Rig.Scalable(t, new ScalableSetup { ContextExtraQ0 = 1UL << 3, ContextFpd = contextFpd });
+            rig.Sl.Map(IovaA, Src);
+            rig.Sl.Map(IovaB, Dst);
+            t.WriteMem(Src, data);
+            rig.ReadThenWriteBack(IovaA, IovaB, data.Length);
+            return rig.Driver.Observe(Dst, data.Length);
+        });
+        pair.Depart(o => o.Fault.Reason, (byte)0x00, (byte)0x42, "PASIDE=1 while ECAP.PASID=0: QEMU 7.2 ignores it, VtdSim SCT.3 (a reserved field)");
+        Expect.NoFault(pair.Qemu);
+        Assert.Equal(data, pair.Qemu.Bytes);
+        Expect.Fault(pair.Sim, 0x42, IovaA, read: true);
+        Assert.Equal(new byte[data.Length], pair.Sim.Bytes); // nothing read, nothing written
     }
 
     /// <summary>

@@ -195,15 +195,17 @@ internal sealed partial class TranslationEngine
             return Fail(FaultReason.SCT2_ContextNotPresent, 0, contextAddress, q0, null, sid, static sid => $"the context entry for {sid} is not present: the device has no domain");
         if (ctx.ReservedBitsSet(_haw))
             return Fail(FaultReason.SCT3_ContextReserved, 0, contextAddress, q0, null, sid, static sid => $"the context entry for {sid} has reserved bits set");
-        context.FaultProcessingDisabled = ctx.FaultProcessingDisable;
-        string? invalid =
+        // A field for a feature the unit does not report is Reserved(0) (spec 9.4): SCT.3 like any reserved bit (D47).
+        string? unsupported =
             ctx.DeviceTlbEnable && !_ecap.DeviceTlb ? "DTE=1 but ECAP.DT=0" :
             ctx.PasidEnable && !_ecap.Pasid ? "PASIDE=1 but ECAP.PASID=0" :
             ctx.PageRequestEnable && !_ecap.PageRequests ? "PRE=1 but ECAP.PRS=0" :
             ctx.RidPasid != 0 && !_ecap.RidPasid ? RidPasidWithoutRps(ctx.RidPasid) :
             ctx.RidPrivilege && !_ecap.RidPrivilege ? "RID_PRIV=1 but ECAP.RPRIVS=0" : null;
-        if (invalid is not null)
-            return Fail(FaultReason.SCT4_ContextInvalid, 0, contextAddress, q0, null, (sid, invalid), static s => $"the context entry for {s.sid} is invalid: {s.invalid}");
+        if (unsupported is not null)
+            return Fail(FaultReason.SCT3_ContextReserved, 0, contextAddress, q0, null, (sid, unsupported),
+                static s => $"the context entry for {s.sid} sets a field this unit reserves: {s.unsupported}");
+        context.FaultProcessingDisabled = ctx.FaultProcessingDisable;
         if (!cached && !_cap.CachingMode)
             _caches.Context.Add(in cacheKey, cacheHash, new ContextCacheEntry(q0, q1, q2, q3, true, 0, contextAddress.Value));
 
@@ -284,6 +286,10 @@ internal sealed partial class TranslationEngine
         context.FaultProcessingDisabled |= pe.FaultProcessingDisable;
         if (pe.ReservedBitsSet(_haw, _ecap.MemoryTypeSupport))
             return Fail(FaultReason.SPT3_PasidEntryReserved, 0, entryAddress, pe.Q0, null, pasid, static pasid => $"the PASID entry for PASID 0x{pasid:x} has reserved bits set");
+        string? unsupportedField = UnsupportedPasidEntryField(in pe);
+        if (unsupportedField is not null)
+            return Fail(FaultReason.SPT3_PasidEntryReserved, 0, entryAddress, pe.Q0, null, (pasid, unsupported: unsupportedField),
+                static s => $"the PASID entry for PASID 0x{s.pasid:x} sets a field this unit reserves: {s.unsupported}");
         string? bad = InvalidPasidEntry(in pe);
         if (bad is not null)
             return Fail(FaultReason.SPT4_PasidEntryInvalid, 0, entryAddress, pe.Q0, null, (pasid, bad), static s => $"the PASID entry for PASID 0x{s.pasid:x} is invalid: {s.bad}");
@@ -327,7 +333,22 @@ internal sealed partial class TranslationEngine
         return FaultReason.None;
     }
 
-    /// <summary>SPT.4 checks: a PGTT the unit does not support, or a field that asks for a feature it lacks.</summary>
+    /// <summary>
+    /// SPT.3 for fields of features the unit does not report: the specification treats each as Reserved(0) on such a
+    /// unit, whatever the PGTT (spec 9.6; decisions D47).
+    /// </summary>
+    private string? UnsupportedPasidEntryField(in PasidEntry pe)
+    {
+        if (pe.SecondStageAccessedDirtyEnable && !_ecap.SecondStageAccessedDirty) return "SSADE=1 but ECAP.SSADS=0";
+        if (pe.ExtendedAccessedFlagEnable && !_ecap.ExtendedAccessedFlag) return "EAFE=1 but ECAP.EAFS=0";
+        if (pe.SupervisorRequestEnable && !_ecap.SupervisorRequests) return "SRE=1 but ECAP.SRS=0";
+        if (pe.ExecuteRequestEnable && !_ecap.ExecuteRequests) return "ERE=1 but ECAP.ERS=0";
+        if (pe.PageSnoop && !_ecap.SnoopControl) return "PGSNP=1 but ECAP.SC=0";
+        if (pe.SecondStageExecuteEnable && !_ecap.ExecuteRequests) return "SSEE=1 but ECAP.ERS=0";
+        return null;
+    }
+
+    /// <summary>SPT.4 checks: a PGTT the unit does not support, or an encoding (AW, FSPM) it does not offer.</summary>
     private string? InvalidPasidEntry(in PasidEntry pe)
     {
         P pgtt = pe.Pgtt;
@@ -346,12 +367,6 @@ internal sealed partial class TranslationEngine
             return UnsupportedWidth(pe.AddressWidth);
         if (fs && pe.FirstStagePagingMode > 1) return ReservedFspm(pe.FirstStagePagingMode);
         if (fs && pe.FirstStagePagingMode == 1 && !_cap.FirstStage5LevelPaging) return "FSPM=01 (5-level) but CAP.FS5LP=0";
-        if (ss && pe.SecondStageAccessedDirtyEnable && !_ecap.SecondStageAccessedDirty) return "SSADE=1 but ECAP.SSADS=0";
-        if (fs && pe.ExtendedAccessedFlagEnable && !_ecap.ExtendedAccessedFlag) return "EAFE=1 but ECAP.EAFS=0";
-        if (fs && pe.SupervisorRequestEnable && !_ecap.SupervisorRequests) return "SRE=1 but ECAP.SRS=0";
-        if (fs && pe.ExecuteRequestEnable && !_ecap.ExecuteRequests) return "ERE=1 but ECAP.ERS=0";
-        if (pe.PageSnoop && !_ecap.SnoopControl) return "PGSNP=1 but ECAP.SC=0";
-        if (ss && pe.SecondStageExecuteEnable && !_ecap.ExecuteRequests) return "SSEE=1 but ECAP.ERS=0";
         return null;
     }
 

@@ -173,10 +173,12 @@ internal sealed partial class TranslationEngine
         };
     }
 
+    // The table the context's SLPTPTR (SSPTPTR) points to is not reached through an entry's ADDR: legacy LCT.4.3 (reported
+    // as LCT.4), scalable SSS.4; LSL.1/SSS.1 are for the tables below it (decisions D46).
     [MethodImpl(MethodImplOptions.NoInlining)]
     private FaultReason SsReadError(SsRole role, bool topLevel, int level, ulong entry, ulong gpa, int forFsLevel) =>
         SsEntryFault(role, topLevel ? FaultReason.SSS4_RootAccessError : FaultReason.SSS1_EntryAccessError,
-            FaultReason.LSL1_PagingEntryAccessError, level, entry, 0, gpa, forFsLevel, "cannot be read");
+            topLevel ? FaultReason.LCT4_ContextInvalid : FaultReason.LSL1_PagingEntryAccessError, level, entry, 0, gpa, forFsLevel, "cannot be read");
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private FaultReason SsEntryReserved(SsRole role, int level, ulong entry, ulong raw, ulong reserved, ulong gpa, int forFsLevel) =>

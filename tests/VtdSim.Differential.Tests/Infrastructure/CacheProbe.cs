@@ -39,18 +39,26 @@ public static class CacheProbe
 
     /// <summary>
     /// DMA through A (context entry now cached); make the context entry not present without invalidating; DMA through
-    /// C (not in the IOTLB); invalidate the context cache globally; DMA through B (not in the IOTLB either).
+    /// C (not in the IOTLB); invalidate the context cache globally; DMA through B (not in the IOTLB either). Legacy
+    /// mode, or scalable mode (the 32-byte entry cleared) when <paramref name="scalable"/>.
     /// </summary>
-    public static (Outcome Before, Outcome Stale, Outcome After) ContextScenario(IVtdTarget t, Action<Rig> invalidate)
+    public static (Outcome Before, Outcome Stale, Outcome After) ContextScenario(IVtdTarget t, Action<Rig> invalidate, bool scalable = false)
     {
-        var rig = Rig.Legacy(t);
+        var rig = scalable ? Rig.Scalable(t) : Rig.Legacy(t);
         rig.Sl.Map(IovaA, Src);
         rig.Sl.Map(IovaB, Src);
         rig.Sl.Map(IovaC, Src);
         t.Dma(EduDirection.FromRam, IovaA, 64);
         Outcome before = rig.Driver.Observe();
-        var (lo, hi) = Entry.ContextLegacy(Layout.SlRoot, present: false);
-        rig.WriteQwords(ContextTable + Edu.SourceId(0) * 16UL, lo, hi);
+        if (scalable)
+        {
+            rig.WriteQwords(ContextTable + (Edu.SourceId(0) & 0x7FUL) * 32, 0, 0, 0, 0);
+        }
+        else
+        {
+            var (lo, hi) = Entry.ContextLegacy(Layout.SlRoot, present: false);
+            rig.WriteQwords(ContextTable + Edu.SourceId(0) * 16UL, lo, hi);
+        }
         t.Dma(EduDirection.FromRam, IovaC, 64);
         Outcome stale = rig.Driver.Observe();
         invalidate(rig);

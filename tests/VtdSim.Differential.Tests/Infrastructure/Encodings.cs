@@ -85,6 +85,9 @@ public static class Layout
     /// <summary>Data pages, 2 MiB aligned so large-page cases can reach them too.</summary>
     public const ulong Src = 0x0200_0000, Src2 = 0x0220_0000, Dst = 0x0300_0000, Dst2 = 0x0320_0000;
 
+    /// <summary>A page-aligned address where neither machine has anything (above RAM, below the PCI BARs): reads of it fail.</summary>
+    public const ulong NoMemory = 0x4000_0000;
+
     /// <summary>IOVAs the scenarios map.</summary>
     public const ulong IovaA = 0x1000_0000, IovaB = 0x1000_5000, IovaC = 0x1234_5000;
 }

@@ -250,6 +250,24 @@ public class LegacyFaultTests
         FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.LSL1_PagingEntryAccessError, request);
     }
 
+    /// <summary>
+    /// The table SLPTPTR points to is not read through a second-level entry's ADDR field, so its read error is not LSL.1:
+    /// the specification lists it as LCT.4.3, invalid context programming (0x3), as SSS.4 is separate from SSS.1 in
+    /// scalable mode (decisions D46). QEMU 7.2 reports 0x3 too (differential suite).
+    /// </summary>
+    [Theory]
+    [InlineData(3)]
+    [InlineData(4)]
+    [FaultCoverage(FaultReason.LCT4_ContextInvalid)]
+    public void SecondLevelTopTableThatCannotBeReadThroughSlptptrFaultsLct4(int levels)
+    {
+        var bench = new LegacyBench(levels == 4 ? BuiltInProfiles.Architectural : null, levels).WithMapping(Iova, Page);
+        bench.Memory.InjectError(bench.SecondLevel.Root, 4096);
+        var request = LegacyBench.Read(Iova);
+
+        FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.LCT4_ContextInvalid, request);
+    }
+
     [Theory]
     [InlineData(1, 11)]  // SNP in a leaf, but qemu-7.2 has no ECAP.SC
     [InlineData(1, 62)]  // TM in a leaf, but no ECAP.DT

@@ -1,6 +1,8 @@
 using VtdSim.Hardware.Addressing;
 using VtdSim.Hardware.Building;
 using VtdSim.Hardware.Faults;
+using VtdSim.Hardware.Profiles;
+using VtdSim.Hardware.Registers;
 using VtdSim.Hardware.Structures;
 using VtdSim.Hardware.Tests.Support;
 
@@ -101,7 +103,7 @@ public class PasidFaultTests
     public enum InvalidEntry
     {
         PgttZero, PgttReserved, AwNotInSagaw, FspmReserved,
-        NestedWithoutNest, FirstStageWithoutFsts, SsadeWithoutSsads, PgsnpWithoutSc,
+        NestedWithoutNest, FirstStageWithoutFsts,
     }
 
     [Theory]
@@ -111,14 +113,12 @@ public class PasidFaultTests
     [InlineData(InvalidEntry.FspmReserved)]          // FSPM=10
     [InlineData(InvalidEntry.NestedWithoutNest)]     // qemu-7.2-scalable has no ECAP.NEST
     [InlineData(InvalidEntry.FirstStageWithoutFsts)] // ... nor ECAP.FSTS
-    [InlineData(InvalidEntry.SsadeWithoutSsads)]     // ... nor ECAP.SSADS
-    [InlineData(InvalidEntry.PgsnpWithoutSc)]        // ... nor ECAP.SC
     [FaultCoverage(FaultReason.SPT4_PasidEntryInvalid)]
     public void PasidEntryAskingForWhatTheUnitLacksFaultsSpt4(InvalidEntry kind)
     {
-        bool qemu = kind is InvalidEntry.NestedWithoutNest or InvalidEntry.FirstStageWithoutFsts or InvalidEntry.SsadeWithoutSsads or InvalidEntry.PgsnpWithoutSc;
+        bool qemu = kind is InvalidEntry.NestedWithoutNest or InvalidEntry.FirstStageWithoutFsts;
         var bench = new NestedBench(qemu ? FaultProfiles.Qemu72Scalable : null);
-        if (qemu) // the builder's default context sets PASIDE, which this unit would refuse (SCT.4) before any PASID entry
+        if (qemu) // the builder's default context sets PASIDE, which this unit would refuse (SCT.3, D47) before any PASID entry
             bench.Tables.SetScalableContext(NestedBench.Device, dir => ScalableContextEntry.Create(dir));
         var fs = FirstStageTableBuilder.InHostMemory(bench.HostFrames);
         Hpa ss = bench.SecondStage.Root;
@@ -130,14 +130,60 @@ public class PasidFaultTests
             InvalidEntry.AwNotInSagaw => PasidEntry.SecondStage(ss, 1, 1),
             InvalidEntry.FspmReserved => PasidEntry.FirstStage(fs.Root, 1).WithFirstStagePagingMode(2),
             InvalidEntry.NestedWithoutNest => PasidEntry.NestedEntry(0x10_0000, ss, qemuAw, 1),
-            InvalidEntry.FirstStageWithoutFsts => PasidEntry.FirstStage(fs.Root, 1),
-            InvalidEntry.SsadeWithoutSsads => PasidEntry.SecondStage(ss, qemuAw, 1).WithSecondStageAccessedDirtyEnable(true),
-            _ => PasidEntry.SecondStage(ss, qemuAw, 1).WithPageSnoop(true),
+            _ => PasidEntry.FirstStage(fs.Root, 1),
         };
         bench.Tables.SetPasidEntry(NestedBench.Device, 0, entry);
         var request = bench.Read(Gpa0);
 
         FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SPT4_PasidEntryInvalid, request);
+    }
+
+    public enum UnsupportedField { SsadeWithoutSsads, PgsnpWithoutSc, SreWithoutSrs, SseeWithoutErs, EreWithoutErs, EafeWithoutEafs }
+
+    /// <summary>
+    /// A field for a feature the unit does not report is Reserved(0) (spec 9.6), whatever the PGTT: setting it is a
+    /// reserved-field fault, SPT.3, not SPT.4 (decisions D47). Intel hardware reports SRE without ECAP.SRS this way on a
+    /// second-stage-only entry (Linux commit 7fc961cf7ffc).
+    /// </summary>
+    [Theory]
+    [InlineData(UnsupportedField.SsadeWithoutSsads)] // qemu-7.2-scalable has no ECAP.SSADS
+    [InlineData(UnsupportedField.PgsnpWithoutSc)]    // ... nor ECAP.SC
+    [InlineData(UnsupportedField.SseeWithoutErs)]    // ... nor ECAP.ERS
+    [InlineData(UnsupportedField.SreWithoutSrs)]     // architectural without ECAP.SRS, second-stage-only entry
+    [InlineData(UnsupportedField.EreWithoutErs)]     // architectural without ECAP.ERS, first-stage entry
+    [InlineData(UnsupportedField.EafeWithoutEafs)]   // architectural without ECAP.EAFS, first-stage entry
+    [FaultCoverage(FaultReason.SPT3_PasidEntryReserved)]
+    public void PasidEntryFieldForAFeatureTheUnitLacksFaultsSpt3(UnsupportedField kind)
+    {
+        bool qemu = kind is UnsupportedField.SsadeWithoutSsads or UnsupportedField.PgsnpWithoutSc or UnsupportedField.SseeWithoutErs;
+        VtdProfile architectural = BuiltInProfiles.Architectural;
+        int bit = kind switch
+        {
+            UnsupportedField.SreWithoutSrs => ExtendedCapabilityBit.SRS,
+            UnsupportedField.EreWithoutErs => ExtendedCapabilityBit.ERS,
+            _ => ExtendedCapabilityBit.EAFS,
+        };
+        var bench = qemu
+            ? new NestedBench(FaultProfiles.Qemu72Scalable, ssLevels: 3)
+            : new NestedBench(architectural with { Name = "architectural-less", Ecap = architectural.Ecap.With(bit, false) });
+        if (qemu) // the builder's default context sets PASIDE, which this unit would refuse (SCT.3) before any PASID entry
+            bench.Tables.SetScalableContext(NestedBench.Device, dir => ScalableContextEntry.Create(dir));
+        var fs = FirstStageTableBuilder.InHostMemory(bench.HostFrames);
+        bench.SecondStage.Map(new Gpa(Gpa0), new Hpa(0x3000_0000));
+        PasidEntry ssOnly = SecondStageOnly(bench);
+        PasidEntry entry = kind switch
+        {
+            UnsupportedField.SsadeWithoutSsads => ssOnly.WithSecondStageAccessedDirtyEnable(true),
+            UnsupportedField.PgsnpWithoutSc => ssOnly.WithPageSnoop(true),
+            UnsupportedField.SreWithoutSrs => ssOnly.WithSupervisorRequestEnable(true),
+            UnsupportedField.SseeWithoutErs => ssOnly.WithSecondStageExecuteEnable(true),
+            UnsupportedField.EreWithoutErs => PasidEntry.FirstStage(fs.Root, 1).WithExecuteRequestEnable(true),
+            _ => PasidEntry.FirstStage(fs.Root, 1).WithExtendedAccessedFlagEnable(true),
+        };
+        bench.Tables.SetPasidEntry(NestedBench.Device, 0, entry);
+        var request = bench.Read(Gpa0);
+
+        FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SPT3_PasidEntryReserved, request);
     }
 
     [Fact]

@@ -116,30 +116,68 @@ public class ScalableContextFaultTests
         FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SCT3_ContextReserved, request);
     }
 
-    public enum InvalidContext { DteWithoutDt, PasideWithoutPasid, RidPasidWithoutRps, PreWithoutPrs, RidPrivWithoutRprivs }
+    public enum UnsupportedField { DteWithoutDt, PasideWithoutPasid, RidPasidWithoutRps, PreWithoutPrs, RidPrivWithoutRprivs }
 
+    /// <summary>
+    /// A field for a feature the unit does not report is Reserved(0) (spec 9.4): setting it is a reserved-field fault,
+    /// SCT.3, not an invalid-programming one (SCT.4) and not ignored (decisions D47).
+    /// </summary>
     [Theory]
-    [InlineData(InvalidContext.DteWithoutDt)]         // qemu-7.2-scalable: ECAP.DT=0
-    [InlineData(InvalidContext.PasideWithoutPasid)]   // qemu-7.2-scalable: ECAP.PASID=0
-    [InlineData(InvalidContext.RidPasidWithoutRps)]   // qemu-7.2-scalable: ECAP.RPS=0
-    [InlineData(InvalidContext.PreWithoutPrs)]        // architectural: ECAP.PRS=0
-    [InlineData(InvalidContext.RidPrivWithoutRprivs)] // architectural: ECAP.RPRIVS=0
-    [FaultCoverage(FaultReason.SCT4_ContextInvalid)]
-    public void ContextEnablingAFeatureTheUnitLacksFaultsSct4(InvalidContext kind)
+    [InlineData(UnsupportedField.DteWithoutDt)]         // qemu-7.2-scalable: ECAP.DT=0
+    [InlineData(UnsupportedField.PasideWithoutPasid)]   // qemu-7.2-scalable: ECAP.PASID=0
+    [InlineData(UnsupportedField.RidPasidWithoutRps)]   // qemu-7.2-scalable: ECAP.RPS=0
+    [InlineData(UnsupportedField.PreWithoutPrs)]        // architectural: ECAP.PRS=0
+    [InlineData(UnsupportedField.RidPrivWithoutRprivs)] // architectural: ECAP.RPRIVS=0
+    [FaultCoverage(FaultReason.SCT3_ContextReserved)]
+    public void ContextEnablingAFeatureTheUnitLacksFaultsSct3(UnsupportedField kind)
     {
-        bool qemu = kind is InvalidContext.DteWithoutDt or InvalidContext.PasideWithoutPasid or InvalidContext.RidPasidWithoutRps;
-        var bench = new NestedBench(qemu ? FaultProfiles.Qemu72Scalable : BuiltInProfiles.Architectural);
-        bench.Tables.SetScalableContext(NestedBench.Device, dir => kind switch
-        {
-            InvalidContext.DteWithoutDt => ScalableContextEntry.Create(dir).WithDeviceTlbEnable(true),
-            InvalidContext.PasideWithoutPasid => ScalableContextEntry.Create(dir).WithPasidEnable(true),
-            InvalidContext.RidPasidWithoutRps => ScalableContextEntry.Create(dir, ridPasid: 5),
-            InvalidContext.PreWithoutPrs => ScalableContextEntry.Create(dir).WithPageRequestEnable(true),
-            _ => ScalableContextEntry.Create(dir).WithRidPrivilege(true),
-        });
+        var bench = kind is UnsupportedField.PreWithoutPrs or UnsupportedField.RidPrivWithoutRprivs ? new NestedBench() : QemuScalableBench();
+        SetUnsupportedField(bench, kind, fpd: false);
         var request = bench.Read(Gpa0);
 
-        FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SCT4_ContextInvalid, request);
+        FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SCT3_ContextReserved, request);
+    }
+
+    /// <summary>SCT.3 is not qualified (D13): the entry's own FPD cannot hide it, as it could an SCT.4 (D47).</summary>
+    [Fact]
+    public void ContextFpdDoesNotHideAFieldForAFeatureTheUnitLacks()
+    {
+        var bench = QemuScalableBench();
+        SetUnsupportedField(bench, UnsupportedField.PasideWithoutPasid, fpd: true);
+        var request = bench.Read(Gpa0);
+
+        FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SCT3_ContextReserved, request);
+    }
+
+    /// <summary>The same context entry with the feature's field clear translates: only the field makes it fault.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ContextWithoutTheUnsupportedFieldTranslatesOnTheQemuScalableUnit(bool fpd)
+    {
+        var bench = QemuScalableBench();
+        bench.Tables.SetScalableContext(NestedBench.Device, dir => ScalableContextEntry.Create(dir).WithFaultProcessingDisable(fpd));
+        bench.SecondStage.Map(new Gpa(Gpa0), new Hpa(0x3000_0000));
+        bench.Tables.SetPasidEntry(NestedBench.Device, 0, PasidEntry.SecondStage(bench.SecondStage.Root, bench.SecondStage.AddressWidth, 1));
+
+        Assert.True(bench.Unit.Translate(bench.Read(Gpa0)).Success);
+    }
+
+    /// <summary>The qemu-7.2-scalable unit, with 3-level second-stage tables (its only SAGAW).</summary>
+    private static NestedBench QemuScalableBench() => new(FaultProfiles.Qemu72Scalable, ssLevels: 3);
+
+    private static void SetUnsupportedField(NestedBench bench, UnsupportedField kind, bool fpd)
+    {
+        bench.SecondStage.Map(new Gpa(Gpa0), new Hpa(0x3000_0000));
+        bench.Tables.SetPasidEntry(NestedBench.Device, 0, PasidEntry.SecondStage(bench.SecondStage.Root, bench.SecondStage.AddressWidth, 1));
+        bench.Tables.SetScalableContext(NestedBench.Device, dir => (kind switch
+        {
+            UnsupportedField.DteWithoutDt => ScalableContextEntry.Create(dir).WithDeviceTlbEnable(true),
+            UnsupportedField.PasideWithoutPasid => ScalableContextEntry.Create(dir).WithPasidEnable(true),
+            UnsupportedField.RidPasidWithoutRps => ScalableContextEntry.Create(dir, ridPasid: 5),
+            UnsupportedField.PreWithoutPrs => ScalableContextEntry.Create(dir).WithPageRequestEnable(true),
+            _ => ScalableContextEntry.Create(dir).WithRidPrivilege(true),
+        }).WithFaultProcessingDisable(fpd));
     }
 
     [Fact]

@@ -1,7 +1,11 @@
+using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Building;
 using VtdSim.Hardware.Events;
 using VtdSim.Hardware.Memory;
 using VtdSim.Hardware.Profiles;
 using VtdSim.Hardware.Registers;
+using VtdSim.Hardware.Structures;
+using VtdSim.Hardware.Translation;
 
 namespace VtdSim.Hardware.Tests.Invalidation;
 
@@ -66,6 +70,37 @@ public class RegisterInvalidationTests
 
         Assert.Equal(0UL, (unit.ReadRegister64(RegisterOffset.CCMD) >> 59) & 3); // CAIG 0: not done
         Assert.Contains(unit.Events.OfType<RegisterWarningEvent>(), w => w.Message.Contains("queued invalidation"));
+    }
+
+    /// <summary>
+    /// Decisions D48: in scalable mode a CCMD command is not carried out — ICC clears with CAIG=00 ("not performed"),
+    /// a warning is reported, and the context cache keeps the entry it had, so a context entry cleared in memory still
+    /// translates until a queued context-cache invalidation. (QEMU 7.2 carries it out: a differential departure.)
+    /// </summary>
+    [Fact]
+    public void AContextCommandInScalableModeIsIgnoredAndReportedAndTheCachedEntryStays()
+    {
+        var memory = new PhysicalMemory(1UL << 32);
+        var unit = new VtdUnit(memory, BuiltInProfiles.Qemu72Scalable); // caches context entries per device (D31)
+        var frames = new FrameAllocator(memory, new Hpa(0x10_0000), new Hpa(0x1000_0000));
+        var tables = new RemappingTables(frames, scalable: true);
+        var ss = new SecondStageTableBuilder(frames, 3);
+        var device = new SourceId(0, 1, 0);
+        Hpa context = tables.SetScalableContext(device, dir => ScalableContextEntry.Create(dir));
+        tables.SetPasidEntry(device, 0, PasidEntry.SecondStage(ss.Root, ss.AddressWidth, 1));
+        ss.Map(new Gpa(0x4000), new Hpa(0x2000_0000));
+        ss.Map(new Gpa(0x5000), new Hpa(0x2000_1000));
+        RegisterProgramming.EnableTranslation(unit, tables.Root, TranslationTableMode.Scalable);
+        Assert.True(unit.Translate(new DmaRequest(device, new Iova(0x4000), DmaAccess.Read)).Success);
+        memory.Write(context, new byte[32]); // not present, no queued invalidation
+
+        unit.WriteRegister64(RegisterOffset.CCMD, Icc | 1UL << 61);
+
+        ulong ccmd = unit.ReadRegister64(RegisterOffset.CCMD);
+        Assert.Equal(0UL, ccmd & Icc);
+        Assert.Equal(0UL, (ccmd >> 59) & 3); // CAIG 00: not performed
+        Assert.Contains(unit.Events.OfType<RegisterWarningEvent>(), w => w.Offset == RegisterOffset.CCMD && w.Message.Contains("scalable mode"));
+        Assert.True(unit.Translate(new DmaRequest(device, new Iova(0x5000), DmaAccess.Read)).Success); // still the cached entry
     }
 
     [Fact]

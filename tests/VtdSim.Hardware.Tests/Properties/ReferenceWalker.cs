@@ -232,7 +232,7 @@ public sealed class ReferenceWalker
             ulong slot = table + 8UL * (ulong)IndexAt(gpa, level);
             if (!Read(slot, out ulong e))
             {
-                if (why == Why.Legacy) return SsFault(FaultReason.LSL1_PagingEntryAccessError);
+                if (why == Why.Legacy) return SsFault(level == levels ? FaultReason.LCT4_ContextInvalid : FaultReason.LSL1_PagingEntryAccessError); // D46
                 return SsFault(level == levels ? FaultReason.SSS4_RootAccessError : FaultReason.SSS1_EntryAccessError);
             }
 
