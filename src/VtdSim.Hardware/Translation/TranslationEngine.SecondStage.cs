@@ -17,8 +17,10 @@ internal sealed partial class TranslationEngine
 {
     // Inlined into its three callers (most of a nested walk's time is here): each copy then gets its own registers
     // and constant role/need, which measured a few percent faster than one shared copy.
+    // setDirty: set D in the leaf (SSADE) once the access is allowed — only for an untranslated write that this walk
+    // ends; a nested walk's final GPA sets it itself, after the first stage's D (decisions D3).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private FaultReason WalkSecondStage(in ResolvedContext ctx, ulong gpa, AccessRights need, SsRole role, int forFsLevel,
+    private FaultReason WalkSecondStage(in ResolvedContext ctx, ulong gpa, AccessRights need, bool setDirty, SsRole role, int forFsLevel,
         WalkTrace? trace, out SecondStageWalk result)
     {
         // Hot path: a nested walk runs this five times. Everything that builds a message or a trace record lives in
@@ -80,7 +82,7 @@ internal sealed partial class TranslationEngine
         if (InInterruptRange(output))
             return SsInterruptAddress(role, level, entryAddress, raw, gpa, output);
 
-        if (ctx.SsAccessedDirty && (need & AccessRights.Write) != 0 && (raw & SecondStageEntry.DirtyBit) == 0)
+        if (setDirty && ctx.SsAccessedDirty && (raw & SecondStageEntry.DirtyBit) == 0)
         {
             FaultReason r = UpdateSecondStageFlags(in ctx, entryAddress, raw, SecondStageEntry.DirtyBit, level, gpa, forFsLevel, trace);
             if (r != FaultReason.None) return r;

@@ -135,7 +135,8 @@ internal sealed partial class TranslationEngine
             {
                 if (_iotlbOn && IotlbLookup(in request, in context, trace, out output, out pageSize, out rights)) return FaultReason.None;
                 var role = context.Kind == TranslationKind.Legacy ? SsRole.Legacy : SsRole.Final;
-                reason = WalkSecondStage(in context, address, Need(in request), role, 0, trace, out var ss);
+                reason = WalkSecondStage(in context, address, Need(in request), request.IsWrite && request.AddressType == AddressType.Untranslated,
+                    role, 0, trace, out var ss);
                 if (reason != FaultReason.None) return reason;
                 output = new Hpa(ss.Output);
                 pageSize = ss.PageSize;
