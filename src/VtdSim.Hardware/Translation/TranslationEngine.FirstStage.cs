@@ -19,13 +19,18 @@ internal sealed partial class TranslationEngine
 {
     private int _topFsLevel;
 
+    /// <summary>
+    /// <paramref name="rights"/> are the page's rights as the walk found them, for any request; <paramref name="supervisorRights"/>
+    /// those of a privileged request under WPE=0, which may also write where the first stage says R/W=0.
+    /// </summary>
     private FaultReason WalkFirstStage(in DmaRequest request, in ResolvedContext ctx, WalkTrace? trace,
-        out Hpa output, out ulong pageSize, out AccessRights rights)
+        out Hpa output, out ulong pageSize, out AccessRights rights, out AccessRights supervisorRights)
     {
         // Hot path, like WalkSecondStage: faults and trace records are built in NoInlining helpers.
         output = default;
         pageSize = 0;
         rights = AccessRights.None;
+        supervisorRights = AccessRights.None;
         ulong input = request.Address.Value;
         int levels = ctx.FsLevels;
         _topFsLevel = levels;
@@ -123,7 +128,8 @@ internal sealed partial class TranslationEngine
 
         ulong fsPageSize = 1UL << (12 + 9 * (level - 1));
         ulong fsOutput = (raw & FirstStageEntry.AddressMask & ~(fsPageSize - 1)) | (input & (fsPageSize - 1));
-        rights = AccessRights.Read | (writeAllowed ? AccessRights.Write : 0) | (executeDisable ? 0 : AccessRights.Execute) | (user ? AccessRights.User : 0);
+        rights = AccessRights.Read | (writable ? AccessRights.Write : 0) | (executeDisable ? 0 : AccessRights.Execute) | (user ? AccessRights.User : 0);
+        supervisorRights = rights | AccessRights.Write;
         pageSize = fsPageSize;
         SecondStageWalk final = default;
         if (nested)
@@ -134,6 +140,7 @@ internal sealed partial class TranslationEngine
             output = new Hpa(final.Output);
             pageSize = Math.Min(fsPageSize, final.PageSize);
             rights &= final.Rights | AccessRights.User;
+            supervisorRights &= final.Rights | AccessRights.User;
         }
         else
         {

@@ -78,7 +78,7 @@ public class RangeInvalidationTests
     {
         var caches = new RemappingCaches(Sizes);
         var key = new IotlbKey(1, 0, Base >> 12, 1);
-        caches.FillIotlb(in key, new IotlbEntry(0x1000, AccessRights.Read, TranslationKind.Nested, false));
+        caches.FillIotlb(in key, new IotlbEntry(0x1000, AccessRights.Read, AccessRights.Read, TranslationKind.Nested, false));
         caches.InvalidateIotlbPages(2, Base, 0, false); // another domain: stays
         Assert.Single(caches.Iotlb.Entries());
         caches.InvalidateIotlbPages(1, 0x7000_0000_0000, 0, false);
@@ -123,7 +123,7 @@ public class RangeInvalidationTests
                 _ => nested ? TranslationKind.Nested : TranslationKind.FirstStage,
             };
             uint pasid = kind is TranslationKind.FirstStage or TranslationKind.Nested ? (uint)random.Next(2) : CacheTag.NoPasid;
-            caches.FillIotlb(new IotlbKey(did, pasid, page, level), new IotlbEntry(0x1000, AccessRights.Read, kind, false));
+            caches.FillIotlb(new IotlbKey(did, pasid, page, level), new IotlbEntry(0x1000, AccessRights.Read, AccessRights.Read, kind, false));
         }
         for (int i = 0; i < 80; i++)
         {
