@@ -214,14 +214,16 @@ internal sealed partial class TranslationEngine
     {
         if (role == SsRole.FirstStageTable)
             return NestedTableNotReadable(level, entry, raw, gpa, forFsLevel, "denies read");
+        // The request's access (write, then read) before its execute attribute: an execute request is a read with ER=1,
+        // and a page it may not read reports SGN.7 whether or not SSEE makes X count (decisions D32).
         bool legacy = role == SsRole.Legacy;
-        if ((missing & AccessRights.Execute) != 0)
-            return Fail(FaultReason.SGN3_ExecuteDenied, level, new Hpa(entry), raw, new Gpa(gpa), $"execute request to GPA 0x{gpa:x}, which the second stage maps without X (SSEE=1)");
         if ((missing & AccessRights.Write) != 0)
             return Fail(legacy ? FaultReason.LGN2_WriteDenied : FaultReason.SGN6_WriteDenied, level, new Hpa(entry), raw, new Gpa(gpa),
                 $"write to 0x{gpa:x}, which the second stage maps read-only");
-        return Fail(legacy ? FaultReason.LGN3_ReadDenied : FaultReason.SGN7_ReadDenied, level, new Hpa(entry), raw, new Gpa(gpa),
-            $"read of 0x{gpa:x}, which the second stage maps without read permission");
+        if ((missing & AccessRights.Read) != 0)
+            return Fail(legacy ? FaultReason.LGN3_ReadDenied : FaultReason.SGN7_ReadDenied, level, new Hpa(entry), raw, new Gpa(gpa),
+                $"read of 0x{gpa:x}, which the second stage maps without read permission");
+        return Fail(FaultReason.SGN3_ExecuteDenied, level, new Hpa(entry), raw, new Gpa(gpa), $"execute request to GPA 0x{gpa:x}, which the second stage maps without X (SSEE=1)");
     }
 
     private FaultReason NestedTableNotReadable(int level, ulong entry, ulong raw, ulong gpa, int forFsLevel, string what) =>

@@ -56,6 +56,38 @@ public class NestedFaultTests
         Assert.Equal(4, fault.Level);
     }
 
+    /// <summary>
+    /// In a nested PASID entry FSPTPTR (bits 63:12 of Q2) is a GPA: no bit of it is reserved (decisions D33). A GPA at or
+    /// above 2^52 that a 5-level (57-bit) second stage maps is a first-stage root like any other; one beyond the second
+    /// stage's width faults SFS.5 when the walk translates it, as any first-stage table GPA does (D1), not SPT.3.
+    /// </summary>
+    [Theory]
+    [InlineData(1UL << 53, null)]
+    [InlineData((1UL << 57) - 0x1000, null)]                          // the last page a 57-bit second stage maps
+    [InlineData(1UL << 57, FaultReason.SFS5_TableGpaBeyondWidth)]
+    [InlineData(0xFFFF_FFFF_FFFF_F000, FaultReason.SFS5_TableGpaBeyondWidth)]
+    public void ANestedFirstStageRootGpaAbove52BitsIsAGpaNotAReservedField(ulong rootGpa, FaultReason? expected)
+    {
+        var bench = new NestedBench(ssLevels: 5);
+        ulong rootHost = bench.HostFrames.Allocate().Value;
+        if (rootGpa < 1UL << 57) bench.SecondStage.Map(new Gpa(rootGpa), new Hpa(rootHost));
+        var fs = new FirstStageTableBuilder(bench.Memory, () => bench.AllocateGuestTable(),
+            gpa => (gpa & ~0xFFFUL) == rootGpa ? new Hpa(rootHost + (gpa & 0xFFF)) : NestedBench.GuestToHost(gpa), levels: 5);
+        // The builder allocates its root through the allocator; point the walk at the root GPA instead and copy the entry.
+        bench.SecondStage.Map(new Gpa(DataGpa), NestedBench.GuestToHost(DataGpa));
+        fs.Map(new Iova(Gva), DataGpa);
+        Hpa topEntry = NestedBench.GuestToHost(fs.EntryAddress(new Iova(Gva), 5));
+        bench.Memory.Write64(new Hpa(rootHost + 8 * ((Gva >> 48) & 0x1FF)), bench.Memory.Read64(topEntry));
+        var entry = PasidEntry.NestedEntry(fs.Root, bench.SecondStage.Root, bench.SecondStage.AddressWidth, 1, fiveLevelFirstStage: true);
+        bench.Tables.SetPasidEntry(NestedBench.Device, 0, entry with { Q2 = (entry.Q2 & 0xFFF) | rootGpa });
+        var request = bench.Read(Gva);
+
+        var result = bench.Unit.Translate(request);
+
+        if (expected is FaultReason reason) FaultAssert.Recorded(bench.Unit, result, reason, request);
+        else Assert.Equal(NestedBench.GuestToHost(DataGpa), result.Address);
+    }
+
     [Fact]
     [FaultCoverage(FaultReason.SFS5_TableGpaBeyondWidth)]
     public void LowerFirstStageTableGpaBeyondTheSecondStageWidthFaultsSfs5()
