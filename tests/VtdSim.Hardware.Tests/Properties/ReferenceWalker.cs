@@ -41,6 +41,8 @@ public sealed record ReferenceContext
     public bool SnoopControl { get; init; }
     /// <summary>ECAP.DT: without it the TM bit (62) of a second-stage leaf is reserved.</summary>
     public bool DeviceTlb { get; init; }
+    /// <summary>ECAP.SSADS: the unit can set second-stage A/D (a PASID entry may then ask for it with SSADE).</summary>
+    public bool SecondStageAccessedDirtySupported { get; init; }
     /// <summary>Erratum 772415: nested A/EA/D updates go through despite a read-only second stage...</summary>
     public bool Erratum772415 { get; init; }
     /// <summary>...for the top-level first-stage entry only (true), or for every level (false).</summary>
@@ -59,6 +61,8 @@ public sealed record ReferenceContext
     public bool WriteProtectEnable { get; init; }
     public bool ExtendedAccessedFlagEnable { get; init; }
     public bool PageWalkSnoop { get; init; } = true;
+    /// <summary>SSADE (scalable second stage and nested only): A in every second-stage entry used, D in the leaf of a write.</summary>
+    public bool SecondStageAccessedDirty { get; init; }
 
     /// <summary>The unit-level fields, decoded from a profile's CAP/ECAP bits (positions from vtd-facts 1.2/1.3).</summary>
     public static ReferenceContext ForUnit(VtdProfile profile, ReferenceMode mode)
@@ -74,6 +78,7 @@ public sealed record ReferenceContext
             FirstStage1GiB = ((cap >> 56) & 1) != 0,
             SnoopControl = ((ecap >> 7) & 1) != 0,
             DeviceTlb = ((ecap >> 2) & 1) != 0,
+            SecondStageAccessedDirtySupported = ((ecap >> 45) & 1) != 0,
             Erratum772415 = profile.Erratum772415,
             ErratumTopLevelOnly = profile.ErratumReach == ErratumReach.TopLevelOnly,
         };
@@ -87,14 +92,18 @@ public readonly record struct ReferenceRequest(ulong Address, DmaAccess Access, 
     public bool NeedsWrite => Access != DmaAccess.Read;
 }
 
-/// <summary>What the reference walker expects: a fault reason, or an HPA with its write permission; and the A/EA/D writes.</summary>
-public sealed record ReferenceOutcome(FaultReason Fault, ulong Hpa, bool Writable, IReadOnlyDictionary<ulong, ulong> FlagWrites, int ErratumWrites)
+/// <summary>
+/// What the reference walker expects: a fault reason, or an HPA with its write permission; the A/EA/D writes of both
+/// stages (final values by host address), how many of those entries are second-stage ones, and the erratum writes.
+/// </summary>
+public sealed record ReferenceOutcome(FaultReason Fault, ulong Hpa, bool Writable, IReadOnlyDictionary<ulong, ulong> FlagWrites, int ErratumWrites,
+    int SecondStageFlagWrites)
 {
     public bool Success => Fault == FaultReason.None;
 
     public override string ToString() =>
         (Success ? $"HPA 0x{Hpa:x} W={Writable}" : $"fault {FaultReasonInfo.Of(Fault).Condition} (0x{(byte)Fault:x2})") +
-        $", flag writes [{string.Join(", ", FlagWrites.OrderBy(kv => kv.Key).Select(kv => $"0x{kv.Key:x}=0x{kv.Value:x}"))}], erratum writes {ErratumWrites}";
+        $", flag writes [{string.Join(", ", FlagWrites.OrderBy(kv => kv.Key).Select(kv => $"0x{kv.Key:x}=0x{kv.Value:x}"))}] ({SecondStageFlagWrites} second-stage), erratum writes {ErratumWrites}";
 }
 
 /// <summary>
@@ -118,6 +127,10 @@ public sealed record ReferenceOutcome(FaultReason Fault, ulong Hpa, bool Writabl
 ///   - after the leaf: a missing W for a write: LGN.2 / SGN.6; a missing R for a read: LGN.3 / SGN.7 (table GPAs
 ///     need R only: SFS.6/SFS.7).
 ///   - the output in 0xFEE0_0000..0xFEEF_FFFF: LGN.4 (legacy) / SGN.8.
+///   - with SSADE (scalable only): every entry that passed the present and reserved checks gets A before the walk
+///     goes on (a walk that later fails keeps it); a write that got past the permission and interrupt checks gets D
+///     in the leaf — for a nested translation's data page only after the first stage's D (below). Each update needs a
+///     snooped walk (PWSNP=1), else SSS.5.
 ///
 /// First stage (first-stage only and nested):
 ///   - a privileged request needs SRE=1, else SPT.6 (a PASID-entry check, made before any paging structure is read,
@@ -134,7 +147,13 @@ public sealed record ReferenceOutcome(FaultReason Fault, ulong Hpa, bool Writabl
 ///   - first-stage only: the output in the interrupt range: SGN.8. Nested: the output GPA goes through the second
 ///     stage with the request's rights (SGN.5, SSS.x, SGN.6/7, SGN.8 as above).
 ///   - a write (or AtomicOp) that got this far sets D in the leaf, under the same rules as A (SFS.9, SFS.8).
+///   - nested with SSADE: a first-stage A/EA/D update that was allowed (not one the erratum forced through a read-only
+///     page) is a write to the table page, so the second-stage leaf mapping that page gets D; after the first stage's
+///     D, the data page's second-stage leaf gets D (SSS.5 if the walk is not snooped).
 ///   - effective W = (AND of R/W, or PR=1 with WPE=0) AND (nested: second-stage W of the output GPA).
+///
+/// It has no caches: the engine's caches must be invisible, so a sequence of requests against one image (where only
+/// the walks' own A/D updates change memory) must give, request by request, what this walker gives on memory as it is.
 /// </summary>
 public sealed class ReferenceWalker
 {
@@ -144,6 +163,7 @@ public sealed class ReferenceWalker
     private readonly PhysicalMemory _memory;
     private readonly ReferenceContext _ctx;
     private readonly Dictionary<ulong, ulong> _writes = new();
+    private readonly HashSet<ulong> _secondStageWrites = new();
     private int _erratumWrites;
 
     private ReferenceWalker(PhysicalMemory memory, ReferenceContext ctx)
@@ -156,7 +176,8 @@ public sealed class ReferenceWalker
     {
         var walker = new ReferenceWalker(memory, ctx);
         var (fault, hpa, writable) = walker.Run(request);
-        return new ReferenceOutcome(fault, fault == FaultReason.None ? hpa : 0, fault == FaultReason.None && writable, walker._writes, walker._erratumWrites);
+        return new ReferenceOutcome(fault, fault == FaultReason.None ? hpa : 0, fault == FaultReason.None && writable, walker._writes, walker._erratumWrites,
+            walker._secondStageWrites.Count);
     }
 
     private (FaultReason, ulong, bool) Run(ReferenceRequest request)
@@ -168,6 +189,11 @@ public sealed class ReferenceWalker
             {
                 var why = _ctx.Mode == ReferenceMode.LegacySecondLevel ? Why.Legacy : Why.FinalGpa;
                 var ss = SecondStage(request.Address, why, request.NeedsRead, request.NeedsWrite, 0);
+                if (ss.Fault == FaultReason.None && request.NeedsWrite)
+                {
+                    FaultReason dirty = SetSecondStageDirty(ss.LeafSlot);
+                    if (dirty != FaultReason.None) return (dirty, 0, false);
+                }
                 return (ss.Fault, ss.Output, ss.Write);
             }
             default:
@@ -197,9 +223,24 @@ public sealed class ReferenceWalker
 
     private enum Why { Legacy, FinalGpa, FirstStageTable }
 
-    private readonly record struct SsResult(FaultReason Fault, ulong Output, bool Read, bool Write);
+    /// <summary>A second-stage walk's result; <paramref name="LeafSlot"/> is the host address of its leaf entry.</summary>
+    private readonly record struct SsResult(FaultReason Fault, ulong Output, bool Read, bool Write, ulong LeafSlot);
 
-    private static SsResult SsFault(FaultReason reason) => new(reason, 0, false, false);
+    private static SsResult SsFault(FaultReason reason) => new(reason, 0, false, false, 0);
+
+    private const ulong SsAccessed = 1UL << 8, SsDirty = 1UL << 9;
+
+    /// <summary>SSADE: D in a second-stage leaf as it is now (a locked update, so it needs a snooped walk: SSS.5).</summary>
+    private FaultReason SetSecondStageDirty(ulong leafSlot)
+    {
+        if (!_ctx.SecondStageAccessedDirty) return FaultReason.None;
+        Read(leafSlot, out ulong e);
+        if (Bit(e, 9)) return FaultReason.None;
+        if (!_ctx.PageWalkSnoop) return FaultReason.SSS5_FlagUpdateNotSnooped;
+        _writes[leafSlot] = e | SsDirty;
+        _secondStageWrites.Add(leafSlot);
+        return FaultReason.None;
+    }
 
     /// <param name="fsLevel">For <see cref="Why.FirstStageTable"/>: the first-stage level whose table is being read.</param>
     private SsResult SecondStage(ulong gpa, Why why, bool needRead, bool needWrite, int fsLevel)
@@ -262,6 +303,14 @@ public sealed class ReferenceWalker
             bool unsupportedLargePage = ps && !leaf && (level == 2 || level == 3);
             if ((e & reserved) != 0 || unsupportedLargePage) return SsFault(reservedFault);
 
+            if (_ctx.SecondStageAccessedDirty && !Bit(e, 8))
+            {
+                if (!_ctx.PageWalkSnoop) return SsFault(FaultReason.SSS5_FlagUpdateNotSnooped);
+                e |= SsAccessed;
+                _writes[slot] = e;
+                _secondStageWrites.Add(slot);
+            }
+
             if (leaf)
             {
                 ulong size = PageSizeAt(level);
@@ -279,7 +328,7 @@ public sealed class ReferenceWalker
                 ulong output = (e & AddressBits & ~(size - 1)) + (gpa & (size - 1));
                 if (output >= InterruptBase && output < InterruptEnd)
                     return SsFault(why == Why.Legacy ? FaultReason.LGN4_InterruptAddress : FaultReason.SGN8_InterruptAddress);
-                return new SsResult(FaultReason.None, output, canRead, canWrite);
+                return new SsResult(FaultReason.None, output, canRead, canWrite, slot);
             }
             table = e & AddressBits;
         }
@@ -304,14 +353,14 @@ public sealed class ReferenceWalker
 
         ulong table = _ctx.FirstStageRoot;
         bool allWritable = true, allUser = true;
-        ulong leafEntry = 0, leafSlotHpa = 0, leafSize = 0;
+        ulong leafEntry = 0, leafSlotHpa = 0, leafSize = 0, leafTableSsLeaf = 0;
         bool leafTableWritableInSs = true;
         int leafLevel = 0;
 
         for (int level = levels; level >= 1; level--)
         {
             ulong slot = table + 8UL * (ulong)IndexAt(va, level); // an HPA, or a GPA when nested
-            ulong slotHpa = slot;
+            ulong slotHpa = slot, tableSsLeaf = 0;
             bool tableWritableInSs = true;
             if (nested)
             {
@@ -319,6 +368,7 @@ public sealed class ReferenceWalker
                 if (ss.Fault != FaultReason.None) return (ss.Fault, 0, false);
                 slotHpa = ss.Output;
                 tableWritableInSs = ss.Write;
+                tableSsLeaf = ss.LeafSlot;
             }
 
             if (!Read(slotHpa, out ulong e))
@@ -341,7 +391,7 @@ public sealed class ReferenceWalker
             if (_ctx.ExtendedAccessedFlagEnable) wanted |= 1UL << 10; // EA
             if ((e & wanted) != wanted)
             {
-                FaultReason why = SetFlags(slotHpa, e, wanted, level, tableWritableInSs, nested);
+                FaultReason why = SetFlags(slotHpa, e, wanted, level, tableWritableInSs, tableSsLeaf, nested);
                 if (why != FaultReason.None) return (why, 0, false);
                 e |= wanted;
             }
@@ -353,6 +403,7 @@ public sealed class ReferenceWalker
                 leafSize = PageSizeAt(level);
                 leafLevel = level;
                 leafTableWritableInSs = tableWritableInSs;
+                leafTableSsLeaf = tableSsLeaf;
                 break;
             }
             table = e & AddressBits;
@@ -363,7 +414,7 @@ public sealed class ReferenceWalker
         if (request.NeedsWrite && !fsWritable) return (FaultReason.SGN6_WriteDenied, 0, false);
 
         ulong fsOutput = (leafEntry & AddressBits & ~(leafSize - 1)) + (va & (leafSize - 1));
-        ulong hpa;
+        ulong hpa, dataSsLeaf = 0;
         bool writable;
         if (nested)
         {
@@ -371,6 +422,7 @@ public sealed class ReferenceWalker
             if (final.Fault != FaultReason.None) return (final.Fault, 0, false);
             hpa = final.Output;
             writable = fsWritable && final.Write;
+            dataSsLeaf = final.LeafSlot;
         }
         else
         {
@@ -385,24 +437,34 @@ public sealed class ReferenceWalker
             if (_writes.TryGetValue(leafSlotHpa, out ulong latest)) current = latest;
             if (!Bit(current, 6))
             {
-                FaultReason why = SetFlags(leafSlotHpa, current, 1UL << 6, leafLevel, leafTableWritableInSs, nested);
+                FaultReason why = SetFlags(leafSlotHpa, current, 1UL << 6, leafLevel, leafTableWritableInSs, leafTableSsLeaf, nested);
+                if (why != FaultReason.None) return (why, 0, false);
+            }
+            if (nested)
+            {
+                FaultReason why = SetSecondStageDirty(dataSsLeaf); // only now: a refused first-stage D leaves the page clean
                 if (why != FaultReason.None) return (why, 0, false);
             }
         }
         return (FaultReason.None, hpa, writable);
     }
 
-    /// <summary>A locked update of A/EA/D in a first-stage entry, with the snoop and (nested) second-stage-write rules.</summary>
-    private FaultReason SetFlags(ulong slotHpa, ulong oldValue, ulong flags, int level, bool tableWritableInSs, bool nested)
+    /// <summary>
+    /// A locked update of A/EA/D in a first-stage entry, with the snoop and (nested) second-stage-write rules; in a nested
+    /// walk with SSADE an allowed update also dirties the second-stage leaf of the table page it wrote.
+    /// </summary>
+    private FaultReason SetFlags(ulong slotHpa, ulong oldValue, ulong flags, int level, bool tableWritableInSs, ulong tableSsLeaf, bool nested)
     {
         if (!_ctx.PageWalkSnoop) return FaultReason.SFS9_FlagUpdateNotSnooped;
+        bool forced = false;
         if (nested && !tableWritableInSs)
         {
             bool erratumCovers = _ctx.Erratum772415 && (!_ctx.ErratumTopLevelOnly || level == _ctx.FirstStageLevels);
             if (!erratumCovers) return FaultReason.SFS8_EntryNotWritable;
             _erratumWrites++;
+            forced = true;
         }
         _writes[slotHpa] = oldValue | flags;
-        return FaultReason.None;
+        return nested && !forced ? SetSecondStageDirty(tableSsLeaf) : FaultReason.None;
     }
 }
