@@ -48,15 +48,15 @@ internal sealed class Scenario
         var c = Context;
         var sb = new StringBuilder();
         sb.Append($"profile {Profile.Name} ({Caching}), mode {c.Mode}");
-        if (c.Mode != ReferenceMode.FirstStageOnly) sb.Append($", SS root 0x{c.SecondStageRoot:x} AW={c.SecondStageAddressWidth} SSADE={c.SecondStageAccessedDirty}");
+        if (c.Mode != ReferenceMode.FirstStageOnly) sb.Append($", SS root 0x{c.SecondStageRoot:x} AW={c.SecondStageAddressWidth} SSADE={c.SecondStageAccessedDirty} SSEE={c.SecondStageExecuteEnable}");
         if (c.Mode is ReferenceMode.FirstStageOnly or ReferenceMode.Nested)
-            sb.Append($", FS root 0x{c.FirstStageRoot:x} {c.FirstStageLevels}-level SRE={c.SupervisorRequestEnable} WPE={c.WriteProtectEnable} EAFE={c.ExtendedAccessedFlagEnable}");
+            sb.Append($", FS root 0x{c.FirstStageRoot:x} {c.FirstStageLevels}-level SRE={c.SupervisorRequestEnable} ERE={c.ExecuteRequestEnable} WPE={c.WriteProtectEnable} EAFE={c.ExtendedAccessedFlagEnable}");
         if (c.Mode != ReferenceMode.LegacySecondLevel) sb.Append($" PWSNP={c.PageWalkSnoop}");
         sb.Append("; requests:");
         for (int i = 0; i < Requests.Count; i++)
         {
             var r = Requests[i].Reference;
-            sb.Append($" [{i}] {r.Access} 0x{r.Address:x}{(r.Privileged ? " PR" : "")}{(Traced[i] ? " traced" : "")}");
+            sb.Append($" [{i}] {r.Access} 0x{r.Address:x}{(r.Privileged ? " PR" : "")}{(r.Execute ? " ER" : "")}{(Traced[i] ? " traced" : "")}");
         }
         return sb.ToString();
     }
@@ -168,10 +168,14 @@ internal sealed class ScenarioBuilder
             ExtendedAccessedFlagEnable = t.Coin(),
             PageWalkSnoop = !t.Rare(10),
         };
-        // SSADE where the PASID entry has a second stage and the unit can do it (legacy mode has no A/D).
+        // SSADE and SSEE where the PASID entry has a second stage and the unit can do them (legacy mode has neither);
+        // ERE where it has a first stage.
+        bool scalableSecondStage = mode is ReferenceMode.SecondStageOnly or ReferenceMode.Nested;
         ctx = ctx with
         {
-            SecondStageAccessedDirty = mode is ReferenceMode.SecondStageOnly or ReferenceMode.Nested && ctx.SecondStageAccessedDirtySupported && t.Coin(),
+            SecondStageAccessedDirty = scalableSecondStage && ctx.SecondStageAccessedDirtySupported && t.Coin(),
+            SecondStageExecuteEnable = scalableSecondStage && ctx.ExecuteRequestsSupported && t.Rare(40),
+            ExecuteRequestEnable = usesFirstStage && ctx.ExecuteRequestsSupported && !t.Rare(20),
         };
 
         int inputWidth = Math.Min(30 + 9 * aw, mgaw);
@@ -222,15 +226,18 @@ internal sealed class ScenarioBuilder
             case ReferenceMode.SecondStageOnly:
                 tables.SetScalableContext(Device, dir => ScalableContextEntry.Create(dir).WithPasidEnable(profile.Ecap.Pasid));
                 tables.SetPasidEntry(Device, 0, PasidEntry.SecondStage(new Hpa(ssRoot), aw, 1)
-                    .WithSecondStageAccessedDirtyEnable(ctx.SecondStageAccessedDirty).WithPageWalkSnoop(ctx.PageWalkSnoop));
+                    .WithSecondStageAccessedDirtyEnable(ctx.SecondStageAccessedDirty).WithSecondStageExecuteEnable(ctx.SecondStageExecuteEnable)
+                    .WithPageWalkSnoop(ctx.PageWalkSnoop));
                 RegisterProgramming.EnableTranslation(unit, tables.Root, TranslationTableMode.Scalable);
                 break;
             default:
             {
                 PasidEntry entry = mode == ReferenceMode.FirstStageOnly
                     ? PasidEntry.FirstStage(fsRoot, 1, fiveLevelFs)
-                    : PasidEntry.NestedEntry(fsRoot, new Hpa(ssRoot), aw, 1, fiveLevelFs).WithSecondStageAccessedDirtyEnable(ctx.SecondStageAccessedDirty);
-                entry = entry.WithSupervisorRequestEnable(ctx.SupervisorRequestEnable).WithWriteProtectEnable(ctx.WriteProtectEnable)
+                    : PasidEntry.NestedEntry(fsRoot, new Hpa(ssRoot), aw, 1, fiveLevelFs).WithSecondStageAccessedDirtyEnable(ctx.SecondStageAccessedDirty)
+                        .WithSecondStageExecuteEnable(ctx.SecondStageExecuteEnable);
+                entry = entry.WithSupervisorRequestEnable(ctx.SupervisorRequestEnable).WithExecuteRequestEnable(ctx.ExecuteRequestEnable)
+                    .WithWriteProtectEnable(ctx.WriteProtectEnable)
                     .WithExtendedAccessedFlagEnable(ctx.ExtendedAccessedFlagEnable).WithPageWalkSnoop(ctx.PageWalkSnoop);
                 tables.SetScalableContext(Device, dir => ScalableContextEntry.Create(dir).WithPasidEnable(true));
                 tables.SetPasidEntry(Device, 1, entry);
@@ -249,12 +256,13 @@ internal sealed class ScenarioBuilder
             ulong address = i == 0 ? input : b.Aim(input, output, Input);
             var access = (DmaAccess)t.Pick(3);
             bool privileged = usesFirstStage && t.Coin();
+            bool execute = usesFirstStage && access == DmaAccess.Read && t.Rare(30); // ER travels in the PASID prefix, on reads
             var request = mode switch
             {
                 ReferenceMode.LegacySecondLevel or ReferenceMode.SecondStageOnly => new DmaRequest(Device, new Iova(address), access), // SS-only: RID_PASID 0
-                _ => new DmaRequest(Device, new Iova(address), access, Pasid: 1, Privileged: privileged),
+                _ => new DmaRequest(Device, new Iova(address), access, Pasid: 1, Privileged: privileged, Execute: execute),
             };
-            requests.Add((request, new ReferenceRequest(address, access, privileged)));
+            requests.Add((request, new ReferenceRequest(address, access, privileged, execute)));
             traced.Add(t.Rare(25));
         }
 

@@ -43,6 +43,8 @@ public sealed record ReferenceContext
     public bool DeviceTlb { get; init; }
     /// <summary>ECAP.SSADS: the unit can set second-stage A/D (a PASID entry may then ask for it with SSADE).</summary>
     public bool SecondStageAccessedDirtySupported { get; init; }
+    /// <summary>ECAP.ERS: execute requests (a PASID entry may then set ERE and SSEE).</summary>
+    public bool ExecuteRequestsSupported { get; init; }
     /// <summary>Erratum 772415: nested A/EA/D updates go through despite a read-only second stage...</summary>
     public bool Erratum772415 { get; init; }
     /// <summary>...for the top-level first-stage entry only (true), or for every level (false).</summary>
@@ -63,6 +65,10 @@ public sealed record ReferenceContext
     public bool PageWalkSnoop { get; init; } = true;
     /// <summary>SSADE (scalable second stage and nested only): A in every second-stage entry used, D in the leaf of a write.</summary>
     public bool SecondStageAccessedDirty { get; init; }
+    /// <summary>ERE: execute requests allowed on a first-stage or nested PASID (else SPT.5).</summary>
+    public bool ExecuteRequestEnable { get; init; }
+    /// <summary>SSEE: the second stage's X bit counts — for execute requests, and in what "not present" means (R=W=X=0).</summary>
+    public bool SecondStageExecuteEnable { get; init; }
 
     /// <summary>The unit-level fields, decoded from a profile's CAP/ECAP bits (positions from vtd-facts 1.2/1.3).</summary>
     public static ReferenceContext ForUnit(VtdProfile profile, ReferenceMode mode)
@@ -79,14 +85,15 @@ public sealed record ReferenceContext
             SnoopControl = ((ecap >> 7) & 1) != 0,
             DeviceTlb = ((ecap >> 2) & 1) != 0,
             SecondStageAccessedDirtySupported = ((ecap >> 45) & 1) != 0,
+            ExecuteRequestsSupported = ((ecap >> 30) & 1) != 0,
             Erratum772415 = profile.Erratum772415,
             ErratumTopLevelOnly = profile.ErratumReach == ErratumReach.TopLevelOnly,
         };
     }
 }
 
-/// <summary>A request as the walker sees it: where, what, and whether it is privileged (PR).</summary>
-public readonly record struct ReferenceRequest(ulong Address, DmaAccess Access, bool Privileged)
+/// <summary>A request as the walker sees it: where, what, whether it is privileged (PR), and whether it asks to execute (ER, reads only).</summary>
+public readonly record struct ReferenceRequest(ulong Address, DmaAccess Access, bool Privileged, bool Execute = false)
 {
     public bool NeedsRead => Access != DmaAccess.Write;
     public bool NeedsWrite => Access != DmaAccess.Read;
@@ -119,13 +126,15 @@ public sealed record ReferenceOutcome(FaultReason Fault, ulong Hpa, bool Writabl
 ///   - per level: the entry cannot be read: LSL.1 (legacy), SSS.4 (scalable, top level), SSS.1 (scalable, lower).
 ///   - an entry with R=W=0, or R=W=0 in the AND of the rights so far, is not present: LGN.2 (write)/LGN.3 (read) in
 ///     legacy, SSS.2 for SS-only and the nested final GPA, SFS.6 (top-level first-stage table) / SFS.7 (other table)
-///     when translating a first-stage table GPA. X is ignored (SSEE=0).
+///     when translating a first-stage table GPA. With SSEE=1, X counts too: not present is R=W=X=0; without it X is
+///     ignored.
 ///   - reserved bits of a present entry: LSL.2 (legacy), SSS.3 (scalable, also when translating a table GPA).
 ///     Reserved: address bits HAW..51 everywhere; non-leaf: bit 11 and bit 62; PS (bit 7) at levels 4 and 5; PS at
 ///     level 2/3 where CAP.SSLPS lacks that size; leaf: SNP (11) without ECAP.SC, TM (62) without ECAP.DT, and the
 ///     frame bits below the page size (20:12 for 2 MiB, 29:12 for 1 GiB).
-///   - after the leaf: a missing W for a write: LGN.2 / SGN.6; a missing R for a read: LGN.3 / SGN.7 (table GPAs
-///     need R only: SFS.6/SFS.7).
+///   - after the leaf: a missing W for a write: LGN.2 / SGN.6; a missing R for a read (an execute request is a read):
+///     LGN.3 / SGN.7; then, with SSEE=1, a missing X for an execute request: SGN.3 (decisions D32). Table GPAs need
+///     R only: SFS.6/SFS.7.
 ///   - the output in 0xFEE0_0000..0xFEEF_FFFF: LGN.4 (legacy) / SGN.8.
 ///   - with SSADE (scalable only): every entry that passed the present and reserved checks gets A before the walk
 ///     goes on (a walk that later fails keeps it); a write that got past the permission and interrupt checks gets D
@@ -133,8 +142,8 @@ public sealed record ReferenceOutcome(FaultReason Fault, ulong Hpa, bool Writabl
 ///     snooped walk (PWSNP=1), else SSS.5.
 ///
 /// First stage (first-stage only and nested):
-///   - a privileged request needs SRE=1, else SPT.6 (a PASID-entry check, made before any paging structure is read,
-///     but it depends on a control varied here).
+///   - a privileged request needs SRE=1, else SPT.6; then an execute request needs ERE=1, else SPT.5 (PASID-entry
+///     checks, made before any paging structure is read, but they depend on controls varied here).
 ///   - the input must be canonical for 48 (4-level) or 57 (5-level) bits, else SGN.1.
 ///   - per level: (nested: the table GPA goes through the second stage first, see above); the entry cannot be read:
 ///     SFS.4 (top level) / SFS.1; P=0: SFS.2; reserved bits: SFS.3 (HAW..51; PS at levels 4/5; PS at level 3 without
@@ -143,7 +152,7 @@ public sealed record ReferenceOutcome(FaultReason Fault, ulong Hpa, bool Writabl
 ///     snooped walk (PWSNP=1), else SFS.9; in nested mode it needs second-stage W on the table page, else SFS.8 and
 ///     no write, unless erratum 772415 covers the entry, in which case it is written anyway.
 ///   - after the walk: a user request (PR=0) with U/S=0 anywhere: SGN.2; then a write with R/W=0 anywhere, unless
-///     the request is privileged and WPE=0: SGN.6.
+///     the request is privileged and WPE=0: SGN.6; then an execute request with XD=1 anywhere: SGN.3.
 ///   - first-stage only: the output in the interrupt range: SGN.8. Nested: the output GPA goes through the second
 ///     stage with the request's rights (SGN.5, SSS.x, SGN.6/7, SGN.8 as above).
 ///   - a write (or AtomicOp) that got this far sets D in the leaf, under the same rules as A (SFS.9, SFS.8).
@@ -188,7 +197,7 @@ public sealed class ReferenceWalker
             case ReferenceMode.SecondStageOnly:
             {
                 var why = _ctx.Mode == ReferenceMode.LegacySecondLevel ? Why.Legacy : Why.FinalGpa;
-                var ss = SecondStage(request.Address, why, request.NeedsRead, request.NeedsWrite, 0);
+                var ss = SecondStage(request.Address, why, request.NeedsRead, request.NeedsWrite, 0, request.Execute);
                 if (ss.Fault == FaultReason.None && request.NeedsWrite)
                 {
                     FaultReason dirty = SetSecondStageDirty(ss.LeafSlot);
@@ -243,8 +252,9 @@ public sealed class ReferenceWalker
     }
 
     /// <param name="fsLevel">For <see cref="Why.FirstStageTable"/>: the first-stage level whose table is being read.</param>
-    private SsResult SecondStage(ulong gpa, Why why, bool needRead, bool needWrite, int fsLevel)
+    private SsResult SecondStage(ulong gpa, Why why, bool needRead, bool needWrite, int fsLevel, bool needExecute = false)
     {
+        bool useX = _ctx.SecondStageExecuteEnable && why != Why.Legacy;
         int aw = _ctx.SecondStageAddressWidth;
         int levels = aw + 2;
         int widthBits = Math.Min(30 + 9 * aw, _ctx.MaxGuestAddressWidth);
@@ -267,7 +277,7 @@ public sealed class ReferenceWalker
         FaultReason reservedFault = why == Why.Legacy ? FaultReason.LSL2_PagingEntryReserved : FaultReason.SSS3_EntryReserved;
 
         ulong table = _ctx.SecondStageRoot;
-        bool canRead = true, canWrite = true;
+        bool canRead = true, canWrite = true, canExecute = true;
         for (int level = levels; level >= 1; level--)
         {
             ulong slot = table + 8UL * (ulong)IndexAt(gpa, level);
@@ -277,11 +287,12 @@ public sealed class ReferenceWalker
                 return SsFault(level == levels ? FaultReason.SSS4_RootAccessError : FaultReason.SSS1_EntryAccessError);
             }
 
-            bool r = Bit(e, 0), w = Bit(e, 1);
-            if (!r && !w) return SsFault(notPresent);
+            bool r = Bit(e, 0), w = Bit(e, 1), x = useX && Bit(e, 2);
+            if (!r && !w && !x) return SsFault(notPresent);
             canRead &= r;
             canWrite &= w;
-            if (!canRead && !canWrite) return SsFault(notPresent);
+            canExecute &= x;
+            if (!canRead && !canWrite && !canExecute) return SsFault(notPresent);
 
             bool ps = Bit(e, 7);
             bool psAllowedHere = (level == 2 && _ctx.SecondStage2MiB) || (level == 3 && _ctx.SecondStage1GiB);
@@ -324,6 +335,8 @@ public sealed class ReferenceWalker
                         return SsFault(why == Why.Legacy ? FaultReason.LGN2_WriteDenied : FaultReason.SGN6_WriteDenied);
                     if (needRead && !canRead)
                         return SsFault(why == Why.Legacy ? FaultReason.LGN3_ReadDenied : FaultReason.SGN7_ReadDenied);
+                    if (needExecute && useX && !canExecute)
+                        return SsFault(FaultReason.SGN3_ExecuteDenied);
                 }
                 ulong output = (e & AddressBits & ~(size - 1)) + (gpa & (size - 1));
                 if (output >= InterruptBase && output < InterruptEnd)
@@ -345,6 +358,7 @@ public sealed class ReferenceWalker
 
         // The PASID entry is checked before any paging structure (walk order, vtd-facts 2.6).
         if (request.Privileged && !_ctx.SupervisorRequestEnable) return (FaultReason.SPT6_SupervisorRequestDisabled, 0, false);
+        if (request.Execute && !_ctx.ExecuteRequestEnable) return (FaultReason.SPT5_ExecuteRequestDisabled, 0, false);
 
         // Canonical: bits 63..(width-1) all equal.
         int width = levels == 5 ? 57 : 48;
@@ -352,7 +366,7 @@ public sealed class ReferenceWalker
         if (top != 0 && top != (ulong.MaxValue >> (width - 1))) return (FaultReason.SGN1_NonCanonical, 0, false);
 
         ulong table = _ctx.FirstStageRoot;
-        bool allWritable = true, allUser = true;
+        bool allWritable = true, allUser = true, anyExecuteDisable = false;
         ulong leafEntry = 0, leafSlotHpa = 0, leafSize = 0, leafTableSsLeaf = 0;
         bool leafTableWritableInSs = true;
         int leafLevel = 0;
@@ -386,6 +400,7 @@ public sealed class ReferenceWalker
 
             allWritable &= Bit(e, 1);
             allUser &= Bit(e, 2);
+            anyExecuteDisable |= Bit(e, 63);
 
             ulong wanted = 1UL << 5; // A
             if (_ctx.ExtendedAccessedFlagEnable) wanted |= 1UL << 10; // EA
@@ -412,13 +427,14 @@ public sealed class ReferenceWalker
         if (!request.Privileged && !allUser) return (FaultReason.SGN2_UserAccessToSupervisorPage, 0, false);
         bool fsWritable = allWritable || (request.Privileged && !_ctx.WriteProtectEnable);
         if (request.NeedsWrite && !fsWritable) return (FaultReason.SGN6_WriteDenied, 0, false);
+        if (request.Execute && anyExecuteDisable) return (FaultReason.SGN3_ExecuteDenied, 0, false);
 
         ulong fsOutput = (leafEntry & AddressBits & ~(leafSize - 1)) + (va & (leafSize - 1));
         ulong hpa, dataSsLeaf = 0;
         bool writable;
         if (nested)
         {
-            var final = SecondStage(fsOutput, Why.FinalGpa, request.NeedsRead, request.NeedsWrite, 0);
+            var final = SecondStage(fsOutput, Why.FinalGpa, request.NeedsRead, request.NeedsWrite, 0, request.Execute);
             if (final.Fault != FaultReason.None) return (final.Fault, 0, false);
             hpa = final.Output;
             writable = fsWritable && final.Write;

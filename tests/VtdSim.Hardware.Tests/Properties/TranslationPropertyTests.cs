@@ -15,7 +15,7 @@ namespace VtdSim.Hardware.Tests.Properties;
 /// The engine against <see cref="ReferenceWalker"/> on random tables (see <see cref="ScenarioBuilder"/>), one property
 /// per walk kind, each with a fixed seed and iteration count. Each case sends a sequence of requests against one image
 /// without a reset — on a unit without caches, with the profile's caches, or with tiny ones — mixing privileged and
-/// user requests, reads, writes and atomics, repeats of the same page (which the IOTLB and the memo in front of it
+/// user requests, reads (some of them execute requests), writes and atomics, repeats of the same page (which the IOTLB and the memo in front of it
 /// answer), other offsets of the same large pages and offsets aimed at the interrupt range's edges. For every request:
 /// the same fault reason, or the same HPA and write permission; the same first- and second-stage A/EA/D writes, word
 /// by word (addresses and values), and nothing else written; the same number of erratum-772415 writes. Each property
@@ -50,7 +50,7 @@ public class TranslationPropertyTests(ITestOutputHelper output)
         [
             F.None, F.SGN1_NonCanonical, F.SPT6_SupervisorRequestDisabled, F.SFS1_EntryAccessError, F.SFS2_EntryNotPresent,
             F.SFS3_EntryReserved, F.SFS4_TopLevelAccessError, F.SFS9_FlagUpdateNotSnooped, F.SGN2_UserAccessToSupervisorPage,
-            F.SGN6_WriteDenied, F.SGN8_InterruptAddress,
+            F.SGN6_WriteDenied, F.SGN8_InterruptAddress, F.SPT5_ExecuteRequestDisabled, F.SGN3_ExecuteDenied,
         ]);
 
     [Fact]
@@ -60,7 +60,7 @@ public class TranslationPropertyTests(ITestOutputHelper output)
             F.None, F.SGN1_NonCanonical, F.SFS2_EntryNotPresent, F.SFS3_EntryReserved, F.SFS5_TableGpaBeyondWidth,
             F.SFS6_TopLevelNotReadable, F.SFS7_EntryNotReadable, F.SFS8_EntryNotWritable, F.SFS9_FlagUpdateNotSnooped,
             F.SSS2_EntryNotPresent, F.SSS3_EntryReserved, F.SSS5_FlagUpdateNotSnooped, F.SGN2_UserAccessToSupervisorPage,
-            F.SGN6_WriteDenied, F.SGN7_ReadDenied, F.SGN8_InterruptAddress,
+            F.SGN6_WriteDenied, F.SGN7_ReadDenied, F.SGN8_InterruptAddress, F.SPT5_ExecuteRequestDisabled, F.SGN3_ExecuteDenied,
         ], mustWriteDespiteErratum: true, mustSetSecondStageFlags: true, mustRefuseWritesWithSsade: true);
 
     private void Check(ReferenceMode mode, ulong seed, F[] mustReach, bool mustWriteDespiteErratum = false, bool mustSetSecondStageFlags = false,
