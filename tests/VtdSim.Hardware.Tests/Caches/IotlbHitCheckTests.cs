@@ -2,7 +2,6 @@ using VtdSim.Hardware.Addressing;
 using VtdSim.Hardware.Building;
 using VtdSim.Hardware.Faults;
 using VtdSim.Hardware.Invalidation;
-using VtdSim.Hardware.Profiles;
 using VtdSim.Hardware.Structures;
 using VtdSim.Hardware.Tests.Support;
 using VtdSim.Hardware.Tracing;
