@@ -113,7 +113,7 @@ public class InvalidationBenchmarks
         for (int i = 0; i < CachedEntries; i++)
         {
             var key = new IotlbKey(1, CacheTag.NoPasid, (ulong)i, 1);
-            _invalidationCaches.FillIotlb(in key, new IotlbEntry((ulong)i << 12, AccessRights.Read, TranslationKind.Legacy, true));
+            _invalidationCaches.FillIotlb(in key, new IotlbEntry((ulong)i << 12, AccessRights.Read, AccessRights.Read, TranslationKind.Legacy, true));
         }
     }
 }

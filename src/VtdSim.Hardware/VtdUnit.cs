@@ -140,14 +140,17 @@ public sealed class VtdUnit
         return new TranslationResult(default, 0, AccessRights.None, context.Kind, fault);
     }
 
-    /// <summary>A device reads memory: page by page, stopping at the first fault (the bytes before it are delivered).</summary>
+    /// <summary>
+    /// A device reads memory: page by page, stopping at the first fault (the bytes before it are delivered), or at the top
+    /// of the 64-bit address space (a <see cref="DmaTransferResult.MemoryError"/>: the transfer never wraps to address 0).
+    /// </summary>
     public DmaTransferResult DmaRead(in DmaRequest request, Span<byte> destination, WalkTrace? trace = null)
     {
         if (request.Access != DmaAccess.Read) throw new ArgumentException($"DmaRead needs a read request, got {request.Access}", nameof(request));
         return Transfer(in request, destination.Length, trace, destination, default);
     }
 
-    /// <summary>A device writes memory: page by page, stopping at the first fault (the pages before it stay written).</summary>
+    /// <summary>A device writes memory: page by page, stopping at the first fault or at the top of the address space (the pages before it stay written).</summary>
     public DmaTransferResult DmaWrite(in DmaRequest request, ReadOnlySpan<byte> source, WalkTrace? trace = null)
     {
         if (request.Access != DmaAccess.Write) throw new ArgumentException($"DmaWrite needs a write request, got {request.Access}", nameof(request));
@@ -163,6 +166,8 @@ public sealed class VtdUnit
         while (done < length)
         {
             ulong address = start + (ulong)done;
+            if (address == 0 && done != 0) // wrapped: no bus address lies above 2^64 - 1
+                return new DmaTransferResult(done, null, $"{request.Address} + 0x{length:x} bytes runs past the top of the 64-bit address space");
             int chunk = (int)Math.Min((ulong)(length - done), PhysicalMemory.PageSize - (address & 0xFFF));
             var pageRequest = request with { Address = new Iova(address) };
             TranslationResult t = Translate(in pageRequest, trace);

@@ -42,10 +42,13 @@ internal readonly record struct PasidCacheEntry(ulong Q0, ulong Q1, ulong Q2, bo
 internal readonly record struct IotlbKey(ushort DomainId, uint Pasid, ulong PageNumber, byte Level);
 
 /// <summary>
-/// A cached translation: output page base, the combined rights, which walk made it, and whether D is known to be set
-/// (a write through an entry without it re-walks to set D).
+/// A cached translation: output page base, the page's rights as the walk found them (combined over both stages; what
+/// any request may do), the rights of a privileged request under WPE=0 (which may write through a first-stage R/W=0;
+/// the same as <see cref="Rights"/> for second-stage-only and legacy translations), which walk made it, and whether D
+/// is known to be set (a write through an entry without it re-walks to set D). Nothing in it depends on the request
+/// that filled it: each hit checks its own request against it (D26).
 /// </summary>
-internal readonly record struct IotlbEntry(ulong OutputBase, AccessRights Rights, TranslationKind Kind, bool DirtySet);
+internal readonly record struct IotlbEntry(ulong OutputBase, AccessRights Rights, AccessRights SupervisorRights, TranslationKind Kind, bool DirtySet);
 
 /// <summary>First-stage paging-structure-cache tag: domain, PASID, the level of the cached entry, and the input bits above it.</summary>
 internal readonly record struct FirstStagePscKey(ushort DomainId, uint Pasid, byte Level, ulong InputTag);

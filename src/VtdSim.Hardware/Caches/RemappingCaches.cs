@@ -118,24 +118,25 @@ internal sealed class RemappingCaches : IInvalidationTarget
     }
 
     /// <summary>
-    /// PSI: second-stage input range [address, address + 2^AM pages) of the domain. Legacy and SS-only translations
+    /// PSI: second-stage input range [address, address + 2^AM pages) of the domain (as an inclusive last address, since
+    /// the range may end at 2^64). Legacy and SS-only translations
     /// in the range go; nested translations of the domain all go (which GPAs a combined entry depended on is not
     /// kept); so do the domain's first-stage paging-structure entries, whose next-table pointers came through the
     /// second stage. Second-stage paging-structure entries over the range go unless IH says only leaves changed.
     /// </summary>
     public void InvalidateIotlbPages(ushort domainId, ulong address, int addressMask, bool leafOnly)
     {
-        var range = (domainId, start: address, end: RangeEnd(address, addressMask));
+        var range = (domainId, start: address, last: RangeLast(address, addressMask));
         if (_nestedIotlbBound != 0 || !RemoveIotlbRange(domainId, CacheTag.NoPasid, address, addressMask))
         {
             Iotlb.RemoveWhere(range, static (r, k, e) => k.DomainId == r.domainId
-                && (e.Kind == TranslationKind.Nested || (e.Kind is TranslationKind.Legacy or TranslationKind.SecondStage && Overlaps(k.PageNumber, k.Level, r.start, r.end))));
+                && (e.Kind == TranslationKind.Nested || (e.Kind is TranslationKind.Legacy or TranslationKind.SecondStage && Overlaps(k.PageNumber, k.Level, r.start, r.last))));
             RecountNested();
         }
         if (FirstStage.Statistics.Occupancy != 0)
             FirstStage.RemoveWhere(domainId, static (did, k, _) => k.DomainId == did);
         if (!leafOnly && !RemoveSecondStagePscRange(domainId, address, addressMask))
-            SecondStage.RemoveWhere(range, static (r, k, _) => k.DomainId == r.domainId && Overlaps(k.InputTag, k.Level, r.start, r.end));
+            SecondStage.RemoveWhere(range, static (r, k, _) => k.DomainId == r.domainId && Overlaps(k.InputTag, k.Level, r.start, r.last));
     }
 
     /// <summary>P_IOTLB all-in-PASID: first-stage and nested translations and first-stage PSC entries of (DID, PASID); SS-only entries stay.</summary>
@@ -149,14 +150,14 @@ internal sealed class RemappingCaches : IInvalidationTarget
     /// <summary>P_IOTLB page-selective: translations of (DID, PASID) over the input range; their PSC entries too unless IH.</summary>
     public void InvalidatePasidIotlbPages(ushort domainId, uint pasid, ulong address, int addressMask, bool leafOnly)
     {
-        var range = (domainId, pasid, start: address, end: RangeEnd(address, addressMask));
+        var range = (domainId, pasid, start: address, last: RangeLast(address, addressMask));
         if (!RemoveIotlbRange(domainId, pasid, address, addressMask))
         {
-            Iotlb.RemoveWhere(range, static (r, k, _) => k.DomainId == r.domainId && k.Pasid == r.pasid && Overlaps(k.PageNumber, k.Level, r.start, r.end));
+            Iotlb.RemoveWhere(range, static (r, k, _) => k.DomainId == r.domainId && k.Pasid == r.pasid && Overlaps(k.PageNumber, k.Level, r.start, r.last));
             RecountNested();
         }
         if (!leafOnly && !RemoveFirstStagePscRange(domainId, pasid, address, addressMask))
-            FirstStage.RemoveWhere(range, static (r, k, _) => k.DomainId == r.domainId && k.Pasid == r.pasid && Overlaps(k.InputTag, k.Level, r.start, r.end));
+            FirstStage.RemoveWhere(range, static (r, k, _) => k.DomainId == r.domainId && k.Pasid == r.pasid && Overlaps(k.InputTag, k.Level, r.start, r.last));
     }
 
     private bool RemoveIotlbRange(ushort domainId, uint pasid, ulong address, int addressMask) =>
@@ -177,8 +178,8 @@ internal sealed class RemappingCaches : IInvalidationTarget
     /// <summary>
     /// A range removal by looking up each tag that overlaps [address, address + 2^AM pages) at every level in
     /// [lowest, highest] an entry can have (<paramref name="tagKey"/> makes the key and its hash): the same entries a walk
-    /// of all tags with <see cref="Overlaps"/> would remove. It declines (false, nothing removed) when the range does not
-    /// fit in 64 bits or needs more lookups than the cache has sets, where the walk is cheaper.
+    /// of all tags with <see cref="Overlaps"/> would remove. It declines (false, nothing removed) when the range needs
+    /// more lookups than the cache has sets, where the walk is cheaper.
     /// </summary>
     private static bool RemoveTagRange<TKey, TValue, TState>(SetAssociativeCache<TKey, TValue> cache, ulong address, int addressMask,
         int lowest, int highest, TState state, Func<TState, byte, ulong, (TKey Key, int Hash)> tagKey)
@@ -186,17 +187,18 @@ internal sealed class RemappingCaches : IInvalidationTarget
     {
         if (cache.Statistics.Occupancy == 0) return true;
         if (addressMask > 40) return false;
-        ulong last = address + ((4096UL << addressMask) - 1);
-        if (last < address) return false;
+        ulong last = RangeLast(address, addressMask);
         ulong lookups = 0;
         for (int level = lowest; level <= highest; level++)
             lookups += (last >> TagShift(level)) - (address >> TagShift(level)) + 1;
         if (lookups > (ulong)cache.Sets) return false;
         for (int level = lowest; level <= highest; level++)
         {
-            for (ulong tag = address >> TagShift(level); tag <= last >> TagShift(level); tag++)
+            // Counted, not compared against the last tag: at the top of the space the last tag + 1 wraps to 0.
+            ulong first = address >> TagShift(level), count = (last >> TagShift(level)) - first + 1;
+            for (ulong i = 0; i < count; i++)
             {
-                var (key, hash) = tagKey(state, (byte)level, tag);
+                var (key, hash) = tagKey(state, (byte)level, first + i);
                 cache.Remove(in key, hash);
             }
         }
@@ -206,7 +208,13 @@ internal sealed class RemappingCaches : IInvalidationTarget
     /// <summary>How far an input address is shifted to give its tag at a level (1: 4 KiB pages, 2: 2 MiB, …).</summary>
     private static int TagShift(int level) => 12 + 9 * (level - 1);
 
-    private static ulong RangeEnd(ulong address, int addressMask) => address + (4096UL << addressMask);
+    /// <summary>
+    /// The last address of the 2^AM pages from <paramref name="address"/>, inclusive: the range may end at 2^64, which an
+    /// exclusive end cannot hold. The address is aligned to the range (the queue and the registers check that), so the
+    /// last address is the address with the range's low bits set; AM ≥ 52 covers the whole space.
+    /// </summary>
+    internal static ulong RangeLast(ulong address, int addressMask) =>
+        addressMask >= 52 ? ulong.MaxValue : address | ((4096UL << addressMask) - 1);
 
     private void RecountNested()
     {
@@ -214,13 +222,16 @@ internal sealed class RemappingCaches : IInvalidationTarget
             _nestedIotlbBound = Iotlb.CountWhere(0, static (_, _, e) => e.Kind == TranslationKind.Nested);
     }
 
-    /// <summary>Whether the region a tag names (page number at <paramref name="level"/>: 4 KiB at 1, 2 MiB at 2, …) overlaps [start, end).</summary>
-    internal static bool Overlaps(ulong tag, int level, ulong start, ulong end)
+    /// <summary>
+    /// Whether the region a tag names (page number at <paramref name="level"/>: 4 KiB at 1, 2 MiB at 2, …) overlaps
+    /// [start, last]. Both ends are inclusive, so a region or a range that ends at 2^64 − 1 compares without wrapping.
+    /// </summary>
+    internal static bool Overlaps(ulong tag, int level, ulong start, ulong last)
     {
         int shift = TagShift(level);
         if (shift >= 64) return true;
         ulong regionStart = tag << shift;
-        ulong regionEnd = regionStart + (1UL << shift);
-        return regionStart < end && start < regionEnd;
+        ulong regionLast = regionStart | ((1UL << shift) - 1);
+        return regionStart <= last && start <= regionLast;
     }
 }

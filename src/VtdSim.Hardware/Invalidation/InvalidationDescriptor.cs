@@ -62,10 +62,10 @@ public readonly record struct InvalidationDescriptor(ulong Q0, ulong Q1, ulong Q
     public static InvalidationDescriptor IotlbGlobal() => new(0x2 | (1UL << 4), 0);
     public static InvalidationDescriptor IotlbDomain(ushort did) => new(0x2 | (2UL << 4) | ((ulong)did << 16), 0);
     public static InvalidationDescriptor IotlbPage(ushort did, ulong address, int addressMask = 0, bool hint = false) =>
-        new(0x2 | (3UL << 4) | ((ulong)did << 16), Bits.PageAddress(address, "IOTLB invalidation address") | (uint)addressMask | (hint ? 1UL << 6 : 0));
+        new(0x2 | (3UL << 4) | ((ulong)did << 16), Bits.PageAlignedInput(address, "IOTLB invalidation address") | (uint)addressMask | (hint ? 1UL << 6 : 0));
     public static InvalidationDescriptor PasidIotlbAll(ushort did, uint pasid) => new(0x6 | (2UL << 4) | ((ulong)did << 16) | ((ulong)pasid << 32), 0);
     public static InvalidationDescriptor PasidIotlbPage(ushort did, uint pasid, ulong address, int addressMask = 0, bool hint = false) =>
-        new(0x6 | (3UL << 4) | ((ulong)did << 16) | ((ulong)pasid << 32), Bits.PageAddress(address, "P_IOTLB invalidation address") | (uint)addressMask | (hint ? 1UL << 6 : 0));
+        new(0x6 | (3UL << 4) | ((ulong)did << 16) | ((ulong)pasid << 32), Bits.PageAlignedInput(address, "P_IOTLB invalidation address") | (uint)addressMask | (hint ? 1UL << 6 : 0));
     public static InvalidationDescriptor PasidCacheDomain(ushort did) => new(0x7 | ((ulong)did << 16), 0);
     public static InvalidationDescriptor PasidCachePasid(ushort did, uint pasid) => new(0x7 | (1UL << 4) | ((ulong)did << 16) | ((ulong)pasid << 32), 0);
     public static InvalidationDescriptor PasidCacheGlobal() => new(0x7 | (3UL << 4), 0);

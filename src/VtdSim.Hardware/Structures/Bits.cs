@@ -47,4 +47,14 @@ internal static class Bits
         if (address >> 52 != 0) throw new ArgumentException($"{what} 0x{address:x} does not fit in 52 bits", nameof(address));
         return address;
     }
+
+    /// <summary>
+    /// Checks that an input address (an IOVA, GVA or GPA in a 63:12 field, such as an invalidation descriptor's ADDR) is
+    /// 4 KiB aligned; every 64-bit address has such a field, up to the top of the address space.
+    /// </summary>
+    public static ulong PageAlignedInput(ulong address, string what)
+    {
+        if ((address & 0xFFF) != 0) throw new ArgumentException($"{what} 0x{address:x} is not 4 KiB aligned", nameof(address));
+        return address;
+    }
 }

@@ -32,16 +32,18 @@ public readonly record struct PasidEntry(ulong Q0, ulong Q1, ulong Q2, ulong Q3 
 
     /// <summary>
     /// Reserved bits (SPT.3): Q0 11:10; Q1 22:16; Q2 11:8 and 6:5 (the rev 3.0 NXE/SMEP bits, see docs/decisions.md);
-    /// Q3..Q7; pointer bits at or above HAW. Memory-type fields (Q1 31:25, 63:32) are reserved without ECAP.MTS.
-    /// FSPTPTR is checked against HAW only when it is an HPA.
+    /// Q3..Q7; HPA pointer bits at or above HAW (SSPTPTR 63:HAW). Memory-type fields (Q1 31:25, 63:32) are reserved
+    /// without ECAP.MTS. FSPTPTR (Q2 63:12, one field) is checked against HAW only where it is an HPA (PGTT first-stage
+    /// only); in a nested entry it is a GPA, none of whose bits is reserved: a GPA beyond the second stage's width faults
+    /// SFS.5 when the walk translates it (decisions D33).
     /// </summary>
     public bool ReservedBitsSet(int haw, bool memoryTypeSupport)
     {
         ulong above = Bits.AboveWidth(haw) | Bits.Mask(63, 52);
         if ((Q0 & (Bits.Mask(11, 10) | above)) != 0) return true;
         if ((Q1 & (Bits.Mask(22, 16) | (memoryTypeSupport ? 0 : Bits.Mask(63, 25)))) != 0) return true;
-        ulong q2Reserved = Bits.Mask(11, 8) | Bits.Mask(6, 5) | Bits.Mask(63, 52);
-        if (Pgtt == PasidGranularTranslationType.FirstStageOnly) q2Reserved |= Bits.AboveWidth(haw);
+        ulong q2Reserved = Bits.Mask(11, 8) | Bits.Mask(6, 5);
+        if (Pgtt == PasidGranularTranslationType.FirstStageOnly) q2Reserved |= above;
         if ((Q2 & q2Reserved) != 0) return true;
         return (Q3 | Q4 | Q5 | Q6 | Q7) != 0;
     }
@@ -82,5 +84,6 @@ public readonly record struct PasidEntry(ulong Q0, ulong Q1, ulong Q2, ulong Q3 
     public PasidEntry WithFirstStagePagingMode(int fspm) => this with { Q2 = Bits.Set(Q2, 3, 2, (ulong)fspm, "FSPM") };
     public PasidEntry WithWriteProtectEnable(bool on) => this with { Q2 = Bits.Set(Q2, 4, on) };
     public PasidEntry WithExtendedAccessedFlagEnable(bool on) => this with { Q2 = Bits.Set(Q2, 7, on) };
-    public PasidEntry WithFirstStagePointer(ulong table) => this with { Q2 = (Q2 & 0xFFF) | Bits.PageAddress(table, "FSPTPTR") };
+    /// <summary>FSPTPTR, bits 63:12 of Q2: any 4 KiB aligned address (a nested entry's GPA may use every bit).</summary>
+    public PasidEntry WithFirstStagePointer(ulong table) => this with { Q2 = (Q2 & 0xFFF) | Bits.PageAlignedInput(table, "FSPTPTR") };
 }

@@ -19,13 +19,18 @@ internal sealed partial class TranslationEngine
 {
     private int _topFsLevel;
 
+    /// <summary>
+    /// <paramref name="rights"/> are the page's rights as the walk found them, for any request; <paramref name="supervisorRights"/>
+    /// those of a privileged request under WPE=0, which may also write where the first stage says R/W=0.
+    /// </summary>
     private FaultReason WalkFirstStage(in DmaRequest request, in ResolvedContext ctx, WalkTrace? trace,
-        out Hpa output, out ulong pageSize, out AccessRights rights)
+        out Hpa output, out ulong pageSize, out AccessRights rights, out AccessRights supervisorRights)
     {
         // Hot path, like WalkSecondStage: faults and trace records are built in NoInlining helpers.
         output = default;
         pageSize = 0;
         rights = AccessRights.None;
+        supervisorRights = AccessRights.None;
         ulong input = request.Address.Value;
         int levels = ctx.FsLevels;
         _topFsLevel = levels;
@@ -69,7 +74,7 @@ internal sealed partial class TranslationEngine
             }
             else if (nested)
             {
-                FaultReason r = WalkSecondStage(in ctx, entryGpa, AccessRights.Read, SsRole.FirstStageTable, level, trace, out tablePage);
+                FaultReason r = WalkSecondStage(in ctx, entryGpa, AccessRights.Read, false, SsRole.FirstStageTable, level, trace, out tablePage);
                 if (r != FaultReason.None) return r;
                 entryAddress = tablePage.Output;
                 tableWritableInSs = (tablePage.Rights & AccessRights.Write) != 0;
@@ -123,15 +128,19 @@ internal sealed partial class TranslationEngine
 
         ulong fsPageSize = 1UL << (12 + 9 * (level - 1));
         ulong fsOutput = (raw & FirstStageEntry.AddressMask & ~(fsPageSize - 1)) | (input & (fsPageSize - 1));
-        rights = AccessRights.Read | (writeAllowed ? AccessRights.Write : 0) | (executeDisable ? 0 : AccessRights.Execute) | (user ? AccessRights.User : 0);
+        rights = AccessRights.Read | (writable ? AccessRights.Write : 0) | (executeDisable ? 0 : AccessRights.Execute) | (user ? AccessRights.User : 0);
+        supervisorRights = rights | AccessRights.Write;
         pageSize = fsPageSize;
+        SecondStageWalk final = default;
         if (nested)
         {
-            FaultReason r = WalkSecondStage(in ctx, fsOutput, Need(in request), SsRole.Final, 0, trace, out var final);
+            // The data page's second-stage D waits for the first stage's D below: a write refused there is never made.
+            FaultReason r = WalkSecondStage(in ctx, fsOutput, Need(in request), false, SsRole.Final, 0, trace, out final);
             if (r != FaultReason.None) return r;
             output = new Hpa(final.Output);
             pageSize = Math.Min(fsPageSize, final.PageSize);
             rights &= final.Rights | AccessRights.User;
+            supervisorRights &= final.Rights | AccessRights.User;
         }
         else
         {
@@ -140,13 +149,34 @@ internal sealed partial class TranslationEngine
             output = new Hpa(fsOutput);
         }
 
-        // D goes in the leaf only once the access is known to be allowed all the way through.
-        if (request.IsWrite && request.AddressType == AddressType.Untranslated && (raw & FirstStageEntry.DirtyBit) == 0)
+        // D goes in the first-stage leaf only once the access is known to be allowed all the way through, and in the
+        // data page's second-stage leaf only after that (decisions D3): a refused D update leaves both pages clean.
+        if (request.IsWrite && request.AddressType == AddressType.Untranslated)
         {
-            FaultReason d = UpdateFirstStageFlags(in ctx, in tablePage, tableWritableInSs, entryAddress, entryGpa, raw, FirstStageEntry.DirtyBit, level, trace, out _);
-            if (d != FaultReason.None) return d;
+            if ((raw & FirstStageEntry.DirtyBit) == 0)
+            {
+                FaultReason d = UpdateFirstStageFlags(in ctx, in tablePage, tableWritableInSs, entryAddress, entryGpa, raw, FirstStageEntry.DirtyBit, level, trace, out _);
+                if (d != FaultReason.None) return d;
+            }
+            if (nested && ctx.SsAccessedDirty)
+            {
+                FaultReason d = SetDataPageDirty(in ctx, in final, fsOutput, trace);
+                if (d != FaultReason.None) return d;
+            }
         }
         return FaultReason.None;
+    }
+
+    /// <summary>
+    /// Sets D in the second-stage leaf that maps a nested write's data page, as read now (the first stage's D update may
+    /// have dirtied the same leaf, D4). Needs a snooped walk, else SSS.5.
+    /// </summary>
+    private FaultReason SetDataPageDirty(in ResolvedContext ctx, in SecondStageWalk final, ulong gpa, WalkTrace? trace)
+    {
+        bool readable = _memory.TryRead64(new Hpa(final.LeafEntry), out ulong ssRaw);
+        if (readable && (ssRaw & SecondStageEntry.DirtyBit) != 0) return FaultReason.None;
+        // An unreadable leaf fails the locked update below: SSS.6.
+        return UpdateSecondStageFlags(in ctx, final.LeafEntry, ssRaw, SecondStageEntry.DirtyBit, final.LeafLevel, gpa, 0, trace);
     }
 
     /// <summary>
@@ -261,7 +291,7 @@ internal sealed partial class TranslationEngine
         {
             // Translate the entry the next iteration will read (same GPA, same role and level as it would use).
             ulong entryGpa = nextTable + ((ulong)Index(input, level - 1) << 3);
-            FaultReason fault = WalkSecondStage(in ctx, entryGpa, AccessRights.Read, SsRole.FirstStageTable, level - 1, trace, out page);
+            FaultReason fault = WalkSecondStage(in ctx, entryGpa, AccessRights.Read, false, SsRole.FirstStageTable, level - 1, trace, out page);
             if (fault != FaultReason.None) return new FsPscFilled(fault, 0, default, false);
             host = page.Output & ~(ulong)(PhysicalMemory.PageSize - 1);
             writable = (page.Rights & AccessRights.Write) != 0;

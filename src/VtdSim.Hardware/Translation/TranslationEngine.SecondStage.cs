@@ -17,8 +17,10 @@ internal sealed partial class TranslationEngine
 {
     // Inlined into its three callers (most of a nested walk's time is here): each copy then gets its own registers
     // and constant role/need, which measured a few percent faster than one shared copy.
+    // setDirty: set D in the leaf (SSADE) once the access is allowed — only for an untranslated write that this walk
+    // ends; a nested walk's final GPA sets it itself, after the first stage's D (decisions D3).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private FaultReason WalkSecondStage(in ResolvedContext ctx, ulong gpa, AccessRights need, SsRole role, int forFsLevel,
+    private FaultReason WalkSecondStage(in ResolvedContext ctx, ulong gpa, AccessRights need, bool setDirty, SsRole role, int forFsLevel,
         WalkTrace? trace, out SecondStageWalk result)
     {
         // Hot path: a nested walk runs this five times. Everything that builds a message or a trace record lives in
@@ -80,7 +82,7 @@ internal sealed partial class TranslationEngine
         if (InInterruptRange(output))
             return SsInterruptAddress(role, level, entryAddress, raw, gpa, output);
 
-        if (ctx.SsAccessedDirty && (need & AccessRights.Write) != 0 && (raw & SecondStageEntry.DirtyBit) == 0)
+        if (setDirty && ctx.SsAccessedDirty && (raw & SecondStageEntry.DirtyBit) == 0)
         {
             FaultReason r = UpdateSecondStageFlags(in ctx, entryAddress, raw, SecondStageEntry.DirtyBit, level, gpa, forFsLevel, trace);
             if (r != FaultReason.None) return r;
@@ -214,14 +216,16 @@ internal sealed partial class TranslationEngine
     {
         if (role == SsRole.FirstStageTable)
             return NestedTableNotReadable(level, entry, raw, gpa, forFsLevel, "denies read");
+        // The request's access (write, then read) before its execute attribute: an execute request is a read with ER=1,
+        // and a page it may not read reports SGN.7 whether or not SSEE makes X count (decisions D32).
         bool legacy = role == SsRole.Legacy;
-        if ((missing & AccessRights.Execute) != 0)
-            return Fail(FaultReason.SGN3_ExecuteDenied, level, new Hpa(entry), raw, new Gpa(gpa), $"execute request to GPA 0x{gpa:x}, which the second stage maps without X (SSEE=1)");
         if ((missing & AccessRights.Write) != 0)
             return Fail(legacy ? FaultReason.LGN2_WriteDenied : FaultReason.SGN6_WriteDenied, level, new Hpa(entry), raw, new Gpa(gpa),
                 $"write to 0x{gpa:x}, which the second stage maps read-only");
-        return Fail(legacy ? FaultReason.LGN3_ReadDenied : FaultReason.SGN7_ReadDenied, level, new Hpa(entry), raw, new Gpa(gpa),
-            $"read of 0x{gpa:x}, which the second stage maps without read permission");
+        if ((missing & AccessRights.Read) != 0)
+            return Fail(legacy ? FaultReason.LGN3_ReadDenied : FaultReason.SGN7_ReadDenied, level, new Hpa(entry), raw, new Gpa(gpa),
+                $"read of 0x{gpa:x}, which the second stage maps without read permission");
+        return Fail(FaultReason.SGN3_ExecuteDenied, level, new Hpa(entry), raw, new Gpa(gpa), $"execute request to GPA 0x{gpa:x}, which the second stage maps without X (SSEE=1)");
     }
 
     private FaultReason NestedTableNotReadable(int level, ulong entry, ulong raw, ulong gpa, int forFsLevel, string what) =>

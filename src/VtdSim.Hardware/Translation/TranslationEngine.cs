@@ -135,48 +135,65 @@ internal sealed partial class TranslationEngine
             {
                 if (_iotlbOn && IotlbLookup(in request, in context, trace, out output, out pageSize, out rights)) return FaultReason.None;
                 var role = context.Kind == TranslationKind.Legacy ? SsRole.Legacy : SsRole.Final;
-                reason = WalkSecondStage(in context, address, Need(in request), role, 0, trace, out var ss);
+                reason = WalkSecondStage(in context, address, Need(in request), request.IsWrite && request.AddressType == AddressType.Untranslated,
+                    role, 0, trace, out var ss);
                 if (reason != FaultReason.None) return reason;
                 output = new Hpa(ss.Output);
                 pageSize = ss.PageSize;
                 rights = ss.Rights;
-                if (_iotlbOn) IotlbFill(in request, in context, output, pageSize, rights);
+                if (_iotlbOn) IotlbFill(in request, in context, output, pageSize, rights, rights);
                 return FaultReason.None;
             }
             case TranslationKind.FirstStage:
             case TranslationKind.Nested:
+            {
                 if (_iotlbOn && IotlbLookup(in request, in context, trace, out output, out pageSize, out rights)) return FaultReason.None;
-                reason = WalkFirstStage(in request, in context, trace, out output, out pageSize, out rights);
-                if (reason == FaultReason.None && _iotlbOn) IotlbFill(in request, in context, output, pageSize, rights);
-                return reason;
+                reason = WalkFirstStage(in request, in context, trace, out output, out pageSize, out rights, out AccessRights supervisorRights);
+                if (reason != FaultReason.None) return reason;
+                if (_iotlbOn) IotlbFill(in request, in context, output, pageSize, rights, supervisorRights);
+                if (SupervisorWritesIgnoreReadOnly(in context)) rights = supervisorRights;
+                return FaultReason.None;
+            }
             default:
                 throw new InvalidOperationException($"unhandled translation kind {context.Kind}");
         }
     }
 
     /// <summary>
-    /// An IOTLB hit: a cached translation for (DID, PASID or none, page) that grants what the request needs. A hit that
-    /// lacks a right (or, for a write, D not yet set where the walk keeps D) counts as a miss, and the walk decides.
+    /// An IOTLB hit: a cached translation for (DID, PASID or none, page) that grants what this request needs. The entry
+    /// holds what the walk found about the page; everything the walk checks that depends on the request is checked again
+    /// here: the input address (canonical for the first stage's paging mode, within the second stage's width), the
+    /// request's rights under its own privilege (U/S, R/W with WPE, XD, second-stage R/W/X), and the output address
+    /// against the interrupt range (D8), which varies within a large page. A hit that fails any of them (or a write
+    /// through an entry whose D is not known to be set, where the walk keeps D) counts as a miss, and the walk decides.
     /// </summary>
     private bool IotlbLookup(in DmaRequest request, in ResolvedContext context, WalkTrace? trace, out Hpa output, out ulong pageSize, out AccessRights rights)
     {
         var iotlb = _caches.Iotlb;
-        uint tag = IotlbPasidTag(in context);
         ulong address = request.Address.Value;
-        for (byte level = 1; level <= 3; level++)
+        if (InputAccepted(in context, address))
         {
-            int shift = 12 + 9 * (level - 1);
-            var key = new IotlbKey(context.DomainId, tag, address >> shift, level);
-            if (!iotlb.Probe(in key, CacheTag.Iotlb(in key), out IotlbEntry hit) || hit.Kind != context.Kind) continue;
+            uint tag = IotlbPasidTag(in context);
+            bool supervisorWrite = SupervisorWritesIgnoreReadOnly(in context);
             AccessRights need = Need(in request) | (context.Privileged || !UsesFirstStage(context.Kind) ? 0 : AccessRights.User);
-            if ((need & ~hit.Rights) != 0 || (request.IsWrite && !hit.DirtySet && request.AddressType == AddressType.Untranslated)) break;
-            iotlb.Statistics.Hits++;
-            _iotlbAnswered = true;
-            pageSize = 1UL << shift;
-            output = new Hpa(hit.OutputBase | (address & (pageSize - 1)));
-            rights = hit.Rights;
-            trace?.NoteCacheHit("IOTLB");
-            return true;
+            for (byte level = 1; level <= 3; level++)
+            {
+                int shift = 12 + 9 * (level - 1);
+                var key = new IotlbKey(context.DomainId, tag, address >> shift, level);
+                if (!iotlb.Probe(in key, CacheTag.Iotlb(in key), out IotlbEntry hit) || hit.Kind != context.Kind) continue;
+                AccessRights granted = supervisorWrite ? hit.SupervisorRights : hit.Rights;
+                if ((need & ~granted) != 0 || (request.IsWrite && !hit.DirtySet && request.AddressType == AddressType.Untranslated)) break;
+                ulong size = 1UL << shift;
+                ulong hpa = hit.OutputBase | (address & (size - 1));
+                if (InInterruptRange(hpa)) break;
+                iotlb.Statistics.Hits++;
+                _iotlbAnswered = true;
+                pageSize = size;
+                output = new Hpa(hpa);
+                rights = granted;
+                trace?.NoteCacheHit("IOTLB");
+                return true;
+            }
         }
         iotlb.Statistics.Misses++;
         output = default;
@@ -185,14 +202,31 @@ internal sealed partial class TranslationEngine
         return false;
     }
 
-    /// <summary>Caches a successful translation. D counts as set when this access set it, or when the walk keeps no D.</summary>
-    private void IotlbFill(in DmaRequest request, in ResolvedContext context, Hpa output, ulong pageSize, AccessRights rights)
+    /// <summary>The walk's checks of the input address alone: canonical for the first stage, within the width for the second.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool InputAccepted(in ResolvedContext context, ulong address)
+    {
+        if (!UsesFirstStage(context.Kind)) return address <= context.SsMaxInput;
+        int topBit = context.FsLevels == 5 ? 56 : 47;
+        ulong upper = address >> topBit; // bits 63:width-1 all zeros or all ones
+        return upper == 0 || upper == ulong.MaxValue >> topBit;
+    }
+
+    /// <summary>A privileged request under WPE=0 may write through a first-stage R/W=0 (spec 3.6.1, vtd-facts 4.6).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool SupervisorWritesIgnoreReadOnly(in ResolvedContext context) => context.Privileged && !context.WriteProtectEnable;
+
+    /// <summary>
+    /// Caches a successful translation: the page's rights as the walk found them and a privileged request's under WPE=0,
+    /// not this request's. D counts as set when this access set it, or when the walk keeps no D.
+    /// </summary>
+    private void IotlbFill(in DmaRequest request, in ResolvedContext context, Hpa output, ulong pageSize, AccessRights rights, AccessRights supervisorRights)
     {
         byte level = (byte)(1 + (System.Numerics.BitOperations.Log2(pageSize) - 12) / 9);
         var key = new IotlbKey(context.DomainId, IotlbPasidTag(in context), request.Address.Value >> (12 + 9 * (level - 1)), level);
         bool keepsDirty = context.Kind is TranslationKind.FirstStage or TranslationKind.Nested || context.SsAccessedDirty;
         bool dirtySet = !keepsDirty || (request.IsWrite && request.AddressType == AddressType.Untranslated);
-        _caches.FillIotlb(in key, new IotlbEntry(output.Value & ~(pageSize - 1), rights, context.Kind, dirtySet));
+        _caches.FillIotlb(in key, new IotlbEntry(output.Value & ~(pageSize - 1), rights, supervisorRights, context.Kind, dirtySet));
     }
 
     /// <summary>Legacy and second-stage-only translations are tagged by domain only; first-stage and nested ones by PASID too.</summary>

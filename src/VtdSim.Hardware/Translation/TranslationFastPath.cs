@@ -10,6 +10,10 @@ namespace VtdSim.Hardware.Translation;
 /// state), the same request gets the same answer the caches would give, without looking them up again. It changes no
 /// outcome, only the cost of one: the hit counters and LRU recency of the entries it stands for are updated as if they
 /// had been hit — deferred, and settled (in order) before anything next reads or changes those caches.
+/// The checks an IOTLB hit makes on its request (D26: privilege, access, input address, interrupt range) hold for a memo
+/// hit without being made again: the key holds every request attribute (privilege, access, execute, PASID), the caches
+/// and the context they were checked under are unchanged, and the input and output are the same 4 KiB pages, which lie
+/// wholly inside or wholly outside the interrupt range (whole 4 KiB pages) and have the same upper input bits.
 /// </summary>
 internal sealed class TranslationFastPath : DeferredCacheUse
 {

@@ -1,9 +1,12 @@
 using VtdSim.Hardware.Addressing;
 using VtdSim.Hardware.Building;
 using VtdSim.Hardware.Faults;
+using VtdSim.Hardware.Memory;
 using VtdSim.Hardware.Profiles;
+using VtdSim.Hardware.Registers;
 using VtdSim.Hardware.Structures;
 using VtdSim.Hardware.Tests.Support;
+using VtdSim.Hardware.Translation;
 
 namespace VtdSim.Hardware.Tests.Faults;
 
@@ -51,6 +54,38 @@ public class NestedFaultTests
 
         DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SFS5_TableGpaBeyondWidth, request);
         Assert.Equal(4, fault.Level);
+    }
+
+    /// <summary>
+    /// In a nested PASID entry FSPTPTR (bits 63:12 of Q2) is a GPA: no bit of it is reserved (decisions D33). A GPA at or
+    /// above 2^52 that a 5-level (57-bit) second stage maps is a first-stage root like any other; one beyond the second
+    /// stage's width faults SFS.5 when the walk translates it, as any first-stage table GPA does (D1), not SPT.3.
+    /// </summary>
+    [Theory]
+    [InlineData(1UL << 53, null)]
+    [InlineData((1UL << 57) - 0x1000, null)]                          // the last page a 57-bit second stage maps
+    [InlineData(1UL << 57, FaultReason.SFS5_TableGpaBeyondWidth)]
+    [InlineData(0xFFFF_FFFF_FFFF_F000, FaultReason.SFS5_TableGpaBeyondWidth)]
+    public void ANestedFirstStageRootGpaAbove52BitsIsAGpaNotAReservedField(ulong rootGpa, FaultReason? expected)
+    {
+        var bench = new NestedBench(ssLevels: 5);
+        ulong rootHost = bench.HostFrames.Allocate().Value;
+        if (rootGpa < 1UL << 57) bench.SecondStage.Map(new Gpa(rootGpa), new Hpa(rootHost));
+        var fs = new FirstStageTableBuilder(bench.Memory, () => bench.AllocateGuestTable(),
+            gpa => (gpa & ~0xFFFUL) == rootGpa ? new Hpa(rootHost + (gpa & 0xFFF)) : NestedBench.GuestToHost(gpa), levels: 5);
+        // The builder allocates its root through the allocator; point the walk at the root GPA instead and copy the entry.
+        bench.SecondStage.Map(new Gpa(DataGpa), NestedBench.GuestToHost(DataGpa));
+        fs.Map(new Iova(Gva), DataGpa);
+        Hpa topEntry = NestedBench.GuestToHost(fs.EntryAddress(new Iova(Gva), 5));
+        bench.Memory.Write64(new Hpa(rootHost + 8 * ((Gva >> 48) & 0x1FF)), bench.Memory.Read64(topEntry));
+        var entry = PasidEntry.NestedEntry(fs.Root, bench.SecondStage.Root, bench.SecondStage.AddressWidth, 1, fiveLevelFirstStage: true);
+        bench.Tables.SetPasidEntry(NestedBench.Device, 0, entry with { Q2 = (entry.Q2 & 0xFFF) | rootGpa });
+        var request = bench.Read(Gva);
+
+        var result = bench.Unit.Translate(request);
+
+        if (expected is FaultReason reason) FaultAssert.Recorded(bench.Unit, result, reason, request);
+        else Assert.Equal(NestedBench.GuestToHost(DataGpa), result.Address);
     }
 
     [Fact]
@@ -136,6 +171,45 @@ public class NestedFaultTests
         FaultAssert.Recorded(s.Unit, result, FaultReason.SFS8_EntryNotWritable, request);
         Assert.Equal(before, s.Bench.Memory.Read64(pte));
         Assert.Equal(0UL, s.Bench.Memory.Read64(NestedBench.GuestToHost(DataGpa)));
+    }
+
+    /// <summary>
+    /// Issue 8, item 3, as filed (over qtest on sapphire-rapids), written to memory word by word: a nested write to GVA 0
+    /// whose first-stage leaf table (GPA 0x103000) the second stage maps read-only, with SSADE=1 and every A flag already
+    /// set. The D update of the first-stage leaf is refused, so the write never happens and the data page's second-stage
+    /// leaf (0x23820, GPA 0x104000 → HPA 0x300000) must not become dirty (decisions D3). With PWSNP=0 the same update
+    /// is refused as not snooped, SFS.9, before the second stage's D would be considered (D9a).
+    /// </summary>
+    [Theory]
+    [InlineData(true, FaultReason.SFS8_EntryNotWritable)]
+    [InlineData(false, FaultReason.SFS9_FlagUpdateNotSnooped)]
+    public void ARefusedNestedWriteLeavesTheDataPageCleanInTheSecondStage(bool pageWalkSnoop, FaultReason expected)
+    {
+        var memory = new PhysicalMemory(1UL << 32);
+        var unit = new VtdUnit(memory, BuiltInProfiles.SapphireRapids);
+        (ulong Address, ulong Value)[] words =
+        [
+            (0x10000, 0x11001),                          // root entry, bus 0: LCTP 0x11000
+            (0x11100, 0x12009),                          // context 00:01.0: P, PASIDE, PASID directory 0x12000
+            (0x12000, 0x13001),                          // PASID directory entry 0: table 0x13000
+            (0x13040, 0x202c9),                          // PASID 1, Q0: P, AW=4-level, PGTT=nested, SSADE, SSPTPTR 0x20000
+            (0x13048, pageWalkSnoop ? 0x800001UL : 0x1), // Q1: DID 1, PWSNP
+            (0x13050, 0x100003),                         // Q2: SRE, ERE, FSPTPTR = GPA 0x100000
+            (0x20000, 0x21103), (0x21000, 0x22103), (0x22000, 0x23103), // second stage, R W A
+            (0x23800, 0x100103), (0x23808, 0x101103), (0x23810, 0x102103),
+            (0x23818, 0x103101),                         // GPA 0x103000 (the first-stage leaf table): read-only
+            (0x23820, 0x300103),                         // GPA 0x104000, the data page: R W A, D clear
+            (0x100000, 0x101027), (0x101000, 0x102027), (0x102000, 0x103027), (0x103000, 0x104027), // first stage: P RW U A
+        ];
+        foreach (var (address, value) in words) memory.Write64(new Hpa(address), value);
+        unit.WriteRegister64(RegisterOffset.RTADDR, 0x10400);
+        unit.WriteRegister32(RegisterOffset.GCMD, 0x4000_0000);
+        unit.WriteRegister32(RegisterOffset.GCMD, 0x8000_0000);
+        var request = new DmaRequest(NestedBench.Device, new Iova(0), DmaAccess.Write, Pasid: 1);
+
+        FaultAssert.Recorded(unit, unit.Translate(request), expected, request);
+        foreach (var (address, value) in words)
+            Assert.True(memory.Read64(new Hpa(address)) == value, $"0x{address:x} changed to 0x{memory.Read64(new Hpa(address)):x} (was 0x{value:x})");
     }
 
     [Fact]

@@ -133,6 +133,22 @@ public class SecondStageFaultTests
         FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SGN3_ExecuteDenied, request);
     }
 
+    /// <summary>
+    /// An execute request is a read with ER=1, so a page the second stage maps with neither R nor X (present through W)
+    /// lacks two rights. The read check comes first: SGN.7, the fault the same request gets with SSEE=0, where X is not
+    /// consulted at all (decisions D32). With R=1 and X=0 it is SGN.3 (above); with X=1 and R=0, SGN.7 as well.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AnExecuteReadOfAPageWithoutReadPermissionFaultsSgn7WhateverItsX(bool execute)
+    {
+        var bench = SecondStageOnly(e => e.WithSecondStageExecuteEnable(true).WithExecuteRequestEnable(true), read: false, write: true, execute: execute, pasid: 1);
+        var request = bench.Read(Gpa0) with { Pasid = 1, Execute = true };
+
+        FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SGN7_ReadDenied, request);
+    }
+
     [Theory]
     [InlineData(1UL << 48)]             // first GPA beyond a 4-level (48-bit) second stage
     [InlineData(0xFFFF_FFFF_FFFF_F000)]

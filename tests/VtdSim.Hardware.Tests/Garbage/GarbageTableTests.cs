@@ -592,7 +592,8 @@ internal sealed class GarbageWorld
         var mode = (ReferenceMode)rng.Below(4);
         var choices = new ulong[320];
         for (int i = 0; i < choices.Length; i++) choices[i] = rng.Next();
-        Scenario s = ScenarioBuilder.Build(mode, choices);
+        Scenario s = ScenarioBuilder.Build(mode, choices, caching: "uncached"); // garbage is written after the build, without invalidation
+        DmaRequest first = s.Requests[0].Request;
         PhysicalMemory memory = s.Memory;
         const ulong AddressMask = 0x000F_FFFF_FFFF_F000;
 
@@ -628,7 +629,7 @@ internal sealed class GarbageWorld
         else
         {
             Hpa context = new Hpa(memory.Read64(rootEntry) & AddressMask) + (device.DevFn & 0x7FUL) * 32;
-            uint pasid = s.Request.Pasid ?? 0;
+            uint pasid = first.Pasid ?? 0;
             Hpa directoryEntry = new Hpa(memory.Read64(context) & AddressMask) + (pasid >> 6) * 8UL;
             Hpa pasidEntry = new Hpa(memory.Read64(directoryEntry) & AddressMask) + (pasid & 0x3F) * 64UL;
             Corrupt(pasidEntry, 8);
@@ -637,13 +638,13 @@ internal sealed class GarbageWorld
             Corrupt(rootEntry, 2);
         }
 
-        var requests = new List<DmaRequest> { s.Request };
+        var requests = new List<DmaRequest> { first };
         for (int i = 0; i < 5; i++)
         {
-            ulong address = rng.Below(2) == 0 ? s.Request.Address.Value ^ (rng.Next() & 0xFFFF_F000) : rng.Next();
+            ulong address = rng.Below(2) == 0 ? first.Address.Value ^ (rng.Next() & 0xFFFF_F000) : rng.Next();
             if (rng.Below(5) < 3)
             {
-                requests.Add(s.Request with { Address = new Iova(address), Access = (DmaAccess)rng.Below(3) });
+                requests.Add(first with { Address = new Iova(address), Access = (DmaAccess)rng.Below(3) });
                 continue;
             }
             var source = rng.Below(4) == 0 ? new SourceId((ushort)rng.Below(0x10000)) : device;

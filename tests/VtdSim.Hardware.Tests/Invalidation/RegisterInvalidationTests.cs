@@ -6,6 +6,7 @@ using VtdSim.Hardware.Profiles;
 using VtdSim.Hardware.Registers;
 using VtdSim.Hardware.Structures;
 using VtdSim.Hardware.Translation;
+using VtdSim.Hardware.Tests.Support;
 
 namespace VtdSim.Hardware.Tests.Invalidation;
 
@@ -57,6 +58,30 @@ public class RegisterInvalidationTests
         unit.WriteRegister64(Iotlb(unit), Ivt | 3UL << 60 | 1UL << 32);
 
         Assert.Equal(2UL, (unit.ReadRegister64(Iotlb(unit)) >> 57) & 3);
+    }
+
+    /// <summary>
+    /// A page-selective request through IVA/IOTLB removes a cached translation at the very top of the domain's input
+    /// space (a 57-bit legacy domain: the range's last address is 2^57 - 1), at every page size (decisions D34).
+    /// </summary>
+    [Theory]
+    [InlineData(4096UL, 0)]
+    [InlineData(2UL << 20, 9)]
+    [InlineData(1UL << 30, 18)]
+    public void APageSelectiveRequestAtTheTopOfTheInputSpaceRemovesTheEntry(ulong pageSize, int am)
+    {
+        var bench = new LegacyBench(BuiltInProfiles.Architectural, levels: 5, cached: true);
+        ulong iova = (1UL << 57) - pageSize;
+        bench.SetContext(bench.DefaultContext());
+        bench.SecondLevel.Map(new Gpa(iova), new Hpa(1UL << 32), pageSize);
+        Assert.True(bench.Unit.Translate(LegacyBench.Read(iova + pageSize - 8)).Success); // fills the IOTLB
+        bench.Memory.Write64(bench.SecondLevel.EntryAddress(new Gpa(iova), pageSize switch { 4096 => 1, 2UL << 20 => 2, _ => 3 }), 0);
+
+        bench.Unit.WriteRegister64(Iva(bench.Unit), ((1UL << 57) - (4096UL << am)) | (uint)am);
+        bench.Unit.WriteRegister64(Iotlb(bench.Unit), Ivt | 3UL << 60 | (ulong)LegacyBench.DomainId << 32);
+
+        Assert.Equal(3UL, (bench.Unit.ReadRegister64(Iotlb(bench.Unit)) >> 57) & 3); // carried out page-selectively
+        Assert.False(bench.Unit.Translate(LegacyBench.Read(iova + pageSize - 8)).Success); // walked afresh: not mapped
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Text;
 using VtdSim.Hardware.Addressing;
 using VtdSim.Hardware.Building;
+using VtdSim.Hardware.Caches;
 using VtdSim.Hardware.Memory;
 using VtdSim.Hardware.Profiles;
 using VtdSim.Hardware.Structures;
@@ -25,33 +26,50 @@ internal sealed class Tape(ulong[] values)
     public bool Coin() => (Next() & 1) != 0;
 }
 
-/// <summary>One generated world: a machine with random tables, the context the reference walker gets, and the request.</summary>
+/// <summary>
+/// One generated world: a machine with random tables, the context the reference walker gets, and a sequence of
+/// requests sent one after the other against the same image without a reset, so the unit's caches (if the scenario's
+/// unit has them) answer the later ones.
+/// </summary>
 internal sealed class Scenario
 {
     public required VtdProfile Profile { get; init; }
     public required PhysicalMemory Memory { get; init; }
     public required VtdUnit Unit { get; init; }
     public required ReferenceContext Context { get; init; }
-    public required DmaRequest Request { get; init; }
-    public required ReferenceRequest ReferenceRequest { get; init; }
+    public required IReadOnlyList<(DmaRequest Request, ReferenceRequest Reference)> Requests { get; init; }
+    /// <summary>Which requests the engine runs with a trace (the memo in front of the caches is skipped then).</summary>
+    public required IReadOnlyList<bool> Traced { get; init; }
+    /// <summary>"uncached", "cached" (the profile's caches) or "tiny" (caches of one or two entries: constant eviction).</summary>
+    public required string Caching { get; init; }
 
     public override string ToString()
     {
         var c = Context;
         var sb = new StringBuilder();
-        sb.Append($"profile {Profile.Name}, mode {c.Mode}, request {ReferenceRequest.Access} 0x{ReferenceRequest.Address:x} PR={ReferenceRequest.Privileged}");
-        if (c.Mode != ReferenceMode.FirstStageOnly) sb.Append($", SS root 0x{c.SecondStageRoot:x} AW={c.SecondStageAddressWidth}");
+        sb.Append($"profile {Profile.Name} ({Caching}), mode {c.Mode}");
+        if (c.Mode != ReferenceMode.FirstStageOnly) sb.Append($", SS root 0x{c.SecondStageRoot:x} AW={c.SecondStageAddressWidth} SSADE={c.SecondStageAccessedDirty} SSEE={c.SecondStageExecuteEnable}");
         if (c.Mode is ReferenceMode.FirstStageOnly or ReferenceMode.Nested)
-            sb.Append($", FS root 0x{c.FirstStageRoot:x} {c.FirstStageLevels}-level SRE={c.SupervisorRequestEnable} WPE={c.WriteProtectEnable} EAFE={c.ExtendedAccessedFlagEnable} PWSNP={c.PageWalkSnoop}");
+            sb.Append($", FS root 0x{c.FirstStageRoot:x} {c.FirstStageLevels}-level SRE={c.SupervisorRequestEnable} ERE={c.ExecuteRequestEnable} WPE={c.WriteProtectEnable} EAFE={c.ExtendedAccessedFlagEnable}");
+        if (c.Mode != ReferenceMode.LegacySecondLevel) sb.Append($" PWSNP={c.PageWalkSnoop}");
+        sb.Append("; requests:");
+        for (int i = 0; i < Requests.Count; i++)
+        {
+            var r = Requests[i].Reference;
+            sb.Append($" [{i}] {r.Access} 0x{r.Address:x}{(r.Privileged ? " PR" : "")}{(r.Execute ? " ER" : "")}{(Traced[i] ? " traced" : "")}");
+        }
         return sb.ToString();
     }
 }
 
 /// <summary>
-/// Builds random paging structures along the path of a random request, so that walks go deep but meet, at random
-/// places, not-present entries, partial rights, large pages (allowed or not), reserved bits, pointers beyond memory,
-/// pointers back into tables already built (self references included) and plain 64-bit garbage. The builder keeps
-/// its own notes only to decide where to put things; the walkers judge the memory as it finally is.
+/// Builds random paging structures along the paths of a few random addresses, so that walks go deep but meet, at
+/// random places, not-present entries, partial rights, large pages (allowed or not), reserved bits, pointers beyond
+/// memory, pointers back into tables already built (self references included) and plain 64-bit garbage; then a
+/// sequence of requests on those paths — the same page again (so caches answer), other offsets of the same large
+/// pages, offsets aimed at the edges of the interrupt range, fresh addresses — reads, writes and atomics, privileged
+/// and user mixed. The builder keeps its own notes only to decide where to put things and where to aim; the walkers
+/// judge the memory as it finally is.
 /// </summary>
 internal sealed class ScenarioBuilder
 {
@@ -88,10 +106,18 @@ internal sealed class ScenarioBuilder
         _t = tape;
         _haw = haw;
         Chaos = new[] { 1, 3, 8, 20 }[tape.Pick(4)];
+        PreAccessed = tape.Rare(30);
+        ReadOnlyTables = tape.Rare(15);
     }
 
     /// <summary>How often (percent) an entry is abnormal in this scenario: some worlds are nearly clean, some are a mess.</summary>
     public int Chaos { get; }
+
+    /// <summary>Tables walked before: every entry built has A (and EA) set already, so a write's only update is D.</summary>
+    public bool PreAccessed { get; }
+
+    /// <summary>The second stage maps the first stage's table pages read-only (a nested flag update then needs the erratum).</summary>
+    public bool ReadOnlyTables { get; }
 
     public static VtdProfile[] ProfilesFor(ReferenceMode mode) => mode switch
     {
@@ -101,13 +127,26 @@ internal sealed class ScenarioBuilder
         _ => [BuiltInProfiles.Architectural, BuiltInProfiles.SapphireRapids, NoLargePages, NarrowAllLevelErratum],
     };
 
-    public static Scenario Build(ReferenceMode mode, ulong[] choices)
+    /// <summary>Caches of one or two entries: every walk evicts something, so hits, misses and refills interleave.</summary>
+    private static readonly CacheSizes Tiny = new(
+        Context: new CacheGeometry(1, 1), Pasid: new CacheGeometry(1, 1), Iotlb: new CacheGeometry(2, 1),
+        FirstStagePagingStructures: new CacheGeometry(1, 2), SecondStagePagingStructures: new CacheGeometry(1, 2));
+
+    /// <param name="caching">"uncached", "tiny" or "cached" to impose the unit's caches; by default the choices pick them.</param>
+    public static Scenario Build(ReferenceMode mode, ulong[] choices, string? caching = null)
     {
         var t = new Tape(choices);
         VtdProfile[] profiles = ProfilesFor(mode);
         VtdProfile profile = profiles[t.Pick(profiles.Length)];
         var memory = new PhysicalMemory(MemorySize);
-        var unit = new VtdUnit(memory, Support.Uncached.Of(profile));
+        string picked = t.Pick(4) switch { 0 => "uncached", 1 => "tiny", _ => "cached" };
+        caching ??= picked;
+        var unit = new VtdUnit(memory, caching switch
+        {
+            "uncached" => Support.Uncached.Of(profile),
+            "tiny" => profile with { Caches = Tiny },
+            _ => profile,
+        });
         var frames = new FrameAllocator(memory, new Hpa(0x10_0000), new Hpa(0x100_0000));
         var tables = new RemappingTables(frames, scalable: mode != ReferenceMode.LegacySecondLevel);
         var b = new ScenarioBuilder(memory, t, profile.HostAddressWidth);
@@ -119,6 +158,7 @@ internal sealed class ScenarioBuilder
         int mgaw = (int)((cap >> 16) & 0x3F) + 1;
         bool fiveLevelFs = t.Coin();
 
+        bool usesFirstStage = mode is ReferenceMode.FirstStageOnly or ReferenceMode.Nested;
         var ctx = ReferenceContext.ForUnit(profile, mode) with
         {
             SecondStageAddressWidth = aw,
@@ -128,67 +168,102 @@ internal sealed class ScenarioBuilder
             ExtendedAccessedFlagEnable = t.Coin(),
             PageWalkSnoop = !t.Rare(10),
         };
+        // SSADE and SSEE where the PASID entry has a second stage and the unit can do them (legacy mode has neither);
+        // ERE where it has a first stage.
+        bool scalableSecondStage = mode is ReferenceMode.SecondStageOnly or ReferenceMode.Nested;
+        ctx = ctx with
+        {
+            SecondStageAccessedDirty = scalableSecondStage && ctx.SecondStageAccessedDirtySupported && t.Coin(),
+            SecondStageExecuteEnable = scalableSecondStage && ctx.ExecuteRequestsSupported && t.Rare(40),
+            ExecuteRequestEnable = usesFirstStage && ctx.ExecuteRequestsSupported && !t.Rare(20),
+        };
 
-        var access = (DmaAccess)t.Pick(3);
-        bool usesFirstStage = mode is ReferenceMode.FirstStageOnly or ReferenceMode.Nested;
-        bool privileged = usesFirstStage && t.Coin();
-        ulong address = usesFirstStage ? b.FirstStageInput(ctx.FirstStageLevels) : b.SecondStageInput(Math.Min(30 + 9 * aw, mgaw));
+        int inputWidth = Math.Min(30 + 9 * aw, mgaw);
+        ulong Input() => usesFirstStage ? b.FirstStageInput(ctx.FirstStageLevels) : b.SecondStageInput(inputWidth);
 
         ulong ssRoot = b.AllocTable();
         var ss = new SecondStageTree(b, ssRoot, aw + 2);
-        ulong fsRoot = 0;
-        switch (mode)
+        FirstStageTree? fs = mode switch
         {
-            case ReferenceMode.LegacySecondLevel:
-            case ReferenceMode.SecondStageOnly:
-                ss.Map(address, forTable: false);
-                break;
-            case ReferenceMode.FirstStageOnly:
+            ReferenceMode.FirstStageOnly => new FirstStageTree(b, null, ctx.FirstStageLevels),
+            ReferenceMode.Nested => new FirstStageTree(b, ss, ctx.FirstStageLevels),
+            _ => null,
+        };
+        // A few paths through the same tables, each noting the host address its input should reach (null if unknown).
+        var paths = new List<(ulong Input, ulong? Output)>();
+        for (int n = 1 + t.Pick(3); n > 0; n--)
+        {
+            ulong address = Input();
+            ulong? output;
+            switch (mode)
             {
-                var fs = new FirstStageTree(b, null, ctx.FirstStageLevels);
-                fsRoot = fs.Root;
-                fs.BuildPath(address);
-                break;
+                case ReferenceMode.LegacySecondLevel:
+                case ReferenceMode.SecondStageOnly:
+                    output = ss.Map(address, forTable: false);
+                    break;
+                case ReferenceMode.FirstStageOnly:
+                    output = fs!.BuildPath(address) is var (fsFrame, fsSize) ? fsFrame + (address & (fsSize - 1)) : null;
+                    break;
+                default:
+                {
+                    var leaf = fs!.BuildPath(address);
+                    ulong finalGpa = leaf is var (frame, size) ? frame + (address & (size - 1)) : b.RandomPage(1UL << 39);
+                    output = ss.Map(finalGpa, forTable: false);
+                    break;
+                }
             }
-            case ReferenceMode.Nested:
-            {
-                var fs = new FirstStageTree(b, ss, ctx.FirstStageLevels);
-                fsRoot = fs.Root;
-                var leaf = fs.BuildPath(address);
-                ulong finalGpa = leaf is var (frame, size) ? frame + (address & (size - 1)) : b.RandomPage(1UL << 39);
-                ss.Map(finalGpa, forTable: false);
-                break;
-            }
+            paths.Add((address, output));
         }
+        ulong fsRoot = fs?.Root ?? 0;
         ctx = ctx with { SecondStageRoot = ssRoot, FirstStageRoot = fsRoot };
 
-        DmaRequest request;
         switch (mode)
         {
             case ReferenceMode.LegacySecondLevel:
                 tables.SetLegacyContext(Device, LegacyContextEntry.Create(new Hpa(ssRoot), aw, 1));
                 RegisterProgramming.EnableTranslation(unit, tables.Root, TranslationTableMode.Legacy);
-                request = new DmaRequest(Device, new Iova(address), access);
                 break;
             case ReferenceMode.SecondStageOnly:
                 tables.SetScalableContext(Device, dir => ScalableContextEntry.Create(dir).WithPasidEnable(profile.Ecap.Pasid));
-                tables.SetPasidEntry(Device, 0, PasidEntry.SecondStage(new Hpa(ssRoot), aw, 1));
+                tables.SetPasidEntry(Device, 0, PasidEntry.SecondStage(new Hpa(ssRoot), aw, 1)
+                    .WithSecondStageAccessedDirtyEnable(ctx.SecondStageAccessedDirty).WithSecondStageExecuteEnable(ctx.SecondStageExecuteEnable)
+                    .WithPageWalkSnoop(ctx.PageWalkSnoop));
                 RegisterProgramming.EnableTranslation(unit, tables.Root, TranslationTableMode.Scalable);
-                request = new DmaRequest(Device, new Iova(address), access); // no PASID: RID_PASID 0
                 break;
             default:
             {
                 PasidEntry entry = mode == ReferenceMode.FirstStageOnly
                     ? PasidEntry.FirstStage(fsRoot, 1, fiveLevelFs)
-                    : PasidEntry.NestedEntry(fsRoot, new Hpa(ssRoot), aw, 1, fiveLevelFs);
-                entry = entry.WithSupervisorRequestEnable(ctx.SupervisorRequestEnable).WithWriteProtectEnable(ctx.WriteProtectEnable)
+                    : PasidEntry.NestedEntry(fsRoot, new Hpa(ssRoot), aw, 1, fiveLevelFs).WithSecondStageAccessedDirtyEnable(ctx.SecondStageAccessedDirty)
+                        .WithSecondStageExecuteEnable(ctx.SecondStageExecuteEnable);
+                entry = entry.WithSupervisorRequestEnable(ctx.SupervisorRequestEnable).WithExecuteRequestEnable(ctx.ExecuteRequestEnable)
+                    .WithWriteProtectEnable(ctx.WriteProtectEnable)
                     .WithExtendedAccessedFlagEnable(ctx.ExtendedAccessedFlagEnable).WithPageWalkSnoop(ctx.PageWalkSnoop);
                 tables.SetScalableContext(Device, dir => ScalableContextEntry.Create(dir).WithPasidEnable(true));
                 tables.SetPasidEntry(Device, 1, entry);
                 RegisterProgramming.EnableTranslation(unit, tables.Root, TranslationTableMode.Scalable);
-                request = new DmaRequest(Device, new Iova(address), access, Pasid: 1, Privileged: privileged);
                 break;
             }
+        }
+
+        // The requests: the first is the first path's address itself; the others pick a path and aim somewhere on it.
+        var requests = new List<(DmaRequest, ReferenceRequest)>();
+        var traced = new List<bool>();
+        int count = 1 + t.Pick(6);
+        for (int i = 0; i < count; i++)
+        {
+            var (input, output) = paths[i == 0 ? 0 : t.Pick(paths.Count)];
+            ulong address = i == 0 ? input : b.Aim(input, output, Input);
+            var access = (DmaAccess)t.Pick(3);
+            bool privileged = usesFirstStage && t.Coin();
+            bool execute = usesFirstStage && access == DmaAccess.Read && t.Rare(30); // ER travels in the PASID prefix, on reads
+            var request = mode switch
+            {
+                ReferenceMode.LegacySecondLevel or ReferenceMode.SecondStageOnly => new DmaRequest(Device, new Iova(address), access), // SS-only: RID_PASID 0
+                _ => new DmaRequest(Device, new Iova(address), access, Pasid: 1, Privileged: privileged, Execute: execute),
+            };
+            requests.Add((request, new ReferenceRequest(address, access, privileged, execute)));
+            traced.Add(t.Rare(25));
         }
 
         return new Scenario
@@ -197,9 +272,32 @@ internal sealed class ScenarioBuilder
             Memory = memory,
             Unit = unit,
             Context = ctx,
-            Request = request,
-            ReferenceRequest = new ReferenceRequest(address, access, privileged),
+            Requests = requests,
+            Traced = traced,
+            Caching = caching,
         };
+    }
+
+    /// <summary>
+    /// Where a later request on a path goes: the same address (the caches answer), another offset in its page, another
+    /// 4 KiB page up to 2 MiB away (the same large page, or a neighbour), an address whose output — if the path's
+    /// output is known — lands at an edge of the interrupt range 0xFEE00000–0xFEEFFFFF (inside a large page that covers
+    /// part of it), or a fresh address.
+    /// </summary>
+    public ulong Aim(ulong input, ulong? output, Func<ulong> fresh)
+    {
+        int k = _t.Pick(100);
+        if (k < 30) return input;
+        if (k < 45) return (input & ~0xFFFUL) | _t.Below(4096);
+        if (k < 65) return input + ((_t.Below(1024) - 512) << 12) + _t.Below(4096);
+        if (k < 90 && output is ulong o)
+        {
+            ulong[] edges = [0xFEE0_0000, 0xFEEF_FFF8, 0xFEDF_FFF8, 0xFEF0_0000, 0xFEE8_0000];
+            ulong target = edges[_t.Pick(edges.Length)];
+            ulong distance = target - o; // wraps if below: the sum wraps back
+            if (target - o < 1UL << 30 || o - target < 1UL << 30) return input + distance;
+        }
+        return fresh();
     }
 
     // ---------------------------------------------------------------- addresses
@@ -313,7 +411,7 @@ internal sealed class SecondStageTree(ScenarioBuilder b, ulong root, int levels)
             }
 
             ulong rights = t.Rare(b.Chaos) ? (ulong)(3 - t.Pick(4)) : 3;
-            ulong extras = b.SecondStageExtras();
+            ulong extras = b.SecondStageExtras() | (b.PreAccessed ? SecondStageEntry.AccessedBit : 0);
             int k = t.Rare(b.Chaos) ? 1 + t.Pick(5) : 0;
             ulong entry;
             (int Kind, ulong Value, ulong Size) note;
@@ -323,6 +421,7 @@ internal sealed class SecondStageTree(ScenarioBuilder b, ulong root, int levels)
                 {
                     ulong size = 1UL << (12 + 9 * (level - 1));
                     ulong frame = forTable ? b.AllocBacking(size) : b.RandomFrame(size);
+                    if (forTable && b.ReadOnlyTables) rights &= SecondStageEntry.ReadBit;
                     entry = frame | rights | extras | (level > 1 ? SecondStageEntry.PageSizeBit : 0);
                     note = (1, frame, size);
                 }
@@ -447,7 +546,7 @@ internal sealed class FirstStageTree
             if (ToHpa(slot) is not ulong hpa) return null;
 
             ulong flags = FirstStageEntry.PresentBit | (t.Rare(10) ? 0 : FirstStageEntry.ReadWriteBit) | (t.Rare(10) ? 0 : FirstStageEntry.UserBit)
-                | _b.FirstStageExtras();
+                | _b.FirstStageExtras() | (_b.PreAccessed ? FirstStageEntry.AccessedBit | FirstStageEntry.ExtendedAccessedBit : 0);
             int k = t.Rare(_b.Chaos) ? 1 + t.Pick(5) : 0;
             ulong entry;
             (int Kind, ulong Value) note;

@@ -131,8 +131,10 @@ public class PasidEntryTests
         var e = PasidEntry.PassThroughEntry(1);
         Assert.Contains("SSPTPTR", Assert.Throws<ArgumentException>(() => e.WithSecondStagePointer(new Hpa(0x1234))).Message);
         Assert.Contains("FSPTPTR", Assert.Throws<ArgumentException>(() => e.WithFirstStagePointer(0x1008)).Message);
-        Assert.Contains("FSPTPTR", Assert.Throws<ArgumentException>(() => e.WithFirstStagePointer(1UL << 52)).Message);
         Assert.Contains("FSPTPTR", Assert.Throws<ArgumentException>(() => PasidEntry.FirstStage(0x10, 1)).Message);
+        // FSPTPTR is the whole of Q2 63:12 (a nested entry's GPA may be that wide, decisions D33).
+        Assert.Equal(0xFFFF_FFFF_FFFF_F000UL, e.WithFirstStagePointer(0xFFFF_FFFF_FFFF_F000).FirstStagePageTablePointer);
+        Assert.Equal(1UL << 52, e.WithFirstStagePointer(1UL << 52).FirstStagePageTablePointer);
     }
 
     [Theory]
@@ -158,13 +160,17 @@ public class PasidEntryTests
     public void ReservedBitsFollowTheLayout()
     {
         const int haw = 46;
-        var good = PasidEntry.NestedEntry(0x000F_FFFF_FFFF_F000, new Hpa((1UL << haw) - 0x1000), 3, 0xFFFF, fiveLevelFirstStage: true)
+        var good = PasidEntry.NestedEntry(0xFFFF_FFFF_FFFF_F000, new Hpa((1UL << haw) - 0x1000), 3, 0xFFFF, fiveLevelFirstStage: true)
             .WithFaultProcessingDisable(true).WithSecondStageExecuteEnable(true).WithSecondStageAccessedDirtyEnable(true)
             .WithPageSnoop(true).WithSupervisorRequestEnable(true).WithExecuteRequestEnable(true).WithWriteProtectEnable(true)
             .WithExtendedAccessedFlagEnable(true);
-        // Nested: FSPTPTR is a GPA, so it is not held to HAW.
+        // Nested: FSPTPTR is a GPA in all of 63:12, so none of its bits is reserved (decisions D33).
         Assert.False(good.ReservedBitsSet(haw, memoryTypeSupport: false));
         Assert.True(good.WithPgtt(P.FirstStageOnly).ReservedBitsSet(haw, memoryTypeSupport: false)); // an HPA above HAW
+        var firstStageOnly = good.WithPgtt(P.FirstStageOnly).WithFirstStagePointer((1UL << haw) - 0x1000);
+        Assert.False(firstStageOnly.ReservedBitsSet(haw, memoryTypeSupport: false));
+        for (int bit = haw; bit <= 63; bit++)
+            Assert.True((firstStageOnly with { Q2 = firstStageOnly.Q2 | 1UL << bit }).ReservedBitsSet(haw, false), $"FS-only FSPTPTR bit {bit} should be reserved");
 
         void Reserved(int word, int bit, bool mts = false)
         {
@@ -178,7 +184,6 @@ public class PasidEntryTests
         for (int bit = 25; bit <= 63; bit++) Reserved(1, bit);           // memory-type fields without ECAP.MTS
         Reserved(2, 5); Reserved(2, 6);                                    // rev 3.0 NXE/SMEP
         for (int bit = 8; bit <= 11; bit++) Reserved(2, bit);
-        for (int bit = 52; bit <= 63; bit++) Reserved(2, bit);
         for (int word = 3; word <= 7; word++) { Reserved(word, 0); Reserved(word, 63); }
 
         var withMts = good with { Q1 = good.Q1 | BitLayout.Mask(63, 25) };

@@ -25,11 +25,12 @@ public sealed class LegacyBench
     public RemappingTables Tables { get; }
     public SecondStageTableBuilder SecondLevel { get; }
 
-    public LegacyBench(VtdProfile? profile = null, int levels = 3)
+    /// <param name="cached">Keep the profile's translation caches (the walk and fault tests run without them).</param>
+    public LegacyBench(VtdProfile? profile = null, int levels = 3, bool cached = false)
     {
         profile ??= FaultProfiles.Qemu72Legacy;
         Memory = new PhysicalMemory(1UL << 36);
-        Unit = new VtdUnit(Memory, Uncached.Of(profile));
+        Unit = new VtdUnit(Memory, cached ? profile : Uncached.Of(profile));
         Frames = new FrameAllocator(Memory, new Hpa(0x10_0000), new Hpa(0x1000_0000));
         Tables = new RemappingTables(Frames, scalable: false);
         SecondLevel = new SecondStageTableBuilder(Frames, levels);

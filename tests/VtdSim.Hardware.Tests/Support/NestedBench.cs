@@ -25,11 +25,12 @@ public sealed class NestedBench
     public SecondStageTableBuilder SecondStage { get; }
     private ulong _nextGuestTable = 0x10_0000; // guest page-table frames start at GPA 1 MiB
 
-    public NestedBench(VtdProfile? profile = null, int ssLevels = 4)
+    /// <param name="cached">Keep the profile's translation caches (the walk and fault tests run without them).</param>
+    public NestedBench(VtdProfile? profile = null, int ssLevels = 4, bool cached = false)
     {
         profile ??= BuiltInProfiles.Architectural;
         Memory = new PhysicalMemory(1UL << 40);
-        Unit = new VtdUnit(Memory, Uncached.Of(profile));
+        Unit = new VtdUnit(Memory, cached ? profile : Uncached.Of(profile));
         HostFrames = new FrameAllocator(Memory, new Hpa(0x10_0000), new Hpa(0x1000_0000));
         Tables = new RemappingTables(HostFrames, scalable: true);
         SecondStage = new SecondStageTableBuilder(HostFrames, ssLevels);
