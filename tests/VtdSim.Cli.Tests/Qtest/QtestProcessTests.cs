@@ -103,6 +103,48 @@ public class QtestProcessTests
         }
     }
 
+    /// <summary>
+    /// docs/qtest.md's Python client, run as written: `vtdsim` on the PATH is a shim that runs the built vtdsim, and
+    /// the script must print what its comments say, reading the multi-line `events` and `caches` replies.
+    /// </summary>
+    [PythonFact]
+    public async Task ThePythonExampleInTheQtestDocumentRunsAsWritten()
+    {
+        string? root = AppContext.BaseDirectory;
+        while (root is not null && !File.Exists(Path.Combine(root, "VtdSim.slnx"))) root = Path.GetDirectoryName(root);
+        Assert.NotNull(root);
+        string doc = File.ReadAllText(Path.Combine(root, "docs", "qtest.md"));
+        int start = doc.IndexOf("```python\n", doc.IndexOf("## A Python client", StringComparison.Ordinal), StringComparison.Ordinal) + "```python\n".Length;
+        string script = doc[start..doc.IndexOf("```", start, StringComparison.Ordinal)];
+
+        var dir = Directory.CreateTempSubdirectory("vtdsim-python-");
+        try
+        {
+            File.WriteAllText(Path.Combine(dir.FullName, "example.py"), script);
+            string shim = Path.Combine(dir.FullName, "vtdsim");
+            File.WriteAllText(shim, $"#!/bin/sh\nexec '{CliProcess.Host}' '{CliProcess.Dll}' \"$@\"\n");
+            var (exit, error) = await CliProcess.Shell($"chmod +x '{shim}' && PATH=\"{dir.FullName}:$PATH\" python3 '{dir.FullName}/example.py' >&2");
+            Assert.True(exit == 0, error);
+            foreach (string expected in new[] { "0xd2008c22260206", "0xdeadbeef", "FAIL fault fr=0x06 condition=LGN.3", "0xc000000600000008",
+                "fault LGN.3 (0x06) read from 00:01.0", "{'capacity': 1024, 'hits': 0, 'misses': 2, 'fills': 1" })
+                Assert.Contains(expected, error);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>A fact that needs python3 on the PATH; skipped, with the reason, where there is none.</summary>
+    private sealed class PythonFactAttribute : FactAttribute
+    {
+        public PythonFactAttribute()
+        {
+            bool found = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(d => d.Length > 0 && File.Exists(Path.Combine(d, "python3")));
+            if (!found) Skip = "python3 is not installed";
+        }
+    }
+
     private static int Kill(int pid, int signal)
     {
         using var kill = System.Diagnostics.Process.Start("kill", [$"-{signal}", pid.ToString()]);
