@@ -1,3 +1,5 @@
+using VtdSim.Cli.Tests.Support;
+
 namespace VtdSim.Cli.Tests;
 
 public class CommandLineTests
@@ -33,6 +35,81 @@ public class CommandLineTests
         Assert.Equal(2, exit);
         Assert.Contains("unknown profile 'nonesuch'", text);
         Assert.Contains("sapphire-rapids", text);
+        CliProcess.AssertPlain(text);
+    }
+
+    /// <summary>Every option of every command, given a value it cannot take: a usage error (status 2) in plain words.</summary>
+    public static TheoryData<string[], string> BadOptions => new()
+    {
+        { ["demo", "--ro-level", "0"], "--ro-level" },
+        { ["demo", "--ro-level", "5"], "1 to 4" },
+        { ["demo", "--ro-level", "nine"], "'nine'" },
+        { ["demo", "--ro-level", "99999999999"], "1 to 4" },
+        { ["demo", "--length", "0"], "--length" },
+        { ["demo", "--length", "abc"], "'abc'" },
+        { ["demo", "--length", "65537"], "65536" },
+        { ["demo", "--reach", "99"], "TopLevelOnly" },
+        { ["demo", "--reach", "sideways"], "AllLevels" },
+        { ["demo", "--profile", "qemu-7.2"], "nested translation" },
+        { ["demo", "--profile", ""], "--profile" },
+        { ["demo", "--write", "maybe"], "maybe" },
+        { ["demo", "--ro-level"], "--ro-level" },
+        { ["qtest", "--aw-bits", "abc"], "--aw-bits" },
+        { ["qtest", "--aw-bits", "40"], "39 or 48" },
+        { ["qtest", "--socket", ""], "--socket" },
+        { ["qtest", "--socket", new string('s', 200)], "--socket" },
+        { ["qtest", "--tcp", "abc"], "--tcp" },
+        { ["qtest", "--tcp", "70000"], "0 to 65535" },
+        { ["qtest", "--scalable-mode", "maybe"], "'maybe'" },
+        { ["qtest", "--caching-mode", "maybe"], "'maybe'" },
+        { ["qtest", "--snoop-control", "2"], "'2'" },
+        { ["qtest", "--ram-size", "12X"], "is not a size" },
+        { ["qtest", "--ram-size", ""], "is not a size" },
+        { ["qtest", "--profile", "nonesuch"], "unknown profile 'nonesuch'" },
+        { ["qtest", "--socket", "/tmp/vtdsim-never.sock", "--tcp", "0"], "choose one" },
+        { ["qtest", "--profile", "sapphire-rapids", "--scalable-mode", "false"], "sapphire-rapids" },
+        { ["profiles", "extra"], "extra" },
+        { ["nonesuch"], "nonesuch" },
+        { [], "command" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadOptions))]
+    public void ABadOptionIsAUsageErrorInPlainWords(string[] args, string expected)
+    {
+        var (exit, text) = Run(args);
+        Assert.Equal(2, exit);
+        Assert.Contains(expected, text);
+        Assert.StartsWith("vtdsim", text);
+        CliProcess.AssertPlain(text);
+    }
+
+    [Theory]
+    [InlineData("toplevelonly")]
+    [InlineData("AllLevels")]
+    public void ReachTakesItsNamesInAnyCase(string reach)
+    {
+        var (exit, _) = Run("demo", "--reach", reach);
+        Assert.Equal(0, exit);
+    }
+
+    [Fact]
+    public void DemoOnTheArchitecturalProfileLabelsItsRunsByWhatTheyAre()
+    {
+        var (exit, text) = Run("demo", "--profile", "architectural");
+        Assert.Equal(0, exit);
+        Assert.DoesNotContain("Sapphire Rapids", text);
+        Assert.Contains("architectural with erratum 772415 switched on", text);
+        Assert.Contains("architectural (as the profile is, erratum off)", text);
+    }
+
+    [Fact]
+    public void DemoOnTheErratumProfileNamesItsArchitecturalRun()
+    {
+        var (exit, text) = Run("demo");
+        Assert.Equal(0, exit);
+        Assert.Contains("sapphire-rapids with erratum 772415 switched off", text);
+        Assert.Contains("sapphire-rapids (as the profile is, erratum on, TopLevelOnly)", text);
     }
 
     [Fact]

@@ -1,4 +1,6 @@
 using VtdSim.Cli.Demo;
+using VtdSim.Cli.Tests.Support;
+using VtdSim.Hardware.Addressing;
 using VtdSim.Hardware.Events;
 using VtdSim.Hardware.Faults;
 using VtdSim.Hardware.Profiles;
@@ -67,10 +69,58 @@ public class ErratumDemoTests
         Assert.Equal(FaultReason.SFS8_EntryNotWritable, result.Architectural.Transfer.Fault?.Reason);
     }
 
+    [Theory]
+    [InlineData(4096 + 1)]
+    [InlineData(3 * 4096 + 100)]
+    [InlineData(ErratumDemo.MaxLength)]
+    public void ADmaLongerThanAPageMovesEveryByteOnTheErratumUnit(int length)
+    {
+        var result = ErratumDemo.Run(new ErratumDemoOptions { Length = length, Access = DmaAccess.Write });
+
+        Assert.True(result.Erratum.Transfer.Completed, result.Erratum.Transfer.Fault?.Explanation);
+        Assert.Equal(length, result.Erratum.Transfer.BytesTransferred);
+        Assert.Equal(FaultReason.SFS8_EntryNotWritable, result.Architectural.Transfer.Fault?.Reason);
+        // Every page of the DMA is mapped, one after the other, from the data GPA on.
+        Assert.Equal((length + 4095) / 4096, result.Layout.DataPages);
+    }
+
+    public static TheoryData<string, ErratumDemoOptions> BadOptions => new()
+    {
+        { "1 to 4", new ErratumDemoOptions { ReadOnlyTableLevel = 0 } },
+        { "1 to 4", new ErratumDemoOptions { ReadOnlyTableLevel = 5 } },
+        { "65536", new ErratumDemoOptions { Length = 0 } },
+        { "65536", new ErratumDemoOptions { Length = ErratumDemo.MaxLength + 1 } },
+        { "TopLevelOnly", new ErratumDemoOptions { Reach = (ErratumReach)99 } },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadOptions))]
+    public void OptionsOutsideTheirRangeAreRefusedInPlainWords(string expected, ErratumDemoOptions options)
+    {
+        var e = Assert.Throws<ArgumentException>(() => ErratumDemo.Run(options));
+        Assert.Contains(expected, e.Message);
+        CliProcess.AssertPlain(e.Message);
+    }
+
+    [Fact]
+    public void RunsAreNamedByWhatTheUnitIs()
+    {
+        var onArchitectural = ErratumDemo.Run(new ErratumDemoOptions { Profile = BuiltInProfiles.Architectural });
+        Assert.False(onArchitectural.Architectural.Profile.Erratum772415);
+        Assert.True(onArchitectural.Erratum.Profile.Erratum772415);
+        Assert.Equal("architectural (as the profile is, erratum off)", onArchitectural.Architectural.Label);
+        Assert.Equal("architectural with erratum 772415 switched on (TopLevelOnly)", onArchitectural.Erratum.Label);
+
+        var wider = ErratumDemo.Run(new ErratumDemoOptions { Reach = ErratumReach.AllLevels });
+        Assert.Equal("sapphire-rapids with erratum 772415 switched off", wider.Architectural.Label);
+        Assert.Equal("sapphire-rapids with the erratum's reach changed to AllLevels", wider.Erratum.Label);
+    }
+
     [Fact]
     public void ADemoOnAProfileWithoutNestingIsRefusedWithAClearMessage()
     {
         var e = Assert.Throws<ArgumentException>(() => ErratumDemo.Run(new ErratumDemoOptions { Profile = BuiltInProfiles.Qemu72Scalable }));
         Assert.Contains("NEST", e.Message);
+        CliProcess.AssertPlain(e.Message);
     }
 }

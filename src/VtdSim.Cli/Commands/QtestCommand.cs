@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Runtime.InteropServices;
 using VtdSim.Cli.Qtest;
 using VtdSim.Hardware.Profiles;
@@ -11,40 +12,68 @@ namespace VtdSim.Cli.Commands;
 /// </summary>
 public static class QtestCommand
 {
-    public static Command Create()
+    public static Command Create(Func<Stream> standardOutput)
     {
-        var profile = new Option<string>("--profile")
+        var profile = CliOptions.Profile("--profile",
+            "VT-d profile to start from (see `vtdsim profiles`); the default is QEMU 7.2's intel-iommu, so QEMU qtest scripts run unchanged",
+            BuiltInProfiles.Qemu72Legacy);
+        var awBits = CliOptions.OneOf("--aw-bits", "as QEMU's aw-bits (39 or 48): sets CAP.MGAW, CAP.SAGAW and the host address width", [39, 48],
+            "QEMU's intel-iommu accepts 39 or 48");
+        var scalable = CliOptions.Switch("--scalable-mode", "as QEMU's x-scalable-mode: ECAP.SMTS, SRS and SSTS on (or off with 'false')");
+        var caching = CliOptions.Switch("--caching-mode", "as QEMU's caching-mode: CAP.CM on (or off with 'false')");
+        var snoop = CliOptions.Switch("--snoop-control", "as QEMU's snoop-control: ECAP.SC on (or off with 'false')");
+        var ramSize = new Option<ulong>("--ram-size")
         {
-            Description = "VT-d profile to start from (see `vtdsim profiles`); the default is QEMU 7.2's intel-iommu, so QEMU qtest scripts run unchanged",
-            DefaultValueFactory = _ => BuiltInProfiles.Qemu72Legacy.Name,
+            Description = "RAM size with a K, M, G or T suffix, or B for bytes; a bare number is MiB, as QEMU's -m. RAM is sparse: only touched pages cost memory [default: 4G]",
+            DefaultValueFactory = _ => QtestMachineOptions.DefaultRamSize,
+            CustomParser = result =>
+            {
+                string text = result.Tokens.Count == 0 ? "" : result.Tokens[0].Value;
+                if (QtestNumbers.TryParseRamSize(text, out ulong bytes, out string error)) return bytes;
+                result.AddError($"--ram-size: {error}");
+                return QtestMachineOptions.DefaultRamSize;
+            },
         };
-        var awBits = new Option<int?>("--aw-bits") { Description = "as QEMU's aw-bits (39 or 48): sets CAP.MGAW, CAP.SAGAW and the host address width" };
-        var scalable = new Option<bool?>("--scalable-mode") { Description = "as QEMU's x-scalable-mode: ECAP.SMTS, SRS and SSTS on (or off with 'false')" };
-        var caching = new Option<bool?>("--caching-mode") { Description = "as QEMU's caching-mode: CAP.CM on (or off with 'false')" };
-        var snoop = new Option<bool?>("--snoop-control") { Description = "as QEMU's snoop-control: ECAP.SC on (or off with 'false')" };
-        var ramSize = new Option<string>("--ram-size")
+        var socket = new Option<string?>("--socket")
         {
-            Description = "RAM size with a K, M, G or T suffix, or B for bytes; a bare number is MiB, as QEMU's -m. RAM is sparse: only touched pages cost memory",
-            DefaultValueFactory = _ => "4G",
+            Description = "serve on a unix socket at this path instead of stdin/stdout",
+            CustomParser = result =>
+            {
+                string text = result.Tokens.Count == 0 ? "" : result.Tokens[0].Value;
+                if (QtestSocketServer.SocketPathProblem(text) is { } problem)
+                {
+                    result.AddError(problem);
+                    return null;
+                }
+                return text;
+            },
         };
-        var socket = new Option<string?>("--socket") { Description = "serve on a unix socket at this path instead of stdin/stdout" };
-        var tcp = new Option<int?>("--tcp") { Description = "serve on TCP 127.0.0.1:PORT instead of stdin/stdout (0 lets the system choose; the port is printed on stderr)" };
+        var tcp = CliOptions.OptionalInteger("--tcp", "serve on TCP 127.0.0.1:PORT instead of stdin/stdout (0 lets the system choose; the port is printed on stderr)",
+            0, 65535, "give a port number, 0 to 65535 (0 lets the system choose)");
         var command = new Command("qtest", "Serve a machine (RAM + VT-d unit at 0xfed90000) over QEMU's qtest line protocol (docs/qtest.md)")
         {
             profile, awBits, scalable, caching, snoop, ramSize, socket, tcp,
         };
+        // (A validator sees null for an option left out: the default comes later.)
+        VtdProfile MachineProfile(SymbolResult r) => QtestMachineOptions.ApplyQemuProperties(r.GetValue(profile) ?? BuiltInProfiles.Qemu72Legacy,
+            r.GetValue(awBits), r.GetValue(scalable), r.GetValue(caching), r.GetValue(snoop));
+        command.Validators.Add(result =>
+        {
+            if (result.GetResult(socket) is not null && result.GetResult(tcp) is not null)
+                result.AddError("choose one of --socket and --tcp (without either, qtest serves stdin/stdout)");
+            if (result.Children.Any(c => c.Errors.Any())) return; // the options' own errors say it already
+            try
+            {
+                MachineProfile(result);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            {
+                result.AddError(Io.UserText.Message(e));
+            }
+        });
         command.SetAction(async (parse, cancellationToken) =>
         {
-            if (parse.GetValue(socket) is not null && parse.GetValue(tcp) is not null)
-                throw new ArgumentException("choose one of --socket and --tcp (without either, qtest serves stdin/stdout)");
-            if (!QtestNumbers.TryParseRamSize(parse.GetValue(ramSize)!, out ulong ram, out string error)) throw new ArgumentException(error);
-            var options = new QtestMachineOptions
-            {
-                Profile = QtestMachineOptions.ApplyQemuProperties(BuiltInProfiles.Find(parse.GetValue(profile)!),
-                    parse.GetValue(awBits), parse.GetValue(scalable), parse.GetValue(caching), parse.GetValue(snoop)),
-                RamSize = ram,
-            };
-            var machine = new QtestMachine(options);
+            var machine = new QtestMachine(new QtestMachineOptions { Profile = MachineProfile(parse.CommandResult), RamSize = parse.GetValue(ramSize) });
             if (parse.GetValue(socket) is { } path)
             {
                 using var server = QtestSocketServer.ListenUnix(path);
@@ -57,8 +86,8 @@ public static class QtestCommand
             }
             else
             {
-                // stdio ends at end of input; a signal simply ends the process (there is nothing to clean up).
-                await QtestStdio.ServeAsync(machine, cancellationToken);
+                // stdio ends at end of input; a signal ends the process as it would any filter (nothing to clean up).
+                await QtestStdio.ServeAsync(machine, standardOutput(), cancellationToken);
             }
             return 0;
         });
@@ -67,16 +96,25 @@ public static class QtestCommand
 
     private static async Task Serve(QtestSocketServer server, QtestMachine machine, CancellationToken cancellationToken)
     {
-        // SIGINT/SIGTERM stop the server cleanly (the unix socket file is removed) instead of killing the process.
+        // SIGINT/SIGTERM stop the server cleanly (the unix socket file is removed) instead of killing the process. If a
+        // command is being carried out, or a signal comes a second time, the server does not wait for it: it removes
+        // the socket file and lets the signal end the process.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        int signals = 0;
+        var log = Console.Error;
         void Stop(PosixSignalContext context)
         {
-            context.Cancel = true;
-            stop.Cancel();
+            if (Interlocked.Increment(ref signals) == 1 && !server.Busy)
+            {
+                context.Cancel = true;
+                stop.Cancel();
+                return;
+            }
+            server.RemoveSocketFile();
+            log.WriteLine($"vtdsim qtest: {context.Signal} while {(server.Busy ? "a command was being carried out" : "stopping")}; ended without finishing it");
         }
-        var log = Console.Error;
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         log.WriteLine($"vtdsim qtest: profile {machine.Unit.Profile.Name}, RAM 0x{machine.Machine.Memory.Size:x}, listening on {server.Endpoint}");
         await server.ServeAsync(machine, stop.Token, log);
         log.WriteLine("vtdsim qtest: stopped");

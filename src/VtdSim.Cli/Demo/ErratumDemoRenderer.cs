@@ -5,7 +5,7 @@ using VtdSim.Hardware.Tracing;
 
 namespace VtdSim.Cli.Demo;
 
-/// <summary>Prints the demo: the setup, both walks reference by reference, and the two outcomes side by side.</summary>
+/// <summary>Prints the demo: the setup, both walks reference by reference, and the two outcomes side by side, each run named by its label.</summary>
 public static class ErratumDemoRenderer
 {
     public static void Render(IAnsiConsole console, ErratumDemoResult result)
@@ -13,6 +13,7 @@ public static class ErratumDemoRenderer
         var layout = result.Layout;
         console.Write(new Rule("[bold]VtdSim demo: erratum 772415 (SPR17), nested translation over a read-only second stage[/]").LeftJustified());
         console.MarkupLine($"Profile [bold]{Markup.Escape(result.Options.Profile.Name)}[/]: {Markup.Escape(result.Options.Profile.Description)}");
+        console.MarkupLine($"The DMA runs twice on this unit: [bold]{Markup.Escape(result.Architectural.Label)}[/], then [bold]{Markup.Escape(result.Erratum.Label)}[/].");
         console.MarkupLine("Translation caches are off, so every memory reference of the walk shows.");
         console.MarkupLine($"Device {layout.Device} does a {result.Options.Length}-byte DMA {result.Options.Access.ToString().ToLowerInvariant()} at {layout.DmaAddress} (PASID entry PGTT=011 nested, PWSNP=1).");
         console.MarkupLine($"Guest RAM: GPA g is at HPA 0x{layout.GuestRamHostBase:x} + g. The VMM maps it read-write except {layout.ReadOnlyPage}..+0x{ErratumDemo.VgaBiosSize:x} (like the VGA BIOS), which is [bold]read-only[/] in the second stage.");
@@ -23,11 +24,12 @@ public static class ErratumDemoRenderer
             bool ro = gpa == layout.ReadOnlyPage;
             tables.AddRow($"L{level} ({LevelName(level)})", gpa.ToString(), ro ? "[red]read-only[/]" : "read-write");
         }
-        tables.AddRow("data page", layout.DataGpa.ToString(), "read-write");
+        tables.AddRow(layout.DataPages == 1 ? "data page" : $"data pages ({layout.DataPages})",
+            layout.DataPages == 1 ? layout.DataGpa.ToString() : $"{layout.DataGpa}..0x{layout.DataGpa.Value + 4096UL * (ulong)layout.DataPages - 1:x}", "read-write");
         console.Write(tables);
 
-        RenderTrace(console, "Architectural walk (erratum off)", result.Architectural);
-        RenderTrace(console, "Erratum walk (erratum 772415 on)", result.Erratum);
+        RenderTrace(console, $"Walk on {result.Architectural.Label}", result.Architectural);
+        RenderTrace(console, $"Walk on {result.Erratum.Label}", result.Erratum);
         RenderComparison(console, result);
     }
 
@@ -66,7 +68,7 @@ public static class ErratumDemoRenderer
         console.Write(new Rule("[bold]Side by side[/]").LeftJustified());
         var a = result.Architectural;
         var e = result.Erratum;
-        var table = new Table().Border(TableBorder.Rounded).AddColumns("", "architectural (erratum off)", "Sapphire Rapids (erratum 772415)");
+        var table = new Table().Border(TableBorder.Rounded).AddColumns("", Markup.Escape(a.Label), Markup.Escape(e.Label));
         table.AddRow("DMA outcome", Outcome(a), Outcome(e));
         table.AddRow("paging-structure reads", a.Trace.PagingReads.ToString(), e.Trace.PagingReads.ToString());
         table.AddRow("A/D writes", FlagWrites(a), FlagWrites(e));

@@ -4,17 +4,18 @@ using System.Text;
 
 namespace VtdSim.Cli.Qtest;
 
-/// <summary>Serves a qtest session on this process's standard input and output.</summary>
+/// <summary>Serves a qtest session on this process's standard input and an output stream (standard output).</summary>
 public static class QtestStdio
 {
-    public static async Task ServeAsync(QtestMachine machine, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Serves until standard input ends. A failed write to <paramref name="output"/> ends the session with the stream's
+    /// exception (the command line turns it into a short message and a non-zero status).
+    /// </summary>
+    public static async Task ServeAsync(QtestMachine machine, Stream output, CancellationToken cancellationToken = default)
     {
-        var encoding = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false);
+        ArgumentNullException.ThrowIfNull(output);
         await using var stdin = Console.OpenStandardInput();
-        await using var stdout = Console.OpenStandardOutput();
-        using var reader = new StreamReader(stdin, encoding, detectEncodingFromByteOrderMarks: false);
-        await using var writer = new StreamWriter(stdout, encoding) { NewLine = "\n" };
-        await new QtestSession(machine, reader, writer).RunAsync(cancellationToken).ConfigureAwait(false);
+        await new QtestSession(machine, stdin, output).RunAsync(cancellationToken).ConfigureAwait(false);
     }
 }
 
@@ -27,6 +28,7 @@ public sealed class QtestSocketServer : IDisposable
 {
     private readonly Socket _listener;
     private readonly string? _unixPath;
+    private volatile QtestSession? _session;
 
     private QtestSocketServer(Socket listener, string? unixPath, string endpoint)
     {
@@ -41,6 +43,8 @@ public sealed class QtestSocketServer : IDisposable
     public int Port => _listener.LocalEndPoint is IPEndPoint ip ? ip.Port : 0;
     /// <summary>Connections accepted so far.</summary>
     public int Connections { get; private set; }
+    /// <summary>True while the current connection's command is being carried out.</summary>
+    public bool Busy => _session?.Busy ?? false;
 
     /// <summary>
     /// Listens on a unix socket at <paramref name="path"/>. A stale socket file left by a server that died is replaced;
@@ -48,17 +52,10 @@ public sealed class QtestSocketServer : IDisposable
     /// </summary>
     public static QtestSocketServer ListenUnix(string path)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(path);
+        if (SocketPathProblem(path) is { } problem) throw new ArgumentException(problem);
         string full = Path.GetFullPath(path);
-        UnixDomainSocketEndPoint endpoint;
-        try
-        {
-            endpoint = new UnixDomainSocketEndPoint(full);
-        }
-        catch (ArgumentException e)
-        {
-            throw new ArgumentException($"--socket {path}: {e.Message} (unix socket paths are limited to about 107 bytes)", e);
-        }
+        var endpoint = new UnixDomainSocketEndPoint(full);
         if (File.Exists(full) || Directory.Exists(full)) RemoveStaleSocket(full, endpoint);
         var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
@@ -72,6 +69,20 @@ public sealed class QtestSocketServer : IDisposable
             throw new ArgumentException($"--socket {path}: cannot listen there: {e.Message}", e);
         }
         return new QtestSocketServer(listener, full, full);
+    }
+
+    /// <summary>The longest unix socket path: sun_path holds 108 bytes with the terminating zero.</summary>
+    public const int MaxSocketPathBytes = 107;
+
+    /// <summary>Why <paramref name="path"/> cannot be a unix socket's path (worded for the --socket option), or null.</summary>
+    public static string? SocketPathProblem(string path)
+    {
+        if (path.Length == 0) return "--socket: give the path of the socket to create";
+        if (path.Contains('\0')) return "--socket: a path cannot contain a zero byte";
+        int bytes = Encoding.UTF8.GetByteCount(Path.GetFullPath(path));
+        return bytes > MaxSocketPathBytes
+            ? $"--socket {QtestNumbers.Abbreviate(path)}: the full path is {bytes} bytes long; unix socket paths are limited to {MaxSocketPathBytes} bytes"
+            : null;
     }
 
     /// <summary>Listens on TCP 127.0.0.1:<paramref name="port"/> (0 lets the system choose); never on other interfaces.</summary>
@@ -97,7 +108,6 @@ public sealed class QtestSocketServer : IDisposable
     public async Task ServeAsync(QtestMachine machine, CancellationToken cancellationToken = default, TextWriter? log = null)
     {
         ArgumentNullException.ThrowIfNull(machine);
-        var encoding = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false);
         while (!cancellationToken.IsCancellationRequested)
         {
             Socket client;
@@ -116,11 +126,10 @@ public sealed class QtestSocketServer : IDisposable
             using (client)
             {
                 var stream = new NetworkStream(client, ownsSocket: false);
-                var reader = new StreamReader(stream, encoding, detectEncodingFromByteOrderMarks: false, bufferSize: 4096, leaveOpen: true);
-                var writer = new StreamWriter(stream, encoding, bufferSize: 4096, leaveOpen: true) { NewLine = "\n" };
                 try
                 {
-                    await new QtestSession(machine, reader, writer).RunAsync(cancellationToken).ConfigureAwait(false);
+                    _session = new QtestSession(machine, stream, stream);
+                    await _session.RunAsync(cancellationToken).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {
@@ -132,15 +141,7 @@ public sealed class QtestSocketServer : IDisposable
                 }
                 finally
                 {
-                    reader.Dispose();
-                    try
-                    {
-                        writer.Dispose();
-                    }
-                    catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
-                    {
-                        // the peer is gone; nothing is left to flush to
-                    }
+                    _session = null;
                     stream.Dispose();
                 }
             }
@@ -151,16 +152,20 @@ public sealed class QtestSocketServer : IDisposable
     public void Dispose()
     {
         _listener.Dispose();
-        if (_unixPath is not null)
+        RemoveSocketFile();
+    }
+
+    /// <summary>Removes the unix socket file (nothing for TCP); safe to call from a signal handler, and more than once.</summary>
+    public void RemoveSocketFile()
+    {
+        if (_unixPath is null) return;
+        try
         {
-            try
-            {
-                File.Delete(_unixPath);
-            }
-            catch (IOException)
-            {
-                // best effort: a later server replaces a stale socket file anyway
-            }
+            File.Delete(_unixPath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // best effort: a later server replaces a stale socket file anyway
         }
     }
 

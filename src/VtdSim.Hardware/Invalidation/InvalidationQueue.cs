@@ -13,7 +13,9 @@ namespace VtdSim.Hardware.Invalidation;
 /// Queued invalidation (spec 6.5.2): the IQA/IQH/IQT registers, the invalidation-completion registers (ICS, IECTL,
 /// IEDATA, IEADDR, IEUADDR) and IQERCD. Writing IQT while QIE is on makes the unit fetch and carry out descriptors
 /// from IQH up to IQT. A bad descriptor sets FSTS.IQE and IQERCD.IQEI and stops the queue with IQH pointing at it;
-/// clearing FSTS.IQE lets it go on.
+/// clearing FSTS.IQE lets it go on. IQT holds what software wrote; each time fetching would start (IQT written, QIE
+/// set, IQE cleared) the unit first checks the width and the tail against the queue as IQA defines it then, and a tail
+/// it rejects is never fetched toward (D40). One start fetches at most one pass of the queue.
 /// </summary>
 internal sealed class InvalidationQueue
 {
@@ -25,7 +27,7 @@ internal sealed class InvalidationQueue
     private readonly IInvalidationTarget _target;
     private readonly Func<bool> _errorPending;
     private readonly Action<QueueErrorCode> _raiseError;
-    private ulong _iqa, _head, _tail;
+    private ulong _iqa, _head, _tailRegister; // IQH as an index; IQT as written (QT, bits 18:4)
     private QueueErrorCode _errorCode;
     private uint _ics, _control = InterruptMask, _data, _address, _upperAddress;
 
@@ -55,7 +57,7 @@ internal sealed class InvalidationQueue
     public uint Read32(int offset) => offset switch
     {
         RegisterOffset.IQH => (uint)(_head * (ulong)DescriptorSize),
-        RegisterOffset.IQT => (uint)(_tail * (ulong)DescriptorSize),
+        RegisterOffset.IQT => (uint)_tailRegister,
         RegisterOffset.IQA => (uint)_iqa,
         RegisterOffset.IQA + 4 => (uint)(_iqa >> 32),
         RegisterOffset.ICS => _ics,
@@ -72,7 +74,8 @@ internal sealed class InvalidationQueue
         switch (offset)
         {
             case RegisterOffset.IQT:
-                WriteTail(value & 0x7_FFF0);
+                _tailRegister = value & 0x7_FFF0;
+                if (Enabled) Process();
                 break;
             case RegisterOffset.IQA:
                 if (Enabled) { Warn(offset, "IQA written while queued invalidation is enabled; ignored"); break; }
@@ -99,48 +102,52 @@ internal sealed class InvalidationQueue
     public void SetEnabled(bool on)
     {
         if (on == Enabled) return;
-        if (!on && _head != _tail)
-            Warn(RegisterOffset.GCMD, $"queued invalidation disabled with {(_tail + Entries - _head) % Entries} descriptor(s) still queued; they are dropped");
+        if (!on && TailIsValid(out _, out _) && _head != TailIndex)
+            Warn(RegisterOffset.GCMD, $"queued invalidation disabled with {(TailIndex + Entries - _head) % Entries} descriptor(s) still queued; they are dropped");
         Enabled = on;
         _head = 0;
-        if (on)
-        {
-            if (WideDescriptors && !_profile.Ecap.ScalableModeTranslation)
-            {
-                SetError(QueueErrorCode.InvalidDescriptorWidth, "IQA.DW=1 (256-bit descriptors) but ECAP.SMTS=0");
-                return;
-            }
-            Process();
-        }
+        if (on) Process();
     }
 
     /// <summary>Called when software clears FSTS.IQE: fetching resumes at the descriptor that failed.</summary>
     public void Resume()
     {
-        if (Enabled && !_errorPending()) Process();
-    }
-
-    private void WriteTail(ulong byteOffset)
-    {
-        if (WideDescriptors && (byteOffset & 0x10) != 0)
-        {
-            _tail = byteOffset / 32;
-            SetError(QueueErrorCode.TailMisaligned, $"IQT=0x{byteOffset:x} is not 256-bit aligned while IQA.DW=1");
-            return;
-        }
-        ulong tail = byteOffset / (ulong)DescriptorSize;
-        if (tail >= Entries)
-        {
-            SetError(QueueErrorCode.InvalidTailPointer, $"IQT=0x{byteOffset:x} is beyond the {Entries}-entry queue");
-            return;
-        }
-        _tail = tail;
         if (Enabled) Process();
     }
 
+    private ulong TailIndex => _tailRegister / (ulong)DescriptorSize;
+
+    /// <summary>
+    /// The checks made before any fetch (spec 6.5.2, IQERCD.IQEI): IQA.DW=1 needs ECAP.SMTS (IQEI 5); with DW=1, QT bit 4
+    /// must be 0 (IQEI 6); QT must lie inside the queue that IQA.QS and DW give now (IQEI 1) — IQA may have shrunk the
+    /// queue since IQT was written.
+    /// </summary>
+    private bool TailIsValid(out QueueErrorCode code, out string problem)
+    {
+        (code, problem) = (QueueErrorCode.InfoNotAvailable, "");
+        if (WideDescriptors && !_profile.Ecap.ScalableModeTranslation)
+            (code, problem) = (QueueErrorCode.InvalidDescriptorWidth, "IQA.DW=1 (256-bit descriptors) but ECAP.SMTS=0");
+        else if (WideDescriptors && (_tailRegister & 0x10) != 0)
+            (code, problem) = (QueueErrorCode.TailMisaligned, $"IQT=0x{_tailRegister:x} is not 256-bit aligned while IQA.DW=1");
+        else if (TailIndex >= Entries)
+            (code, problem) = (QueueErrorCode.InvalidTailPointer, $"IQT=0x{_tailRegister:x} is beyond the {Entries}-entry queue");
+        return code == QueueErrorCode.InfoNotAvailable;
+    }
+
+    /// <summary>
+    /// Fetches and carries out descriptors from IQH up to IQT, unless an error is pending. The tail is checked first;
+    /// the loop is bounded by the queue's size, so one start never fetches more than one pass of the queue.
+    /// </summary>
     private void Process()
     {
-        while (Enabled && _head != _tail && !_errorPending())
+        if (!Enabled || _errorPending()) return;
+        if (!TailIsValid(out QueueErrorCode tailError, out string tailProblem))
+        {
+            SetError(tailError, tailProblem);
+            return;
+        }
+        ulong entries = Entries;
+        for (ulong fetched = 0; fetched < entries && Enabled && _head != TailIndex && !_errorPending(); fetched++)
         {
             Hpa slot = new Hpa(_iqa & ~0xFFFUL) + _head * (ulong)DescriptorSize;
             if (!ReadDescriptor(slot, out InvalidationDescriptor d))
@@ -154,7 +161,7 @@ internal sealed class InvalidationQueue
                 SetError(code, $"descriptor {_head} at {slot} (Q0=0x{d.Q0:x16}, Q1=0x{d.Q1:x16}): {problem}");
                 return;
             }
-            _head = (_head + 1) % Entries;
+            _head = (_head + 1) % entries;
         }
     }
 

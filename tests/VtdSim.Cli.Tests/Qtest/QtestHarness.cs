@@ -1,3 +1,4 @@
+using System.Text;
 using VtdSim.Cli.Qtest;
 
 namespace VtdSim.Cli.Tests.Qtest;
@@ -12,10 +13,10 @@ internal sealed class QtestHarness
     /// <summary>Sends the text as is (the caller puts the newlines) in one new session and returns the reply lines.</summary>
     public string[] Send(string text, int maxLineLength = QtestSession.DefaultMaxLineLength)
     {
-        var output = new StringWriter { NewLine = "\n" };
-        var session = new QtestSession(Machine, new StringReader(text), output, maxLineLength);
+        var output = new MemoryStream();
+        var session = new QtestSession(Machine, new MemoryStream(Encoding.UTF8.GetBytes(text)), output, maxLineLength);
         session.RunAsync().GetAwaiter().GetResult();
-        string all = output.ToString();
+        string all = Encoding.UTF8.GetString(output.ToArray());
         Assert.EndsWith("\n", all.Length == 0 ? "\n" : all);
         return all.Length == 0 ? [] : all[..^1].Split('\n');
     }

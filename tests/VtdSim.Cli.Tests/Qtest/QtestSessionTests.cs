@@ -240,6 +240,52 @@ public class QtestSessionTests
         Assert.Equal("OK 0x000000005a5a5a5a", replies[1]);
     }
 
+    [Theory]
+    [InlineData("00:01.-1")]
+    [InlineData("00:01.8")]
+    [InlineData("00:01.")]
+    [InlineData("00:0x1.0")]
+    [InlineData("00:01.+1")]
+    [InlineData("+0:01.0")]
+    [InlineData("100:00.0")]
+    [InlineData("00:20.0")]
+    [InlineData("00:001.0")]
+    [InlineData(":01.0")]
+    [InlineData("00:.0")]
+    [InlineData("00:01.0.0")]
+    [InlineData("00:01:0")]
+    [InlineData("0000:00:01.0")]
+    [InlineData("00:01.00")]
+    public void ARequesterIdIsParsedStrictlyAsLspciPrintsIt(string sid)
+    {
+        var q = new QtestHarness();
+        foreach (string line in new[] { $"translate {sid} 0 read", $"dma {sid} 0 4 read" })
+        {
+            string reply = q.Do(line);
+            Assert.StartsWith($"FAIL {line.Split(' ')[0]}: SID (argument 1): '{sid}' is not a requester id", reply);
+            Assert.Contains("bus:device.function", reply);
+            Assert.DoesNotContain("internal error", reply);
+            Support.CliProcess.AssertPlain(reply);
+        }
+    }
+
+    [Theory]
+    [InlineData("00:01.0", 0x0008)]
+    [InlineData("0:1.0", 0x0008)]
+    [InlineData("ff:1f.7", 0xffff)]
+    [InlineData("FF:1F.7", 0xffff)]
+    [InlineData("3a:00.2", 0x3a02)]
+    public void ARequesterIdAsLspciPrintsItIsAccepted(string sid, int value)
+    {
+        var q = new QtestHarness();
+        q.Ok("writeq 0xfed90020 0x100000");   // RTADDR: an empty legacy root table
+        q.Ok("writel 0xfed90018 0x40000000"); // SRTP
+        q.Ok("writel 0xfed90018 0x80000000"); // TE
+        Assert.StartsWith("FAIL fault", q.Do($"translate {sid} 0x1000 read"));
+        string frcdHigh = q.Do("readq 0xfed90228"); // FRCD 0, upper half: SID in bits 15:0
+        Assert.Equal(value, (int)(Convert.ToUInt64(frcdHigh[3..], 16) & 0xFFFF));
+    }
+
     [Fact]
     public void ABulkWriteThatDoesNotFitWritesNothing()
     {
@@ -262,7 +308,7 @@ public class QtestSessionTests
     {
         var q = new QtestHarness();
         string[] replies = q.Send("write 0x0 64 0x" + new string('1', 128) + "\nwritel 0x0 0x1\nreadl 0x0\n", maxLineLength: 64);
-        Assert.Equal(new[] { "FAIL line longer than 64 characters; ignored", "OK", "OK 0x0000000000000001" }, replies);
+        Assert.Equal(new[] { "FAIL line longer than 64 bytes; ignored", "OK", "OK 0x0000000000000001" }, replies);
     }
 
     [Fact]

@@ -55,6 +55,28 @@ public class QtestTransportTests
         await serving.WaitAsync(Limit);
     }
 
+    [Theory]
+    [InlineData(1024)]
+    [InlineData(4096)]
+    [InlineData(8192)]
+    public async Task ASocketLineThatEndsOnABufferBoundaryIsAnsweredWithoutMoreInput(int lineLength)
+    {
+        var machine = new QtestMachine(new QtestMachineOptions());
+        using var stop = new CancellationTokenSource();
+        using var server = QtestSocketServer.ListenTcp(0);
+        Task serving = Task.Run(() => server.ServeAsync(machine, stop.Token));
+        using var timeout = new CancellationTokenSource(Limit);
+        using (var c = new Client(Connect(AddressFamily.InterNetwork, ProtocolType.Tcp, new IPEndPoint(IPAddress.Loopback, server.Port))))
+        {
+            await c.Send("info".PadRight(lineLength - 1) + "\n", timeout.Token); // then the client only waits
+            Assert.StartsWith("OK profile=", await c.ReadLine(timeout.Token));
+            await c.Send("readl 0x0\n", timeout.Token);
+            Assert.Equal("OK 0x0000000000000000", await c.ReadLine(timeout.Token));
+        }
+        stop.Cancel();
+        await serving.WaitAsync(Limit);
+    }
+
     [Fact]
     public void AUnixSocketPathWhereAServerListensIsRefused()
     {

@@ -226,6 +226,113 @@ public class QueuedInvalidationTests
         Assert.Equal(0u, bench.Unit.ReadRegister32(RegisterOffset.GSTS) & (uint)GlobalCommand.QueuedInvalidationEnable);
     }
 
+    /// <summary>Runs a register write (or several) under a watchdog: a queue that spins would never return.</summary>
+    private static void Returns(Action writes)
+    {
+        var task = Task.Run(writes);
+        Assert.True(task.Wait(TimeSpan.FromSeconds(30)), "the register write never returned: the queue spins");
+    }
+
+    /// <summary>Writes a wait descriptor that stores <paramref name="data"/> at StatusAddress + 8 * <paramref name="slot"/>.</summary>
+    private static void PutWait(Bench bench, int slot, uint data)
+    {
+        var d = InvalidationDescriptor.Wait(StatusAddress + 8 * (ulong)slot, data);
+        var at = new Hpa(QueueBase + (ulong)(slot * bench.DescriptorSize));
+        bench.Memory.Write64(at, d.Q0);
+        bench.Memory.Write64(at + 8, d.Q1);
+    }
+
+    private static ulong Iqei(Bench bench) => bench.Unit.ReadRegister64(RegisterOffset.IQERCD) & 0xF;
+
+    [Fact]
+    public void ATailLeftBeyondAQueueThatShrankStopsTheQueueWithIqeiOneInsteadOfSpinning()
+    {
+        // The repro: IQT = 511 in a 512-entry queue, the queue shrunk to 256 entries, then QIE.
+        var bench = new Bench(queueSizeOrder: 1, enable: false);
+        bench.Unit.WriteRegister64(RegisterOffset.IQT, 511 * 16);
+        bench.Unit.WriteRegister64(RegisterOffset.IQA, QueueBase); // QS=0: 256 entries
+        for (int slot = 0; slot < 256; slot++) PutWait(bench, slot, 0x100u + (uint)slot);
+
+        Returns(() => bench.Unit.WriteRegister32(RegisterOffset.GCMD, (uint)GlobalCommand.QueuedInvalidationEnable));
+
+        Assert.Equal(IqeBit, bench.Fsts & IqeBit);
+        Assert.Equal((ulong)QueueErrorCode.InvalidTailPointer, Iqei(bench));
+        Assert.Equal(0UL, bench.Head); // the head stops where it was: nothing was fetched
+        Assert.Equal(0UL, bench.Memory.Read64(new Hpa(StatusAddress)));
+        Assert.Equal(511UL * 16, bench.Unit.ReadRegister64(RegisterOffset.IQT)); // IQT reads back what software wrote (D40)
+
+        // Clearing IQE with the tail still beyond the queue raises IQE again, and fetches nothing.
+        Returns(() => bench.Unit.WriteRegister32(RegisterOffset.FSTS, IqeBit));
+        Assert.Equal(IqeBit, bench.Fsts & IqeBit);
+        Assert.Equal(0UL, bench.Head);
+
+        // Software puts a valid tail and clears IQE: the queue runs to it.
+        bench.Unit.WriteRegister64(RegisterOffset.IQT, 255 * 16);
+        bench.Unit.WriteRegister32(RegisterOffset.FSTS, IqeBit);
+        Assert.Equal(0u, bench.Fsts & IqeBit);
+        Assert.Equal(255UL * 16, bench.Head);
+        Assert.Equal(0x100u + 254, (uint)bench.Memory.Read64(new Hpa(StatusAddress + 8 * 254)));
+        Assert.Equal(0u, (uint)bench.Memory.Read64(new Hpa(StatusAddress + 8 * 255)));
+    }
+
+    [Theory]
+    [InlineData(0x1010UL)] // beyond the 128-entry wide queue as well
+    [InlineData(0x30UL)]   // inside it
+    public void AMisalignedWideTailIsNeverFetchedTowardNotEvenAfterIqeIsCleared(ulong tail)
+    {
+        var bench = new Bench(wide: true);
+        for (int slot = 0; slot < 128; slot++) PutWait(bench, slot, 0x200u + (uint)slot);
+
+        Returns(() => bench.Unit.WriteRegister64(RegisterOffset.IQT, tail));
+        Assert.Equal((ulong)QueueErrorCode.TailMisaligned, Iqei(bench));
+
+        Returns(() => bench.Unit.WriteRegister32(RegisterOffset.FSTS, IqeBit));
+        Assert.Equal(IqeBit, bench.Fsts & IqeBit);
+        Assert.Equal((ulong)QueueErrorCode.TailMisaligned, Iqei(bench));
+        Assert.Equal(0UL, bench.Head);
+        Assert.Equal(0UL, bench.Memory.Read64(new Hpa(StatusAddress)));
+
+        bench.Unit.WriteRegister64(RegisterOffset.IQT, 0x40); // two wide descriptors
+        bench.Unit.WriteRegister32(RegisterOffset.FSTS, IqeBit);
+        Assert.Equal(0u, bench.Fsts & IqeBit);
+        Assert.Equal(0x40UL, bench.Head);
+        Assert.Equal(0x201u, (uint)bench.Memory.Read64(new Hpa(StatusAddress + 8)));
+    }
+
+    [Fact]
+    public void WideDescriptorsOnAUnitWithoutScalableModeStayRefusedAfterIqeIsCleared()
+    {
+        var bench = new Bench(BuiltInProfiles.Qemu72Legacy, wide: true);
+        PutWait(bench, 0, 0x301);
+        bench.Unit.WriteRegister64(RegisterOffset.IQT, 0x20);
+
+        Returns(() => bench.Unit.WriteRegister32(RegisterOffset.FSTS, IqeBit));
+
+        Assert.Equal(IqeBit, bench.Fsts & IqeBit);
+        Assert.Equal((ulong)QueueErrorCode.InvalidDescriptorWidth, Iqei(bench));
+        Assert.Equal(0UL, bench.Head);
+        Assert.Equal(0UL, bench.Memory.Read64(new Hpa(StatusAddress)));
+    }
+
+    [Fact]
+    public void ATailWrittenWhileQueuedInvalidationIsOffIsOnlyCheckedWhenFetchingStarts()
+    {
+        var bench = new Bench(enable: false);
+        bench.Unit.WriteRegister64(RegisterOffset.IQT, 0x7_FFF0); // beyond the 256-entry queue
+
+        Assert.Equal(0u, bench.Fsts & IqeBit); // nothing is fetched while QIE=0, so nothing is checked
+        Assert.Equal(0x7_FFF0UL, bench.Unit.ReadRegister64(RegisterOffset.IQT));
+
+        bench.Unit.WriteRegister64(RegisterOffset.IQA, QueueBase | 7); // 32768 entries: now the tail fits
+        for (ulong slot = 0; slot < 0x7FFF; slot++) bench.Memory.Write64(new Hpa(QueueBase + 16 * slot), 0x5); // plain waits
+        PutWait(bench, 0x7FFE, 0x401);
+        Returns(() => bench.Unit.WriteRegister32(RegisterOffset.GCMD, (uint)GlobalCommand.QueuedInvalidationEnable));
+
+        Assert.Equal(0u, bench.Fsts & IqeBit);
+        Assert.Equal(0x7_FFF0UL, bench.Head); // the whole queue but one slot in one pass
+        Assert.Equal(0x401u, (uint)bench.Memory.Read64(new Hpa(StatusAddress + 8 * 0x7FFE)));
+    }
+
     [Fact]
     public void DeviceTlbInvalidationsAreForwardedAsEventsWithTheirRange()
     {
