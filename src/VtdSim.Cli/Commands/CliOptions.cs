@@ -81,10 +81,9 @@ internal static class CliOptions
         CustomParser = result =>
         {
             string text = result.Tokens.Count == 0 ? "" : result.Tokens[0].Value;
-            var profile = BuiltInProfiles.All.FirstOrDefault(p => string.Equals(p.Name, text, StringComparison.OrdinalIgnoreCase));
-            if (profile is null)
+            if (!BuiltInProfiles.TryFind(text, out VtdProfile? profile, out string error))
             {
-                result.AddError($"{name}: unknown profile '{text}'; known profiles: {string.Join(", ", BuiltInProfiles.All.Select(p => p.Name))}");
+                result.AddError($"{name}: {error}");
                 return defaultProfile;
             }
             if (requirement?.Invoke(profile) is { } refusal)

@@ -1,3 +1,5 @@
+using VtdSim.Hardware.Addressing;
+
 namespace VtdSim.Cli.Qtest;
 
 /// <summary>
@@ -159,41 +161,12 @@ public static class QtestNumbers
         return true;
     }
 
-    /// <summary>
-    /// Parses a requester id as lspci prints it: bus:device.function in hex, the bus 00-ff and the device 00-1f in one
-    /// or two digits, the function 0-7 in one. Nothing else is taken: no 0x, no sign, no PCI domain, no spaces.
-    /// </summary>
+    /// <summary>A requester id as lspci prints it (<see cref="SourceId.TryParse"/>).</summary>
     public static bool TryParseSourceId(string text, out ushort value, out string error)
     {
-        value = 0;
-        int colon = text.IndexOf(':');
-        int dot = text.IndexOf('.', Math.Max(colon, 0));
-        string? problem = null;
-        if (colon < 0 || dot < 0 || text.IndexOf(':', colon + 1) >= 0 || text.IndexOf('.', dot + 1) >= 0)
-            problem = "it needs exactly one ':' and then one '.'";
-        else if (!TryHexField(text[..colon], 2, 0xFF, out int bus))
-            problem = $"the bus '{Abbreviate(text[..colon])}' is not 1 or 2 hex digits (00-ff)";
-        else if (!TryHexField(text[(colon + 1)..dot], 2, 0x1F, out int device))
-            problem = $"the device '{Abbreviate(text[(colon + 1)..dot])}' is not 1 or 2 hex digits from 00 to 1f";
-        else if (!TryHexField(text[(dot + 1)..], 1, 7, out int function))
-            problem = $"the function '{Abbreviate(text[(dot + 1)..])}' is not one digit from 0 to 7";
-        else
-            value = (ushort)(bus << 8 | device << 3 | function);
-        error = problem is null ? "" : $"'{Abbreviate(text)}' is not a requester id: {problem}; write bus:device.function in hex as lspci prints it, e.g. 00:01.0";
-        return problem is null;
-    }
-
-    private static bool TryHexField(string digits, int maxDigits, int max, out int value)
-    {
-        value = 0;
-        if (digits.Length is 0 || digits.Length > maxDigits) return false;
-        foreach (char c in digits)
-        {
-            int d = DigitValue(c);
-            if (d < 0) return false;
-            value = value * 16 + d;
-        }
-        return value <= max;
+        bool ok = SourceId.TryParse(text, out SourceId id, out error);
+        value = id.Value;
+        return ok;
     }
 
     /// <summary>Cuts a long word for an error message.</summary>

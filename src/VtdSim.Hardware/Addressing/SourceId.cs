@@ -19,21 +19,58 @@ public readonly record struct SourceId(ushort Value)
         return (ushort)((bus << 8) | (device << 3) | function);
     }
 
-    /// <summary>Parses "bb:dd.f" (hex, as lspci prints it).</summary>
-    public static SourceId Parse(string text)
+    /// <summary>
+    /// Parses a requester id as lspci prints it: bus:device.function in hex, the bus 00-ff and the device 00-1f in one
+    /// or two digits, the function 0-7 in one. Nothing else is taken: no 0x, no sign, no PCI domain, no spaces.
+    /// </summary>
+    /// <exception cref="FormatException">The text is not such a requester id; the message says which part and why.</exception>
+    public static SourceId Parse(string text) =>
+        TryParse(text, out SourceId id, out string error) ? id : throw new FormatException(error);
+
+    /// <summary>
+    /// As <see cref="Parse"/>, without an exception: false and a message that names the part that is wrong (the text is
+    /// quoted, cut to 40 characters).
+    /// </summary>
+    public static bool TryParse(string text, out SourceId id, out string error)
     {
-        var parts = text.Split(':', '.');
-        if (parts.Length != 3)
-            throw new FormatException($"'{text}' is not a requester id; expected bus:device.function in hex, e.g. 00:01.0");
-        try
-        {
-            return new SourceId(Convert.ToInt32(parts[0], 16), Convert.ToInt32(parts[1], 16), Convert.ToInt32(parts[2], 16));
-        }
-        catch (Exception e) when (e is FormatException or ArgumentOutOfRangeException or OverflowException)
-        {
-            throw new FormatException($"'{text}' is not a requester id: {e.Message}", e);
-        }
+        id = default;
+        int colon = text.IndexOf(':');
+        int dot = text.IndexOf('.', Math.Max(colon, 0));
+        string? problem = null;
+        if (colon < 0 || dot < 0 || text.IndexOf(':', colon + 1) >= 0 || text.IndexOf('.', dot + 1) >= 0)
+            problem = "it needs exactly one ':' and then one '.'";
+        else if (!TryHexField(text.AsSpan(0, colon), 2, 0xFF, out int bus))
+            problem = $"the bus '{Abbreviate(text[..colon])}' is not 1 or 2 hex digits (00-ff)";
+        else if (!TryHexField(text.AsSpan(colon + 1, dot - colon - 1), 2, 0x1F, out int device))
+            problem = $"the device '{Abbreviate(text[(colon + 1)..dot])}' is not 1 or 2 hex digits from 00 to 1f";
+        else if (!TryHexField(text.AsSpan(dot + 1), 1, 7, out int function))
+            problem = $"the function '{Abbreviate(text[(dot + 1)..])}' is not one digit from 0 to 7";
+        else
+            id = new SourceId((ushort)(bus << 8 | device << 3 | function));
+        error = problem is null ? "" : $"'{Abbreviate(text)}' is not a requester id: {problem}; write bus:device.function in hex as lspci prints it, e.g. 00:01.0";
+        return problem is null;
     }
+
+    private static bool TryHexField(ReadOnlySpan<char> digits, int maxDigits, int max, out int value)
+    {
+        value = 0;
+        if (digits.Length is 0 || digits.Length > maxDigits) return false;
+        foreach (char c in digits)
+        {
+            int d = c switch
+            {
+                >= '0' and <= '9' => c - '0',
+                >= 'a' and <= 'f' => c - 'a' + 10,
+                >= 'A' and <= 'F' => c - 'A' + 10,
+                _ => -1,
+            };
+            if (d < 0) return false;
+            value = value * 16 + d;
+        }
+        return value <= max;
+    }
+
+    private static string Abbreviate(string text) => text.Length <= 40 ? text : text[..40] + "…";
 
     public override string ToString() => $"{Bus:x2}:{Device:x2}.{Function:x}";
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using VtdSim.Hardware.Caches;
 using VtdSim.Hardware.Registers;
 using E = VtdSim.Hardware.Registers.ExtendedCapabilityBit;
@@ -68,9 +69,18 @@ public static class BuiltInProfiles
 
     public static IReadOnlyList<VtdProfile> All { get; } = [SapphireRapids, Architectural, Qemu72Legacy, Qemu72Scalable];
 
+    /// <summary>A built-in profile by name, in any case.</summary>
+    /// <exception cref="ArgumentException">No profile has that name; the message lists the known ones.</exception>
     public static VtdProfile Find(string name) =>
-        All.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase))
-        ?? throw new ArgumentException($"unknown profile '{name}'; known profiles: {string.Join(", ", All.Select(p => p.Name))}", nameof(name));
+        TryFind(name, out VtdProfile? profile, out string error) ? profile : throw new ArgumentException(error);
+
+    /// <summary>As <see cref="Find"/>, without an exception: false and a message that lists the known profiles.</summary>
+    public static bool TryFind(string name, [NotNullWhen(true)] out VtdProfile? profile, out string error)
+    {
+        profile = All.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase));
+        error = profile is null ? $"unknown profile '{name}'; known profiles: {string.Join(", ", All.Select(p => p.Name))}" : "";
+        return profile is not null;
+    }
 
     private static Capability ModernCap() => new Capability(0)
         .WithNumberOfDomains(6)
