@@ -410,6 +410,38 @@ public partial class ErrnoTableTests
     }
 
     [Fact]
+    public void C11_CopyFromASourceIovaInsideAPageIsEinvalAndMapsNothing()
+    {
+        // Area [0x10000, +8 KiB) behind a device; a copy of 4 KiB from 0x10800 would start mid-page. Linux keeps the
+        // byte offset (start_byte) and refuses an area whose page offset does not fit the IOVA alignment (4 KiB).
+        uint ioas = _b.Ioas();
+        _b.BindAttach(Dev0, ioas);
+        _b.Map(ioas, _b.Buffer(2), 2 * Page, iova: 0x1_0000);
+        long pins = _b.Kernel.UserMemory.TotalPins;
+        var areas = _b.IoasOf(ioas).Areas.Select(a => (a.Iova, a.Length)).ToList();
+        var fixedIova = IoasMapFlags.ReadWrite | IoasMapFlags.FixedIova;
+        foreach (ulong at in new ulong[] { 0x4_0000, 0x4_0800 })
+        {
+            ulong dst = at;
+            Assert.Equal(Errno.EINVAL, Fd.IoasCopy(ioas, ioas, fixedIova, Page, ref dst, 0x1_0800));
+            Assert.Equal(at, dst);
+        }
+        ulong auto = 0;
+        Assert.Equal(Errno.EINVAL, Fd.IoasCopy(ioas, ioas, IoasMapFlags.ReadWrite, Page, ref auto, 0x1_0800));
+        Assert.Equal(0UL, auto);
+        Assert.Equal(areas, _b.IoasOf(ioas).Areas.Select(a => (a.Iova, a.Length)).ToList());
+        Assert.Equal(pins, _b.Kernel.UserMemory.TotalPins);
+        Assert.Null(_b.DmaRead64(Dev0, 0x4_0000));
+        // Into another IOAS with a device of its own, too.
+        uint other = _b.Ioas();
+        _b.BindAttach(Dev1, other);
+        ulong there = 0x4_0000;
+        Assert.Equal(Errno.EINVAL, Fd.IoasCopy(other, ioas, fixedIova, Page, ref there, 0x1_0800));
+        Assert.Empty(_b.IoasOf(other).Areas);
+        Assert.Null(_b.DmaRead64(Dev1, 0x4_0000));
+    }
+
+    [Fact]
     public void C10_ReadOnlyCopyIntoAnIoasWithANestParentIsEinval()
     {
         var (src, iova) = Source();
