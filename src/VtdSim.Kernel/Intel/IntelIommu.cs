@@ -28,6 +28,7 @@ internal sealed class IntelIommu
     private readonly Dictionary<ushort, Hpa> _pasidDirectories = new();
     private readonly Dictionary<(ushort Sid, uint DirIndex), Hpa> _pasidTables = new();
     private ushort _nextDomainId = ReservedDomainIds;
+    private int _structurePages;
     private InvalidationSubmitter? _invalidation;
 
     public IntelIommu(PhysicalMachine machine, Hpa registerBase, PageAllocator pages, KernelLog log, IntelIommuOptions options, string name)
@@ -69,6 +70,10 @@ internal sealed class IntelIommu
     public uint MaxPasids => PasidSupported ? 1u << Ecap.PasidWidth : 0;
     public bool SecondStageSupported => !ScalableMode || Ecap.SecondStageTranslation;
     public long InvalidationsSubmitted => _invalidation?.Submitted ?? 0;
+    /// <summary>Kernel pages held by the remapping structures: queue, root, context and PASID tables (kept once made).</summary>
+    public int StructurePages => _structurePages;
+    /// <summary>Domain ids handed out and not freed.</summary>
+    public int DomainIdsInUse => _nextDomainId - ReservedDomainIds - _freeDomainIds.Count;
 
     /// <summary>Brings the unit up: queued invalidation, root table (SRTP), global invalidation, translation on.</summary>
     public Errno Enable()
@@ -82,6 +87,7 @@ internal sealed class IntelIommu
         if (Ecap.QueuedInvalidation)
         {
             if (_pages.TryAllocate() is not Hpa queue || _pages.TryAllocate() is not Hpa status) return Errno.ENOMEM;
+            _structurePages += 2;
             _invalidation = InvalidationSubmitter.Queue(_machine, _regs, _log, queue, status, wide: ScalableMode);
         }
         else
@@ -91,6 +97,7 @@ internal sealed class IntelIommu
         }
 
         if (_pages.TryAllocate() is not Hpa root) return Errno.ENOMEM;
+        _structurePages++;
         RootTable = root;
         _regs.Write64(RegisterOffset.RTADDR, root.Value | (ScalableMode ? 1UL << 10 : 0));
         if (!_regs.OneShot(GlobalCommand.SetRootTablePointer, s => (s & GlobalCommand.SetRootTablePointer) != 0))
@@ -251,6 +258,7 @@ internal sealed class IntelIommu
         if (!_contextTables.TryGetValue((sid.Bus, upper), out Hpa table))
         {
             if (_pages.TryAllocate() is not Hpa page) return null;
+            _structurePages++;
             table = page;
             _contextTables[(sid.Bus, upper)] = table;
             Hpa rootEntry = RootTable + (ulong)sid.Bus * RootEntry.Size;
@@ -271,6 +279,7 @@ internal sealed class IntelIommu
         {
             int directoryPages = Math.Max(1, (1 << (PasidDirectorySize + 7)) * PasidDirectoryEntry.Size / 4096);
             if (!create || ContextSlot(sid) is not Hpa contextSlot || _pages.TryAllocateContiguous(directoryPages) is not Hpa dir) return null;
+            _structurePages += directoryPages;
             directory = dir;
             _pasidDirectories[sid.Value] = directory;
             var ctx = ScalableContextEntry.Create(directory, PasidDirectorySize).WithPasidEnable(Ecap.Pasid);
@@ -283,6 +292,7 @@ internal sealed class IntelIommu
         if (!_pasidTables.TryGetValue((sid.Value, dirIndex), out Hpa table))
         {
             if (!create || _pages.TryAllocate() is not Hpa page) return null;
+            _structurePages++;
             table = page;
             _pasidTables[(sid.Value, dirIndex)] = table;
             _machine.Write(directory + dirIndex * 8UL, 8, PasidDirectoryEntry.Create(table).Raw);

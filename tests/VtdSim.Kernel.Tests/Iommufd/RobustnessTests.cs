@@ -1,0 +1,52 @@
+using VtdSim.Kernel.Intel;
+using VtdSim.Kernel.Iommufd;
+using VtdSim.Kernel.Tests.Support;
+using static VtdSim.Kernel.Tests.Iommufd.IommufdBench;
+
+namespace VtdSim.Kernel.Tests.Iommufd;
+
+/// <summary>
+/// Regression tests for defects found by outside checks and by the random-ioctl run (<see cref="IoctlFuzzTests"/>):
+/// each is a call that threw or left state behind, and now answers as Linux does and leaves nothing half done.
+/// </summary>
+public class RobustnessTests
+{
+    private const ulong Page = 4096;
+
+    /// <summary>
+    /// Linux checks a nested HWPT's addr_width, SRE and EAFE at attach, never its pgtbl_addr (facts §2.4: FSPTPTR is
+    /// "not range-checked"): the attach succeeds and the hardware faults at DMA time. The driver writes the pointer's
+    /// bits into FSPTPTR (bits 63:12 of the entry) as they are.
+    /// </summary>
+    [Theory]
+    [InlineData(1UL << 57)]
+    [InlineData(1UL << 52)]
+    [InlineData(0xFFFF_FFFF_FFFF_F000)]
+    [InlineData((1UL << 57) | 0xABC)]
+    public void ANestedHwptWhoseFirstStageTableIsBeyondTheAddressWidthAttachesAndItsDmaFaults(ulong pgtblAddr)
+    {
+        var b = new IommufdBench();
+        uint ioas = b.Ioas();
+        b.Map(ioas, b.Buffer(16), 16 * Page, iova: 0);
+        uint dev = b.Bind(Dev0);
+        var before = KernelCounts.Of(b.Kernel, b.Fd);
+
+        uint parent = b.Hwpt(dev, ioas, HwptAllocFlags.NestParent | HwptAllocFlags.Pasid);
+        byte[] s1 = VtdUapi.EncodeS1(new VtdS1Config(VtdS1Flags.None, pgtblAddr, 48));
+        Assert.Equal(Errno.Success, b.Fd.HwptAlloc(dev, parent, HwptAllocFlags.Pasid, out uint nested, HwptDataType.VtdS1, 24, s1));
+        uint pt = nested;
+        Assert.Equal(Errno.Success, b.Fd.DeviceAttach(dev, ref pt));
+        Assert.Equal(Errno.Success, b.Fd.DeviceAttach(dev, ref pt, pasid: 5));
+        foreach (uint pasid in new[] { 0u, 5u })
+            Assert.Equal(pgtblAddr & ~0xFFFUL, b.Kernel.Iommu.Unit.ReadPasidEntry(Dev0, pasid).FirstStagePageTablePointer);
+        Assert.NotNull(b.DmaRead(Dev0, 0x1000, new byte[8]).Fault);
+        Assert.Null(b.DmaRead64(Dev0, 5, 0x1000));
+
+        // Everything it took goes back: the domain id, the interrupt-window reservation, the objects.
+        Assert.Equal(Errno.Success, b.Fd.DeviceDetach(dev, 5));
+        Assert.Equal(Errno.Success, b.Fd.DeviceDetach(dev));
+        Assert.Equal(Errno.Success, b.Fd.Destroy(nested));
+        Assert.Equal(Errno.Success, b.Fd.Destroy(parent));
+        Assert.True(before.SameAs(KernelCounts.Of(b.Kernel, b.Fd)), $"{before} → {KernelCounts.Of(b.Kernel, b.Fd)}");
+    }
+}
