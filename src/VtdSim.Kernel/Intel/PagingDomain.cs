@@ -79,16 +79,17 @@ public sealed class PagingDomain : IntelDomain
     /// </summary>
     private Errno SyncMap(ulong iova, ulong length)
     {
+        ulong last = iova + (length - 1); // a mapped range never wraps (it lies below the aperture)
         foreach (var unit in Attachments)
         {
-            Errno e = unit.Iommu.Cap.CachingMode ? FlushOn(unit, iova, length, leafOnly: true) : unit.Iommu.FlushWriteBuffer();
+            Errno e = unit.Iommu.Cap.CachingMode ? FlushOn(unit, iova, last, leafOnly: true) : unit.Iommu.FlushWriteBuffer();
             if (e != Errno.Success) return e;
         }
         foreach (var child in _children)
         {
             foreach (var (iommu, did) in child.Attachments)
             {
-                if (iommu.Cap.CachingMode) iommu.FlushIotlbRange(did, iova, length, leafOnly: true);
+                if (iommu.Cap.CachingMode) iommu.FlushIotlbRange(did, iova, last, leafOnly: true);
             }
         }
         return Errno.Success;
@@ -96,12 +97,14 @@ public sealed class PagingDomain : IntelDomain
 
     private void FlushRange(ulong iova, ulong length, bool leafOnly)
     {
-        foreach (var unit in Attachments) FlushOn(unit, iova, length, leafOnly);
+        if (length == 0) return;
+        ulong last = length - 1 > ulong.MaxValue - iova ? ulong.MaxValue : iova + (length - 1); // inclusive: never wraps
+        foreach (var unit in Attachments) FlushOn(unit, iova, last, leafOnly);
         // A nest parent's change reaches every nested translation built on it: their PASID entries carry the nested
         // domain's DID, so flush with those DIDs too (Linux's NESTING_IOTLB cache tags).
         foreach (var child in _children)
         {
-            foreach (var (iommu, did) in child.Attachments) iommu.FlushIotlbRange(did, iova, length, leafOnly);
+            foreach (var (iommu, did) in child.Attachments) iommu.FlushIotlbRange(did, iova, last, leafOnly);
         }
     }
 
@@ -109,15 +112,15 @@ public sealed class PagingDomain : IntelDomain
     /// Second stage: one DID-based flush covers every PASID using the domain. First stage: the IOTLB is tagged
     /// (DID, PASID), so each PASID the domain is attached at (RID_PASID for the RIDs) gets its own PASID-based flush.
     /// </summary>
-    private Errno FlushOn(DomainUnit unit, ulong iova, ulong length, bool leafOnly)
+    private Errno FlushOn(DomainUnit unit, ulong start, ulong last, bool leafOnly)
     {
         var (iommu, did) = unit;
-        if (Format == PagingFormat.SecondStage) return iommu.FlushIotlbRange(did, iova, length, leafOnly);
+        if (Format == PagingFormat.SecondStage) return iommu.FlushIotlbRange(did, start, last, leafOnly);
         var users = unit.Users;
         for (int i = 0; i < users.Count; i++)
         {
             if (!unit.FirstWithItsPasid(i)) continue;
-            Errno e = iommu.FlushPasidIotlbRange(did, users[i].Pasid, iova, length, leafOnly);
+            Errno e = iommu.FlushPasidIotlbRange(did, users[i].Pasid, start, last, leafOnly);
             if (e != Errno.Success) return e;
         }
         return Errno.Success;
@@ -134,9 +137,11 @@ public sealed class PagingDomain : IntelDomain
         if (!DirtyTrackingEnabled && dirty is not null) return Errno.EINVAL;
         const ulong dirtyBit = 1UL << 9;
         bool cleared = false;
+        if (length == 0) return Errno.Success;
+        ulong last = length - 1 > ulong.MaxValue - iova ? ulong.MaxValue : iova + (length - 1); // inclusive: never wraps
         Table.ForEachLeaf((pageIova, entry, raw, size) =>
         {
-            if (pageIova + size <= iova || pageIova >= iova + length || (raw & dirtyBit) == 0) return;
+            if (pageIova + (size - 1) < iova || pageIova > last || (raw & dirtyBit) == 0) return;
             dirty?.Invoke(pageIova, size);
             if (clear)
             {

@@ -179,10 +179,14 @@ public sealed partial class IommufdContext
             if ((entry.Address & 0xFFF) != 0 || (entry.Pages == ulong.MaxValue && entry.Address != 0)) return Errno.EINVAL;
 
             bool leaf = (entry.Flags & VtdS1Invalidation.Leaf) != 0;
-            bool wholeOrOverflowing = entry.Pages == ulong.MaxValue || entry.Pages > (ulong.MaxValue - entry.Address) / 4096;
-            // A range whose end wraps is flushed whole: more than asked, never less.
-            if (wholeOrOverflowing) nested.NestedDomain.Invalidate(0, ulong.MaxValue, leaf);
-            else nested.NestedDomain.Invalidate(entry.Address, entry.Pages, leaf);
+            // [addr, addr + npages·4K − 1], inclusive: addr = 2^64 − 4K with one page ends at 2^64 − 1, it does not
+            // wrap. A range that does wrap is flushed whole: more than asked, never less (K10). No pages: nothing
+            // to flush (Linux's qi_flush_piotlb refuses npages 0).
+            if (entry.Pages == 0) { }
+            else if (entry.Pages == ulong.MaxValue || entry.Pages - 1 > (ulong.MaxValue - entry.Address) >> 12)
+                nested.NestedDomain.Invalidate(0, ulong.MaxValue, leaf);
+            else
+                nested.NestedDomain.Invalidate(entry.Address, entry.Address + ((entry.Pages - 1) << 12) + 0xFFF, leaf);
             processed++;
         }
         return Errno.Success;
