@@ -69,7 +69,7 @@ public sealed class PagingDomain : IntelDomain
     public ulong Unmap(ulong iova, ulong length)
     {
         ulong unmapped = Table.Unmap(iova, length, out bool freedTables);
-        FlushRange(iova, length, leafOnly: !freedTables);
+        if (length != 0) FlushRange(iova, iova + (length - 1), leafOnly: !freedTables); // an unmapped range never wraps (it lies below the aperture)
         return unmapped;
     }
 
@@ -95,16 +95,14 @@ public sealed class PagingDomain : IntelDomain
         return Errno.Success;
     }
 
-    private void FlushRange(ulong iova, ulong length, bool leafOnly)
+    private void FlushRange(ulong start, ulong last, bool leafOnly)
     {
-        if (length == 0) return;
-        ulong last = length - 1 > ulong.MaxValue - iova ? ulong.MaxValue : iova + (length - 1); // inclusive: never wraps
-        foreach (var unit in Attachments) FlushOn(unit, iova, last, leafOnly);
+        foreach (var unit in Attachments) FlushOn(unit, start, last, leafOnly);
         // A nest parent's change reaches every nested translation built on it: their PASID entries carry the nested
         // domain's DID, so flush with those DIDs too (Linux's NESTING_IOTLB cache tags).
         foreach (var child in _children)
         {
-            foreach (var (iommu, did) in child.Attachments) iommu.FlushIotlbRange(did, iova, last, leafOnly);
+            foreach (var (iommu, did) in child.Attachments) iommu.FlushIotlbRange(did, start, last, leafOnly);
         }
     }
 
@@ -127,21 +125,20 @@ public sealed class PagingDomain : IntelDomain
     }
 
     /// <summary>
-    /// Reads and clears the second-stage D bits of mapped pages in [iova, iova+length), reporting each dirty page.
-    /// Without a <paramref name="dirty"/> callback (Linux's NULL bitmap) it only clears, which is allowed while tracking
-    /// is off (iommufd clears stale bits before turning tracking on); with one, tracking must be on (EINVAL).
+    /// Reads and clears the second-stage D bits of mapped pages in [start, last] (inclusive, so the range may end at
+    /// 2^64 − 1), reporting each dirty page. Without a <paramref name="dirty"/> callback (Linux's NULL bitmap) it only
+    /// clears, which is allowed while tracking is off (iommufd clears stale bits before turning tracking on); with one,
+    /// tracking must be on (EINVAL).
     /// </summary>
-    public Errno ReadAndClearDirty(ulong iova, ulong length, bool clear, Action<ulong, ulong>? dirty)
+    public Errno ReadAndClearDirty(ulong start, ulong last, bool clear, Action<ulong, ulong>? dirty)
     {
         if (Format != PagingFormat.SecondStage || !DirtyTrackingCapable) return Errno.EOPNOTSUPP;
         if (!DirtyTrackingEnabled && dirty is not null) return Errno.EINVAL;
         const ulong dirtyBit = 1UL << 9;
         bool cleared = false;
-        if (length == 0) return Errno.Success;
-        ulong last = length - 1 > ulong.MaxValue - iova ? ulong.MaxValue : iova + (length - 1); // inclusive: never wraps
         Table.ForEachLeaf((pageIova, entry, raw, size) =>
         {
-            if (pageIova + (size - 1) < iova || pageIova > last || (raw & dirtyBit) == 0) return;
+            if (pageIova + (size - 1) < start || pageIova > last || (raw & dirtyBit) == 0) return;
             dirty?.Invoke(pageIova, size);
             if (clear)
             {
@@ -149,7 +146,7 @@ public sealed class PagingDomain : IntelDomain
                 cleared = true;
             }
         });
-        if (cleared) FlushRange(iova, length, leafOnly: true);
+        if (cleared) FlushRange(start, last, leafOnly: true);
         return Errno.Success;
     }
 }

@@ -999,6 +999,43 @@ public partial class ErrnoTableTests
         Assert.Equal(Errno.EOVERFLOW, Fd.HwptGetDirtyBitmap(DirtyHwpt(), 0xFFFF_FFFF_FFFF_F000, 0x2000, Page, new ulong[1]));
 
     [Fact]
+    public void G9_GetDirtyBitmapOfLengthZeroIsEoverflow()
+    {
+        // Linux computes iova + length − 1 with check_add_overflow: length 0 wraps for every iova but 0 (G10).
+        uint hwpt = DirtyHwpt();
+        Assert.Equal(Errno.EOVERFLOW, Fd.HwptGetDirtyBitmap(hwpt, Page, 0, Page, new ulong[1]));
+        Assert.Equal(Errno.EOVERFLOW, Fd.HwptGetDirtyBitmap(hwpt, 0x100_0000, 0, Page, new ulong[1]));
+    }
+
+    /// <summary>A dirty-tracking HWPT with a device, tracking on, 4 pages mapped at IOVA 0, and pages 1 and 3 written by DMA.</summary>
+    private uint DirtyAtZero()
+    {
+        uint ioas = _b.Ioas();
+        _b.Map(ioas, _b.Buffer(4), 4 * Page, iova: 0);
+        uint dev = _b.Bind(Dev0);
+        uint hwpt = _b.Hwpt(dev, ioas, HwptAllocFlags.DirtyTracking);
+        uint pt = hwpt;
+        Assert.Equal(Errno.Success, Fd.DeviceAttach(dev, ref pt));
+        Assert.Equal(Errno.Success, Fd.HwptSetDirtyTracking(hwpt, DirtyTrackingFlags.Enable));
+        Assert.True(_b.DmaWrite64(Dev0, 1 * Page, 1));
+        Assert.True(_b.DmaWrite64(Dev0, 3 * Page + 8, 1));
+        return hwpt;
+    }
+
+    [Fact]
+    public void G10_GetDirtyBitmapOfLengthZeroAtIovaZeroReadsTheWholeSpace()
+    {
+        // iova 0, length 0: iova + length − 1 is 2^64 − 1 without overflowing, so Linux reads [0, 2^64 − 1].
+        uint hwpt = DirtyAtZero();
+        var bitmap = new ulong[1];
+        Assert.Equal(Errno.Success, Fd.HwptGetDirtyBitmap(hwpt, 0, 0, Page, bitmap));
+        Assert.Equal(0b1010UL, bitmap[0]);
+        bitmap[0] = 0;
+        Assert.Equal(Errno.Success, Fd.HwptGetDirtyBitmap(hwpt, 0, 4 * Page, Page, bitmap));
+        Assert.Equal(0UL, bitmap[0]); // read and cleared
+    }
+
+    [Fact]
     public void G5_GetDirtyBitmapOfAnUnalignedRangeIsEinval()
     {
         uint hwpt = DirtyHwpt();
@@ -1013,6 +1050,21 @@ public partial class ErrnoTableTests
     [Fact]
     public void G7_GetDirtyBitmapNotAlignedToItsPageSizeIsEinval() =>
         Assert.Equal(Errno.EINVAL, Fd.HwptGetDirtyBitmap(DirtyHwpt(), 0x1000, 0x20_0000, 0x20_0000, new ulong[1]));
+
+    [Fact]
+    public void G11_GetDirtyBitmapWithAPageSizeThatIsNotAPowerOfTwoIsAccepted()
+    {
+        // Linux checks iova and iova + length against page_size − 1 as a mask, and counts bits in pages of
+        // 2^(page_size's lowest set bit): 0x3000 masks with 0x2FFF and counts 4 KiB pages.
+        uint hwpt = DirtyAtZero();
+        var bitmap = new ulong[1];
+        Assert.Equal(Errno.Success, Fd.HwptGetDirtyBitmap(hwpt, 0, 4 * Page, 0x3000, bitmap, DirtyBitmapFlags.NoClear));
+        Assert.Equal(0b1010UL, bitmap[0]);
+        Assert.Equal(Errno.EINVAL, Fd.HwptGetDirtyBitmap(hwpt, 0, 6 * Page, 0x3000, bitmap)); // 0x6000 & 0x2FFF ≠ 0
+        bitmap[0] = 0;
+        Assert.Equal(Errno.Success, Fd.HwptGetDirtyBitmap(hwpt, 0, 8 * Page, 0x6000, bitmap)); // mask 0x5FFF, blocks of 0x2000
+        Assert.Equal(0b11UL, bitmap[0]);
+    }
 
     [Fact]
     public void G8_GetDirtyBitmapWithoutDirtyTrackingAllocIsEopnotsupp()

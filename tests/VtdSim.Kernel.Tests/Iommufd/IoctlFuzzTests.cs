@@ -23,16 +23,20 @@ namespace VtdSim.Kernel.Tests.Iommufd;
 /// </summary>
 public class IoctlFuzzTests(ITestOutputHelper output)
 {
-    /// <summary>VTDSIM_FUZZ_CALLS=10000000 runs the long form of the main test.</summary>
+    /// <summary>VTDSIM_FUZZ_CALLS=10000000 runs the long form of the main test (VTDSIM_FUZZ_SEED picks another sequence).</summary>
     private static long Calls(long normal) =>
         long.TryParse(Environment.GetEnvironmentVariable("VTDSIM_FUZZ_CALLS"), out long n) && n > 0 ? n : normal;
+
+    private static int Seed(int normal) =>
+        int.TryParse(Environment.GetEnvironmentVariable("VTDSIM_FUZZ_SEED"), out int s) ? s : normal;
 
     [Fact]
     public void HundredThousandRandomCallsThrowNothingAndLeaveNothingBehind()
     {
         long calls = Calls(100_000);
-        var stats = new IoctlFuzzRun(BuiltInProfiles.SapphireRapids, seed: 8, calls: calls).Run();
-        output.WriteLine($"{calls} calls: {Summary(stats)}");
+        int seed = Seed(8);
+        var stats = new IoctlFuzzRun(BuiltInProfiles.SapphireRapids, seed, calls).Run();
+        output.WriteLine($"seed {seed}, {calls} calls: {Summary(stats)}");
         // Every call was reached, and both succeeded and failed (or, for the calls that cannot fail, succeeded).
         foreach (string op in IoctlFuzzRun.Operations)
         {
