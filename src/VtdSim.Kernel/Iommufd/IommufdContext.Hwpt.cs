@@ -182,11 +182,12 @@ public sealed partial class IommufdContext
             // [addr, addr + npages·4K − 1], inclusive: addr = 2^64 − 4K with one page ends at 2^64 − 1, it does not
             // wrap. A range that does wrap is flushed whole: more than asked, never less (K10). No pages: nothing
             // to flush (Linux's qi_flush_piotlb refuses npages 0).
-            if (entry.Pages == 0) { }
-            else if (entry.Pages == ulong.MaxValue || entry.Pages - 1 > (ulong.MaxValue - entry.Address) >> 12)
-                nested.NestedDomain.Invalidate(0, ulong.MaxValue, leaf);
-            else
-                nested.NestedDomain.Invalidate(entry.Address, entry.Address + ((entry.Pages - 1) << 12) + 0xFFF, leaf);
+            bool wraps = entry.Pages == ulong.MaxValue || entry.Pages - 1 > (ulong.MaxValue - entry.Address) >> 12;
+            if (entry.Pages != 0)
+            {
+                ulong last = wraps ? ulong.MaxValue : entry.Address + ((entry.Pages - 1) << 12) + 0xFFF;
+                nested.NestedDomain.Invalidate(wraps ? 0 : entry.Address, last, leaf);
+            }
             processed++;
         }
         return Errno.Success;
@@ -219,10 +220,10 @@ public sealed partial class IommufdContext
 
     /// <summary>
     /// IOMMU_HWPT_GET_DIRTY_BITMAP: sets bit ((iova − <paramref name="iova"/>) / page_size) of <paramref name="bitmap"/>
-    /// for every dirty page (page_size taken as its lowest set bit, as Linux's iova_bitmap does), and clears the dirty bits unless NO_CLEAR. Range checks are EOVERFLOW/EINVAL; a HWPT
-    /// without DIRTY_TRACKING is EOPNOTSUPP. As in Linux, problems met during the walk are not reported: the walk
-    /// stops at the first IOVA not covered by an area, reads nothing while tracking is off, and drops bits that do not
-    /// fit in the bitmap — and the call still succeeds.
+    /// for every dirty page (page_size counted as its lowest set bit, as Linux's iova_bitmap does), and clears the dirty
+    /// bits unless NO_CLEAR. Range checks are EOVERFLOW/EINVAL; a HWPT without DIRTY_TRACKING is EOPNOTSUPP. As in
+    /// Linux, problems met during the walk are not reported: the walk stops at the first IOVA not covered by an area,
+    /// reads nothing while tracking is off, and drops bits that do not fit in the bitmap — and the call still succeeds.
     /// </summary>
     public Errno HwptGetDirtyBitmap(uint hwptId, ulong iova, ulong length, ulong pageSize, ulong[]? bitmap,
         DirtyBitmapFlags flags = DirtyBitmapFlags.None, uint reserved = 0) =>

@@ -953,6 +953,20 @@ public partial class ErrnoTableTests
         Assert.Equal(1u, num);
     }
 
+    [Fact]
+    public void V16_InvalidateOfZeroPagesFlushesNothingAndCountsTheEntry()
+    {
+        // qi_flush_piotlb refuses npages 0 (a warning, no descriptor); the entry still counts as handled (K29).
+        var (_, dev, _, nested) = NestedSetup();
+        uint pt = nested;
+        Assert.Equal(Errno.Success, Fd.DeviceAttach(dev, ref pt));
+        long before = _b.Kernel.Iommu.InvalidationsSubmitted;
+        uint num = 2;
+        Assert.Equal(Errno.Success, Invalidate(nested, Entries(new VtdS1Invalidation(0x1000, 0), new VtdS1Invalidation(0, 0)), 24, ref num));
+        Assert.Equal(2u, num);
+        Assert.Equal(0, _b.Kernel.Iommu.InvalidationsSubmitted - before);
+    }
+
     // ---- dirty tracking ----
 
     [Fact]

@@ -19,7 +19,7 @@ namespace VtdSim.Kernel.Tests.Iommufd;
 /// (<see cref="KernelCounts"/>: objects and their users, kernel pages, user folios, pins, domain ids, translations,
 /// reserved ranges, areas, domains, bound devices); the counts agree with each other. Every few thousand calls
 /// everything is destroyed (by close, or id by id through IOMMU_DESTROY) and the counts must be back where they started.
-/// docs/testing.md ("Random ioctl sequences") has the 10-million-call run.
+/// docs/kernel-api.md ("Random ioctl sequences") has the 10-million-call run.
 /// </summary>
 public class IoctlFuzzTests(ITestOutputHelper output)
 {
@@ -47,6 +47,19 @@ public class IoctlFuzzTests(ITestOutputHelper output)
         }
         foreach (string kind in new[] { "ioctl:EFAULT", "ioctl:E2BIG", "ioctl:ENOTTY", "ioctl:EOPNOTSUPP", "teardown:close", "teardown:destroy", "dma:fault", "dma:ok" })
             Assert.True(stats.GetValueOrDefault(kind) > 0, $"the run never reached {kind}: {Summary(stats)}");
+    }
+
+    /// <summary>
+    /// The same with little memory: 170 kernel pages (the PASID directories alone take 32 each) and 8 MiB of user
+    /// memory, so page tables, PASID tables, folios and pins run out (ENOMEM) in the middle of calls, whose undo paths
+    /// must then leave nothing behind.
+    /// </summary>
+    [Fact]
+    public void UnderMemoryPressureToo()
+    {
+        var layout = new KernelMemoryLayout(new Hpa(0x10_0000), 170 * 4096, new Hpa(64UL << 20), 8UL << 20);
+        var stats = new IoctlFuzzRun(BuiltInProfiles.SapphireRapids, seed: 10, calls: 20_000, layout).Run();
+        Assert.True(stats.Where(s => s.Key.EndsWith(":ENOMEM", StringComparison.Ordinal)).Sum(s => s.Value) > 100, $"memory never ran out: {Summary(stats)}");
     }
 
     [Theory]
@@ -100,7 +113,7 @@ internal sealed class IoctlFuzzRun
     private long _call;
     private string _what = "";
 
-    public IoctlFuzzRun(VtdProfile profile, int seed, long calls)
+    public IoctlFuzzRun(VtdProfile profile, int seed, long calls, KernelMemoryLayout? layout = null)
     {
         _rng = new Random(seed);
         _calls = calls;
@@ -108,7 +121,7 @@ internal sealed class IoctlFuzzRun
         // Three functions with 20-bit PASIDs, one without PASID.
         for (int i = 0; i < Functions.Length - 1; i++) _machine.AddFunction(new PciFunction(Functions[i], $"nic{i}"));
         _machine.AddFunction(new PciFunction(Functions[^1], "legacy", PasidWidth: 0));
-        _kernel = LinuxKernel.Boot(_machine);
+        _kernel = LinuxKernel.Boot(_machine, layout);
         _processes = [_kernel.CreateProcess("vmm-a"), _kernel.CreateProcess("vmm-b")];
         foreach (var p in _processes) SetUpMemory(p);
     }

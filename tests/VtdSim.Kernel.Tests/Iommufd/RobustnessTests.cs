@@ -49,4 +49,32 @@ public class RobustnessTests
         Assert.Equal(Errno.Success, b.Fd.Destroy(parent));
         Assert.True(before.SameAs(KernelCounts.Of(b.Kernel, b.Fd)), $"{before} → {KernelCounts.Of(b.Kernel, b.Fd)}");
     }
+
+    /// <summary>
+    /// Found by the random-ioctl run under memory pressure: a map that ran out of page-table pages part way down a new
+    /// branch kept the tables it had just allocated (empty, hanging off the table above), so the failed IOAS_MAP or
+    /// IOAS_COPY cost kernel pages until the domain went.
+    /// </summary>
+    [Theory]
+    [InlineData(HwptAllocFlags.None, 1)]            // first stage, 5-level: a fresh 256 TiB region needs 4 tables
+    [InlineData(HwptAllocFlags.None, 3)]
+    [InlineData(HwptAllocFlags.DirtyTracking, 2)]   // second stage
+    public void AMapThatRunsOutOfPageTablePagesKeepsNoneOfThem(HwptAllocFlags flags, int freePages)
+    {
+        var b = new IommufdBench();
+        uint ioas = b.Ioas();
+        uint dev = b.Bind(Dev0);
+        uint pt = b.Hwpt(dev, ioas, flags);
+        Assert.Equal(Errno.Success, b.Fd.DeviceAttach(dev, ref pt));
+        ulong va = b.Buffer(1);
+        var held = new List<Hardware.Addressing.Hpa>();
+        while (b.Kernel.Pages.TryAllocate() is { } page) held.Add(page);
+        for (int i = 0; i < freePages; i++) b.Kernel.Pages.Free(held[^(i + 1)]);
+        var before = KernelCounts.Of(b.Kernel, b.Fd);
+
+        ulong iova = 1UL << 48;
+        Assert.Equal(Errno.ENOMEM, b.Fd.IoasMap(ioas, IoasMapFlags.ReadWrite | IoasMapFlags.FixedIova, va, Page, ref iova));
+        Assert.True(before.SameAs(KernelCounts.Of(b.Kernel, b.Fd)), $"{before} → {KernelCounts.Of(b.Kernel, b.Fd)}");
+        Assert.Equal(freePages, Enumerable.Range(0, freePages + 1).Count(_ => b.Kernel.Pages.TryAllocate() is not null));
+    }
 }
