@@ -77,4 +77,66 @@ public class RobustnessTests
         Assert.True(before.SameAs(KernelCounts.Of(b.Kernel, b.Fd)), $"{before} → {KernelCounts.Of(b.Kernel, b.Fd)}");
         Assert.Equal(freePages, Enumerable.Range(0, freePages + 1).Count(_ => b.Kernel.Pages.TryAllocate() is not null));
     }
+
+    /// <summary>
+    /// Ranges that end exactly at 2^64 − 1 do not overflow (Linux computes last = iova + length − 1 with
+    /// check_add_overflow); one page more does (EOVERFLOW). An IOAS without domains can hold the last page of the space.
+    /// </summary>
+    [Fact]
+    public void RangesEndingAtTheTopOfTheSpaceWorkAndOnePageMoreIsEoverflow()
+    {
+        const ulong top = 0xFFFF_FFFF_FFFF_F000;
+        var b = new IommufdBench();
+        uint ioas = b.Ioas(), other = b.Ioas();
+        ulong va = b.Buffer(2);
+        var fixedRw = IoasMapFlags.ReadWrite | IoasMapFlags.FixedIova;
+
+        Assert.Equal(Errno.EOVERFLOW, b.TryMap(ioas, va, 2 * Page, IoasMapFlags.ReadWrite, top));
+        Assert.Equal(Errno.Success, b.TryMap(ioas, va, Page, IoasMapFlags.ReadWrite, top));
+        Assert.Equal([(top, Page)], b.IoasOf(ioas).Areas.Select(a => (a.Iova, a.Length)));
+
+        // An access reads the last byte of the space, and not one past it.
+        Assert.Equal(Errno.Success, b.Fd.AccessCreate(ioas, out uint access));
+        var buffer = new byte[8];
+        Assert.Equal(Errno.Success, b.Fd.AccessRead(access, ulong.MaxValue - 7, buffer));
+        Assert.Equal(Errno.EOVERFLOW, b.Fd.AccessRead(access, ulong.MaxValue - 6, buffer));
+        Assert.Equal(Errno.Success, b.Fd.AccessDestroy(access));
+
+        // Copies from and to the last page.
+        ulong dst = top;
+        Assert.Equal(Errno.EOVERFLOW, b.Fd.IoasCopy(other, ioas, fixedRw, 2 * Page, ref dst, top));
+        Assert.Equal(Errno.Success, b.Fd.IoasCopy(other, ioas, fixedRw, Page, ref dst, top));
+        dst = 0x10_0000;
+        Assert.Equal(Errno.Success, b.Fd.IoasCopy(other, ioas, fixedRw, Page, ref dst, top));
+        Assert.Equal(2, b.IoasOf(other).Areas.Count);
+
+        // A device cannot use an IOAS with an area above its domain's aperture.
+        uint dev = b.Bind(Dev0);
+        uint pt = other;
+        Assert.Equal(Errno.EADDRINUSE, b.Fd.DeviceAttach(dev, ref pt));
+
+        // Unmaps: one page more overflows; the last page goes.
+        ulong length = 2 * Page;
+        Assert.Equal(Errno.EOVERFLOW, b.Fd.IoasUnmap(ioas, top, ref length));
+        length = Page;
+        Assert.Equal(Errno.Success, b.Fd.IoasUnmap(ioas, top, ref length));
+        Assert.Equal(Page, length);
+        length = Page;
+        Assert.Equal(Errno.Success, b.Fd.IoasUnmap(other, top, ref length));
+        Assert.Equal(Errno.Success, b.Fd.DeviceAttach(dev, ref pt));
+        Assert.Equal(Stamp(0xA0, 0), b.DmaRead64(Dev0, 0x10_0000));
+
+        // An allowed range may end at 2^64 − 1; automatic IOVAs never take the last page (iopt_alloc_iova's window).
+        uint third = b.Ioas();
+        Assert.Equal(Errno.Success, b.Fd.IoasAllowIovas(third, [new IovaRange(top - 0x3000, ulong.MaxValue)]));
+        ulong auto = 0;
+        Assert.Equal(Errno.Success, b.Fd.IoasMap(third, IoasMapFlags.ReadWrite, va, Page, ref auto));
+        Assert.Equal(top - 0x3000, auto);
+        Assert.Equal(Errno.ENOSPC, b.Fd.IoasMap(third, IoasMapFlags.ReadWrite, va, 2 * Page, ref auto)); // 8 KiB-aligned: none left
+        Assert.Equal(Errno.Success, b.Fd.IoasMap(third, IoasMapFlags.ReadWrite, va, Page, ref auto));
+        Assert.Equal(top - 0x2000, auto);
+        Assert.Equal(Errno.Success, b.Fd.IoasMap(third, IoasMapFlags.ReadWrite, va, Page, ref auto));
+        Assert.Equal(top - 0x1000, auto);
+        Assert.Equal(Errno.ENOSPC, b.Fd.IoasMap(third, IoasMapFlags.ReadWrite, va, Page, ref auto));
+    }
 }
