@@ -15,10 +15,11 @@ namespace VtdSim.Kernel.Tests.Iommufd;
 /// The whole kernel API under random calls (syzkaller-style): seeded sequences of every iommufd call, typed and through
 /// the byte-level <see cref="IommufdContext.Ioctl"/>, with arguments that are half valid (live ids and junk ids,
 /// mapped and unmapped user addresses, IOVAs at the edges of the space, lengths that wrap, flags with unknown bits),
-/// mixed with DMA from the devices. After every call: no exception escaped; a failed call changed none of the counts
-/// (<see cref="KernelCounts"/>: objects and their users, kernel pages, user folios, pins, domain ids, translations,
-/// reserved ranges, areas, domains, bound devices); the counts agree with each other. Every few thousand calls
-/// everything is destroyed (by close, or id by id through IOMMU_DESTROY) and the counts must be back where they started.
+/// mixed with mmap, munmap and CPU copies in the processes and DMA from the devices. After every call: no exception
+/// escaped; a failed call changed none of the counts (<see cref="KernelCounts"/>: objects and their users, kernel
+/// pages, unmapped user folios, pins, domain ids, translations, reserved ranges, areas, domains, bound devices; K30 has
+/// the exceptions Linux makes); the counts agree with each other. Every 2,000 calls everything is destroyed (by close,
+/// or id by id through IOMMU_DESTROY) and the counts must be back where they started.
 /// docs/kernel-api.md ("Random ioctl sequences") has the 10-million-call run.
 /// </summary>
 public class IoctlFuzzTests(ITestOutputHelper output)
@@ -131,7 +132,7 @@ internal sealed class IoctlFuzzRun
     {
         Check(p.Mmap(RwPages * Page, MemoryProtection.ReadWrite, out _, RwVa));
         Check(p.Mmap(RoPages * Page, MemoryProtection.Read, out _, RoVa));
-        Check(p.Mmap(2UL << 20, MemoryProtection.ReadWrite, out _, HugeVa, VtdSim.Kernel.Process.MapFlags.Hugetlb | VtdSim.Kernel.Process.MapFlags.Huge2MB));
+        Check(p.Mmap(2UL << 20, MemoryProtection.ReadWrite, out _, HugeVa, MapFlags.Hugetlb | MapFlags.Huge2MB));
         Check(p.Mmap(4 * Page, MemoryProtection.ReadWrite, out _, ScratchVa));
         Check(p.Mmap(Page, MemoryProtection.Read, out _, ReadOnlyPage));
         // Fault everything in once, so the user page count is fixed from here on.
@@ -697,12 +698,12 @@ internal sealed class IoctlFuzzRun
         var prot = (MemoryProtection)_rng.Next(4);
         var flags = _rng.Next(100) switch
         {
-            < 65 => VtdSim.Kernel.Process.MapFlags.None,
-            < 85 => VtdSim.Kernel.Process.MapFlags.Hugetlb | VtdSim.Kernel.Process.MapFlags.Huge2MB,
-            < 90 => VtdSim.Kernel.Process.MapFlags.Hugetlb,
-            < 93 => VtdSim.Kernel.Process.MapFlags.Hugetlb | VtdSim.Kernel.Process.MapFlags.Huge1GB,
-            < 96 => VtdSim.Kernel.Process.MapFlags.Huge2MB,
-            _ => (VtdSim.Kernel.Process.MapFlags)(uint)_rng.Next(),
+            < 65 => MapFlags.None,
+            < 85 => MapFlags.Hugetlb | MapFlags.Huge2MB,
+            < 90 => MapFlags.Hugetlb,
+            < 93 => MapFlags.Hugetlb | MapFlags.Huge1GB,
+            < 96 => MapFlags.Huge2MB,
+            _ => (MapFlags)(uint)_rng.Next(),
         };
         ulong? at = Chance(90) ? PlayAddress() : null;
         _what = $"mmap {p.Name} 0x{at:x} +0x{length:x} {prot} {flags}";
