@@ -68,6 +68,7 @@ public sealed class LinuxKernel
     public IommufdContext OpenIommufd(ProcessAddressSpace process) => new(this, process);
 
     /// <summary>Which context a PCI function is bound to (DMA ownership is exclusive), if any.</summary>
+    internal int BoundDeviceCount => _boundDevices.Count;
     internal IommufdDevice? BoundDevice(SourceId function) => _boundDevices.GetValueOrDefault(function);
     internal void AddBound(IommufdDevice device) => _boundDevices.Add(device.SourceId, device);
     internal void RemoveBound(IommufdDevice device) => _boundDevices.Remove(device.SourceId);

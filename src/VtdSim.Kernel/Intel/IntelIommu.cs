@@ -28,6 +28,7 @@ internal sealed class IntelIommu
     private readonly Dictionary<ushort, Hpa> _pasidDirectories = new();
     private readonly Dictionary<(ushort Sid, uint DirIndex), Hpa> _pasidTables = new();
     private ushort _nextDomainId = ReservedDomainIds;
+    private int _structurePages;
     private InvalidationSubmitter? _invalidation;
 
     public IntelIommu(PhysicalMachine machine, Hpa registerBase, PageAllocator pages, KernelLog log, IntelIommuOptions options, string name)
@@ -69,6 +70,10 @@ internal sealed class IntelIommu
     public uint MaxPasids => PasidSupported ? 1u << Ecap.PasidWidth : 0;
     public bool SecondStageSupported => !ScalableMode || Ecap.SecondStageTranslation;
     public long InvalidationsSubmitted => _invalidation?.Submitted ?? 0;
+    /// <summary>Kernel pages held by the remapping structures: queue, root, context and PASID tables (kept once made).</summary>
+    public int StructurePages => _structurePages;
+    /// <summary>Domain ids handed out and not freed.</summary>
+    public int DomainIdsInUse => _nextDomainId - ReservedDomainIds - _freeDomainIds.Count;
 
     /// <summary>Brings the unit up: queued invalidation, root table (SRTP), global invalidation, translation on.</summary>
     public Errno Enable()
@@ -82,6 +87,7 @@ internal sealed class IntelIommu
         if (Ecap.QueuedInvalidation)
         {
             if (_pages.TryAllocate() is not Hpa queue || _pages.TryAllocate() is not Hpa status) return Errno.ENOMEM;
+            _structurePages += 2;
             _invalidation = InvalidationSubmitter.Queue(_machine, _regs, _log, queue, status, wide: ScalableMode);
         }
         else
@@ -91,6 +97,7 @@ internal sealed class IntelIommu
         }
 
         if (_pages.TryAllocate() is not Hpa root) return Errno.ENOMEM;
+        _structurePages++;
         RootTable = root;
         _regs.Write64(RegisterOffset.RTADDR, root.Value | (ScalableMode ? 1UL << 10 : 0));
         if (!_regs.OneShot(GlobalCommand.SetRootTablePointer, s => (s & GlobalCommand.SetRootTablePointer) != 0))
@@ -205,21 +212,33 @@ internal sealed class IntelIommu
 
     // ---- IOTLB flushes after page-table changes ----
 
-    /// <summary>Second-stage change: page-selective within the domain (rounded to a power-of-two range), or domain-selective.</summary>
-    public Errno FlushIotlbRange(ushort did, ulong iova, ulong length, bool leafOnly)
+    /// <summary>
+    /// Second-stage change of [start, last] (inclusive, so a range may end at 2^64 − 1): page-selective within the
+    /// domain (rounded to an aligned power-of-two block), or domain-selective where PSI or the mask width is lacking.
+    /// </summary>
+    public Errno FlushIotlbRange(ushort did, ulong start, ulong last, bool leafOnly)
     {
-        if (RangeMask(iova, length) is (ulong start, int am) && Cap.PageSelectiveInvalidation && am <= Cap.MaximumAddressMaskValue)
-            return Flush(InvalidationDescriptor.IotlbPage(did, start, am, leafOnly));
+        var (block, am) = RangeMask(start, last);
+        if (Cap.PageSelectiveInvalidation && am <= Cap.MaximumAddressMaskValue)
+            return Flush(WithAddress(InvalidationDescriptor.IotlbPage(did, 0, am, leafOnly), block));
         return Flush(InvalidationDescriptor.IotlbDomain(did));
     }
 
-    /// <summary>First-stage change: PASID-based IOTLB flush for the range, or for the whole PASID.</summary>
-    public Errno FlushPasidIotlbRange(ushort did, uint pasid, ulong iova, ulong length, bool leafOnly)
+    /// <summary>First-stage change of [start, last] (inclusive): PASID-based IOTLB flush for the block, or for the whole PASID.</summary>
+    public Errno FlushPasidIotlbRange(ushort did, uint pasid, ulong start, ulong last, bool leafOnly)
     {
-        if (RangeMask(iova, length) is (ulong start, int am) && am <= Cap.MaximumAddressMaskValue)
-            return Flush(InvalidationDescriptor.PasidIotlbPage(did, pasid, start, am, leafOnly));
+        var (block, am) = RangeMask(start, last);
+        if (am <= Cap.MaximumAddressMaskValue)
+            return Flush(WithAddress(InvalidationDescriptor.PasidIotlbPage(did, pasid, 0, am, leafOnly), block));
         return Flush(InvalidationDescriptor.PasidIotlbAll(did, pasid));
     }
+
+    /// <summary>
+    /// ADDR of a page-selective IOTLB or P_IOTLB descriptor is bits 63:12 of its second quadword: any 4 KiB-aligned
+    /// address, as Linux writes it (QI_EIOTLB_ADDR masks nothing but the low 12 bits). A first-stage IOVA may lie
+    /// above 2^52, a guest's up to 2^64 − 1.
+    /// </summary>
+    private static InvalidationDescriptor WithAddress(InvalidationDescriptor d, ulong address) => d with { Q1 = d.Q1 | (address & ~0xFFFUL) };
 
     public Errno FlushWriteBuffer()
     {
@@ -230,17 +249,17 @@ internal sealed class IntelIommu
     public Errno Flush(params ReadOnlySpan<InvalidationDescriptor> descriptors) =>
         _invalidation?.Submit(descriptors) ?? throw new InvalidOperationException($"{Name} is not enabled");
 
-    /// <summary>The smallest naturally aligned power-of-two page range covering [iova, iova+length), as (base, AM).</summary>
-    internal static (ulong Start, int AddressMask)? RangeMask(ulong iova, ulong length)
+    /// <summary>
+    /// The smallest naturally aligned power-of-two block of pages covering [start, last], as (base, AM). Inclusive last
+    /// addresses: [2^64 − 4K, 2^64 − 1] is one page (AM 0), where start + length would wrap to 0; the whole space is AM 52.
+    /// </summary>
+    internal static (ulong Start, int AddressMask) RangeMask(ulong start, ulong last)
     {
-        if (length == 0 || length == ulong.MaxValue) return null;
-        ulong first = iova >> 12, last = (iova + length - 1) >> 12;
+        if (last < start) throw new ArgumentOutOfRangeException(nameof(last), "an empty flush range");
+        ulong first = start >> 12, lastPage = last >> 12;
         int am = 0;
-        while ((first >> am) != (last >> am))
-        {
-            if (++am > 52) return null;
-        }
-        return ((first >> am) << (am + 12), am);
+        while ((first >> am) != (lastPage >> am)) am++;
+        return (am >= 52 ? 0 : (first >> am) << (am + 12), am);
     }
 
     // ---- table slots ----
@@ -251,6 +270,7 @@ internal sealed class IntelIommu
         if (!_contextTables.TryGetValue((sid.Bus, upper), out Hpa table))
         {
             if (_pages.TryAllocate() is not Hpa page) return null;
+            _structurePages++;
             table = page;
             _contextTables[(sid.Bus, upper)] = table;
             Hpa rootEntry = RootTable + (ulong)sid.Bus * RootEntry.Size;
@@ -271,6 +291,7 @@ internal sealed class IntelIommu
         {
             int directoryPages = Math.Max(1, (1 << (PasidDirectorySize + 7)) * PasidDirectoryEntry.Size / 4096);
             if (!create || ContextSlot(sid) is not Hpa contextSlot || _pages.TryAllocateContiguous(directoryPages) is not Hpa dir) return null;
+            _structurePages += directoryPages;
             directory = dir;
             _pasidDirectories[sid.Value] = directory;
             var ctx = ScalableContextEntry.Create(directory, PasidDirectorySize).WithPasidEnable(Ecap.Pasid);
@@ -283,6 +304,7 @@ internal sealed class IntelIommu
         if (!_pasidTables.TryGetValue((sid.Value, dirIndex), out Hpa table))
         {
             if (!create || _pages.TryAllocate() is not Hpa page) return null;
+            _structurePages++;
             table = page;
             _pasidTables[(sid.Value, dirIndex)] = table;
             _machine.Write(directory + dirIndex * 8UL, 8, PasidDirectoryEntry.Create(table).Raw);

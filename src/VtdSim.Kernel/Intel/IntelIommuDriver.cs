@@ -53,6 +53,12 @@ public sealed class IntelIommuDriver
     public bool NestingSupported => Unit.NestingSupported;
     public bool DirtyTrackingSupported => Unit.DirtyTrackingSupported;
     public long InvalidationsSubmitted => Unit.InvalidationsSubmitted;
+    /// <summary>Kernel pages the unit's remapping structures hold (root, context and PASID tables, the queue).</summary>
+    internal int StructurePages => Unit.StructurePages;
+    /// <summary>Domain ids in use on the unit.</summary>
+    internal int DomainIdsInUse => Unit.DomainIdsInUse;
+    /// <summary>(device, PASID) pairs with a translation installed (not blocked).</summary>
+    internal int Translations => _deviceDomains.Count;
 
     /// <summary>Probes and enables the unit at the machine's IOMMU base.</summary>
     public Errno Probe()
@@ -260,12 +266,16 @@ public sealed class IntelIommuDriver
             case NestedDomain n:
                 var s1 = n.S1;
                 bool sre = (s1.Flags & VtdS1Flags.SupervisorRequestEnable) != 0;
-                return PasidEntry.NestedEntry(s1.PageTableAddress & ~0xFFFUL, n.Parent.Table.Root, n.Parent.Levels - 2, did, s1.AddressWidth == 57)
+                var nested = PasidEntry.NestedEntry(0, n.Parent.Table.Root, n.Parent.Levels - 2, did, s1.AddressWidth == 57)
                     .WithPageWalkSnoop(snoop)
                     .WithSecondStageAccessedDirtyEnable(n.Parent.DirtyTrackingEnabled)
                     .WithSupervisorRequestEnable(sre)
                     .WithWriteProtectEnable(sre && (s1.Flags & VtdS1Flags.WriteProtectEnable) != 0)
                     .WithExtendedAccessedFlagEnable((s1.Flags & VtdS1Flags.ExtendedAccessedFlagEnable) != 0);
+                // FSPTPTR is bits 63:12 of the entry: the guest's pgtbl_addr goes there masked to 4 KiB and otherwise
+                // as it is. Linux does not range-check it (it is a GPA the guest owns); a pointer the unit cannot use
+                // faults at DMA time, never here.
+                return nested with { Q2 = (nested.Q2 & 0xFFF) | (s1.PageTableAddress & ~0xFFFUL) };
             default:
                 throw new InvalidOperationException($"no PASID entry for a {domain.Type} domain");
         }

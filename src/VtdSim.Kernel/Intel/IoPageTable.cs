@@ -119,13 +119,20 @@ internal abstract class IoPageTable
     private Errno MapOne(ulong iova, ulong physical, int leafLevel, IommuProt prot)
     {
         ulong table = Root.Value;
+        int firstNew = 0; // the level of the table whose entry got the first table this call allocated
         for (int level = Levels; level > leafLevel; level--)
         {
             int index = Index(iova, level);
             ulong raw = ReadEntry(table, index);
             if (!IsPresent(raw))
             {
-                if (_pages.TryAllocate() is not Hpa next) return Errno.ENOMEM;
+                if (_pages.TryAllocate() is not Hpa next)
+                {
+                    // Out of pages part way down: the tables allocated on the way hold nothing; they go again.
+                    if (firstNew != 0) FreeNewBranch(iova, firstNew);
+                    return Errno.ENOMEM;
+                }
+                if (firstNew == 0) firstNew = level;
                 _used[next.Value] = 0;
                 WriteEntry(table, index, MakeTable(next));
                 _used[table]++;
@@ -145,6 +152,28 @@ internal abstract class IoPageTable
         WriteEntry(table, leafIndex, MakeLeaf(physical, leafLevel, prot));
         _used[table]++;
         return Errno.Success;
+    }
+
+    /// <summary>
+    /// Takes out the chain of tables a failed <see cref="MapOne"/> hung off the entry for <paramref name="iova"/> in the
+    /// level-<paramref name="level"/> table: each holds only the entry leading to the next, the last none. Nothing
+    /// walked them (their entries were never present in a flushed state), so no invalidation is needed.
+    /// </summary>
+    private void FreeNewBranch(ulong iova, int level)
+    {
+        ulong parent = Root.Value;
+        for (int l = Levels; l > level; l--) parent = NextTable(ReadEntry(parent, Index(iova, l)));
+        ulong child = NextTable(ReadEntry(parent, Index(iova, level)));
+        WriteEntry(parent, Index(iova, level), 0);
+        _used[parent]--;
+        for (int l = level - 1; ; l--)
+        {
+            ulong raw = ReadEntry(child, Index(iova, l));
+            _used.Remove(child);
+            _pages.Free(new Hpa(child));
+            if (!IsPresent(raw)) return;
+            child = NextTable(raw);
+        }
     }
 
     private ulong UnmapOne(ulong iova, ref bool freedTables)

@@ -30,11 +30,11 @@ public sealed class NestedDomain : IntelDomain
     public VtdS1Config S1 { get; }
 
     /// <summary>
-    /// One VT-d stage-1 invalidation entry (IOMMU_HWPT_INVALIDATE): flush [addr, addr + npages·4K) of the first stage
-    /// with the PASID-based IOTLB descriptor, once for each PASID the domain is attached at (RID_PASID for RIDs);
-    /// npages = U64_MAX with addr 0 means everything; LEAF is the hint.
+    /// One VT-d stage-1 invalidation entry (IOMMU_HWPT_INVALIDATE): flush [start, last] (inclusive: it may end at
+    /// 2^64 − 1) of the first stage with the PASID-based IOTLB descriptor, once for each PASID the domain is attached at
+    /// (RID_PASID for RIDs); [0, 2^64 − 1] is everything; LEAF is the hint.
     /// </summary>
-    internal Errno Invalidate(ulong address, ulong pages, bool leafOnly)
+    internal Errno Invalidate(ulong start, ulong last, bool leafOnly)
     {
         foreach (var unit in Attachments)
         {
@@ -42,10 +42,7 @@ public sealed class NestedDomain : IntelDomain
             for (int i = 0; i < unit.Users.Count; i++)
             {
                 if (!unit.FirstWithItsPasid(i)) continue;
-                uint pasid = unit.Users[i].Pasid;
-                Errno e = pages == ulong.MaxValue
-                    ? iommu.FlushPasidIotlbRange(did, pasid, 0, ulong.MaxValue, leafOnly)
-                    : iommu.FlushPasidIotlbRange(did, pasid, address, pages * 4096, leafOnly);
+                Errno e = iommu.FlushPasidIotlbRange(did, unit.Users[i].Pasid, start, last, leafOnly);
                 if (e != Errno.Success) return e;
             }
         }

@@ -69,7 +69,7 @@ public sealed class PagingDomain : IntelDomain
     public ulong Unmap(ulong iova, ulong length)
     {
         ulong unmapped = Table.Unmap(iova, length, out bool freedTables);
-        FlushRange(iova, length, leafOnly: !freedTables);
+        if (length != 0) FlushRange(iova, iova + (length - 1), leafOnly: !freedTables); // an unmapped range never wraps (it lies below the aperture)
         return unmapped;
     }
 
@@ -79,29 +79,30 @@ public sealed class PagingDomain : IntelDomain
     /// </summary>
     private Errno SyncMap(ulong iova, ulong length)
     {
+        ulong last = iova + (length - 1); // a mapped range never wraps (it lies below the aperture)
         foreach (var unit in Attachments)
         {
-            Errno e = unit.Iommu.Cap.CachingMode ? FlushOn(unit, iova, length, leafOnly: true) : unit.Iommu.FlushWriteBuffer();
+            Errno e = unit.Iommu.Cap.CachingMode ? FlushOn(unit, iova, last, leafOnly: true) : unit.Iommu.FlushWriteBuffer();
             if (e != Errno.Success) return e;
         }
         foreach (var child in _children)
         {
             foreach (var (iommu, did) in child.Attachments)
             {
-                if (iommu.Cap.CachingMode) iommu.FlushIotlbRange(did, iova, length, leafOnly: true);
+                if (iommu.Cap.CachingMode) iommu.FlushIotlbRange(did, iova, last, leafOnly: true);
             }
         }
         return Errno.Success;
     }
 
-    private void FlushRange(ulong iova, ulong length, bool leafOnly)
+    private void FlushRange(ulong start, ulong last, bool leafOnly)
     {
-        foreach (var unit in Attachments) FlushOn(unit, iova, length, leafOnly);
+        foreach (var unit in Attachments) FlushOn(unit, start, last, leafOnly);
         // A nest parent's change reaches every nested translation built on it: their PASID entries carry the nested
         // domain's DID, so flush with those DIDs too (Linux's NESTING_IOTLB cache tags).
         foreach (var child in _children)
         {
-            foreach (var (iommu, did) in child.Attachments) iommu.FlushIotlbRange(did, iova, length, leafOnly);
+            foreach (var (iommu, did) in child.Attachments) iommu.FlushIotlbRange(did, start, last, leafOnly);
         }
     }
 
@@ -109,26 +110,27 @@ public sealed class PagingDomain : IntelDomain
     /// Second stage: one DID-based flush covers every PASID using the domain. First stage: the IOTLB is tagged
     /// (DID, PASID), so each PASID the domain is attached at (RID_PASID for the RIDs) gets its own PASID-based flush.
     /// </summary>
-    private Errno FlushOn(DomainUnit unit, ulong iova, ulong length, bool leafOnly)
+    private Errno FlushOn(DomainUnit unit, ulong start, ulong last, bool leafOnly)
     {
         var (iommu, did) = unit;
-        if (Format == PagingFormat.SecondStage) return iommu.FlushIotlbRange(did, iova, length, leafOnly);
+        if (Format == PagingFormat.SecondStage) return iommu.FlushIotlbRange(did, start, last, leafOnly);
         var users = unit.Users;
         for (int i = 0; i < users.Count; i++)
         {
             if (!unit.FirstWithItsPasid(i)) continue;
-            Errno e = iommu.FlushPasidIotlbRange(did, users[i].Pasid, iova, length, leafOnly);
+            Errno e = iommu.FlushPasidIotlbRange(did, users[i].Pasid, start, last, leafOnly);
             if (e != Errno.Success) return e;
         }
         return Errno.Success;
     }
 
     /// <summary>
-    /// Reads and clears the second-stage D bits of mapped pages in [iova, iova+length), reporting each dirty page.
-    /// Without a <paramref name="dirty"/> callback (Linux's NULL bitmap) it only clears, which is allowed while tracking
-    /// is off (iommufd clears stale bits before turning tracking on); with one, tracking must be on (EINVAL).
+    /// Reads and clears the second-stage D bits of mapped pages in [start, last] (inclusive, so the range may end at
+    /// 2^64 − 1), reporting each dirty page. Without a <paramref name="dirty"/> callback (Linux's NULL bitmap) it only
+    /// clears, which is allowed while tracking is off (iommufd clears stale bits before turning tracking on); with one,
+    /// tracking must be on (EINVAL).
     /// </summary>
-    public Errno ReadAndClearDirty(ulong iova, ulong length, bool clear, Action<ulong, ulong>? dirty)
+    public Errno ReadAndClearDirty(ulong start, ulong last, bool clear, Action<ulong, ulong>? dirty)
     {
         if (Format != PagingFormat.SecondStage || !DirtyTrackingCapable) return Errno.EOPNOTSUPP;
         if (!DirtyTrackingEnabled && dirty is not null) return Errno.EINVAL;
@@ -136,7 +138,7 @@ public sealed class PagingDomain : IntelDomain
         bool cleared = false;
         Table.ForEachLeaf((pageIova, entry, raw, size) =>
         {
-            if (pageIova + size <= iova || pageIova >= iova + length || (raw & dirtyBit) == 0) return;
+            if (pageIova + (size - 1) < start || pageIova > last || (raw & dirtyBit) == 0) return;
             dirty?.Invoke(pageIova, size);
             if (clear)
             {
@@ -144,7 +146,7 @@ public sealed class PagingDomain : IntelDomain
                 cleared = true;
             }
         });
-        if (cleared) FlushRange(iova, length, leafOnly: true);
+        if (cleared) FlushRange(start, last, leafOnly: true);
         return Errno.Success;
     }
 }

@@ -90,8 +90,19 @@ internal sealed class PinnedPages
     }
 }
 
-/// <summary>A piece of pinned pages to map (struct iopt_pages_list element): pages [StartPage, StartPage + Length/4K).</summary>
-internal readonly record struct PagesSlice(PinnedPages Pages, ulong StartPage, ulong Length);
+/// <summary>
+/// A piece of pinned pages to map (struct iopt_pages_list element): bytes [StartByte, StartByte + Length) of the
+/// pages. The byte offset is kept, as Linux keeps start_byte: a piece that starts inside a page cannot become an area
+/// of an IOAS whose alignment is a page (EINVAL), and must never be mapped as if it started at the page.
+/// </summary>
+internal readonly record struct PagesSlice(PinnedPages Pages, ulong StartByte, ulong Length)
+{
+    public ulong StartPage => StartByte / IoPagetable.PageSize;
+    /// <summary>area->page_offset: where in its first page the piece starts.</summary>
+    public ulong PageOffset => StartByte % IoPagetable.PageSize;
+    /// <summary>The user address of the piece's first byte (iopt_alloc_iova keeps its alignment).</summary>
+    public ulong UserAddress => Pages.Uptr + StartByte;
+}
 
 /// <summary>One area (struct iopt_area): [Iova, Last] mapped with Prot to a slice of pinned pages.</summary>
 internal sealed class IoptArea(ulong iova, ulong length, IommuProt prot, PinnedPages pages, ulong startPage)
@@ -265,7 +276,7 @@ internal sealed class IoPagetable
         if (allocateIova)
         {
             var first = slices[0];
-            e = AllocIova(first.Pages.Uptr + first.StartPage * PageSize, length, out ulong chosen);
+            e = AllocIova(first.UserAddress, length, out ulong chosen);
             if (e != Errno.Success) return e;
             iova = chosen;
         }
@@ -278,8 +289,7 @@ internal sealed class IoPagetable
         {
             // iopt_insert_area's checks
             if ((prot & IommuProt.Write) != 0 && !slice.Pages.Writable) return Errno.EPERM;
-            ulong pageOffset = (slice.Pages.Uptr + slice.StartPage * PageSize) % PageSize;
-            if ((pageOffset & (IovaAlignment - 1)) != 0) return Errno.EINVAL;
+            if ((slice.PageOffset & (IovaAlignment - 1)) != 0) return Errno.EINVAL;
         }
 
         // iopt_fill_domains_pages (pinning first: the pfn reader pins before it maps)
@@ -327,8 +337,9 @@ internal sealed class IoPagetable
         {
             if (area.Iova > cur) break; // a gap
             ulong end = Math.Min(last, area.Last);
-            ulong startPage = area.StartPage + (cur - area.Iova) / PageSize;
-            slices.Add(new PagesSlice(area.Pages, startPage, end - cur + 1));
+            // iopt_area_start_byte: the byte offset is kept (areas start on a page here, K3).
+            ulong startByte = area.StartPage * PageSize + (cur - area.Iova);
+            slices.Add(new PagesSlice(area.Pages, startByte, end - cur + 1));
             if (end == last)
             {
                 cur = last;

@@ -179,10 +179,15 @@ public sealed partial class IommufdContext
             if ((entry.Address & 0xFFF) != 0 || (entry.Pages == ulong.MaxValue && entry.Address != 0)) return Errno.EINVAL;
 
             bool leaf = (entry.Flags & VtdS1Invalidation.Leaf) != 0;
-            bool wholeOrOverflowing = entry.Pages == ulong.MaxValue || entry.Pages > (ulong.MaxValue - entry.Address) / 4096;
-            // A range whose end wraps is flushed whole: more than asked, never less.
-            if (wholeOrOverflowing) nested.NestedDomain.Invalidate(0, ulong.MaxValue, leaf);
-            else nested.NestedDomain.Invalidate(entry.Address, entry.Pages, leaf);
+            // [addr, addr + npages·4K − 1], inclusive: addr = 2^64 − 4K with one page ends at 2^64 − 1, it does not
+            // wrap. A range that does wrap is flushed whole: more than asked, never less (K10). No pages: nothing
+            // to flush (Linux's qi_flush_piotlb refuses npages 0).
+            bool wraps = entry.Pages == ulong.MaxValue || entry.Pages - 1 > (ulong.MaxValue - entry.Address) >> 12;
+            if (entry.Pages != 0)
+            {
+                ulong last = wraps ? ulong.MaxValue : entry.Address + ((entry.Pages - 1) << 12) + 0xFFF;
+                nested.NestedDomain.Invalidate(wraps ? 0 : entry.Address, last, leaf);
+            }
             processed++;
         }
         return Errno.Success;
@@ -206,7 +211,7 @@ public sealed partial class IommufdContext
             // iopt_clear_dirty_data: a clean snapshot before tracking starts.
             foreach (var area in hwpt.Ioas.Iopt.AllAreas)
             {
-                e = domain.ReadAndClearDirty(area.Iova, area.Length, clear: true, dirty: null);
+                e = domain.ReadAndClearDirty(area.Iova, area.Last, clear: true, dirty: null);
                 if (e != Errno.Success) return e;
             }
         }
@@ -215,10 +220,10 @@ public sealed partial class IommufdContext
 
     /// <summary>
     /// IOMMU_HWPT_GET_DIRTY_BITMAP: sets bit ((iova − <paramref name="iova"/>) / page_size) of <paramref name="bitmap"/>
-    /// for every dirty page, and clears the dirty bits unless NO_CLEAR. Range checks are EOVERFLOW/EINVAL; a HWPT
-    /// without DIRTY_TRACKING is EOPNOTSUPP. As in Linux, problems met during the walk are not reported: the walk
-    /// stops at the first IOVA not covered by an area, reads nothing while tracking is off, and drops bits that do not
-    /// fit in the bitmap — and the call still succeeds.
+    /// for every dirty page (page_size counted as its lowest set bit, as Linux's iova_bitmap does), and clears the dirty
+    /// bits unless NO_CLEAR. Range checks are EOVERFLOW/EINVAL; a HWPT without DIRTY_TRACKING is EOPNOTSUPP. As in
+    /// Linux, problems met during the walk are not reported: the walk stops at the first IOVA not covered by an area,
+    /// reads nothing while tracking is off, and drops bits that do not fit in the bitmap — and the call still succeeds.
     /// </summary>
     public Errno HwptGetDirtyBitmap(uint hwptId, ulong iova, ulong length, ulong pageSize, ulong[]? bitmap,
         DirtyBitmapFlags flags = DirtyBitmapFlags.None, uint reserved = 0) =>
@@ -240,31 +245,34 @@ public sealed partial class IommufdContext
         if (e != Errno.Success) return e;
         var iopt = hwpt.Ioas.Iopt;
 
-        // iommufd_check_iova_range
-        if (length == 0) return Errno.EINVAL; // (model: Linux would walk a 2^64-byte range here)
+        // iommufd_check_iova_range. The last IOVA is iova + length − 1 with overflow checking: length 0 overflows for
+        // every iova but 0, where it is 2^64 − 1 and the whole space is read (G9, G10). page_size − 1 is the mask
+        // whether or not page_size is a power of two (G11).
         if (length - 1 > UlongMax - iova) return Errno.EOVERFLOW;
-        ulong last = iova + length - 1;
+        ulong last = iova + (length - 1);
         ulong alignMask = iopt.IovaAlignment - 1;
         if ((iova & alignMask) != 0 || ((last + 1) & alignMask) != 0) return Errno.EINVAL;
-        if (pageSize == 0 || !ulong.IsPow2(pageSize)) return Errno.EINVAL;
+        if (pageSize == 0) return Errno.EINVAL;
         if ((iova & (pageSize - 1)) != 0 || ((last + 1) & (pageSize - 1)) != 0) return Errno.EINVAL;
 
         var domain = hwpt.PagingDomain;
         if (!domain.DirtyTrackingCapable) return Errno.EOPNOTSUPP;
 
+        // iova_bitmap: bit n stands for the n-th block of 2^(page_size's lowest set bit) bytes from iova.
+        int shift = System.Numerics.BitOperations.TrailingZeroCount(pageSize);
         bool clear = (flags & DirtyBitmapFlags.NoClear) == 0;
         ulong cur = iova;
         foreach (var area in iopt.AreasIntersecting(iova, last))
         {
             if (area.Iova > cur) break; // not contiguous: the walk ends (its EINVAL is dropped)
             ulong end = Math.Min(last, area.Last);
-            e = domain.ReadAndClearDirty(cur, end - cur + 1, clear, (dirtyIova, size) =>
+            e = domain.ReadAndClearDirty(cur, end, clear, (dirtyIova, size) =>
             {
-                ulong from = Math.Max(dirtyIova, cur), to = Math.Min(dirtyIova + size - 1, end);
-                for (ulong p = from & ~(pageSize - 1); p <= to; p += pageSize)
+                ulong from = Math.Max(dirtyIova, cur), to = Math.Min(dirtyIova + (size - 1), end);
+                for (ulong bit = (from - iova) >> shift, lastBit = (to - iova) >> shift; ; bit++)
                 {
-                    setBit((p - iova) / pageSize);
-                    if (p > ulong.MaxValue - pageSize) break;
+                    setBit(bit);
+                    if (bit == lastBit) break;
                 }
             });
             if (e != Errno.Success || end == last) break;

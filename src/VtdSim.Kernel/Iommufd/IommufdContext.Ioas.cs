@@ -114,32 +114,21 @@ public sealed partial class IommufdContext
         Errno e = Lookup(ioasId, out Ioas ioas);
         if (e != Errno.Success) return e;
 
-        // iopt_alloc_user_pages
         if (length > UlongMax - userVa) return Errno.EOVERFLOW;
         if (length == 0 || length > UlongMax - IoPagetable.PageSize) return Errno.EINVAL;
+        // iopt_alloc_user_pages: the pages cover [uptr_down, user_va + length) and the area starts start_byte into
+        // them; a user_va inside a page gives a start_byte the 4 KiB IOVA alignment refuses (EINVAL, K3), after the
+        // IOVA checks and before anything is pinned.
         ulong uptrDown = userVa & ~(IoPagetable.PageSize - 1);
-        if (userVa != uptrDown) return MapUnaligned(ioas, flags, userVa, length, ref iova);
-        var pages = new PinnedPages(Process, userVa, (length + IoPagetable.PageSize - 1) / IoPagetable.PageSize,
+        ulong startByte = userVa - uptrDown;
+        var pages = new PinnedPages(Process, uptrDown, (startByte + length + IoPagetable.PageSize - 1) / IoPagetable.PageSize,
             writable: (flags & IoasMapFlags.Writeable) != 0);
-        var slice = new PagesSlice(pages, 0, length);
+        var slice = new PagesSlice(pages, startByte, length);
 
         ulong chosen = iova;
         e = ioas.Iopt.MapPages(new ReadOnlySpan<PagesSlice>(in slice), length, ref chosen, ProtOf(flags), allocateIova: (flags & IoasMapFlags.FixedIova) == 0);
         if (e == Errno.Success) iova = chosen;
         return e;
-    }
-
-    /// <summary>
-    /// A user_va that is not page aligned: the area would start mid-page, which an IOAS whose alignment is PAGE_SIZE
-    /// refuses (EINVAL) once the IOVA checks have passed — automatic allocation already refuses the sub-page alignment.
-    /// </summary>
-    private static Errno MapUnaligned(Ioas ioas, IoasMapFlags flags, ulong userVa, ulong length, ref ulong iova)
-    {
-        if ((length & (ioas.Iopt.IovaAlignment - 1)) != 0) return Errno.EINVAL;
-        Errno e = (flags & IoasMapFlags.FixedIova) == 0
-            ? ioas.Iopt.AllocIova(userVa, length, out _)
-            : ioas.Iopt.CheckIova(iova, length);
-        return e != Errno.Success ? e : Errno.EINVAL;
     }
 
     /// <summary>

@@ -410,6 +410,38 @@ public partial class ErrnoTableTests
     }
 
     [Fact]
+    public void C11_CopyFromASourceIovaInsideAPageIsEinvalAndMapsNothing()
+    {
+        // Area [0x10000, +8 KiB) behind a device; a copy of 4 KiB from 0x10800 would start mid-page. Linux keeps the
+        // byte offset (start_byte) and refuses an area whose page offset does not fit the IOVA alignment (4 KiB).
+        uint ioas = _b.Ioas();
+        _b.BindAttach(Dev0, ioas);
+        _b.Map(ioas, _b.Buffer(2), 2 * Page, iova: 0x1_0000);
+        long pins = _b.Kernel.UserMemory.TotalPins;
+        var areas = _b.IoasOf(ioas).Areas.Select(a => (a.Iova, a.Length)).ToList();
+        var fixedIova = IoasMapFlags.ReadWrite | IoasMapFlags.FixedIova;
+        foreach (ulong at in new ulong[] { 0x4_0000, 0x4_0800 })
+        {
+            ulong dst = at;
+            Assert.Equal(Errno.EINVAL, Fd.IoasCopy(ioas, ioas, fixedIova, Page, ref dst, 0x1_0800));
+            Assert.Equal(at, dst);
+        }
+        ulong auto = 0;
+        Assert.Equal(Errno.EINVAL, Fd.IoasCopy(ioas, ioas, IoasMapFlags.ReadWrite, Page, ref auto, 0x1_0800));
+        Assert.Equal(0UL, auto);
+        Assert.Equal(areas, _b.IoasOf(ioas).Areas.Select(a => (a.Iova, a.Length)).ToList());
+        Assert.Equal(pins, _b.Kernel.UserMemory.TotalPins);
+        Assert.Null(_b.DmaRead64(Dev0, 0x4_0000));
+        // Into another IOAS with a device of its own, too.
+        uint other = _b.Ioas();
+        _b.BindAttach(Dev1, other);
+        ulong there = 0x4_0000;
+        Assert.Equal(Errno.EINVAL, Fd.IoasCopy(other, ioas, fixedIova, Page, ref there, 0x1_0800));
+        Assert.Empty(_b.IoasOf(other).Areas);
+        Assert.Null(_b.DmaRead64(Dev1, 0x4_0000));
+    }
+
+    [Fact]
     public void C10_ReadOnlyCopyIntoAnIoasWithANestParentIsEinval()
     {
         var (src, iova) = Source();
@@ -921,6 +953,20 @@ public partial class ErrnoTableTests
         Assert.Equal(1u, num);
     }
 
+    [Fact]
+    public void V16_InvalidateOfZeroPagesFlushesNothingAndCountsTheEntry()
+    {
+        // qi_flush_piotlb refuses npages 0 (a warning, no descriptor); the entry still counts as handled (K29).
+        var (_, dev, _, nested) = NestedSetup();
+        uint pt = nested;
+        Assert.Equal(Errno.Success, Fd.DeviceAttach(dev, ref pt));
+        long before = _b.Kernel.Iommu.InvalidationsSubmitted;
+        uint num = 2;
+        Assert.Equal(Errno.Success, Invalidate(nested, Entries(new VtdS1Invalidation(0x1000, 0), new VtdS1Invalidation(0, 0)), 24, ref num));
+        Assert.Equal(2u, num);
+        Assert.Equal(0, _b.Kernel.Iommu.InvalidationsSubmitted - before);
+    }
+
     // ---- dirty tracking ----
 
     [Fact]
@@ -967,6 +1013,43 @@ public partial class ErrnoTableTests
         Assert.Equal(Errno.EOVERFLOW, Fd.HwptGetDirtyBitmap(DirtyHwpt(), 0xFFFF_FFFF_FFFF_F000, 0x2000, Page, new ulong[1]));
 
     [Fact]
+    public void G9_GetDirtyBitmapOfLengthZeroIsEoverflow()
+    {
+        // Linux computes iova + length − 1 with check_add_overflow: length 0 wraps for every iova but 0 (G10).
+        uint hwpt = DirtyHwpt();
+        Assert.Equal(Errno.EOVERFLOW, Fd.HwptGetDirtyBitmap(hwpt, Page, 0, Page, new ulong[1]));
+        Assert.Equal(Errno.EOVERFLOW, Fd.HwptGetDirtyBitmap(hwpt, 0x100_0000, 0, Page, new ulong[1]));
+    }
+
+    /// <summary>A dirty-tracking HWPT with a device, tracking on, 4 pages mapped at IOVA 0, and pages 1 and 3 written by DMA.</summary>
+    private uint DirtyAtZero()
+    {
+        uint ioas = _b.Ioas();
+        _b.Map(ioas, _b.Buffer(4), 4 * Page, iova: 0);
+        uint dev = _b.Bind(Dev0);
+        uint hwpt = _b.Hwpt(dev, ioas, HwptAllocFlags.DirtyTracking);
+        uint pt = hwpt;
+        Assert.Equal(Errno.Success, Fd.DeviceAttach(dev, ref pt));
+        Assert.Equal(Errno.Success, Fd.HwptSetDirtyTracking(hwpt, DirtyTrackingFlags.Enable));
+        Assert.True(_b.DmaWrite64(Dev0, 1 * Page, 1));
+        Assert.True(_b.DmaWrite64(Dev0, 3 * Page + 8, 1));
+        return hwpt;
+    }
+
+    [Fact]
+    public void G10_GetDirtyBitmapOfLengthZeroAtIovaZeroReadsTheWholeSpace()
+    {
+        // iova 0, length 0: iova + length − 1 is 2^64 − 1 without overflowing, so Linux reads [0, 2^64 − 1].
+        uint hwpt = DirtyAtZero();
+        var bitmap = new ulong[1];
+        Assert.Equal(Errno.Success, Fd.HwptGetDirtyBitmap(hwpt, 0, 0, Page, bitmap));
+        Assert.Equal(0b1010UL, bitmap[0]);
+        bitmap[0] = 0;
+        Assert.Equal(Errno.Success, Fd.HwptGetDirtyBitmap(hwpt, 0, 4 * Page, Page, bitmap));
+        Assert.Equal(0UL, bitmap[0]); // read and cleared
+    }
+
+    [Fact]
     public void G5_GetDirtyBitmapOfAnUnalignedRangeIsEinval()
     {
         uint hwpt = DirtyHwpt();
@@ -981,6 +1064,21 @@ public partial class ErrnoTableTests
     [Fact]
     public void G7_GetDirtyBitmapNotAlignedToItsPageSizeIsEinval() =>
         Assert.Equal(Errno.EINVAL, Fd.HwptGetDirtyBitmap(DirtyHwpt(), 0x1000, 0x20_0000, 0x20_0000, new ulong[1]));
+
+    [Fact]
+    public void G11_GetDirtyBitmapWithAPageSizeThatIsNotAPowerOfTwoIsAccepted()
+    {
+        // Linux checks iova and iova + length against page_size − 1 as a mask, and counts bits in pages of
+        // 2^(page_size's lowest set bit): 0x3000 masks with 0x2FFF and counts 4 KiB pages.
+        uint hwpt = DirtyAtZero();
+        var bitmap = new ulong[1];
+        Assert.Equal(Errno.Success, Fd.HwptGetDirtyBitmap(hwpt, 0, 4 * Page, 0x3000, bitmap, DirtyBitmapFlags.NoClear));
+        Assert.Equal(0b1010UL, bitmap[0]);
+        Assert.Equal(Errno.EINVAL, Fd.HwptGetDirtyBitmap(hwpt, 0, 6 * Page, 0x3000, bitmap)); // 0x6000 & 0x2FFF ≠ 0
+        bitmap[0] = 0;
+        Assert.Equal(Errno.Success, Fd.HwptGetDirtyBitmap(hwpt, 0, 8 * Page, 0x6000, bitmap)); // mask 0x5FFF, blocks of 0x2000
+        Assert.Equal(0b11UL, bitmap[0]);
+    }
 
     [Fact]
     public void G8_GetDirtyBitmapWithoutDirtyTrackingAllocIsEopnotsupp()
