@@ -54,7 +54,7 @@ public sealed class PcMachine
         ArgumentNullException.ThrowIfNull(options);
         if (options.IntelIommu && options.Type != MachineType.Q35) throw new ArgumentException("intel-iommu needs the q35 machine type (-M q35)");
         if (options.ExtraNics < 0 || options.ExtraNics > 20) throw new ArgumentException("between 0 and 20 extra NICs");
-        if (options.RamSize < (1UL << 20) || options.RamSize > MachineOptions.MaxRamSize) throw new ArgumentException("the RAM size is out of range (1 MiB to 4 TiB)");
+        if (options.RamSize < MachineOptions.MinRamSize || options.RamSize > MachineOptions.MaxRamSize) throw new ArgumentException("the RAM size is out of range (1 MiB to 4 TiB)");
         var machine = new PcMachine(options);
         using (machine.Memory.BeginTransaction()) machine.Build();
         return machine;
