@@ -36,6 +36,10 @@ public class BadInputTests
         AssertRefused(m, () => ram.AddSubregion(m.Alias("loop", root, 0, 0x1000), 0), "loop", "loop");
         AssertRefused(m, () => root.RemoveSubregion(m.Io("stranger", 1)), "stranger", "not a subregion of 'root'");
         AssertRefused(m, () => ram.SetRomdMode(false), "ram", "not a ROM device");
+        MemoryRegion otherRoot = m.Container("other", 0x1000);
+        m.AddAddressSpace("other-as", otherRoot);
+        AssertRefused(m, () => root.AddSubregion(otherRoot, 0), "other", "root of an address space");
+        AssertRefused(m, () => m.AddAddressSpace("bad", ram), "ram", "subregion of 'root'");
     }
 
     [Fact]
