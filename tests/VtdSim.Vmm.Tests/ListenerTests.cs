@@ -1,4 +1,5 @@
 using CsCheck;
+using VtdSim.Hardware.Tests.Properties;
 using VtdSim.Vmm.Machines;
 using VtdSim.Vmm.Memory;
 
@@ -54,7 +55,7 @@ public class ListenerTests
     [Fact]
     public void ReplayingTheEventsGivesTheNewFlatView()
     {
-        Gen.Int[0, 7].Select(Gen.ULong[0, 0x3f], Gen.Int[0, 9]).Array[1, 40].Sample(ops =>
+        PropertyRunner.Run(Gen.Int[0, 7].Select(Gen.ULong[0, 0x3f], Gen.Int[0, 9]).Array[1, 40], ops =>
         {
             var m = new MemorySystem();
             MemoryRegion root = m.Container("root", MemorySystem.AddressSpaceSize);
@@ -93,6 +94,6 @@ public class ListenerTests
                 }
                 Assert.Equal(space.Sections, recorder.Mirror.OrderBy(s => s.Start));
             }
-        }, seed: "0N0XIzNsQ0O2");
+        }, seed: 0x115_7E7E, iterations: 100);
     }
 }
