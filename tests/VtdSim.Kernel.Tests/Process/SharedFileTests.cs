@@ -94,6 +94,6 @@ public class SharedFileTests
     public void AFileSizeMustBeWholePages(ulong size)
     {
         var e = Assert.Throws<ArgumentException>(() => _kernel.CreateFile("odd", size));
-        Assert.StartsWith($"file 'odd': size 0x{size:x} must be a non-zero multiple of 4 KiB", e.Message);
+        Assert.Equal($"file 'odd': size 0x{size:x} must be a non-zero multiple of 4 KiB", e.Message); // no parameter name
     }
 }
