@@ -17,7 +17,7 @@ namespace VtdSim.Kernel.Tests;
 public class UnitVariantTests
 {
     private static readonly SourceId Device = new(0, 2, 0);
-    private const ulong Iova = 0x10_0000, Page = 0x4000_0000;
+    private const ulong DmaIova = 0x10_0000, Page = 0x4000_0000;
 
     // Register-command fields (spec 11.4.4.1 CCMD, 11.4.8.1 IOTLB_REG): ICC/IVT in bit 63, granularity in 62:61 / 61:60.
     private const ulong Busy = 1UL << 63;
@@ -44,7 +44,7 @@ public class UnitVariantTests
     {
         Assert.Equal(Errno.Success, driver.AllocPaging(PagingDomainFlags.None, out var domain));
         Assert.Equal(Errno.Success, driver.Attach(Device, domain!));
-        Assert.Equal(Errno.Success, domain!.Map(Iova, Page, length, IommuProt.Read | IommuProt.Write));
+        Assert.Equal(Errno.Success, domain!.Map(DmaIova, Page, length, IommuProt.Read | IommuProt.Write));
         return domain;
     }
 
@@ -65,13 +65,13 @@ public class UnitVariantTests
 
         var domain = MappedDomain(driver);
         ushort did = domain.DomainIdOn(driver.Unit)!.Value;
-        Assert.Null(Read(host, Iova).Fault);                                              // now in the IOTLB
+        Assert.Null(Read(host, DmaIova).Fault);                                              // now in the IOTLB
         int before = host.Writes.Count;
-        Assert.Equal(0x1000UL, domain.Unmap(Iova, 0x1000));
+        Assert.Equal(0x1000UL, domain.Unmap(DmaIova, 0x1000));
         // Page-selective: IVA with the page's address and AM=0, then IIRG=11 for the domain.
-        Assert.Equal([Iova], host.WritesTo(iva, before));
+        Assert.Equal([DmaIova], host.WritesTo(iva, before));
         Assert.Equal([IotlbCommand(3, did)], host.WritesTo(iotlb, before));
-        Assert.NotNull(Read(host, Iova).Fault);                                           // the cached translation went
+        Assert.NotNull(Read(host, DmaIova).Fault);                                           // the cached translation went
 
         before = host.Writes.Count;
         Assert.Equal(Errno.Success, driver.Attach(Device, driver.Blocked));
@@ -90,13 +90,13 @@ public class UnitVariantTests
         Assert.Equal(Errno.Success, driver.Probe());
         var domain = MappedDomain(driver, (ulong)pages * 0x1000);
         ushort did = domain.DomainIdOn(driver.Unit)!.Value;
-        Assert.Null(Read(host, Iova + (ulong)(pages - 1) * 0x1000).Fault);
+        Assert.Null(Read(host, DmaIova + (ulong)(pages - 1) * 0x1000).Fault);
 
         int before = host.Writes.Count;
-        Assert.Equal((ulong)pages * 0x1000, domain.Unmap(Iova, (ulong)pages * 0x1000));
+        Assert.Equal((ulong)pages * 0x1000, domain.Unmap(DmaIova, (ulong)pages * 0x1000));
         Assert.Empty(host.WritesTo(iva, before));
         Assert.Equal([IotlbCommand(2, did)], host.WritesTo(iotlb, before));
-        Assert.NotNull(Read(host, Iova + (ulong)(pages - 1) * 0x1000).Fault);
+        Assert.NotNull(Read(host, DmaIova + (ulong)(pages - 1) * 0x1000).Fault);
     }
 
     [Fact]
@@ -179,6 +179,6 @@ public class UnitVariantTests
         Assert.Same(driver.Blocked, driver.DomainOf(Device));
         Assert.Equal(dids, driver.DomainIdsInUse);
         Assert.Empty(domain!.Devices);
-        Assert.NotNull(Read(host, Iova).Fault);
+        Assert.NotNull(Read(host, DmaIova).Fault);
     }
 }
