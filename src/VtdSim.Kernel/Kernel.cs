@@ -15,6 +15,8 @@ public sealed record KernelMemoryLayout(Hpa KernelPages, ulong KernelPagesLength
 {
     /// <summary>Kernel pages in [1 MiB, 64 MiB), user pages in [64 MiB, 1 GiB): needs a machine with at least 1 GiB.</summary>
     public static KernelMemoryLayout Default { get; } = new(new Hpa(0x10_0000), 63UL << 20, new Hpa(64UL << 20), 960UL << 20);
+
+    public override string ToString() => $"kernel pages {KernelPages}+0x{KernelPagesLength:x}, user pages {UserPages}+0x{UserPagesLength:x}";
 }
 
 /// <summary>
@@ -41,9 +43,9 @@ public sealed class LinuxKernel
         layout ??= KernelMemoryLayout.Default;
         ulong size = machine.Memory.Size;
         if (layout.KernelPages.Value + layout.KernelPagesLength > size || layout.UserPages.Value + layout.UserPagesLength > size)
-            throw new ArgumentException($"the kernel's memory layout {layout} does not fit in the machine's 0x{size:x} bytes of memory", nameof(layout));
+            throw new ArgumentException($"the kernel's memory layout ({layout}) does not fit in the machine's 0x{size:x} bytes of memory");
         if (layout.KernelPages.Value < layout.UserPages.Value + layout.UserPagesLength && layout.UserPages.Value < layout.KernelPages.Value + layout.KernelPagesLength)
-            throw new ArgumentException($"the kernel's memory layout {layout} overlaps kernel and user pages", nameof(layout));
+            throw new ArgumentException($"the kernel's memory layout ({layout}) overlaps kernel and user pages");
         var kernel = new LinuxKernel(machine, layout, options);
         Errno e = kernel.Iommu.Probe();
         if (e != Errno.Success)
