@@ -219,6 +219,23 @@ public class GuestMemoryTests
     }
 
     [Fact]
+    public void AnInjectedErrorFailsAccessesToTheMemoryItIsInjectedIntoOnly()
+    {
+        var host = new PhysicalMemory(64 * Page);
+        var view = PageMap.Window(host, 16 * Page, 8, out _);
+        host.Write64(new Hpa(9 * Page), 0x99);
+        host.InjectError(new Hpa(9 * Page), Page);
+        Assert.False(host.TryRead64(new Hpa(9 * Page), out _));
+        Assert.Equal(0x99UL, view.Read64(new Hpa(Page))); // the view reaches the frame, not the host's decode
+        view.InjectError(new Hpa(Page + 8), 8, InjectedErrorKind.WritesOnly);
+        Assert.False(view.TryWrite64(new Hpa(Page + 8), 1));
+        Assert.True(view.TryWrite64(new Hpa(Page + 16), 2));
+        Assert.Contains("injected memory error", Assert.Throws<MemoryAccessException>(() => view.Write64(new Hpa(Page + 8), 1)).Message);
+        host.ClearInjectedErrors();
+        Assert.Equal(2UL, host.Read64(new Hpa(9 * Page + 16)));
+    }
+
+    [Fact]
     public void AViewCannotRestOnItself()
     {
         var host = new PhysicalMemory(16 * Page);
