@@ -12,8 +12,9 @@ namespace VtdSim.Hardware.Translation;
 
 /// <summary>
 /// The translation engine of one remapping unit: resolves a request's context (TranslationEngine.Context.cs), then runs
-/// the second-stage (…SecondStage.cs), first-stage or nested (…FirstStage.cs) walk. It reads and updates only physical
-/// memory. Not thread-safe: the model is single-threaded and deterministic. The successful path does not allocate.
+/// the second-stage (…SecondStage.cs), first-stage or nested (…FirstStage.cs) walk. It reads and updates only the memory
+/// of its machine (a host's, or a guest's view). Not thread-safe: the model is single-threaded and deterministic. The
+/// successful path does not allocate.
 /// </summary>
 internal sealed partial class TranslationEngine
 {
