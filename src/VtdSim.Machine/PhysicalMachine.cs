@@ -18,7 +18,7 @@ public sealed class PhysicalMachine
     private ulong _mmioLow = ulong.MaxValue, _mmioHigh; // [lowest start, highest end) of all windows: most RAM is outside
     private readonly List<PciFunction> _functions = new();
 
-    public PhysicalMachine(PhysicalMemory memory, Hpa iommuBase, IDmaPort dma)
+    public PhysicalMachine(MachineMemory memory, Hpa iommuBase, IDmaPort dma)
     {
         Memory = memory;
         IommuBase = iommuBase;
@@ -35,7 +35,7 @@ public sealed class PhysicalMachine
         return machine;
     }
 
-    public PhysicalMemory Memory { get; }
+    public MachineMemory Memory { get; }
     /// <summary>Where the IOMMU's registers are (what firmware's DMAR table would tell the kernel).</summary>
     public Hpa IommuBase { get; }
     public IDmaPort Dma { get; }
