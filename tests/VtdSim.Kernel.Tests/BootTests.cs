@@ -191,3 +191,16 @@ public class BootTests
         Assert.Equal(TranslationTableMode.Legacy, m.HardwareIommu!.TableMode);
     }
 }
+
+/// <summary>The same mistake as the layout message (a user's error naming a parameter), found in file creation.</summary>
+public class CreateFileMessageTests
+{
+    [Fact]
+    public void AFileSizeThatIsNotWholePagesIsAnErrorWhoseMessageNamesNoParameter()
+    {
+        var kernel = LinuxKernel.Boot(PhysicalMachine.WithoutIommu(1UL << 31));
+        var e = Assert.Throws<ArgumentException>(() => kernel.CreateFile("guest-ram", 0x1234));
+        Assert.Contains("file 'guest-ram': size 0x1234 must be a non-zero multiple of 4 KiB", e.Message);
+        Assert.DoesNotContain("Parameter", e.Message);
+    }
+}
