@@ -29,11 +29,12 @@ public class KernelBootTests
     }
 
     [Fact]
-    public void AnIommuThatDoesNotComeUpStopsTheBootWithTheDriversErrnoAndLog()
+    public void AnIommuThatDoesNotComeUpIsLoggedAndTheKernelBootsWithoutIt()
     {
         var sr = BuiltInProfiles.SapphireRapids;
         var machine = PhysicalMachine.Host(sr with { Name = "no-qi", Ecap = sr.Ecap.With(1, false) }, 1UL << 32);
-        var e = Assert.Throws<InvalidOperationException>(() => LinuxKernel.Boot(machine));
-        Assert.Equal("the Intel IOMMU driver did not come up (ENODEV): DMAR: dmar0: scalable mode needs queued invalidation", e.Message);
+        var kernel = LinuxKernel.Boot(machine);
+        Assert.False(kernel.Iommu.Active);
+        Assert.Contains("DMAR: dmar0: scalable mode needs queued invalidation", kernel.Log.Lines);
     }
 }

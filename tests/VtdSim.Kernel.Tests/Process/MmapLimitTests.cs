@@ -30,9 +30,9 @@ public class MmapLimitTests
     public void NoGapLargeEnoughIsEnomem()
     {
         var p = _kernel.CreateProcess("a");
-        Assert.Equal(Errno.Success, p.Mmap(4096, MemoryProtection.Read, out ulong va));
+        Assert.Equal(Errno.Success, p.Mmap(4096, MemoryProtection.Read, out Uva va));
         Assert.Equal(Errno.ENOMEM, p.Mmap(ProcessAddressSpace.TaskSize - ProcessAddressSpace.MmapBase, MemoryProtection.Read, out _));
-        Assert.Equal([va], p.Mappings.Select(m => m.Start));
+        Assert.Equal([va.Value], p.Mappings.Select(m => m.Start));
     }
 
     [Fact]

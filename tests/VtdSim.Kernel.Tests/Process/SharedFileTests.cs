@@ -32,7 +32,7 @@ public class SharedFileTests
     {
         var file = _kernel.CreateFile("shm", 2 * 4096);
         var p = _kernel.CreateProcess("writer");
-        Assert.Equal(Errno.Success, p.MmapShared(file, 0, 2 * 4096, MemoryProtection.ReadWrite, out ulong va));
+        Assert.Equal(Errno.Success, p.MmapShared(file, 0, 2 * 4096, MemoryProtection.ReadWrite, out Uva va));
         Assert.Equal(Errno.Success, p.Write64(va + 4096 + 8, 0x1122_3344_5566_7788));
         var bytes = new byte[8];
         Assert.Equal(Errno.Success, file.Read(4096 + 8, bytes));
