@@ -149,6 +149,19 @@ public class VmmProcessTests
     }
 
     [Fact]
+    public void AGuestLargerThanTheHostsUserMemoryFailsToPinAndLeavesNothing()
+    {
+        var kernel = Boot(BuiltInProfiles.SapphireRapids); // 960 MiB of user memory
+        Vmm.Start(kernel, Options(ErratumPolicy.Qemu72, xflts: false)).Quit();
+        Counts before = Take(kernel);
+        Vmm vmm = Vmm.Start(kernel, Options(ErratumPolicy.Qemu11, xflts: false, ram: 1UL << 30));
+        Assert.Equal(VmmState.Failed, vmm.State);
+        Assert.Matches(@"^qemu-system-x86_64: -device vfio-pci,host=0000:00:04\.0,iommufd=iommufd0: vfio 0000:00:04\.0: memory listener initialization failed: " +
+                       @"Region pc\.ram: vfio_container_dma_map\(0x[0-9a-f]+, 0x100000, 0x3ff00000, 0x[0-9a-f]+\) = -12 \(Cannot allocate memory\)$", Assert.Single(vmm.Log.Lines));
+        Assert.Equal(before, Take(kernel));
+    }
+
+    [Fact]
     public void ASecondVmCannotTakeADeviceTheFirstHasAndLeavesTheFirstAsItWas()
     {
         var kernel = Boot(BuiltInProfiles.SapphireRapids);
