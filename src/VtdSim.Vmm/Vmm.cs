@@ -314,14 +314,16 @@ public sealed class Vmm
         {
             // Try the container's HWPT (or its IOAS, when the devices are attached to the IOAS itself).
             uint pt = container.HwptId ?? container.IoasId;
-            if (iommufd.DeviceAttach(devId, ref pt) == Errno.Success)
+            e = iommufd.DeviceAttach(devId, ref pt);
+            if (e == Errno.Success)
             {
                 device.Container = container;
                 devices.Add(device);
                 return null;
             }
+            // QEMU would go on to a container of its own for an incompatible (EINVAL) HWPT; the model has one container.
             iommufd.DeviceUnbind(devId);
-            return $"[iommufd={iommufdFd}] error attach {device.Name} ({deviceFd}) to id={container.HwptId ?? container.IoasId}: {Strerror.Of(Errno.EINVAL)}";
+            return $"[iommufd={iommufdFd}] error attach {device.Name} ({deviceFd}) to id={container.HwptId ?? container.IoasId}: {Strerror.Of(e)}";
         }
 
         string? error = CreateContainer(device, iommufdFd, deviceFd);
