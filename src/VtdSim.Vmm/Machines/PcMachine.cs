@@ -16,6 +16,7 @@ public sealed class PcMachine
 
     private const ulong Gib = 1UL << 30;
     private readonly List<PciFunctionModel> functions = [];
+    private MemoryRegion smram = null!;
 
     private PcMachine(MachineOptions options)
     {
@@ -49,6 +50,9 @@ public sealed class PcMachine
     /// <summary>The PCI functions whose memory the map shows, in the order QEMU creates them.</summary>
     public IReadOnlyList<PciFunctionModel> Functions => functions;
 
+    /// <summary>Whether the map shows what SeaBIOS leaves (built with <see cref="MachineOptions.Booted"/>, or after <see cref="RunFirmware"/>).</summary>
+    public bool FirmwareRan { get; private set; }
+
     public static PcMachine Create(MachineOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -58,6 +62,17 @@ public sealed class PcMachine
         var machine = new PcMachine(options);
         using (machine.Memory.BeginTransaction()) machine.Build();
         return machine;
+    }
+
+    /// <summary>
+    /// Applies, as one change of the map, what SeaBIOS leaves behind (as <see cref="MachineOptions.Booted"/> builds it):
+    /// for a VMM that starts at reset, attaches its devices, and then lets the firmware run. False if it already ran.
+    /// </summary>
+    public bool RunFirmware()
+    {
+        if (FirmwareRan) return false;
+        using (Memory.BeginTransaction()) Boot(Options.Type == MachineType.Q35, smram);
+        return true;
     }
 
     private void Build()
@@ -94,7 +109,7 @@ public sealed class PcMachine
         }
         System.AddSubregion(m.Alias("smram-region", Pci, 0xa0000, 0x20000), 0xa0000, 1);
         Pam = Enumerable.Range(0, PamSegments).Select(i => new PamSegment(this, i)).ToList();
-        MemoryRegion smram = m.Container("smram", 4 * Gib);
+        smram = m.Container("smram", 4 * Gib);
         if (q35)
         {
             MemoryRegion tseg = m.Io("tseg-blackhole", 0);
@@ -206,6 +221,7 @@ public sealed class PcMachine
     /// <summary>What SeaBIOS leaves: PAM segments read-only or read-write, BARs placed, MMCONFIG, RCRB and SMRAM set up (V11–V15).</summary>
     private void Boot(bool q35, MemoryRegion smram)
     {
+        FirmwareRan = true;
         MemorySystem m = Memory;
         for (int i = 0; i < PamSegments; i++)
             Pam[i].SetMode(Pam[i].Start is >= 0xe8000 and < 0xf0000 ? PamMode.ReadWrite : PamMode.ReadOnly);
