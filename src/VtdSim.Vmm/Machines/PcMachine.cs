@@ -88,7 +88,7 @@ public sealed class PcMachine
         System = m.Container("system", MemorySystem.AddressSpaceSize);
         MemoryRegion io = m.Io("io", 0x10000);
         SystemMemory = m.AddAddressSpace("memory", System);
-        PortIo = m.AddAddressSpace("I/O", io);
+        PortIo = m.AddAddressSpace("I/O", io, portIo: true);
 
         PcRam = m.Ram("pc.ram", ram);
         System.AddSubregion(m.Alias("ram-below-4g", PcRam, 0, RamBelow4G), 0);

@@ -44,6 +44,54 @@ public sealed class AddressSpace
     }
 
     /// <summary>Subscribes <paramref name="listener"/>; it gets the current view as additions at once (as QEMU's memory_listener_register).</summary>
+    /// <summary>
+    /// What a read of an address that no device answers returns: 0 in a memory address space (QEMU's unassigned memory
+    /// ops), all ones in a port I/O space (its unassigned I/O ops, what a read of an empty ISA port gives).
+    /// </summary>
+    public ulong UnassignedRead => IsPortIo ? ulong.MaxValue : 0;
+
+    /// <summary>Whether this is a port I/O address space (root "io"), whose unassigned reads are all ones.</summary>
+    public bool IsPortIo { get; init; }
+
+    /// <summary>
+    /// A load of <paramref name="size"/> (1, 2, 4 or 8) bytes at <paramref name="address"/> when it reaches a device:
+    /// false when the section there is memory (RAM, ROM, a RAM device or a ROM device in ROMD mode: the caller reads the
+    /// memory behind it). Otherwise true, with the device's answer, or <see cref="UnassignedRead"/> (masked to the size)
+    /// where no region lies, the region emulates nothing, or the device refuses the access (decision V20).
+    /// </summary>
+    public bool TryReadDevice(ulong address, int size, out ulong value)
+    {
+        CheckAccessSize(size);
+        MemorySection? section = Find(address);
+        if (section is { } s && s.IsMemory)
+        {
+            value = 0;
+            return false;
+        }
+        if (section is { Region.Ops: { } ops } io && ops.TryRead(io.OffsetInRegion + (address - io.Start), size, out value))
+            return true;
+        value = size == 8 ? UnassignedRead : UnassignedRead & ((1UL << (size * 8)) - 1);
+        return true;
+    }
+
+    /// <summary>
+    /// A store that reaches a device: false when the section at <paramref name="address"/> is memory (the caller writes
+    /// it); otherwise true, the store given to the device, or dropped where nothing answers it (decision V20).
+    /// </summary>
+    public bool TryWriteDevice(ulong address, int size, ulong value)
+    {
+        CheckAccessSize(size);
+        MemorySection? section = Find(address);
+        if (section is { } s && s.IsMemory) return false;
+        if (section is { Region.Ops: { } ops } io) ops.TryWrite(io.OffsetInRegion + (address - io.Start), size, value);
+        return true;
+    }
+
+    private static void CheckAccessSize(int size)
+    {
+        if (size is not (1 or 2 or 4 or 8)) throw new ArgumentException($"an access of {size} bytes: accesses are 1, 2, 4 or 8 bytes");
+    }
+
     public void AddListener(IMemoryListener listener)
     {
         ArgumentNullException.ThrowIfNull(listener);

@@ -63,6 +63,12 @@ public sealed class MemoryRegion
     /// </summary>
     public object? Backing { get; set; }
 
+    /// <summary>
+    /// What accesses to an I/O region (or a ROM device outside ROMD mode) do: the device behind it. Null for regions the
+    /// model lays out but does not emulate (an access then behaves as unassigned, decision V20).
+    /// </summary>
+    public IRegionOps? Ops { get; set; }
+
     /// <summary>The subregions in QEMU's list order: higher priority first, and among equal priorities the one added last first.</summary>
     public IReadOnlyList<MemoryRegion> Subregions => subregions;
 

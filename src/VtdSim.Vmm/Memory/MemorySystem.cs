@@ -48,13 +48,16 @@ public sealed class MemorySystem
         return alias;
     }
 
-    /// <summary>An address space named <paramref name="name"/> whose root is <paramref name="root"/> (address_space_init).</summary>
-    public AddressSpace AddAddressSpace(string name, MemoryRegion root)
+    /// <summary>
+    /// An address space named <paramref name="name"/> whose root is <paramref name="root"/> (address_space_init);
+    /// <paramref name="portIo"/> for a port I/O space, whose unassigned reads are all ones.
+    /// </summary>
+    public AddressSpace AddAddressSpace(string name, MemoryRegion root, bool portIo = false)
     {
         ArgumentNullException.ThrowIfNull(root);
         if (root.System != this) throw new MemoryMapException($"address space '{name}': its root '{root.Name}' belongs to another memory system");
         if (root.Container is { } parent) throw new MemoryMapException($"address space '{name}': its root '{root.Name}' is a subregion of '{parent.Name}'");
-        var space = new AddressSpace(this, name, root);
+        var space = new AddressSpace(this, name, root) { IsPortIo = portIo };
         addressSpaces.Add(space);
         space.Update(FlatViewRenderer.Render(FlatViewRenderer.FlatViewRoot(root)));
         return space;
