@@ -499,7 +499,7 @@ public sealed partial class Vmm
 
     /// <summary>
     /// Hot-adds RAM (a pc-dimm): <paramref name="size"/> bytes of new process memory (the RAM backend) shown as region
-    /// <paramref name="id"/> at <paramref name="gpa"/>. The range must be page-aligned, inside the guest's physical
+    /// <paramref name="id"/> at <paramref name="address"/>. The range must be page-aligned, inside the guest's physical
     /// address space (<see cref="GuestPhysicalAddressSize"/>) and show nothing yet in the map; a refused hot-add changes
     /// nothing.
     /// </summary>

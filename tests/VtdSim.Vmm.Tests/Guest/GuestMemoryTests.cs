@@ -104,6 +104,23 @@ public class GuestMemoryTests
     }
 
     [Fact]
+    public void TheGuestsPhysicalAddressSpaceIs40BitsUnlessRamNeedsMoreAndHotAddStaysInIt()
+    {
+        LinuxKernel host = Boot(BuiltInProfiles.SapphireRapids);
+        Vmm small = Vmm.Start(host, Q35());
+        Assert.Equal(1UL << 40, small.GuestMachine.Memory.Size);
+        Assert.False(small.TryHotAddMemory("far", new Gpa(1UL << 40), 2UL << 20, out string error));
+        Assert.Equal("memory hot-add 'far': [0x10000000000, 0x100001fffff] is beyond the guest's physical address space (0x10000000000 bytes)", error);
+        Assert.True(small.TryHotAddMemory("near", new Gpa((1UL << 40) - (2UL << 20)), 2UL << 20, out _));
+        small.GuestMachine.Write(new Hpa((1UL << 40) - 8), 8, 9);
+        Assert.Equal(9UL, small.GuestMachine.Read(new Hpa((1UL << 40) - 8), 8));
+        small.Quit();
+
+        Vmm big = Vmm.Start(host, Q35(ram: 2UL << 40));
+        Assert.Equal(4UL << 40, big.GuestMachine.Memory.Size); // 4 GiB + 2 TiB of RAM needs 42 bits
+    }
+
+    [Fact]
     public void AfterQuitTheGuestMachineHasNoRamLeft()
     {
         LinuxKernel host = Boot(BuiltInProfiles.SapphireRapids);
