@@ -9,7 +9,8 @@ namespace VtdSim.Machine;
 /// <summary>
 /// A machine as software on it sees it: physical memory, MMIO regions that claim parts of the address space (the
 /// IOMMU's register page among them), the DMA port its PCI functions use, and the interrupt controller their MSIs
-/// reach. CPU accesses go to the MMIO region that claims the address, else to memory. Firmware's description of the
+/// reach. CPU accesses go to the MMIO region that claims the address, else to the machine's <see cref="MmioRouter"/> if
+/// it has one (a guest machine's device dispatch, its VMM's flat view), else to memory. Firmware's description of the
 /// DMA remapping units (<see cref="RemappingUnits"/>, the DMAR table) is how the kernel finds an IOMMU; a machine may
 /// have none.
 /// </summary>
@@ -19,6 +20,7 @@ public sealed class PhysicalMachine
     private MmioWindow[] _windows = []; // _mmio's address ranges, for the check every CPU access makes
     private ulong _mmioLow = ulong.MaxValue, _mmioHigh; // [lowest start, highest end) of all windows: most RAM is outside
     private readonly List<PciFunction> _functions = new();
+    private readonly IMmioRouter? _router;
 
     /// <summary>A machine with one remapping unit at <paramref name="iommuBase"/> and its own interrupt controller.</summary>
     public PhysicalMachine(MachineMemory memory, Hpa iommuBase, IDmaPort dma)
@@ -28,11 +30,13 @@ public sealed class PhysicalMachine
 
     /// <summary>
     /// A machine whose firmware lists <paramref name="remappingUnits"/> (none: no DMAR table), whose devices' DMA goes
-    /// through <paramref name="dma"/>, and whose MSIs reach <paramref name="interrupts"/>.
+    /// through <paramref name="dma"/>, and whose MSIs reach <paramref name="interrupts"/>. With <paramref name="router"/>,
+    /// CPU accesses that no mapped <see cref="IMmioRegion"/> claims are offered to it before memory.
     /// </summary>
-    public PhysicalMachine(MachineMemory memory, IReadOnlyList<RemappingUnitDescription> remappingUnits, IDmaPort dma, InterruptController interrupts)
+    public PhysicalMachine(MachineMemory memory, IReadOnlyList<RemappingUnitDescription> remappingUnits, IDmaPort dma, InterruptController interrupts, IMmioRouter? router = null)
     {
         Memory = memory;
+        _router = router;
         RemappingUnits = [.. remappingUnits];
         Dma = dma;
         Interrupts = interrupts;
@@ -86,6 +90,8 @@ public sealed class PhysicalMachine
     /// <summary>The hardware unit when this is a bare-metal machine (for tools and tests, never for the kernel).</summary>
     public VtdUnit? HardwareIommu { get; init; }
     public IReadOnlyList<IMmioRegion> MmioRegions => _mmio;
+    /// <summary>The device dispatch this machine takes from elsewhere (a guest's: its VMM's flat view), if any.</summary>
+    public IMmioRouter? MmioRouter => _router;
     /// <summary>The PCI functions on the machine's bus, as enumeration finds them.</summary>
     public IReadOnlyList<PciFunction> Functions => _functions;
 
@@ -117,6 +123,8 @@ public sealed class PhysicalMachine
     {
         CheckSize(size);
         if (FindRegion(address, size) is { } region) return region.TryRead(address.Value - region.Base.Value, size, out value);
+        if (_router is not null && _router.Read(address, size, out value) is var outcome && outcome != MmioOutcome.Memory)
+            return outcome == MmioOutcome.Device || Refused(size, out value);
         if (size == 8 && (address.Value & 7) == 0) return Memory.TryRead64(address, out value); // the common case: a table entry
         Span<byte> bytes = stackalloc byte[8];
         bytes.Clear();
@@ -135,10 +143,22 @@ public sealed class PhysicalMachine
             Interrupts.DeliverPending(); // a store to a device register (e.g. unmasking FECTL) may have raised an MSI (B8)
             return accepted;
         }
+        if (_router is not null && _router.Write(address, size, value) is var outcome && outcome != MmioOutcome.Memory)
+        {
+            Interrupts.DeliverPending();
+            return outcome == MmioOutcome.Device;
+        }
         if (size == 8 && (address.Value & 7) == 0) return Memory.TryWrite64(address, value);
         Span<byte> bytes = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(bytes, value);
         return Memory.TryWrite(address, bytes[..size]);
+    }
+
+    /// <summary>A load a device refused reads as all ones, as an unclaimed bus read.</summary>
+    private static bool Refused(int size, out ulong value)
+    {
+        value = size == 8 ? ulong.MaxValue : (1UL << (8 * size)) - 1;
+        return false;
     }
 
     public ulong Read(Hpa address, int size) =>

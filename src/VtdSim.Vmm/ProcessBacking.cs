@@ -1,3 +1,4 @@
+using VtdSim.Hardware.Addressing;
 using VtdSim.Kernel.Process;
 
 namespace VtdSim.Vmm;
@@ -16,10 +17,10 @@ public sealed record ProcessBacking(ProcessAddressSpace Process, Uva UserVa, ulo
 }
 
 /// <summary>
-/// What a guest-physical page is to the VMM (the resolver a guest machine's memory view uses): the section that holds
-/// it, and for RAM and ROM the VMM process address of the page and whether the guest may write it.
+/// What a guest-physical address is to the VMM (<see cref="Vmm.Resolve"/>): the section that holds it, and for RAM and
+/// ROM the VMM process address of the byte and whether the guest may write it.
 /// </summary>
-public readonly record struct GuestPage(ulong Gpa, string? Region, bool IsRam, bool ReadOnly, Uva? UserVa)
+public readonly record struct GuestMapping(Gpa Gpa, string? Region, bool IsRam, bool ReadOnly, Uva? UserVa)
 {
     /// <summary>Nothing renders at the address, or it is I/O: reads and writes are unassigned for memory purposes.</summary>
     public bool Unassigned => !IsRam;

@@ -1,5 +1,6 @@
 using System.Text;
 using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Memory;
 using VtdSim.Kernel;
 using VtdSim.Kernel.Iommufd;
 using VtdHwInfo = VtdSim.Kernel.Intel.VtdHwInfo;
@@ -35,7 +36,7 @@ public enum VmmState
 /// what QEMU answers with a message: a VMM that fails to start is <see cref="VmmState.Failed"/>, its messages are in
 /// <see cref="Log"/>, and it has left nothing behind in the kernel.
 /// </summary>
-public sealed class Vmm
+public sealed partial class Vmm
 {
     /// <summary>Where the VMM mmaps its passthrough devices' BARs (nothing the model's kernel can map lives there, decision F11).</summary>
     public const ulong DeviceMmapBase = 0x7e00_0000_0000;
@@ -112,6 +113,7 @@ public sealed class Vmm
             return false;
         }
         if (!BackGuestMemory()) return false;
+        BuildGuestMachine();
 
         foreach (SourceId host in Options.Passthrough)
         {
@@ -124,6 +126,7 @@ public sealed class Vmm
             }
         }
         Log.Location = null;
+        AddPassthroughFunctions();
 
         if (Options.Machine.Booted) RunFirmware();
         return State == VmmState.Running;
@@ -247,44 +250,68 @@ public sealed class Vmm
     }
 
     /// <summary>
-    /// What a guest-physical page is: the section of the "memory" address space that holds it and, for RAM and ROM,
-    /// the process address of the byte (the resolver a guest machine's memory view needs: GPA → VMM address → host frame
-    /// through the process's page tables).
+    /// What a guest-physical address is: the section of the "memory" address space that holds it and, for RAM and ROM,
+    /// the process address of the byte (the process's page tables give the frame of the machine below). The one
+    /// lookup behind the guest machine's memory (<see cref="GuestMachine"/>) and the VMM's own accesses.
     /// </summary>
-    public GuestPage Resolve(ulong gpa)
+    public GuestMapping Resolve(Gpa gpa) =>
+        FindSection(gpa.Value, out Uva? va) is { } s
+            ? new GuestMapping(gpa, s.Region.Name, va is not null, s.ReadOnly, va)
+            : new GuestMapping(gpa, null, false, false, null);
+
+    /// <summary>The section at <paramref name="gpa"/>, and the process address of the byte when it is RAM or ROM backed by the process.</summary>
+    private MemorySection? FindSection(ulong gpa, out Uva? va)
     {
-        if (Machine is null || Machine.SystemMemory.Find(gpa) is not { } s) return new GuestPage(gpa, null, false, false, null);
+        va = null;
+        if (Machine is null || Machine.SystemMemory.Find(gpa) is not { } s) return null;
         bool ram = s.Kind is RegionKind.Ram or RegionKind.Rom || (s.Kind == RegionKind.RomDevice && s.RomdMode);
-        Uva? va = ram && s.Region.Backing is ProcessBacking b ? b.At(s.OffsetInRegion + (gpa - s.Start)) : null;
-        return new GuestPage(gpa, s.Region.Name, ram && va is not null, s.ReadOnly, va);
+        if (ram && s.Region.Backing is ProcessBacking b) va = b.At(s.OffsetInRegion + (gpa - s.Start));
+        return s;
     }
 
-    /// <summary>Reads guest RAM or ROM as the VMM (through its own process memory); false where the address is not memory.</summary>
-    public bool TryReadGuest(ulong gpa, Span<byte> destination)
+    /// <summary>
+    /// Page <paramref name="pfn"/> of guest-physical memory as the guest machine's memory sees it: RAM or ROM only when
+    /// one such section covers the whole page at a page-aligned process address (decision G3); its process address and
+    /// whether the section is read-only.
+    /// </summary>
+    internal bool TryResolvePage(ulong pfn, out Uva va, out bool readOnly)
     {
-        while (!destination.IsEmpty)
-        {
-            GuestPage page = Resolve(gpa);
-            if (page.UserVa is not Uva va) return false;
-            int n = (int)Math.Min((ulong)destination.Length, 0x1000 - (gpa & 0xFFF));
-            if (Process.Read(va, destination[..n]) != Errno.Success) return false;
-            destination = destination[n..];
-            gpa += (ulong)n;
-        }
+        ulong gpa = pfn << MachineMemory.PageShift;
+        va = default;
+        readOnly = false;
+        if (FindSection(gpa, out Uva? at) is not { } s || at is not Uva page) return false;
+        if (page.PageOffset != 0 || (UInt128)s.Start + s.Size < (UInt128)gpa + MachineMemory.PageSize) return false;
+        va = page;
+        readOnly = s.ReadOnly;
         return true;
     }
 
-    /// <summary>Writes guest RAM or ROM as the VMM does when it loads an image (read-only sections too); false where the address is not memory.</summary>
-    public bool TryWriteGuest(ulong gpa, ReadOnlySpan<byte> source)
+    /// <summary>
+    /// Reads guest RAM or ROM as the VMM does, through the guest machine's memory (the same bytes the guest and its
+    /// devices see); false where any of it is not memory.
+    /// </summary>
+    public bool TryReadGuest(Gpa gpa, Span<byte> destination) =>
+        GuestMachine is { } guest && guest.Memory.TryRead(new Hpa(gpa.Value), destination);
+
+    /// <summary>
+    /// Writes guest RAM or ROM as the VMM does when it loads an image: through the guest machine's memory, and a
+    /// read-only page (ROM, PAM read-only RAM) through the VMM's own process memory, which it may write. False where the
+    /// address is not memory (what came before it stays written).
+    /// </summary>
+    public bool TryWriteGuest(Gpa gpa, ReadOnlySpan<byte> source)
     {
+        if (GuestMachine is not { } guest) return false;
+        ulong at = gpa.Value;
         while (!source.IsEmpty)
         {
-            GuestPage page = Resolve(gpa);
-            if (page.UserVa is not Uva va) return false;
-            int n = (int)Math.Min((ulong)source.Length, 0x1000 - (gpa & 0xFFF));
-            if (Process.Write(va, source[..n]) != Errno.Success) return false;
+            int n = (int)Math.Min((ulong)source.Length, MachineMemory.PageSize - (at & (MachineMemory.PageSize - 1)));
+            if (!guest.Memory.TryWrite(new Hpa(at), source[..n]))
+            {
+                GuestMapping page = Resolve(new Gpa(at));
+                if (!page.ReadOnly || page.UserVa is not Uva va || Process.Write(va, source[..n]) != Errno.Success) return false;
+            }
             source = source[n..];
-            gpa += (ulong)n;
+            at += (ulong)n;
         }
         return true;
     }
@@ -420,10 +447,10 @@ public sealed class Vmm
         byte[] vgaBios = new byte[0xa000];
         byte[] sig = Encoding.ASCII.GetBytes("\x55\xAA\x50VGA BIOS (vtdsim) ");
         for (int i = 0; i < vgaBios.Length; i++) vgaBios[i] = i < 3 ? sig[i] : sig[3 + (i - 3) % (sig.Length - 3)];
-        if (Options.Machine.Defaults) TryWriteGuest(0xc0000, vgaBios);
+        if (Options.Machine.Defaults) TryWriteGuest(new Gpa(0xc0000), vgaBios);
         var bios = new byte[0x20000];
-        TryReadGuest(0xfffe0000, bios);
-        TryWriteGuest(0xe0000, bios);
+        TryReadGuest(new Gpa(0xfffe0000), bios);
+        TryWriteGuest(new Gpa(0xe0000), bios);
         return true;
     }
 
@@ -472,11 +499,13 @@ public sealed class Vmm
 
     /// <summary>
     /// Hot-adds RAM (a pc-dimm): <paramref name="size"/> bytes of new process memory (the RAM backend) shown as region
-    /// <paramref name="id"/> at <paramref name="gpa"/>. The range must be page-aligned and show nothing yet in the map;
-    /// a refused hot-add changes nothing.
+    /// <paramref name="id"/> at <paramref name="address"/>. The range must be page-aligned, inside the guest's physical
+    /// address space (<see cref="GuestPhysicalAddressSize"/>) and show nothing yet in the map; a refused hot-add changes
+    /// nothing.
     /// </summary>
-    public bool TryHotAddMemory(string id, ulong gpa, ulong size, out string error)
+    public bool TryHotAddMemory(string id, Gpa address, ulong size, out string error)
     {
+        ulong gpa = address.Value;
         if (!CheckRunning(out error)) return false;
         ArgumentNullException.ThrowIfNull(id);
         if (size == 0 || (size & 0xFFF) != 0 || (gpa & 0xFFF) != 0)
@@ -484,6 +513,8 @@ public sealed class Vmm
         if (gpa > ulong.MaxValue - (size - 1))
             return Fail($"memory hot-add '{id}': 0x{gpa:x} + 0x{size:x} passes the end of the address space", out error);
         ulong last = gpa + (size - 1);
+        if (GuestMachine is { } guest && last >= guest.Memory.Size)
+            return Fail($"memory hot-add '{id}': [0x{gpa:x}, 0x{last:x}] is beyond the guest's physical address space (0x{guest.Memory.Size:x} bytes)", out error);
         foreach (MemorySection hit in Machine.SystemMemory.Sections.Where(s => s.Size != 0 && s.Start <= last && gpa <= s.Last).Take(1))
             return Fail($"memory hot-add '{id}': [0x{gpa:x}, 0x{gpa + (size - 1):x}] overlaps '{hit.Region.Name}' at [0x{hit.Start:x}, 0x{hit.Last:x}]", out error);
         if (hotAdded.Exists(r => r.Name == id)) return Fail($"Duplicate ID '{id}' for device", out error);
@@ -516,6 +547,7 @@ public sealed class Vmm
         iommufd = null;
         Process.Exit();
         RamFile?.Delete();
+        ForgetGuestMemory(); // the process's pages are gone: the guest machine's memory is no longer RAM
     }
 
     private bool CheckRunning(out string error)

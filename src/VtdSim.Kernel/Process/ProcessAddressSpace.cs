@@ -242,6 +242,20 @@ public sealed class ProcessAddressSpace
         return null;
     }
 
+    /// <summary>
+    /// What a CPU touch of <paramref name="va"/> does to the page table (handle_mm_fault): faults the page in as a load
+    /// or, with <paramref name="write"/>, a store would — an anonymous page is allocated zeroed on first touch, a
+    /// hugetlb page whole, a shared file's page comes from the page cache — and gives the physical address of the
+    /// byte (the machine's own address). EFAULT where the access is not allowed (unmapped, beyond the file, or a store
+    /// to a mapping without PROT_WRITE), ENOMEM when no page is left; the page table is then unchanged.
+    /// </summary>
+    public Errno TryFault(Uva va, bool write, out Hpa address)
+    {
+        Errno e = Fault(va.Value, write, out var frame, out ulong pageStart);
+        address = e == Errno.Success ? frame!.Address + (va.Value - pageStart) : default;
+        return e;
+    }
+
     /// <summary>The mapping containing an address, or null.</summary>
     public VirtualMemoryArea? FindMapping(Uva address) => FindMapping(address.Value);
 

@@ -22,6 +22,9 @@ public sealed class PassthroughDevice
     /// <summary>QEMU's vbasedev->name: the host address with its PCI domain, "0000:00:04.0".</summary>
     public string Name => NameOf(Host);
 
+    /// <summary>The function's requester id on the guest's bus (the first free slot when it was realized), once the VM runs.</summary>
+    public SourceId? Guest { get; internal set; }
+
     /// <summary>The iommufd device id from VFIO_DEVICE_BIND_IOMMUFD.</summary>
     public uint DevId { get; internal set; }
 

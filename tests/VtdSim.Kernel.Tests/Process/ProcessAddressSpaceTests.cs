@@ -28,6 +28,31 @@ public class ProcessAddressSpaceTests
     }
 
     [Fact]
+    public void TryFaultFaultsThePageInAsATouchAndGivesTheBytesPhysicalAddress()
+    {
+        var p = _kernel.CreateProcess("a");
+        Assert.Equal(Errno.Success, p.Mmap(2 * 4096, MemoryProtection.Read, out Uva ro));
+        Assert.Equal(Errno.Success, p.Mmap(2UL << 20, MemoryProtection.ReadWrite, out Uva huge, flags: MapFlags.Hugetlb));
+        Assert.Equal(0, p.ResidentPages);
+
+        Assert.Equal(Errno.Success, p.TryFault(ro + 4096 + 0x123, write: false, out Hpa a));
+        Assert.Equal(1, p.ResidentPages);
+        Assert.Equal(p.Translate(ro + 4096 + 0x123), a);
+        Assert.Equal(Errno.EFAULT, p.TryFault(ro, write: true, out _)); // a store to a read-only mapping
+        Assert.Equal(Errno.EFAULT, p.TryFault(new Uva(0x1000), write: false, out _));
+        Assert.Equal(1, p.ResidentPages);
+
+        // A hugetlb page comes whole: the byte's address is the folio's head plus its offset.
+        Assert.Equal(Errno.Success, p.TryFault(huge + 0x12_3456, write: true, out Hpa h));
+        Assert.Equal(p.Translate(huge)!.Value + 0x12_3456, h);
+        Assert.Equal(0x456UL, h.PageOffset);
+        // The page is the process's: a store through it is what the process loads.
+        _kernel.Machine.Memory.Write64(h + 2, 0xBEEF);
+        Assert.Equal(Errno.Success, p.Read64(huge + 0x12_3458, out ulong v));
+        Assert.Equal(0xBEEFUL, v);
+    }
+
+    [Fact]
     public void AccessesOutsideMappingsOrAgainstProtectionAreEfault()
     {
         var p = _kernel.CreateProcess("a");

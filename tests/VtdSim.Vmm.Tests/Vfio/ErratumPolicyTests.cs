@@ -119,16 +119,16 @@ public class ErratumPolicyTests
 
         // Mapped RAM: one byte, one truth between the device and the VMM's process.
         ulong gpa = 0x123_4560;
-        var va = vmm.Resolve(gpa).UserVa!.Value;
+        var va = vmm.Resolve(new Gpa(gpa)).UserVa!.Value;
         Assert.Equal(Kernel.Errno.Success, vmm.Process.Write(va, "written by the VMM"u8[..16]));
         Assert.True(port.Read(new DmaRequest(Nic, new Iova(gpa), DmaAccess.Read), buffer).Completed);
         Assert.Equal("written by the VMM"u8[..16].ToArray(), buffer);
         Assert.True(port.Write(new DmaRequest(Nic, new Iova(gpa + 0x1000), DmaAccess.Write), "DMA by the device"u8).Completed);
         var seen = new byte[17];
-        Assert.Equal(Kernel.Errno.Success, vmm.Process.Read(vmm.Resolve(gpa + 0x1000).UserVa!.Value, seen));
+        Assert.Equal(Kernel.Errno.Success, vmm.Process.Read(vmm.Resolve(new Gpa(gpa + 0x1000)).UserVa!.Value, seen));
         Assert.Equal("DMA by the device"u8.ToArray(), seen);
         // ... and the host frame behind the process page is the one the IOMMU wrote.
-        Assert.Equal(kernel.Machine.Memory.Read64(vmm.Process.Translate(vmm.Resolve(gpa + 0x1000).UserVa!.Value)!.Value), BitConverter.ToUInt64(seen));
+        Assert.Equal(kernel.Machine.Memory.Read64(vmm.Process.Translate(vmm.Resolve(new Gpa(gpa + 0x1000)).UserVa!.Value)!.Value), BitConverter.ToUInt64(seen));
     }
 
     [Fact]
@@ -148,7 +148,7 @@ public class ErratumPolicyTests
         Vmm neverRo = Vmm.Start(kernel, Options(ErratumPolicy.NeverRo, xflts: true));
         Assert.Equal(VmmState.Running, neverRo.State);
         Assert.True(port.Write(new DmaRequest(Nic, new Iova(0xfffc0000), DmaAccess.Write), "XXXXXXX"u8).Completed);
-        Assert.True(neverRo.TryReadGuest(0xfffc0000, bios));
+        Assert.True(neverRo.TryReadGuest(new Gpa(0xfffc0000), bios));
         Assert.Equal("XXXXXXX"u8.ToArray(), bios);
     }
 }

@@ -1,3 +1,4 @@
+using VtdSim.Hardware.Addressing;
 using CsCheck;
 using VtdSim.Hardware.Tests.Properties;
 using VtdSim.Vmm.Machines;
@@ -55,7 +56,7 @@ public class RuntimeChangeTests
                         case Op.HotAdd:
                             // Above 4 GiB, 2 MiB to 8 MiB, sometimes over an earlier one (refused, nothing changes).
                             ulong gpa = 0x1_0000_0000UL + (ulong)(s.A % 8) * (4UL << 20);
-                            bool added = vmm.TryHotAddMemory($"dimm{dimms}", gpa, (ulong)(1 + s.B % 4) * (2UL << 20), out string error);
+                            bool added = vmm.TryHotAddMemory($"dimm{dimms}", new Gpa(gpa), (ulong)(1 + s.B % 4) * (2UL << 20), out string error);
                             if (added) dimms++;
                             else Assert.Contains("overlaps", error);
                             break;

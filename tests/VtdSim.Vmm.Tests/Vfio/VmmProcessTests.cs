@@ -25,10 +25,10 @@ public class VmmProcessTests
         Assert.True(bytes < (1UL << 20), $"{bytes} bytes in use");
 
         ulong gpa = 3UL << 40;
-        Assert.True(vmm.TryWriteGuest(gpa, "touched"u8));
+        Assert.True(vmm.TryWriteGuest(new Gpa(gpa), "touched"u8));
         Assert.Equal(resident + 1, vmm.Process.ResidentPages);
         Assert.Equal(bytes + 4096, kernel.UserMemory.BytesInUse);
-        Hpa frame = vmm.Process.Translate(vmm.Resolve(gpa).UserVa!.Value)!.Value;
+        Hpa frame = vmm.Process.Translate(vmm.Resolve(new Gpa(gpa)).UserVa!.Value)!.Value;
         var seen = new byte[7];
         Assert.True(kernel.Machine.Memory.TryRead(frame, seen));
         Assert.Equal("touched"u8.ToArray(), seen);
@@ -53,13 +53,13 @@ public class VmmProcessTests
             Assert.NotNull(vmm.Process.FindMapping(backing.UserVa));
         }
         var bytes = new byte[7];
-        Assert.True(vmm.TryReadGuest(0xfffc0000, bytes));
+        Assert.True(vmm.TryReadGuest(new Gpa(0xfffc0000), bytes));
         Assert.Equal("pc.bios"u8.ToArray(), bytes);
-        Assert.True(vmm.TryReadGuest(0xc0003, bytes)); // the VGA BIOS SeaBIOS shadowed into read-only RAM
+        Assert.True(vmm.TryReadGuest(new Gpa(0xc0003), bytes)); // the VGA BIOS SeaBIOS shadowed into read-only RAM
         Assert.Equal("VGA BIO"u8.ToArray(), bytes);
-        GuestPage vbios = vmm.Resolve(0xc0000);
+        GuestMapping vbios = vmm.Resolve(new Gpa(0xc0000));
         Assert.Equal(("pc.ram", true, true), (vbios.Region, vbios.IsRam, vbios.ReadOnly));
-        GuestPage ioapic = vmm.Resolve(0xfec00000);
+        GuestMapping ioapic = vmm.Resolve(new Gpa(0xfec00000));
         Assert.True(ioapic.Unassigned);
         Assert.Null(ioapic.UserVa);
     }
@@ -184,14 +184,14 @@ public class VmmProcessTests
         var mapped = Actual(vmm);
         int mappings = vmm.Process.Mappings.Count;
 
-        Assert.False(vmm.TryHotAddMemory("dimm0", 0x100_0000, 2UL << 20, out string error));
+        Assert.False(vmm.TryHotAddMemory("dimm0", new Gpa(0x100_0000), 2UL << 20, out string error));
         Assert.Equal("memory hot-add 'dimm0': [0x1000000, 0x11fffff] overlaps 'pc.ram' at [0x100000, 0x3ffffff]", error);
-        Assert.False(vmm.TryHotAddMemory("dimm0", 0x1_0000_0800, 2UL << 20, out error));
+        Assert.False(vmm.TryHotAddMemory("dimm0", new Gpa(0x1_0000_0800), 2UL << 20, out error));
         Assert.Equal("memory hot-add 'dimm0': address 0x100000800 and size 0x200000 must be non-zero multiples of the page size 0x1000", error);
-        Assert.False(vmm.TryHotAddMemory("dimm0", 0xffff_ffff_ffe0_0000, 4UL << 20, out error));
+        Assert.False(vmm.TryHotAddMemory("dimm0", new Gpa(0xffff_ffff_ffe0_0000), 4UL << 20, out error));
         Assert.Contains("passes the end of the address space", error);
-        Assert.True(vmm.TryHotAddMemory("dimm0", 0x1_0000_0000, 2UL << 20, out _));
-        Assert.False(vmm.TryHotAddMemory("dimm0", 0x2_0000_0000, 2UL << 20, out error));
+        Assert.True(vmm.TryHotAddMemory("dimm0", new Gpa(0x1_0000_0000), 2UL << 20, out _));
+        Assert.False(vmm.TryHotAddMemory("dimm0", new Gpa(0x2_0000_0000), 2UL << 20, out error));
         Assert.Equal("Duplicate ID 'dimm0' for device", error);
         Assert.False(vmm.TryPlacePassthroughBar(0, 0xd000_1000, out error));
         Assert.Equal("BAR '0000:00:04.0 BAR 0 mmaps[0]' (size 0x100000) cannot be placed at 0xd0001000: a BAR is aligned to its size", error);

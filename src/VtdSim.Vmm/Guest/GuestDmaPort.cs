@@ -1,0 +1,68 @@
+using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Translation;
+using VtdSim.Machine;
+
+namespace VtdSim.Vmm.Guest;
+
+/// <summary>
+/// Where the guest machine's PCI functions' DMA goes (decisions G8–G10). An emulated function's request goes to the
+/// guest's own port: through the vIOMMU, which translates with the guest's tables in guest memory and moves the data
+/// in guest memory (= the host's frames), or — without a vIOMMU — straight to guest memory, the address being a GPA.
+/// A passthrough device's request is the host function's: without a vIOMMU its address is a GPA, which is the IOVA
+/// the VFIO listener mapped, so it goes to the port of the machine the VMM runs on with the host requester id, and the
+/// host IOMMU translates (and faults) it. So it does with a vIOMMU whose translation the guest has not enabled
+/// (QEMU's "nodmar" address space: the device sees system memory). Behind a vIOMMU that translates (nesting or
+/// shadowing, issue 10) it is not modelled yet: the request is refused, nothing moves.
+/// </summary>
+public sealed class GuestDmaPort : IDmaPort
+{
+    private readonly IDmaPort guest;
+    private readonly IDmaPort below;
+    private readonly Func<bool> viommuTranslates;
+    private (SourceId Guest, SourceId Host)[] passthrough = [];
+
+    internal GuestDmaPort(IDmaPort guest, IDmaPort below, Func<bool> viommuTranslates)
+    {
+        this.guest = guest;
+        this.below = below;
+        this.viommuTranslates = viommuTranslates;
+    }
+
+    /// <summary>The passthrough functions: guest requester id → host requester id.</summary>
+    public IReadOnlyList<(SourceId Guest, SourceId Host)> Passthrough => passthrough;
+
+    internal void AddPassthrough(SourceId guestId, SourceId hostId) => passthrough = [.. passthrough, (guestId, hostId)];
+
+    internal void ClearPassthrough() => passthrough = [];
+
+    public DmaTransferResult Read(in DmaRequest request, Span<byte> destination)
+    {
+        if (passthrough.Length == 0 || !TryFindHost(request.Source, out SourceId host)) return guest.Read(in request, destination);
+        if (viommuTranslates()) return BehindVIommu(in request);
+        return below.Read(request with { Source = host }, destination);
+    }
+
+    public DmaTransferResult Write(in DmaRequest request, ReadOnlySpan<byte> source)
+    {
+        if (passthrough.Length == 0 || !TryFindHost(request.Source, out SourceId host)) return guest.Write(in request, source);
+        if (viommuTranslates()) return BehindVIommu(in request);
+        return below.Write(request with { Source = host }, source);
+    }
+
+    private bool TryFindHost(SourceId guestId, out SourceId host)
+    {
+        foreach (var (g, h) in passthrough)
+        {
+            if (g == guestId)
+            {
+                host = h;
+                return true;
+            }
+        }
+        host = default;
+        return false;
+    }
+
+    private static DmaTransferResult BehindVIommu(in DmaRequest request) =>
+        new(0, null, $"DMA by passthrough device {request.Source} behind the vIOMMU: nesting and shadowing are not modelled yet");
+}
