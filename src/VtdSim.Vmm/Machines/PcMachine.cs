@@ -1,3 +1,4 @@
+using VtdSim.Vmm.Devices;
 using VtdSim.Vmm.Memory;
 using VtdSim.Vmm.Pci;
 
@@ -17,6 +18,7 @@ public sealed class PcMachine
 
     private const ulong Gib = 1UL << 30;
     private readonly List<PciFunctionModel> functions = [];
+    private readonly List<IEmulatedPciDevice> devices = [];
     private MemoryRegion smram = null!;
 
     private PcMachine(MachineOptions options)
@@ -54,8 +56,28 @@ public sealed class PcMachine
     /// <summary>The PCI functions whose memory the map shows, in the order QEMU creates them.</summary>
     public IReadOnlyList<PciFunctionModel> Functions => functions;
 
+    /// <summary>The emulated devices (`-device edu`, `-device iommu-testdev`): connect them to the guest machine (E10).</summary>
+    public IReadOnlyList<IEmulatedPciDevice> Devices => devices;
+
     /// <summary>Whether the map shows what SeaBIOS leaves (built with <see cref="MachineOptions.Booted"/>, or after <see cref="RunFirmware"/>).</summary>
     public bool FirmwareRan { get; private set; }
+
+    /// <summary><see cref="Create"/> without exceptions: false with QEMU's message for options it refuses.</summary>
+    public static bool TryCreate(MachineOptions options, out PcMachine? machine, out string error)
+    {
+        machine = null;
+        error = "";
+        try
+        {
+            machine = Create(options);
+            return true;
+        }
+        catch (ArgumentException e)
+        {
+            error = e.Message;
+            return false;
+        }
+    }
 
     public static PcMachine Create(MachineOptions options)
     {
@@ -181,6 +203,8 @@ public sealed class PcMachine
             functions.Add(PciFunctionModel.Piix3Ide(m, 0x09));
             functions.Add(PciFunctionModel.Piix4Pm(0x0b));
         }
+        var ids = new Dictionary<int, string>();
+        foreach (DeviceOptions device in Options.Devices) devices.Add(DevicePlacement.Place(this, functions, ids, device));
         Bus = new PciHost(this);
         foreach (PciFunctionModel f in functions) Bus.Add(f);
 
