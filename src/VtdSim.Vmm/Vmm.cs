@@ -515,6 +515,17 @@ public sealed class Vmm
     /// <summary>hw_error: QEMU aborts; the process and everything it held goes.</summary>
     internal void Abort() => TearDown(VmmState.Aborted);
 
+    /// <summary>
+    /// A device's hw_error (edu's DMA range check): QEMU prints `qemu: hardware error: MESSAGE` and aborts (decision E16).
+    /// What the guest machine gives its emulated devices as <see cref="Devices.EmulatedDeviceContext.HardwareError"/>.
+    /// </summary>
+    public void ReportHardwareError(string message)
+    {
+        if (State != VmmState.Running) return;
+        Log.HardwareError(message);
+        Abort();
+    }
+
     private void TearDown(VmmState state)
     {
         State = state;
