@@ -266,9 +266,13 @@ public sealed class PcMachine
             smram.SetEnabled(true);
         }
         BarAllocator.AssignAsSeaBios(this);
+        // SeaBIOS turns on I/O and memory decoding and SERR# for every function, bus mastering for the NICs and AHCI (E8).
         foreach (PciFunctionModel f in functions)
-            if (f.Name is "e1000e" or "e1000" or "ich9-ahci")
-                Bus.WriteConfig(0, f.DevFn, PciConfigSpace.CommandOffset, 2, (uint)(f.Config.Command | PciConfigSpace.CommandBusMaster));
+        {
+            uint command = PciConfigSpace.CommandIo | PciConfigSpace.CommandMemory | PciConfigSpace.CommandSerr;
+            if (f.Name is "e1000e" or "e1000" or "ich9-ahci") command |= PciConfigSpace.CommandBusMaster;
+            Bus.WriteConfig(0, f.DevFn, PciConfigSpace.CommandOffset, 2, command);
+        }
 
         // SeaBIOS copies the option ROMs to 0xc0000 on: the VGA BIOS (pages 0xc0000-0xc9fff and part of the next),
         // then 4 KiB per NIC's iPXE ROM after its initialisation, then kvmvapic.bin, whose pages QEMU's vapic makes

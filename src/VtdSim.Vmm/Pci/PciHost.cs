@@ -47,13 +47,60 @@ public sealed class PciHost
     /// <summary>The function at <paramref name="devFn"/> of bus 0, if any.</summary>
     public PciFunctionModel? Function(int devFn) => (uint)devFn < 256 ? functions[devFn] : null;
 
+    /// <summary>Where the host bridge's seven PAM registers start: 0x90 on the MCH (q35), 0x59 on the i440FX (pc).</summary>
+    public int PamOffset => machine.Options.Type == MachineType.Q35 ? 0x90 : 0x59;
+
     internal void Add(PciFunctionModel function)
     {
         functions[function.DevFn] = function;
-        if (function.DevFn == 0 && machine.Options.Type == MachineType.Q35) function.ConfigWritten = (offset, size) =>
+        if (function.DevFn != 0) return;
+        bool q35 = machine.Options.Type == MachineType.Q35;
+        function.ConfigWritten = (offset, size) =>
         {
-            if (Overlaps(offset, size, PciexbarOffset, 8)) UpdateMmconfig(function);
+            if (q35 && Overlaps(offset, size, PciexbarOffset, 8)) UpdateMmconfig(function);
+            if (Overlaps(offset, size, PamOffset, 7)) WritePam(function, offset, size);
         };
+        function.ConfigRead = (offset, size) => Overlaps(offset, size, PamOffset, 7) ? ReadPam(function, offset, size) : null;
+    }
+
+    /// <summary>
+    /// The PAM registers (decision E21): byte 0 bits 5:4 select what 0xf0000–0xfffff shows; bytes 1–6 hold two fields
+    /// each (bits 1:0 and 5:4) for the 16 KiB segments 0xc0000–0xeffff in order; a field is RE (1) | WE (2), i.e.
+    /// <see cref="PamMode"/>. Writes set the segments; reads show the segments' current modes (however they were set)
+    /// in those fields and the written value in the other bits, which QEMU keeps too.
+    /// </summary>
+    private void WritePam(PciFunctionModel bridge, int offset, int size)
+    {
+        for (int at = Math.Max(offset, PamOffset); at < Math.Min(offset + size, PamOffset + 7); at++)
+        {
+            int k = at - PamOffset;
+            uint value = bridge.Config.Read(at, 1);
+            if (k == 0) machine.Pam[PcMachine.PamSegments - 1].SetMode((PamMode)((value >> 4) & 3));
+            else
+            {
+                machine.Pam[2 * (k - 1)].SetMode((PamMode)(value & 3));
+                machine.Pam[2 * (k - 1) + 1].SetMode((PamMode)((value >> 4) & 3));
+            }
+        }
+    }
+
+    private uint ReadPam(PciFunctionModel bridge, int offset, int size)
+    {
+        uint result = 0;
+        for (int i = 0; i < size; i++)
+        {
+            int at = offset + i;
+            uint b = bridge.Config.Read(at, 1);
+            int k = at - PamOffset;
+            if (k is >= 0 and < 7)
+            {
+                b &= k == 0 ? ~0x30u & 0xff : ~0x33u & 0xff;
+                if (k == 0) b |= (uint)machine.Pam[PcMachine.PamSegments - 1].Mode << 4;
+                else b |= (uint)machine.Pam[2 * (k - 1)].Mode | ((uint)machine.Pam[2 * (k - 1) + 1].Mode << 4);
+            }
+            result |= b << (8 * i);
+        }
+        return result;
     }
 
     /// <summary>A configuration read of bus <paramref name="bus"/>: all ones where no function answers (E4).</summary>

@@ -204,6 +204,58 @@ public class ConfigSpaceTests
         Assert.False(m.Functions.Single(f => f.DevFn == 0x08).BusMasterEnabled);
     }
 
+    // After SeaBIOS on QEMU 7.2.22 (`-M q35 -m 2G`, `-M pc -m 2G`): command, BAR0-5 and the ROM BAR of each function.
+    // The I/O BARs SeaBIOS programs (0xc041, 0xc061, 0x701 …) are left out: the model's firmware does not place them (V18).
+    public static TheoryData<string, int, string> BootedRegisters => new()
+    {
+        { "q35", 0x00, "00000103 00000000 00000000 00000000 00000000 00000000 00000000 00000000" },
+        { "q35", 0x08, "00000103 fd000008 00000000 febd4000 00000000 00000000 00000000 febc0000" },
+        { "q35", 0x10, "00100107 feb80000 feba0000 - febd0000 00000000 00000000 feb40000" },
+        { "q35", 0xf8, "00000103 00000000 00000000 00000000 00000000 00000000 00000000 00000000" },
+        { "q35", 0xfa, "00100107 00000000 00000000 00000000 00000000 - febd5000 00000000" },
+        { "q35", 0xfb, "00000103 00000000 00000000 00000000 00000000 - 00000000 00000000" },
+        { "pc", 0x00, "00000103 00000000 00000000 00000000 00000000 00000000 00000000 00000000" },
+        { "pc", 0x08, "02000103 00000000 00000000 00000000 00000000 00000000 00000000 00000000" },
+        { "pc", 0x09, "02800103 00000000 00000000 00000000 00000000 - 00000000 00000000" },
+        { "pc", 0x0b, "02800103 00000000 00000000 00000000 00000000 00000000 00000000 00000000" },
+        { "pc", 0x10, "00000103 fd000008 00000000 febf0000 00000000 00000000 00000000 febe0000" },
+        { "pc", 0x18, "00000107 febc0000 - 00000000 00000000 00000000 00000000 feb80000" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BootedRegisters))]
+    public void AfterTheFirmwareCommandAndBarsReadAsAfterSeaBios(string type, int devFn, string expected)
+    {
+        PcMachine m = PcMachine.Create(new MachineOptions { Type = type == "q35" ? MachineType.Q35 : MachineType.Pc, RamSize = 2UL << 30, Booted = true });
+        string[] want = expected.Split(' ');
+        int[] registers = [0x04, 0x10, 0x14, 0x18, 0x1c, 0x20, 0x24, 0x30];
+        for (int i = 0; i < registers.Length; i++)
+            if (want[i] != "-") Assert.Equal($"{registers[i]:x2}:{want[i]}", $"{registers[i]:x2}:{m.Cfg(devFn, registers[i]):x8}");
+    }
+
+    [Fact]
+    public void PamRegistersSetTheSegmentsAndShowTheirModes()
+    {
+        foreach ((MachineType type, int pam) in new[] { (MachineType.Q35, 0x90), (MachineType.Pc, 0x59) })
+        {
+            PcMachine m = PcMachine.Create(new MachineOptions { Type = type, RamSize = 256UL << 20 });
+            Assert.Equal(pam, m.Bus.PamOffset);
+            m.SetCfg(0, pam + 1, 0x31, size: 1); // 0xc0000: RE; 0xc4000: RE|WE
+            Assert.Equal(PamMode.ReadOnly, m.Pam[0].Mode);
+            Assert.Equal(PamMode.ReadWrite, m.Pam[1].Mode);
+            Assert.True(m.SystemMemory.Find(0xc0000)!.Value.ReadOnly);
+            Assert.Equal(0x31u, m.Cfg(0, pam + 1, size: 1));
+            m.SetCfg(0, pam, 0x30, size: 1);      // 0xf0000-0xfffff: RAM
+            Assert.Equal(PamMode.ReadWrite, m.Pam[PcMachine.PamSegments - 1].Mode);
+            m.Pam[2].SetMode(PamMode.WriteOnly);  // however set, the register shows the segment
+            Assert.Equal(0x02u, m.Cfg(0, pam + 2, size: 1));
+        }
+        // SeaBIOS's final PAM values as QEMU 7.2.22 reads them back: 10 11 11 11 11 11 33.
+        PcMachine booted = PcMachine.Create(new MachineOptions { Type = MachineType.Q35, RamSize = 2UL << 30, Booted = true });
+        Assert.Equal(0x11111110u, booted.Cfg(0, 0x90));
+        Assert.Equal(0x00331111u, booted.Cfg(0, 0x94) & 0x00ffffff);
+    }
+
     [Fact]
     public void ThePortsAreRegionsOfTheIoAddressSpaceAsQemuNamesThem()
     {
