@@ -12,8 +12,8 @@ public enum MachineType
 
 /// <summary>
 /// What a QEMU command line says about the machine's memory map: `-M`, `-m`, `-nodefaults`, `-device intel-iommu`,
-/// extra `-device e1000e` NICs (q35), emulated devices (`-device edu`, `-device iommu-testdev`), and whether to show the state SeaBIOS leaves (<see cref="Booted"/>) instead of
-/// the state at reset.
+/// extra `-device e1000e` NICs (q35), emulated devices (`-device edu`, `-device iommu-testdev`), and whether to show
+/// the state SeaBIOS leaves (<see cref="Booted"/>) instead of the state at reset.
 /// </summary>
 public sealed record MachineOptions
 {

@@ -141,7 +141,8 @@ public class BarMappingTests
     {
         int[] devFns = [0x00, 0x08, 0x10, 0xf8, 0xfa, 0xfb];
         Gen<(int Fn, int Register, int Size, uint Value)> write =
-            Gen.Int[0, devFns.Length - 1].Select(Gen.Int[0, 0x43], Gen.Int[0, 2].Select(i => 1 << i),
+            Gen.Int[0, devFns.Length - 1].Select(Gen.Int[0, 0xff], // header, PCIEXBAR (0x60) and PAM (0x90) too
+                Gen.Int[0, 2].Select(i => 1 << i),
                 Gen.Int[0, 13].Select(Gen.UInt, (pick, random) => pick < Interesting.Length ? Interesting[pick] : random));
         PropertyRunner.Run(write.Array[1, 30], writes =>
         {
