@@ -67,13 +67,13 @@ public sealed class PciConfigSpace
     public ushort Status => Get16(StatusOffset);
 
     /// <summary>
-    /// A read of <paramref name="size"/> (1, 2 or 4) bytes at <paramref name="offset"/>, little-endian; bytes beyond the
+    /// A read of <paramref name="size"/> (1 to 4) bytes at <paramref name="offset"/>, little-endian; bytes beyond the
     /// space read 0xff.
     /// </summary>
     public uint Read(int offset, int size)
     {
         uint value = 0;
-        for (int i = 0; i < size; i++)
+        for (int i = 0; i < Math.Min(size, 4); i++)
         {
             int at = offset + i;
             uint b = at >= 0 && at < data.Length ? data[at] : 0xffu;
@@ -86,14 +86,15 @@ public sealed class PciConfigSpace
     public uint WriteMask(int offset, int size)
     {
         uint value = 0;
-        for (int i = 0; i < size && offset + i < writable.Length; i++) value |= (uint)writable[offset + i] << (8 * i);
+        for (int i = 0; i < Math.Min(size, 4) && offset + i < writable.Length; i++)
+            if (offset + i >= 0) value |= (uint)writable[offset + i] << (8 * i);
         return value;
     }
 
     /// <summary>A write: only the writable bits of the bytes inside the space change.</summary>
     internal void Write(int offset, int size, uint value)
     {
-        for (int i = 0; i < size; i++)
+        for (int i = 0; i < Math.Min(size, 4); i++)
         {
             int at = offset + i;
             if (at < 0 || at >= data.Length) continue;

@@ -103,17 +103,32 @@ public sealed class PciHost
         return result;
     }
 
-    /// <summary>A configuration read of bus <paramref name="bus"/>: all ones where no function answers (E4).</summary>
-    public uint ReadConfig(int bus, int devFn, int offset, int size)
+    /// <summary>
+    /// A configuration read of <paramref name="size"/> (1, 2 or 4) bytes: all ones where no function answers, or for
+    /// another size (E4).
+    /// </summary>
+    public uint ReadConfig(int bus, int devFn, int offset, int size) =>
+        size is 1 or 2 or 4 ? Read(bus, devFn, offset, size) : uint.MaxValue;
+
+    /// <summary>A read of 1 to 4 bytes (the data port hands over the bytes of an access that lie inside it).</summary>
+    private uint Read(int bus, int devFn, int offset, int size)
     {
-        uint ones = size == 4 ? uint.MaxValue : (1u << (8 * size)) - 1;
+        uint ones = size < 4 ? (1u << (8 * size)) - 1 : uint.MaxValue;
         if (bus != 0 || Function(devFn) is not { } f) return ones;
         if (f.ConfigRead?.Invoke(offset, size) is uint computed) return computed;
         return f.Config.Read(offset, size);
     }
 
-    /// <summary>A configuration write: the function's writable bits change, then what they control follows.</summary>
+    /// <summary>
+    /// A configuration write of 1, 2 or 4 bytes: the function's writable bits change, then what they control follows.
+    /// Where no function answers, or for another size, nothing happens.
+    /// </summary>
     public void WriteConfig(int bus, int devFn, int offset, int size, uint value)
+    {
+        if (size is 1 or 2 or 4) Write(bus, devFn, offset, size, value);
+    }
+
+    private void Write(int bus, int devFn, int offset, int size, uint value)
     {
         if (bus != 0 || Function(devFn) is not { } f || offset < 0 || offset >= f.Config.Size) return;
         using (machine.Memory.BeginTransaction())
@@ -135,6 +150,7 @@ public sealed class PciHost
     {
         ArgumentNullException.ThrowIfNull(bar);
         PciFunctionModel f = bar.Function;
+        if (f is null || Function(f.DevFn) != f) throw new ArgumentException($"BAR {bar.Index} is not a BAR of a function on this machine's bus");
         using (machine.Memory.BeginTransaction())
         {
             ulong value = address ?? 0;
@@ -241,7 +257,7 @@ public sealed class PciHost
                 return true;
             }
             int register = (int)(address & 0xff) | (int)offset;
-            ulong read = host.ReadConfig((int)(address >> 16) & 0xff, (int)(address >> 8) & 0xff, register, inside);
+            ulong read = host.Read((int)(address >> 16) & 0xff, (int)(address >> 8) & 0xff, register, inside);
             value = (read | (ones & ~((1UL << (8 * inside)) - 1))) & ones;
             return true;
         }
@@ -252,7 +268,7 @@ public sealed class PciHost
             if ((address & 0x8000_0000) == 0 || size > 4) return true;
             int inside = Math.Min(size, 4 - (int)offset);
             int register = (int)(address & 0xff) | (int)offset;
-            host.WriteConfig((int)(address >> 16) & 0xff, (int)(address >> 8) & 0xff, register, inside, (uint)value);
+            host.Write((int)(address >> 16) & 0xff, (int)(address >> 8) & 0xff, register, inside, (uint)value);
             return true;
         }
     }

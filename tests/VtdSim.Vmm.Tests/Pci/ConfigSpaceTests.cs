@@ -257,6 +257,21 @@ public class ConfigSpaceTests
     }
 
     [Fact]
+    public void TheBusApiRefusesOddSizesAndForeignBarsWithoutChangingAnything()
+    {
+        PcMachine m = Q35();
+        Assert.Equal(uint.MaxValue, m.Bus.ReadConfig(0, 0, 0, 3));
+        Assert.Equal(uint.MaxValue, m.Bus.ReadConfig(0, 0, 0, 8));
+        m.Bus.WriteConfig(0, 0x10, 4, 8, 0x7);
+        m.Bus.WriteConfig(0, 0x10, -4, 4, 0x7);
+        m.Bus.WriteConfig(0, 0x10, 0x1000, 4, 0x7);
+        Assert.Equal(0x00100000u, m.Cfg(0x10, 4));
+        Bar foreign = Q35().Functions.Single(f => f.Name == "VGA").Bars[0];
+        Assert.Throws<ArgumentException>(() => m.Bus.ProgramBar(foreign, 0xe0000000));
+        Assert.Null(m.Functions.Single(f => f.Name == "VGA").Bars[0].Address);
+    }
+
+    [Fact]
     public void ThePortsAreRegionsOfTheIoAddressSpaceAsQemuNamesThem()
     {
         PcMachine m = Pc();
