@@ -245,8 +245,11 @@ public sealed partial class Vmm
             if (r.AliasTarget is { } t) stack.Push(t);
             foreach (MemoryRegion s in r.Subregions) stack.Push(s);
         }
-        // Creation order for determinism: pc.ram first, then by name.
-        return found.OrderBy(r => r == Machine.PcRam ? 0 : 1).ThenBy(r => r.Name, StringComparer.Ordinal).ToList();
+        // Creation order for determinism: pc.ram first, then by name; the devices' expansion ROMs last, as QEMU makes
+        // them when it realizes the devices (E9).
+        return found.OrderBy(r => r == Machine.PcRam ? 0 : IsExpansionRom(r) ? 2 : 1).ThenBy(r => r.Name, StringComparer.Ordinal).ToList();
+
+        bool IsExpansionRom(MemoryRegion r) => Machine.Functions.Any(f => f.Bars.Any(b => b.Space == BarSpace.Rom && b.Region == r));
     }
 
     /// <summary>
@@ -480,15 +483,20 @@ public sealed partial class Vmm
     /// <summary>Places an emulated function's memory BAR (e.g. the VGA's vga.vram) at an address, or takes it out (null).</summary>
     public bool TryPlaceBar(Bar bar, ulong? address, out string error) =>
         bar.Region is { } region && bar.Space is BarSpace.Memory or BarSpace.Prefetchable
-            ? TryPlace(region, address, out error)
+            ? TryPlace(region, address, out error, () => Machine.Bus.ProgramBar(bar, address))
             : Fail($"BAR {bar.Index} does not decode memory", out error);
 
-    private bool TryPlace(MemoryRegion region, ulong? address, out string error)
+    private bool TryPlace(MemoryRegion region, ulong? address, out string error, Action? program = null)
     {
         if (!CheckRunning(out error)) return false;
         ulong size = (ulong)region.Size;
         if (address is ulong a && ((a & (size - 1)) != 0 || a > ulong.MaxValue - (size - 1)))
             return Fail($"BAR '{region.Name}' (size 0x{size:x}) cannot be placed at 0x{a:x}: a BAR is aligned to its size", out error);
+        if (program is not null)
+        {
+            program(); // an emulated function's BAR: through its configuration space (E8)
+            return true;
+        }
         using (Machine.Memory.BeginTransaction())
         {
             if (region.Container is { } parent) parent.RemoveSubregion(region);
@@ -537,6 +545,17 @@ public sealed partial class Vmm
 
     /// <summary>hw_error: QEMU aborts; the process and everything it held goes.</summary>
     internal void Abort() => TearDown(VmmState.Aborted);
+
+    /// <summary>
+    /// A device's hw_error (edu's DMA range check): QEMU prints `qemu: hardware error: MESSAGE` and aborts (decision E16).
+    /// What the guest machine gives its emulated devices as <see cref="Devices.EmulatedDeviceContext.HardwareError"/>.
+    /// </summary>
+    public void ReportHardwareError(string message)
+    {
+        if (State != VmmState.Running) return;
+        Log.HardwareError(message);
+        Abort();
+    }
 
     private void TearDown(VmmState state)
     {

@@ -47,7 +47,7 @@ public sealed record VmmOptions
                 result = name == "x-flts" ? this with { XFlts = on } : this with { XScalableMode = on };
                 return true;
             default:
-                error = $"Property 'intel-iommu.{name}' not found";
+                error = Devices.QemuProperties.NotFound("intel-iommu", name);
                 return false;
         }
     }

@@ -77,6 +77,8 @@ public class CommandLineTests
         { ["mtree", "-M", "pc", "-device", "intel-iommu"], "needs -M q35" },
         { ["mtree", "-device", "intel-iommu", "-device", "intel-iommu"], "twice" },
         { ["mtree", "-f", "-D"], "-f and -D" },
+        { ["mtree", "-device", "edu,addr=zz"], "-device edu,addr=zz: Property 'edu.addr' doesn't take value 'zz'" },
+        { ["mtree", "-device", "edu,addr=01.0"], "-device edu,addr=01.0: PCI: slot 1 function 0 not available for edu, in use by VGA,id=(null)" },
         { ["mtree", "-accel", "kvm"], "-accel" },
         { ["profiles", "extra"], "extra" },
         { ["nonesuch"], "nonesuch" },

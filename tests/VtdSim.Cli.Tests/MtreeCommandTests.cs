@@ -48,5 +48,15 @@ public class MtreeCommandTests
     }
 
     [Fact]
+    public void EduShowsItsBarWhereSeaBiosPutsItAsQemu72()
+    {
+        var (exit, text) = Run("mtree", "-M", "q35", "-m", "2G", "-nodefaults", "-device", "edu", "--booted", "-f");
+        Assert.Equal(0, exit);
+        // QEMU 7.2.22's `info mtree -f` for `-M q35 -m 2G -nodefaults -device edu` after SeaBIOS.
+        Assert.Contains("  00000000fea00000-00000000feafffff (prio 1, i/o): edu-mmio\n", text);
+        Assert.Contains(" AS \"edu\", root: bus master container\n", text);
+    }
+
+    [Fact]
     public void OutputIsDeterministic() => Assert.Equal(Run("mtree", "-M", "q35", "-m", "8G", "-f").Output, Run("mtree", "-M", "q35", "-m", "8G", "-f").Output);
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using VtdSim.Cli.Qtest;
+using VtdSim.Vmm.Devices;
 using VtdSim.Vmm.Machines;
 using VtdSim.Vmm.Memory;
 
@@ -43,7 +44,7 @@ public static class MtreeCommand
         var noDefaults = new Option<bool>("-nodefaults") { Description = "leave out the devices QEMU adds by default (std VGA, the NIC)" };
         var devices = new Option<string[]>("-device")
         {
-            Description = "add a device: intel-iommu (q35), or e1000e (another NIC); repeat for more",
+            Description = "add a device: intel-iommu (q35), e1000e (another NIC), edu[,addr=DD.F][,dma_mask=N] or iommu-testdev[,addr=DD.F]; repeat for more",
             Arity = ArgumentArity.OneOrMore,
             AllowMultipleArgumentsPerToken = false,
         };
@@ -60,8 +61,12 @@ public static class MtreeCommand
             foreach (string device in given)
             {
                 string name = device.Split(',')[0];
-                if (name is not ("intel-iommu" or "e1000e"))
-                    result.AddError($"-device: '{name}' is not a device the model lays out (intel-iommu, e1000e)");
+                if (DeviceOptions.Models.Contains(name))
+                {
+                    if (!DeviceOptions.TryParse(device, out _, out string error)) result.AddError($"-device {device}: {error}");
+                }
+                else if (name is not ("intel-iommu" or "e1000e"))
+                    result.AddError($"-device: '{name}' is not a device the model lays out (intel-iommu, e1000e, edu, iommu-testdev)");
                 else if (device.Contains(','))
                     result.AddError($"-device: {name} takes no properties here ('{device[(name.Length + 1)..]}'); the memory map does not depend on them");
             }
@@ -70,20 +75,16 @@ public static class MtreeCommand
                 result.AddError("-device intel-iommu: QEMU's intel-iommu needs -M q35");
             if (result.GetValue(flat) && result.GetValue(disabled))
                 result.AddError("-f and -D do not go together: -D shows disabled regions of the trees, -f prints flat views");
+            // Where the emulated devices go (a taken slot is QEMU's error): only once everything else is right. The
+            // slots do not depend on the RAM size, so the check lays out the smallest machine.
+            if (result.Errors.Any() || !given.Any(d => DeviceOptions.Models.Contains(d.Split(',')[0]))) return;
+            if (!PcMachine.TryCreate(Options(result.GetValue(machine), MachineOptions.MinRamSize, !result.GetValue(noDefaults), given, booted: false), out _, out string placement))
+                result.AddError(placement);
         });
         command.SetAction(parse =>
         {
             string[] given = parse.GetValue(devices) ?? [];
-            var options = new MachineOptions
-            {
-                Type = parse.GetValue(machine),
-                RamSize = parse.GetValue(memory),
-                Defaults = !parse.GetValue(noDefaults),
-                IntelIommu = given.Contains("intel-iommu"),
-                ExtraNics = given.Count(d => d == "e1000e"),
-                Booted = parse.GetValue(booted),
-            };
-            PcMachine built = PcMachine.Create(options);
+            PcMachine built = PcMachine.Create(Options(parse.GetValue(machine), parse.GetValue(memory), !parse.GetValue(noDefaults), given, parse.GetValue(booted)));
             TextWriter writer = output();
             writer.Write(parse.GetValue(flat) ? MtreePrinter.Flat(built.Memory) : MtreePrinter.Tree(built.Memory, parse.GetValue(disabled)));
             writer.Flush();
@@ -91,4 +92,15 @@ public static class MtreeCommand
         });
         return command;
     }
+
+    private static MachineOptions Options(MachineType type, ulong ram, bool defaults, string[] devices, bool booted) => new()
+    {
+        Type = type,
+        RamSize = ram,
+        Defaults = defaults,
+        IntelIommu = devices.Contains("intel-iommu"),
+        ExtraNics = devices.Count(d => d == "e1000e"),
+        Devices = [.. devices.Where(d => DeviceOptions.Models.Contains(d.Split(',')[0])).Select(d => DeviceOptions.TryParse(d, out DeviceOptions? o, out _) ? o! : throw new InvalidOperationException(d))],
+        Booted = booted,
+    };
 }

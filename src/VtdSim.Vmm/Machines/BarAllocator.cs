@@ -5,7 +5,8 @@ namespace VtdSim.Vmm.Machines;
 /// (decision V12): the non-prefetchable window (memory BARs and expansion ROMs) ends at 0xfec00000 and starts at the
 /// total size rounded down to the largest alignment; the prefetchable window ends where that one starts. In each
 /// window the BARs go largest first, equal sizes by devfn and then BAR number. ROM BARs get room but stay disabled,
-/// so they show nothing. Port I/O BARs are not placed (the model does not lay out the I/O space, V18).
+/// so they show nothing. Port I/O BARs are not placed (the model does not lay out the I/O space, V18). The BARs are
+/// programmed through configuration space, as SeaBIOS does it (E8).
 /// </summary>
 internal static class BarAllocator
 {
@@ -27,8 +28,8 @@ internal static class BarAllocator
         ulong start = at;
         foreach (Bar bar in bars.OrderByDescending(b => b.Size))
         {
-            bar.Address = at;
-            if (bar.Region is { } region && bar.Space != BarSpace.Rom) machine.Pci.AddSubregion(region, at, 1);
+            if (bar.Space == BarSpace.Rom) machine.Bus.WriteConfig(0, bar.Function.DevFn, bar.Register, 4, (uint)at); // enable bit clear
+            else machine.Bus.ProgramBar(bar, at);
             at += bar.Size;
         }
         return start;

@@ -12,8 +12,8 @@ public enum MachineType
 
 /// <summary>
 /// What a QEMU command line says about the machine's memory map: `-M`, `-m`, `-nodefaults`, `-device intel-iommu`,
-/// extra `-device e1000e` NICs (q35), and whether to show the state SeaBIOS leaves (<see cref="Booted"/>) instead of
-/// the state at reset.
+/// extra `-device e1000e` NICs (q35), emulated devices (`-device edu`, `-device iommu-testdev`), and whether to show
+/// the state SeaBIOS leaves (<see cref="Booted"/>) instead of the state at reset.
 /// </summary>
 public sealed record MachineOptions
 {
@@ -30,6 +30,9 @@ public sealed record MachineOptions
 
     /// <summary>Further `-device e1000e` NICs after the default one (q35).</summary>
     public int ExtraNics { get; init; }
+
+    /// <summary>Emulated `-device edu` / `-device iommu-testdev`, in command-line order, after the extra NICs.</summary>
+    public IReadOnlyList<Devices.DeviceOptions> Devices { get; init; } = [];
 
     /// <summary>The map after SeaBIOS ran (BARs assigned, PAM set, SMRAM and MMCONFIG programmed) rather than at reset.</summary>
     public bool Booted { get; init; }

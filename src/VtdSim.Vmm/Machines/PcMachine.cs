@@ -1,4 +1,6 @@
+using VtdSim.Vmm.Devices;
 using VtdSim.Vmm.Memory;
+using VtdSim.Vmm.Pci;
 
 namespace VtdSim.Vmm.Machines;
 
@@ -16,6 +18,7 @@ public sealed class PcMachine
 
     private const ulong Gib = 1UL << 30;
     private readonly List<PciFunctionModel> functions = [];
+    private readonly List<IEmulatedPciDevice> devices = [];
     private MemoryRegion smram = null!;
 
     private PcMachine(MachineOptions options)
@@ -47,11 +50,34 @@ public sealed class PcMachine
 
     public IReadOnlyList<PamSegment> Pam { get; private set; } = [];
 
+    /// <summary>The host bridge and bus 0: configuration space through 0xcf8/0xcfc and MMCONFIG, BAR mapping (E1–E7).</summary>
+    public PciHost Bus { get; private set; } = null!;
+
     /// <summary>The PCI functions whose memory the map shows, in the order QEMU creates them.</summary>
     public IReadOnlyList<PciFunctionModel> Functions => functions;
 
+    /// <summary>The emulated devices (`-device edu`, `-device iommu-testdev`): connect them to the guest machine (E10).</summary>
+    public IReadOnlyList<IEmulatedPciDevice> Devices => devices;
+
     /// <summary>Whether the map shows what SeaBIOS leaves (built with <see cref="MachineOptions.Booted"/>, or after <see cref="RunFirmware"/>).</summary>
     public bool FirmwareRan { get; private set; }
+
+    /// <summary><see cref="Create"/> without exceptions: false with QEMU's message for options it refuses.</summary>
+    public static bool TryCreate(MachineOptions options, out PcMachine? machine, out string error)
+    {
+        machine = null;
+        error = "";
+        try
+        {
+            machine = Create(options);
+            return true;
+        }
+        catch (ArgumentException e)
+        {
+            error = e.Message;
+            return false;
+        }
+    }
 
     public static PcMachine Create(MachineOptions options)
     {
@@ -151,15 +177,15 @@ public sealed class PcMachine
         MemorySystem m = Memory;
         if (q35)
         {
-            functions.Add(new PciFunctionModel("mch", 0x00));
-            functions.Add(new PciFunctionModel("ICH9-LPC", 0xf8));
+            functions.Add(PciFunctionModel.Mch(0x00));
+            functions.Add(PciFunctionModel.Ich9Lpc(0xf8));
             functions.Add(PciFunctionModel.Ahci(m, 0xfa));
-            functions.Add(new PciFunctionModel("ICH9-SMB", 0xfb));
+            functions.Add(PciFunctionModel.Ich9Smbus(m, 0xfb));
         }
         else
         {
-            functions.Add(new PciFunctionModel("i440FX", 0x00));
-            functions.Add(new PciFunctionModel("PIIX3", 0x08));
+            functions.Add(PciFunctionModel.I440fx(0x00));
+            functions.Add(PciFunctionModel.Piix3(0x08));
         }
         // The defaults take the first free slots: 1 on q35 (the ICH9 functions sit in slot 31), 2 on pc (PIIX3 has 1);
         // on pc QEMU makes them before the IDE and power-management functions of the PIIX3.
@@ -174,9 +200,13 @@ public sealed class PcMachine
         for (int i = 0; i < Options.ExtraNics; i++) functions.Add(PciFunctionModel.E1000e(m, slot++ << 3));
         if (!q35)
         {
-            functions.Add(new PciFunctionModel("piix3-ide", 0x09));
-            functions.Add(new PciFunctionModel("PIIX4_PM", 0x0b));
+            functions.Add(PciFunctionModel.Piix3Ide(m, 0x09));
+            functions.Add(PciFunctionModel.Piix4Pm(0x0b));
         }
+        var ids = new Dictionary<int, string>();
+        foreach (DeviceOptions device in Options.Devices) devices.Add(DevicePlacement.Place(this, functions, ids, device));
+        Bus = new PciHost(this);
+        foreach (PciFunctionModel f in functions) Bus.Add(f);
 
         // Every function's bus-master address space: a container with the "bus master" alias of the memory it DMAs
         // to — system memory, or its own vtd-root region with intel-iommu — off until the guest sets Bus Master Enable.
@@ -227,7 +257,7 @@ public sealed class PcMachine
             Pam[i].SetMode(Pam[i].Start is >= 0xe8000 and < 0xf0000 ? PamMode.ReadWrite : PamMode.ReadOnly);
         if (q35)
         {
-            System.AddSubregion(m.Io("pcie-mmcfg-mmio", 0x10000000), 0xb0000000);
+            Bus.WriteConfig(0, 0, PciHost.PciexbarOffset, 4, 0xb0000001); // MMCONFIG: 256 MiB at 0xb0000000
             System.AddSubregion(m.Io("lpc-rcrb-mmio", 0x4000), 0xfed1c000, 1);
             smram.Subregions.First(r => r.Name == "smram-low").SetEnabled(true);
         }
@@ -236,8 +266,13 @@ public sealed class PcMachine
             smram.SetEnabled(true);
         }
         BarAllocator.AssignAsSeaBios(this);
+        // SeaBIOS turns on I/O and memory decoding and SERR# for every function, bus mastering for the NICs and AHCI (E8).
         foreach (PciFunctionModel f in functions)
-            if (f.Name is "e1000e" or "e1000" or "ich9-ahci") f.BusMaster!.SetEnabled(true);
+        {
+            uint command = PciConfigSpace.CommandIo | PciConfigSpace.CommandMemory | PciConfigSpace.CommandSerr;
+            if (f.Name is "e1000e" or "e1000" or "ich9-ahci") command |= PciConfigSpace.CommandBusMaster;
+            Bus.WriteConfig(0, f.DevFn, PciConfigSpace.CommandOffset, 2, command);
+        }
 
         // SeaBIOS copies the option ROMs to 0xc0000 on: the VGA BIOS (pages 0xc0000-0xc9fff and part of the next),
         // then 4 KiB per NIC's iPXE ROM after its initialisation, then kvmvapic.bin, whose pages QEMU's vapic makes

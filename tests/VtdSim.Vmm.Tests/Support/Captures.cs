@@ -1,3 +1,4 @@
+using VtdSim.Vmm.Devices;
 using VtdSim.Vmm.Machines;
 
 namespace VtdSim.Vmm.Tests.Support;
@@ -26,7 +27,16 @@ internal static class Captures
         ["q35-2g-nodefaults-iommu-booted"] = Q35(2) with { Defaults = false, IntelIommu = true, Booted = true },
         ["pc-2g-booted"] = Pc(2) with { Booted = true },
         ["pc-4g-booted"] = Pc(4) with { Booted = true },
+        ["q35-2g-nodefaults-edu"] = Q35(2) with { Defaults = false, Devices = [Device("edu")] },
+        ["q35-2g-nodefaults-edu-booted"] = Q35(2) with { Defaults = false, Devices = [Device("edu")], Booted = true },
+        ["pc-2g-edu-booted"] = Pc(2) with { Devices = [Device("edu,addr=05.0,dma_mask=0xffffffff")], Booted = true },
     };
+
+    private static DeviceOptions Device(string text)
+    {
+        Assert.True(DeviceOptions.TryParse(text, out DeviceOptions? device, out string error), error);
+        return device!;
+    }
 
     public static TheoryData<string> Names => new(Configurations.Keys);
 
