@@ -160,7 +160,7 @@ internal sealed partial class TranslationEngine
             }
             if (nested && ctx.SsAccessedDirty)
             {
-                FaultReason d = SetDataPageDirty(in ctx, in final, fsOutput, trace);
+                FaultReason d = SetDataPageDirty(in ctx, final.LeafEntry, final.LeafLevel, fsOutput, trace);
                 if (d != FaultReason.None) return d;
             }
         }
@@ -169,14 +169,16 @@ internal sealed partial class TranslationEngine
 
     /// <summary>
     /// Sets D in the second-stage leaf that maps a nested write's data page, as read now (the first stage's D update may
-    /// have dirtied the same leaf, D4). Needs a snooped walk, else SSS.5.
+    /// have dirtied the same leaf, D4). Needs a snooped walk, else SSS.5. The leaf comes by value, not as the final
+    /// walk's <see cref="SecondStageWalk"/> by reference: taking that struct's address would keep it on the stack and
+    /// zeroed in every walk's prologue.
     /// </summary>
-    private FaultReason SetDataPageDirty(in ResolvedContext ctx, in SecondStageWalk final, ulong gpa, WalkTrace? trace)
+    private FaultReason SetDataPageDirty(in ResolvedContext ctx, ulong leafEntry, int leafLevel, ulong gpa, WalkTrace? trace)
     {
-        bool readable = _memory.TryRead64(new Hpa(final.LeafEntry), out ulong ssRaw);
+        bool readable = _memory.TryRead64(new Hpa(leafEntry), out ulong ssRaw);
         if (readable && (ssRaw & SecondStageEntry.DirtyBit) != 0) return FaultReason.None;
         // An unreadable leaf fails the locked update below: SSS.6.
-        return UpdateSecondStageFlags(in ctx, final.LeafEntry, ssRaw, SecondStageEntry.DirtyBit, final.LeafLevel, gpa, 0, trace);
+        return UpdateSecondStageFlags(in ctx, leafEntry, ssRaw, SecondStageEntry.DirtyBit, leafLevel, gpa, 0, trace);
     }
 
     /// <summary>
