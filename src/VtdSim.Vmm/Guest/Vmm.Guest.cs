@@ -6,6 +6,7 @@ using VtdSim.Hardware.Profiles;
 using VtdSim.Hardware.Registers;
 using VtdSim.Kernel;
 using VtdSim.Machine;
+using VtdSim.Vmm.Devices;
 using VtdSim.Vmm.Guest;
 using VtdSim.Vmm.Machines;
 using VtdSim.Vmm.Memory;
@@ -22,6 +23,7 @@ public sealed partial class Vmm
     /// <summary>Where the intel_iommu register page is (QEMU's Q35_HOST_BRIDGE_IOMMU_ADDR).</summary>
     public static readonly Hpa VIommuBase = new(0xfed90000);
 
+    private readonly List<string> standardOutput = [];
     private GuestPageResolver? resolver;
     private GuestDmaPort? guestDma;
 
@@ -32,6 +34,9 @@ public sealed partial class Vmm
     /// <c>LinuxKernel</c> boots on it. Null if the VMM failed before making it.
     /// </summary>
     public PhysicalMachine GuestMachine { get; private set; } = null!;
+
+    /// <summary>What the VMM's devices printed on stdout (edu's "EDU: clamping DMA …!"), line by line.</summary>
+    public IReadOnlyList<string> StandardOutput => standardOutput;
 
     /// <summary>The vIOMMU (a VT-d unit over guest memory), with <c>-device intel-iommu</c>.</summary>
     public VtdUnit? VIommu { get; private set; }
@@ -105,6 +110,25 @@ public sealed partial class Vmm
         }
         guestDma = new GuestDmaPort(own, Kernel.Machine.Dma, () => VIommu is { TranslationEnabled: true });
         GuestMachine = new PhysicalMachine(memory, units, guestDma, interrupts, new FlatViewMmio(Machine.SystemMemory));
+        ConnectEmulatedDevices();
+    }
+
+    /// <summary>
+    /// Wires every emulated device (`-device edu`, `-device iommu-testdev`) to the guest machine (decision G14): it is a
+    /// function on the guest's bus with its requester id (bus 0, its devfn), its DMA goes through the guest's port (the
+    /// vIOMMU, or straight to guest memory), its timers run on the guest's clock, iommu-testdev reads back through the
+    /// guest's memory, a hardware error aborts the VMM, and what it prints goes to <see cref="StandardOutput"/>. INTx
+    /// is not delivered (the model's interrupt controller takes MSIs only).
+    /// </summary>
+    private void ConnectEmulatedDevices()
+    {
+        foreach (IEmulatedPciDevice device in Machine.Devices)
+        {
+            int devFn = device.Function.DevFn;
+            var id = new SourceId(0, devFn >> 3, devFn & 7);
+            GuestMachine.AddFunction(new PciFunction(id, device.Model));
+            device.Connect(new EmulatedDeviceContext(GuestMachine.Dma, id, GuestMachine.Clock, null, GuestMachine.Memory, ReportHardwareError, standardOutput.Add));
+        }
     }
 
     /// <summary>Puts every realized passthrough device on the guest's bus, in the first free slots (as QEMU's PCI bus does).</summary>
