@@ -22,7 +22,7 @@ public sealed record VmmOptions
     /// <summary>
     /// `-device intel-iommu` and its properties (null: no vIOMMU). It goes with <see cref="MachineOptions.IntelIommu"/>,
     /// which lays out its register page (<see cref="WithIntelIommu"/> sets both). Its properties are validated as the
-    /// VMM's QEMU release has them (<see cref="QemuVersion"/>, decision P21).
+    /// VMM's QEMU release has them (<see cref="QemuVersion"/>, decision P17).
     /// </summary>
     public IntelIommuProperties? IntelIommu { get; init; }
 

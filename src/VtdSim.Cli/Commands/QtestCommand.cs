@@ -8,7 +8,8 @@ namespace VtdSim.Cli.Commands;
 
 /// <summary>
 /// `vtdsim qtest`: serves one machine (RAM + the VT-d unit at 0xfed90000) speaking QEMU's qtest line protocol on
-/// stdin/stdout, a unix socket or TCP on 127.0.0.1. The protocol is in docs/qtest.md.
+/// stdin/stdout, a unix socket or TCP on 127.0.0.1 — or, given QEMU's own command line (<see cref="QemuCommandLine"/>),
+/// the channel and unit it names, connecting to the harness for `-qtest unix:PATH`. The protocol is in docs/qtest.md.
 /// </summary>
 public static class QtestCommand
 {

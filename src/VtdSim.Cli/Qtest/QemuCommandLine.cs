@@ -31,7 +31,7 @@ public readonly record struct QemuCommandLineError(string Message, int ExitStatu
 /// <summary>
 /// The QEMU options a qtest harness gives (`-M q35`, `-machine q35,accel=qtest`, `-m`, `-nodefaults`, `-device
 /// intel-iommu,…`, `-display none`, `-accel qtest`, `-qtest …`, `-qtest-log`, `-S`, `-chardev socket,…`), parsed
-/// as QEMU parses them. Everything else is refused by name (docs/qtest.md "QEMU's command line", decisions P13–P20).
+/// as QEMU parses them. Everything else is refused by name (docs/qtest.md "QEMU's command line", decisions P14–P16).
 /// </summary>
 public sealed record QemuCommandLine
 {

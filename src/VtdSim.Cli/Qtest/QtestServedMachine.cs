@@ -7,7 +7,7 @@ namespace VtdSim.Cli.Qtest;
 /// <summary>
 /// The unit as `vtdsim qtest`'s own options give it: `--profile` (any built-in), or QEMU intel-iommu properties through
 /// `--aw-bits`, `--scalable-mode`, `--caching-mode`, `--snoop-control`, which are set on a QEMU intel-iommu
-/// (<see cref="IntelIommuProperties"/>) and derived as QEMU derives CAP/ECAP (decision P14). A null value was not given.
+/// (<see cref="IntelIommuProperties"/>) and derived as QEMU derives CAP/ECAP (decision P13). A null value was not given.
 /// </summary>
 public sealed record LegacyUnit(VtdProfile? Profile, int? AwBits, bool? ScalableMode, bool? CachingMode, bool? SnoopControl, QemuVersion Version)
 {

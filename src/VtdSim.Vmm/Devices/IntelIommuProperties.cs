@@ -67,7 +67,7 @@ public sealed class IntelIommuProperties
     public QemuVersion Version { get; }
 
     /// <summary>The properties given (rather than defaulted), in the order first given.</summary>
-    public IReadOnlyList<string> Given => given;
+    public IReadOnlyList<string> Given => Array.AsReadOnly(given);
 
     public int AwBits => (int)Get("aw-bits");
     public bool CachingMode => Get("caching-mode") != 0;

@@ -1,4 +1,6 @@
+using CsCheck;
 using VtdSim.Hardware.Profiles;
+using VtdSim.Hardware.Tests.Properties;
 using VtdSim.Vmm.Devices;
 
 namespace VtdSim.Vmm.Tests.Devices;
@@ -219,6 +221,39 @@ public class IntelIommuPropertiesTests
         Assert.True(IntelIommuProperties.TryParse(V11, "eim=on", out var p, out _));
         Assert.True(p.TryRealize(out QemuIntelIommu device, out string error), error);
         Assert.True(device.Ecap.ExtendedInterruptMode);
+    }
+
+    [Fact]
+    public void AnyPropertyTextIsAResultAndWhatRealizesRoundTripsThroughItsDeviceText()
+    {
+        string[] names = [.. IntelIommuProperties.Names(V11).Union(IntelIommuProperties.Names(V72)), "foo"];
+        string[] values = ["on", "off", "auto", "y", "maybe", "39", "48", "0x30", "-1", "300", "", "0"];
+        var gen = Gen.Int[0, 1].Select(Gen.Select(Gen.Int[0, names.Length - 1], Gen.Int[0, values.Length - 1]).Array[0, 6]);
+        PropertyRunner.Run(gen, c =>
+        {
+            var version = c.Item1 == 0 ? V72 : V11;
+            string text = string.Join(",", c.Item2.Select(p => $"{names[p.Item1]}={values[p.Item2]}"));
+            // Never an exception: a result with a message, or properties.
+            if (!IntelIommuProperties.TryParse(version, text, out var p, out string error))
+            {
+                Assert.NotEmpty(error);
+                return;
+            }
+            if (!p.TryRealize(out QemuIntelIommu device, out error))
+            {
+                Assert.NotEmpty(error);
+                return;
+            }
+            Assert.True(IntelIommuProperties.TryParse(version, p.DeviceText["intel-iommu".Length..].TrimStart(','), out var again, out error), error);
+            Assert.True(again.TryRealize(out QemuIntelIommu same, out error), error);
+            Assert.Equal(device, same);
+            if (p.TryToProfile(out VtdProfile profile, out _))
+            {
+                Assert.Equal(device.Cap, profile.Cap);
+                Assert.Equal(device.Ecap, profile.Ecap);
+                Assert.False(profile.Ecap.NestedTranslation);
+            }
+        }, seed: 9, iterations: 3000, print: c => $"{c.Item1}: {string.Join(",", c.Item2.Select(p => $"{names[p.Item1]}={values[p.Item2]}"))}");
     }
 
     private static string Refusal(QemuVersion version, string text)
