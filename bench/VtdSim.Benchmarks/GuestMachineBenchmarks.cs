@@ -7,6 +7,7 @@ using VtdSim.Kernel.Iommufd;
 using VtdSim.Kernel.Process;
 using VtdSim.Machine;
 using VtdSim.Vmm;
+using VtdSim.Vmm.Devices;
 using VtdSim.Vmm.Machines;
 using VtdSim.Vmm.Vfio;
 
@@ -42,11 +43,12 @@ public class GuestMachineBenchmarks
         _hostRead = new DmaRequest(HostNic, new Iova(0x10_0040), DmaAccess.Read);
 
         // A VM with intel-iommu (scalable), its kernel booted, an emulated function with a guest process's buffer mapped.
+        if (!IntelIommuProperties.TryParse(QemuVersion.Qemu11, "x-scalable-mode=on", out IntelIommuProperties scalable, out string error))
+            throw new InvalidOperationException(error);
         var vmm = VtdSim.Vmm.Vmm.Start(host, new VmmOptions
         {
-            Machine = new MachineOptions { RamSize = 256UL << 20, IntelIommu = true, Booted = true, Defaults = false },
-            XScalableMode = true,
-        });
+            Machine = new MachineOptions { RamSize = 256UL << 20, Booted = true, Defaults = false },
+        }.WithIntelIommu(scalable));
         vmm.GuestMachine.AddFunction(new PciFunction(Edu, "edu"));
         LinuxKernel guest = LinuxKernel.Boot(vmm.GuestMachine, "intel_iommu=on", vmm.GuestKernelLayout());
         MapBuffer(guest, Edu);

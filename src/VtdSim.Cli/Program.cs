@@ -33,7 +33,7 @@ public static class Program
         };
         try
         {
-            ParseResult parse = root.Parse(args);
+            ParseResult parse = root.Parse(QtestCommand.PassQemuOptions(args));
             if (parse.Errors.Count > 0)
             {
                 foreach (string message in parse.Errors.Select(e => e.Message).Distinct()) Report(error, message);

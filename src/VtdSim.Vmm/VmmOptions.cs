@@ -1,4 +1,6 @@
 using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Profiles;
+using VtdSim.Vmm.Devices;
 using VtdSim.Vmm.Machines;
 using VtdSim.Vmm.Vfio;
 
@@ -6,8 +8,8 @@ namespace VtdSim.Vmm;
 
 /// <summary>
 /// What a VMM is started with: the machine (`-M`, `-m`, `-nodefaults`, `-device intel-iommu`), the RAM backend, the
-/// intel-iommu properties that matter for passthrough (x-scalable-mode, x-flts), the `erratum-policy`, and the host
-/// PCI functions passed through (`-device vfio-pci,host=…,iommufd=iommufd0`).
+/// vIOMMU's properties (`-device intel-iommu,…`), the `erratum-policy`, and the host PCI functions passed through
+/// (`-device vfio-pci,host=…,iommufd=iommufd0`).
 /// </summary>
 public sealed record VmmOptions
 {
@@ -17,69 +19,58 @@ public sealed record VmmOptions
 
     public ErratumPolicy ErratumPolicy { get; init; } = ErratumPolicy.Qemu11;
 
-    /// <summary>intel-iommu's x-scalable-mode (needs <see cref="MachineOptions.IntelIommu"/>).</summary>
-    public bool XScalableMode { get; init; }
+    /// <summary>
+    /// `-device intel-iommu` and its properties (null: no vIOMMU). It goes with <see cref="MachineOptions.IntelIommu"/>,
+    /// which lays out its register page (<see cref="WithIntelIommu"/> sets both). Its properties are validated as the
+    /// VMM's QEMU release has them (<see cref="QemuVersion"/>, decision P17).
+    /// </summary>
+    public IntelIommuProperties? IntelIommu { get; init; }
+
+    /// <summary>
+    /// The QEMU release the VMM is: QEMU 7.2 under the `qemu-7.2` erratum policy (every QEMU before 11), QEMU 11 under the
+    /// others (`qemu-11`, and the hypothetical VMMs, which ask for a nest parent as QEMU 11 does: x-flts exists there).
+    /// </summary>
+    public QemuVersion QemuVersion => ErratumPolicy == ErratumPolicy.Qemu72 ? QemuVersion.Qemu72 : QemuVersion.Qemu11;
+
+    /// <summary>intel-iommu's x-scalable-mode (false without a vIOMMU).</summary>
+    public bool XScalableMode => IntelIommu?.XScalableMode ?? false;
 
     /// <summary>intel-iommu's x-flts: the vIOMMU offers a first stage only and wants the host to nest it (QEMU 11).</summary>
-    public bool XFlts { get; init; }
+    public bool XFlts => IntelIommu?.XFlts ?? false;
 
     /// <summary>Host PCI functions given to the guest, in command-line order.</summary>
     public IReadOnlyList<SourceId> Passthrough { get; init; } = [];
 
+    /// <summary>The same options with <paramref name="intelIommu"/> as the vIOMMU (null: none), in the memory map too.</summary>
+    public VmmOptions WithIntelIommu(IntelIommuProperties? intelIommu) =>
+        this with { IntelIommu = intelIommu, Machine = Machine with { IntelIommu = intelIommu is not null } };
+
     /// <summary>
-    /// Sets one property from its command-line text, as QEMU parses it: `erratum-policy` (an enum), `x-flts` and
-    /// `x-scalable-mode` (booleans: on/off, yes/no, true/false). False with QEMU's message for a bad value or an
-    /// unknown name; the options are then unchanged.
+    /// Sets one property from its command-line text, as QEMU parses it: `erratum-policy` (an enum), or any property of
+    /// intel-iommu in the VMM's QEMU release (<see cref="IntelIommuProperties.TrySet"/>: its parsers and texts; the
+    /// device is added with its defaults if it is not there). Changing the policy moves the intel-iommu to the
+    /// policy's QEMU release. False with QEMU's message for a bad value or an unknown name; the options are then
+    /// unchanged.
     /// </summary>
     public bool TrySet(string name, string value, out VmmOptions result, out string error)
     {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(value);
         result = this;
         error = "";
-        switch (name)
+        if (name == "erratum-policy")
         {
-            case "erratum-policy":
-                if (!ErratumPolicies.TryParse(value, out ErratumPolicy policy, out error)) return false;
-                result = this with { ErratumPolicy = policy };
-                return true;
-            case "x-flts":
-            case "x-scalable-mode":
-                if (!TryParseBool(name, value, out bool on, out error)) return false;
-                result = name == "x-flts" ? this with { XFlts = on } : this with { XScalableMode = on };
-                return true;
-            default:
-                error = Devices.QemuProperties.NotFound("intel-iommu", name);
-                return false;
+            if (!ErratumPolicies.TryParse(value, out ErratumPolicy policy, out error)) return false;
+            var moved = this with { ErratumPolicy = policy };
+            result = moved with { IntelIommu = IntelIommu?.ForVersion(moved.QemuVersion) };
+            return true;
         }
-    }
-
-    /// <summary>QEMU's boolean property parser (qapi's parse_type_bool).</summary>
-    private static bool TryParseBool(string name, string value, out bool on, out string error)
-    {
-        error = "";
-        switch (value)
-        {
-            case "on" or "yes" or "true" or "y":
-                on = true;
-                return true;
-            case "off" or "no" or "false" or "n":
-                on = false;
-                return true;
-            default:
-                on = false;
-                error = $"Parameter '{name}' expects 'on' or 'off'";
-                return false;
-        }
+        var device = (IntelIommu ?? IntelIommuProperties.Defaults(QemuVersion)).ForVersion(QemuVersion);
+        if (!device.TrySet(name, value, out device, out error)) return false;
+        result = WithIntelIommu(device);
+        return true;
     }
 
     /// <summary>The intel-iommu device's option text as a command line would give it.</summary>
-    internal string IntelIommuDeviceText
-    {
-        get
-        {
-            string text = "intel-iommu";
-            if (XScalableMode) text += ",x-scalable-mode=on";
-            if (XFlts) text += ",x-flts=on";
-            return text;
-        }
-    }
+    internal string IntelIommuDeviceText => IntelIommu?.DeviceText ?? "intel-iommu";
 }

@@ -26,6 +26,15 @@ public class MtreeCommandTests
     }
 
     [Fact]
+    public void IntelIommuPropertiesAreCheckedAndDoNotChangeTheMap()
+    {
+        var (exit, text) = Run("mtree", "-M", "q35", "-device", "intel-iommu,intremap=off,x-scalable-mode=on", "-f");
+        Assert.Equal(0, exit);
+        Assert.Equal(Run("mtree", "-M", "q35", "-device", "intel-iommu", "-f").Output, text);
+        Assert.Contains("  00000000fed90000-00000000fed9022f (prio 0, i/o): intel_iommu\n", text);
+    }
+
+    [Fact]
     public void ResetPcTreeHasTheBiosAndItsIsaAlias()
     {
         var (exit, text) = Run("mtree", "-M", "pc", "-m", "4096");

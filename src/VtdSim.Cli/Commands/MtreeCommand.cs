@@ -1,5 +1,6 @@
 using System.CommandLine;
 using VtdSim.Cli.Qtest;
+using VtdSim.Hardware.Profiles;
 using VtdSim.Vmm.Devices;
 using VtdSim.Vmm.Machines;
 using VtdSim.Vmm.Memory;
@@ -44,7 +45,7 @@ public static class MtreeCommand
         var noDefaults = new Option<bool>("-nodefaults") { Description = "leave out the devices QEMU adds by default (std VGA, the NIC)" };
         var devices = new Option<string[]>("-device")
         {
-            Description = "add a device: intel-iommu (q35), e1000e (another NIC), edu[,addr=DD.F][,dma_mask=N] or iommu-testdev[,addr=DD.F]; repeat for more",
+            Description = "add a device: intel-iommu[,PROP=VALUE...] (q35; QEMU 7.2's properties, checked as QEMU checks them), e1000e (another NIC), edu[,addr=DD.F][,dma_mask=N] or iommu-testdev[,addr=DD.F]; repeat for more",
             Arity = ArgumentArity.OneOrMore,
             AllowMultipleArgumentsPerToken = false,
         };
@@ -67,11 +68,18 @@ public static class MtreeCommand
                 }
                 else if (name is not ("intel-iommu" or "e1000e"))
                     result.AddError($"-device: '{name}' is not a device the model lays out (intel-iommu, e1000e, edu, iommu-testdev)");
+                else if (name == "intel-iommu" && device.Contains(','))
+                {
+                    // The map does not depend on them, but QEMU 7.2 refuses what it refuses (decision P18).
+                    if (!IntelIommuProperties.TryParse(QemuVersion.Qemu72, device[(name.Length + 1)..], out var properties, out string problem)
+                        || !properties.TryRealize(out _, out problem))
+                        result.AddError($"-device {device}: {problem}");
+                }
                 else if (device.Contains(','))
                     result.AddError($"-device: {name} takes no properties here ('{device[(name.Length + 1)..]}'); the memory map does not depend on them");
             }
-            if (given.Count(d => d == "intel-iommu") > 1) result.AddError("-device: intel-iommu given twice; QEMU allows one");
-            if (given.Contains("intel-iommu") && result.GetValue(machine) == MachineType.Pc)
+            if (given.Count(d => d.Split(',')[0] == "intel-iommu") > 1) result.AddError("-device: intel-iommu given twice; QEMU allows one");
+            if (given.Any(d => d.Split(',')[0] == "intel-iommu") && result.GetValue(machine) == MachineType.Pc)
                 result.AddError("-device intel-iommu: QEMU's intel-iommu needs -M q35");
             if (result.GetValue(flat) && result.GetValue(disabled))
                 result.AddError("-f and -D do not go together: -D shows disabled regions of the trees, -f prints flat views");
@@ -98,7 +106,7 @@ public static class MtreeCommand
         Type = type,
         RamSize = ram,
         Defaults = defaults,
-        IntelIommu = devices.Contains("intel-iommu"),
+        IntelIommu = devices.Any(d => d.Split(',')[0] == "intel-iommu"),
         ExtraNics = devices.Count(d => d == "e1000e"),
         Devices = [.. devices.Where(d => DeviceOptions.Models.Contains(d.Split(',')[0])).Select(d => DeviceOptions.TryParse(d, out DeviceOptions? o, out _) ? o! : throw new InvalidOperationException(d))],
         Booted = booted,

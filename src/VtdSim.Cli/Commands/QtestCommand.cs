@@ -8,7 +8,8 @@ namespace VtdSim.Cli.Commands;
 
 /// <summary>
 /// `vtdsim qtest`: serves one machine (RAM + the VT-d unit at 0xfed90000) speaking QEMU's qtest line protocol on
-/// stdin/stdout, a unix socket or TCP on 127.0.0.1. The protocol is in docs/qtest.md.
+/// stdin/stdout, a unix socket or TCP on 127.0.0.1 — or, given QEMU's own command line (<see cref="QemuCommandLine"/>),
+/// the channel and unit it names, connecting to the harness for `-qtest unix:PATH`. The protocol is in docs/qtest.md.
 /// </summary>
 public static class QtestCommand
 {
@@ -17,11 +18,11 @@ public static class QtestCommand
         var profile = CliOptions.Profile("--profile",
             "VT-d profile to start from (see `vtdsim profiles`); the default is QEMU 7.2's intel-iommu, so QEMU qtest scripts run unchanged",
             BuiltInProfiles.Qemu72Legacy);
-        var awBits = CliOptions.OneOf("--aw-bits", "as QEMU's aw-bits (39 or 48): sets CAP.MGAW, CAP.SAGAW and the host address width", [39, 48],
+        var awBits = CliOptions.OneOf("--aw-bits", "intel-iommu's aw-bits (39 or 48): CAP.MGAW, CAP.SAGAW and the host address width", [39, 48],
             "QEMU's intel-iommu accepts 39 or 48");
-        var scalable = CliOptions.Switch("--scalable-mode", "as QEMU's x-scalable-mode: ECAP.SMTS, SRS and SSTS on (or off with 'false')");
-        var caching = CliOptions.Switch("--caching-mode", "as QEMU's caching-mode: CAP.CM on (or off with 'false')");
-        var snoop = CliOptions.Switch("--snoop-control", "as QEMU's snoop-control: ECAP.SC on (or off with 'false')");
+        var scalable = CliOptions.Switch("--scalable-mode", "intel-iommu's x-scalable-mode: ECAP.SMTS, SRS and SSTS on (or off with 'false')");
+        var caching = CliOptions.Switch("--caching-mode", "intel-iommu's caching-mode: CAP.CM on (or off with 'false')");
+        var snoop = CliOptions.Switch("--snoop-control", "intel-iommu's snoop-control: ECAP.SC on (or off with 'false')");
         var ramSize = new Option<ulong>("--ram-size")
         {
             Description = "RAM size with a K, M, G or T suffix, or B for bytes; a bare number is MiB, as QEMU's -m. RAM is sparse: only touched pages cost memory [default: 4G]",
@@ -50,13 +51,37 @@ public static class QtestCommand
         };
         var tcp = CliOptions.OptionalInteger("--tcp", "serve on TCP 127.0.0.1:PORT instead of stdin/stdout (0 lets the system choose; the port is printed on stderr)",
             0, 65535, "give a port number, 0 to 65535 (0 lets the system choose)");
-        var command = new Command("qtest", "Serve a machine (RAM + VT-d unit at 0xfed90000) over QEMU's qtest line protocol (docs/qtest.md)")
+        var qemuVersion = new Option<QemuVersion>("--qemu")
         {
-            profile, awBits, scalable, caching, snoop, ramSize, socket, tcp,
+            Description = "the QEMU release whose intel-iommu -device intel-iommu (and, without --profile, --aw-bits and the like) describe: 7.2 or 11 [default: 7.2]",
+            DefaultValueFactory = _ => QemuVersion.Qemu72,
+            CustomParser = result =>
+            {
+                string text = result.Tokens.Count == 0 ? "" : result.Tokens[0].Value;
+                if (text is "7.2") return QemuVersion.Qemu72;
+                if (text is "11") return QemuVersion.Qemu11;
+                result.AddError($"--qemu: '{text}' is not a QEMU release the model knows (7.2 or 11)");
+                return QemuVersion.Qemu72;
+            },
+        };
+        var qemuArguments = new Option<string[]>(QemuArgumentOption)
+        {
+            Description = "(internal) QEMU's own options, in order, as Program.Run passes them on",
+            Hidden = true,
+            Arity = ArgumentArity.ZeroOrMore,
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var command = new Command("qtest",
+            "Serve a machine (RAM + VT-d unit at 0xfed90000) over QEMU's qtest line protocol (docs/qtest.md). QEMU's own options are taken too, as a " +
+            "qtest harness gives them: -M q35|pc, -machine q35,accel=qtest, -m SIZE, -nodefaults, -device intel-iommu,PROP=VALUE,..., -display none, " +
+            "-accel qtest, -qtest stdio|unix:PATH|chardev:ID, -qtest-log /dev/null, -S, -chardev socket,id=ID,path=PATH; with -qtest unix:PATH vtdsim " +
+            "connects to the harness. Other QEMU options are refused by name (status 64).")
+        {
+            profile, awBits, scalable, caching, snoop, ramSize, socket, tcp, qemuVersion, qemuArguments,
         };
         // (A validator sees null for an option left out: the default comes later.)
-        VtdProfile MachineProfile(SymbolResult r) => QtestMachineOptions.ApplyQemuProperties(r.GetValue(profile) ?? BuiltInProfiles.Qemu72Legacy,
-            r.GetValue(awBits), r.GetValue(scalable), r.GetValue(caching), r.GetValue(snoop));
+        LegacyUnit Legacy(SymbolResult r) => new(r.GetResult(profile) is { Implicit: false } ? r.GetValue(profile) : null, r.GetValue(awBits), r.GetValue(scalable),
+            r.GetValue(caching), r.GetValue(snoop), r.GetValue(qemuVersion));
         command.Validators.Add(result =>
         {
             if (result.GetResult(socket) is not null && result.GetResult(tcp) is not null)
@@ -64,16 +89,39 @@ public static class QtestCommand
             if (result.Children.Any(c => c.Errors.Any())) return; // the options' own errors say it already
             try
             {
-                MachineProfile(result);
+                if (!Legacy(result).TryProfile(out _, out string error)) result.AddError(error);
             }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            catch (InvalidOperationException e)
             {
-                result.AddError(Io.UserText.Message(e));
+                result.AddError(Io.UserText.Message(e)); // an option's own parse error, raised when its value is read
             }
         });
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var machine = new QtestMachine(new QtestMachineOptions { Profile = MachineProfile(parse.CommandResult), RamSize = parse.GetValue(ramSize) });
+            TextWriter errors = parse.InvocationConfiguration.Error;
+            if (!QemuCommandLine.TryParse(parse.GetValue(qemuArguments) ?? [], parse.GetValue(qemuVersion), out QemuCommandLine qemu, out QemuCommandLineError refused))
+                return Refuse(errors, refused);
+            foreach (string warning in qemu.Warnings) errors.WriteLine($"vtdsim: {warning}");
+            bool transportOption = parse.GetResult(socket) is not null || parse.GetResult(tcp) is not null;
+            if (qemu.Channel is not null && transportOption)
+                return Refuse(errors, new("choose one of -qtest and --socket/--tcp", Program.Usage));
+            var legacy = Legacy(parse.CommandResult);
+            if (!QtestServedMachine.TryBuild(qemu, legacy, parse.GetResult(ramSize) is { Implicit: false } ? parse.GetValue(ramSize) : null, out QtestMachine? machine,
+                    out refused))
+                return Refuse(errors, refused);
+            switch (qemu.Channel)
+            {
+                case QtestChannel.UnixSocket { Server: false } client:
+                    if (await QtestUnixClient.ServeAsync(machine, client.Path, cancellationToken) is { } failure)
+                        return Refuse(errors, new($"-qtest unix:{client.Path}: {failure}", QemuCommandLineError.QemuError));
+                    return 0;
+                case QtestChannel.UnixSocket listening:
+                    {
+                        using var server = QtestSocketServer.ListenUnix(listening.Path);
+                        await Serve(server, machine, cancellationToken);
+                        return 0;
+                    }
+            }
             if (parse.GetValue(socket) is { } path)
             {
                 using var server = QtestSocketServer.ListenUnix(path);
@@ -92,6 +140,43 @@ public static class QtestCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>The hidden option that carries QEMU's own options to the command (see <see cref="PassQemuOptions"/>).</summary>
+    public const string QemuArgumentOption = "--qemu-argument";
+
+    /// <summary>
+    /// Rewrites a `vtdsim qtest` command line so that QEMU's single-dash options (and the argument of those that take
+    /// one) reach the command in order, each as `--qemu-argument=TOKEN`: vtdsim's own options are `--NAME` (and the
+    /// help aliases `-h`, `-?`), so any other `-NAME` is QEMU's. An option QEMU's qtest harnesses use is known to take
+    /// an argument or not; an unknown one takes the next token unless that is an option, so that it can be refused by
+    /// name with its argument.
+    /// </summary>
+    public static string[] PassQemuOptions(string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        if (args.Length == 0 || args[0] != "qtest") return args;
+        var result = new List<string> { args[0] };
+        for (int i = 1; i < args.Length; i++)
+        {
+            string token = args[i];
+            bool qemu = token.Length > 1 && token[0] == '-' && token[1] != '-' && token is not ("-h" or "-?");
+            if (!qemu)
+            {
+                result.Add(token);
+                continue;
+            }
+            result.Add($"{QemuArgumentOption}={token}");
+            bool takes = QemuCommandLine.TakesArgument(token[1..]) ?? (i + 1 < args.Length && !args[i + 1].StartsWith('-'));
+            if (takes && i + 1 < args.Length) result.Add($"{QemuArgumentOption}={args[++i]}");
+        }
+        return [.. result];
+    }
+
+    private static int Refuse(TextWriter errors, QemuCommandLineError refused)
+    {
+        errors.WriteLine($"vtdsim: {refused.Message}");
+        return refused.ExitStatus;
     }
 
     private static async Task Serve(QtestSocketServer server, QtestMachine machine, CancellationToken cancellationToken)

@@ -191,3 +191,56 @@ public sealed class QtestSocketServer : IDisposable
         throw new ArgumentException($"--socket {path}: another server is listening there");
     }
 }
+
+/// <summary>
+/// The client side of QEMU's `-qtest unix:PATH` (server=off, QEMU's default): the harness — QEMU's libqtest, the Python
+/// QEMUQtestMachine — listens on PATH and starts the emulator, which connects. vtdsim connects likewise and serves that
+/// one connection until the harness closes it.
+/// </summary>
+public static class QtestUnixClient
+{
+    /// <summary>
+    /// Connects to <paramref name="path"/> and serves the session. Null when the harness closed the connection (or
+    /// <paramref name="cancellationToken"/> fired); QEMU's "Failed to connect to 'PATH': REASON" when nobody listens.
+    /// </summary>
+    public static async Task<string?> ServeAsync(QtestMachine machine, string path, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(machine);
+        ArgumentNullException.ThrowIfNull(path);
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException e)
+        {
+            return $"Failed to connect to '{path}': {Reason(e)}";
+        }
+        catch (ArgumentException e)
+        {
+            return $"Failed to connect to '{path}': {e.Message}";
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        try
+        {
+            await new QtestSession(machine, stream, stream).RunAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The harness went away: the session is over, as QEMU's is when its qtest chardev closes.
+        }
+        return null;
+    }
+
+    private static string Reason(SocketException e) => e.SocketErrorCode switch
+    {
+        SocketError.AddressNotAvailable or SocketError.HostNotFound => "No such file or directory",
+        SocketError.ConnectionRefused => "Connection refused",
+        SocketError.AccessDenied => "Permission denied",
+        _ => e.Message,
+    };
+}

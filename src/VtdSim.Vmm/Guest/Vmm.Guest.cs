@@ -24,6 +24,7 @@ public sealed partial class Vmm
     public static readonly Hpa VIommuBase = new(0xfed90000);
 
     private readonly List<string> standardOutput = [];
+    private VtdProfile? viommuProfile; // set by the option checks when the machine has intel-iommu
     private GuestPageResolver? resolver;
     private GuestDmaPort? guestDma;
 
@@ -53,22 +54,10 @@ public sealed partial class Vmm
     }
 
     /// <summary>
-    /// The vIOMMU's unit profile for the intel-iommu properties. Today: QEMU 7.2's legacy or scalable profile, and for
-    /// x-flts the scalable one with a first stage instead of the second (FSTS, no SSTS/SRS). The derivation of CAP/ECAP
-    /// from every property, as QEMU's vtd_cap_init, replaces this method.
+    /// The vIOMMU's unit profile: CAP/ECAP as the VMM's QEMU release derives them from the intel-iommu properties
+    /// (QEMU's vtd_cap_init, <see cref="IntelIommuProperties.TryToProfile"/>), or null without intel-iommu.
     /// </summary>
-    public VtdProfile VIommuProfile()
-    {
-        if (!Options.XScalableMode) return BuiltInProfiles.Qemu72Legacy;
-        if (!Options.XFlts) return BuiltInProfiles.Qemu72Scalable;
-        VtdProfile scalable = BuiltInProfiles.Qemu72Scalable;
-        return scalable with
-        {
-            Name = "qemu-x-flts",
-            Description = "QEMU intel-iommu with x-scalable-mode=on,x-flts=on (scalable, first stage only)",
-            Ecap = scalable.Ecap.With(ExtendedCapabilityBit.FSTS, true).With(ExtendedCapabilityBit.SSTS, false).With(ExtendedCapabilityBit.SRS, false),
-        };
-    }
+    public VtdProfile? VIommuProfile() => viommuProfile;
 
     /// <summary>
     /// A memory layout for a kernel booted on the guest machine, from the guest's RAM below 4 GiB: kernel pages from
@@ -97,7 +86,7 @@ public sealed partial class Vmm
         RemappingUnitDescription[] units = [];
         if (Options.Machine.IntelIommu)
         {
-            var unit = new VtdUnit(memory, VIommuProfile(), VIommuBase);
+            var unit = new VtdUnit(memory, viommuProfile!, VIommuBase);
             unit.Events.Raised += interrupts.OnUnitEvent; // its fault and completion events are MSIs of the guest
             if (FindRegion(Machine.System, "intel_iommu") is { } registers) registers.Ops = new VIommuRegisters(unit);
             VIommu = unit;

@@ -79,7 +79,7 @@ public class QtestSessionTests
     [InlineData(null, null, null, true, "0x00d2008c22260206", "0x0000000000f00fca", 39)] // ECAP.SC (bit 7)
     public void QemuPropertiesChangeTheRegistersAsQemuDoes(int? aw, bool? scalable, bool? caching, bool? snoop, string cap, string ecap, int haw)
     {
-        var profile = QtestMachineOptions.ApplyQemuProperties(BuiltInProfiles.Qemu72Legacy, aw, scalable, caching, snoop);
+        Assert.True(new LegacyUnit(null, aw, scalable, caching, snoop, QemuVersion.Qemu72).TryProfile(out var profile, out string error), error);
         var q = new QtestHarness(new QtestMachineOptions { Profile = profile });
         Assert.Equal($"OK {cap}", q.Do($"readq {Cap}"));
         Assert.Equal($"OK {ecap}", q.Do($"readq {Ecap}"));
@@ -90,15 +90,15 @@ public class QtestSessionTests
     [Fact]
     public void ScalableModeOffOnAScalableProfileClearsTheBitsItSets()
     {
-        var profile = QtestMachineOptions.ApplyQemuProperties(BuiltInProfiles.Qemu72Scalable, scalableMode: false);
+        Assert.True(new LegacyUnit(BuiltInProfiles.Qemu72Scalable, null, false, null, null, QemuVersion.Qemu72).TryProfile(out var profile, out string error), error);
         Assert.Equal(BuiltInProfiles.Qemu72Legacy.Ecap, profile.Ecap);
     }
 
     [Fact]
     public void UnsupportedAwBitsIsRefusedLikeQemu()
     {
-        var e = Assert.Throws<ArgumentException>(() => QtestMachineOptions.ApplyQemuProperties(BuiltInProfiles.Qemu72Legacy, awBits: 57));
-        Assert.Contains("39 or 48", e.Message);
+        Assert.False(new LegacyUnit(null, 57, null, null, null, QemuVersion.Qemu72).TryProfile(out _, out string error));
+        Assert.Equal("Supported values for aw-bits are: 39, 48", error); // QEMU 7.2's text
     }
 
     [Fact]

@@ -58,13 +58,13 @@ public class GuestDeviceTests
     public void WithIntelIommuTheGuestHasTheVIommuAsItsDrhdReachedThroughMmio(bool scalable, bool flts)
     {
         LinuxKernel host = Boot(BuiltInProfiles.SapphireRapids);
-        Vmm vmm = Vmm.Start(host, Q35(scalable: scalable) with { XFlts = flts });
+        Vmm vmm = Vmm.Start(host, Q35(scalable: scalable, flts: flts));
         Assert.Equal(VmmState.Running, vmm.State);
         PhysicalMachine guest = vmm.GuestMachine;
 
         Assert.Equal([new RemappingUnitDescription(new Hpa(0xfed90000))], guest.RemappingUnits);
         Assert.Same(guest.Memory, vmm.VIommu!.Memory); // it walks guest memory
-        VtdProfile profile = vmm.VIommuProfile();
+        VtdProfile profile = vmm.VIommuProfile()!;
         Assert.Equal(profile.Cap.Raw, guest.Read(guest.IommuBase + RegisterOffset.CAP, 8));
         Assert.Equal(profile.Ecap.Raw, guest.Read(guest.IommuBase + RegisterOffset.ECAP, 8));
         Assert.Equal(scalable, profile.Ecap.ScalableModeTranslation);

@@ -63,7 +63,7 @@ public class GuestKernelTests
     public void AGuestProcessMapsItsBufferForAnEmulatedDeviceWhoseDmaReachesTheHostFrameAndAnUnmappedIovaFaultsInTheGuest(bool scalable, bool flts)
     {
         LinuxKernel host = Boot(BuiltInProfiles.SapphireRapids);
-        Vmm vmm = Vmm.Start(host, Q35(scalable: scalable) with { XFlts = flts });
+        Vmm vmm = Vmm.Start(host, Q35(scalable: scalable, flts: flts));
         vmm.GuestMachine.AddFunction(new PciFunction(Edu, "edu"));
         LinuxKernel guest = BootGuest(vmm);
         int hostLines = host.Log.Lines.Count;
@@ -123,7 +123,7 @@ public class GuestKernelTests
     public void UnderQemu11OnAnErratumHostAPassthroughDmaToTheSkippedBiosFaultsOnTheHost()
     {
         LinuxKernel host = Boot(BuiltInProfiles.SapphireRapids);
-        Vmm vmm = Vmm.Start(host, Q35(scalable: true) with { XFlts = true, ErratumPolicy = ErratumPolicy.Qemu11, Passthrough = [Nic] });
+        Vmm vmm = Vmm.Start(host, Q35(scalable: true, flts: true) with { ErratumPolicy = ErratumPolicy.Qemu11, Passthrough = [Nic] });
         Assert.Equal(VmmState.Running, vmm.State);
         Assert.True(vmm.Container!.BypassRo);
         SourceId inGuest = vmm.Devices[0].Guest!.Value;

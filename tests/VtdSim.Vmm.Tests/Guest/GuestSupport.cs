@@ -8,12 +8,15 @@ namespace VtdSim.Vmm.Tests.Guest;
 /// <summary>Guest machines for the tests: a VMM on a booted host, and the way from a GPA down to the host frame.</summary>
 internal static class GuestSupport
 {
-    /// <summary>q35 after SeaBIOS, without default devices, with or without intel-iommu.</summary>
-    public static VmmOptions Q35(ulong ram = 256UL << 20, bool iommu = true, bool scalable = false, bool defaults = false) => new()
+    /// <summary>q35 after SeaBIOS, without default devices, with or without intel-iommu (QEMU 11's, scalable and x-flts as asked).</summary>
+    public static VmmOptions Q35(ulong ram = 256UL << 20, bool iommu = true, bool scalable = false, bool defaults = false, bool flts = false)
     {
-        Machine = new MachineOptions { Type = MachineType.Q35, RamSize = ram, IntelIommu = iommu, Booted = true, Defaults = defaults },
-        XScalableMode = scalable && iommu,
-    };
+        string properties = string.Join(",", new[] { scalable ? "x-scalable-mode=on" : null, flts ? "x-flts=on" : null }.OfType<string>());
+        return new VmmOptions
+        {
+            Machine = new MachineOptions { Type = MachineType.Q35, RamSize = ram, Booted = true, Defaults = defaults },
+        }.WithIntelIommu(iommu ? Support.VmmHosts.IntelIommu(properties) : null);
+    }
 
     /// <summary>The host frame behind a guest-physical address, found the VMM's way: the flat view, then the process's page table.</summary>
     public static Hpa HostAddressOf(Vmm vmm, Gpa gpa)

@@ -4,6 +4,7 @@ using VtdSim.Kernel;
 using VtdSim.Kernel.Intel;
 using VtdSim.Kernel.Iommufd;
 using VtdSim.Machine;
+using VtdSim.Vmm.Devices;
 using VtdSim.Vmm.Machines;
 using VtdSim.Vmm.Memory;
 using VtdSim.Vmm.Vfio;
@@ -28,14 +29,19 @@ internal static class VmmHosts
     public static VtdProfile Host(string name) => BuiltInProfiles.Find(name);
 
     /// <summary>q35, -m 64M, intel-iommu (scalable; x-flts as asked), the NIC passed through, SeaBIOS run.</summary>
-    public static VmmOptions Options(ErratumPolicy policy, bool xflts, bool booted = true, ulong ram = 64UL << 20) => new()
+    public static VmmOptions Options(ErratumPolicy policy, bool xflts, bool booted = true, ulong ram = 64UL << 20) => new VmmOptions
     {
-        Machine = new MachineOptions { Type = MachineType.Q35, RamSize = ram, IntelIommu = true, Booted = booted },
+        Machine = new MachineOptions { Type = MachineType.Q35, RamSize = ram, Booted = booted },
         ErratumPolicy = policy,
-        XScalableMode = true,
-        XFlts = xflts,
         Passthrough = [Nic],
-    };
+    }.WithIntelIommu(IntelIommu(xflts ? "x-scalable-mode=on,x-flts=on" : "x-scalable-mode=on"));
+
+    /// <summary>QEMU 11's intel-iommu with these properties (the VMM moves them to its policy's QEMU release).</summary>
+    public static IntelIommuProperties IntelIommu(string properties)
+    {
+        Assert.True(IntelIommuProperties.TryParse(QemuVersion.Qemu11, properties, out var result, out string error), error);
+        return result;
+    }
 
     /// <summary>One IOAS mapping as the tests compare them.</summary>
     public readonly record struct Mapping(ulong Iova, ulong Length, IommuProt Prot);

@@ -2,6 +2,7 @@ using VtdSim.Hardware.Addressing;
 using VtdSim.Hardware.Profiles;
 using VtdSim.Kernel;
 using VtdSim.Machine;
+using VtdSim.Vmm.Devices;
 using VtdSim.Vmm.Machines;
 using VtdSim.Vmm.Vfio;
 
@@ -15,14 +16,13 @@ public class ReadmeExampleTests
         var host = PhysicalMachine.Host(BuiltInProfiles.SapphireRapids, 8UL << 30);
         host.AddFunction(new PciFunction(new SourceId(0, 4, 0), "nic"));
         var kernel = LinuxKernel.Boot(host);
+        IntelIommuProperties.TryParse(QemuVersion.Qemu11, "x-scalable-mode=on,x-flts=on", out var intelIommu, out _);
         var vmm = Vmm.Start(kernel, new VmmOptions
         {
-            Machine = new MachineOptions { Type = MachineType.Q35, RamSize = 256UL << 20, IntelIommu = true, Booted = true },
+            Machine = new MachineOptions { Type = MachineType.Q35, RamSize = 256UL << 20, Booted = true },
             ErratumPolicy = policy,
-            XScalableMode = true,
-            XFlts = true,
             Passthrough = [new SourceId(0, 4, 0)],
-        });
+        }.WithIntelIommu(intelIommu));
         if (vmm.State != VmmState.Running)
             return string.Join('\n', kernel.Log.Lines.Where(l => l.Contains("ERRATA", StringComparison.Ordinal)).Distinct().Concat(vmm.Log.Lines));
         var mapped = vmm.Container!.Mappings;

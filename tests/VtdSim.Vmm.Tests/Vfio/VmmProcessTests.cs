@@ -2,6 +2,7 @@ using VtdSim.Hardware.Addressing;
 using VtdSim.Hardware.Profiles;
 using VtdSim.Kernel;
 using VtdSim.Kernel.Process;
+using VtdSim.Vmm.Devices;
 using VtdSim.Vmm.Machines;
 using VtdSim.Vmm.Memory;
 using VtdSim.Vmm.Vfio;
@@ -121,12 +122,37 @@ public class VmmProcessTests
         Assert.True(result.XFlts);
     }
 
+    [Fact]
+    public void TheVmmsQemuReleaseIsItsPolicysAndItsIntelIommuFollows()
+    {
+        Assert.Equal(QemuVersion.Qemu72, new VmmOptions { ErratumPolicy = ErratumPolicy.Qemu72 }.QemuVersion);
+        foreach (ErratumPolicy policy in new[] { ErratumPolicy.Qemu11, ErratumPolicy.WantsNestingMapsRo, ErratumPolicy.NeverRo })
+            Assert.Equal(QemuVersion.Qemu11, new VmmOptions { ErratumPolicy = policy }.QemuVersion);
+
+        // QEMU 7.2 has no x-flts: setting it is refused as QEMU refuses it; QEMU 11's aw-bits default is 48.
+        Assert.True(new VmmOptions().TrySet("erratum-policy", "qemu-7.2", out VmmOptions old, out _));
+        Assert.False(old.TrySet("x-flts", "on", out _, out string error));
+        Assert.Equal("Property 'intel-iommu.x-flts' not found", error);
+        Assert.True(old.TrySet("x-scalable-mode", "on", out old, out _));
+        Assert.Equal(39, old.IntelIommu!.AwBits);
+        Assert.True(old.Machine.IntelIommu); // the device is in the memory map too
+        Assert.True(old.TrySet("erratum-policy", "qemu-11", out VmmOptions moved, out _));
+        Assert.Equal(48, moved.IntelIommu!.AwBits);
+        Assert.True(moved.XScalableMode);
+    }
+
     public static TheoryData<VmmOptions, string> BadCombinations() => new()
     {
-        { Options(ErratumPolicy.Qemu11, xflts: true) with { XScalableMode = false },
+        { Options(ErratumPolicy.Qemu11, xflts: true) with { IntelIommu = IntelIommu("x-flts=on") },
           "qemu-system-x86_64: -device intel-iommu,x-flts=on: x-flts is only available in scalable mode" },
         { Options(ErratumPolicy.Qemu11, xflts: true) with { Machine = new MachineOptions { RamSize = 64UL << 20 } },
-          "qemu-system-x86_64: x-flts and x-scalable-mode are properties of -device intel-iommu, which is not given" },
+          "qemu-system-x86_64: intel-iommu properties are given, but the machine has no -device intel-iommu" },
+        { Options(ErratumPolicy.Qemu11, xflts: false) with { IntelIommu = null },
+          "qemu-system-x86_64: the machine has -device intel-iommu, but its properties are not given" },
+        { Options(ErratumPolicy.Qemu72, xflts: false) with { IntelIommu = IntelIommu("x-scalable-mode=on,dma-drain=off") },
+          "qemu-system-x86_64: -device intel-iommu,x-scalable-mode=on,dma-drain=off: Need to set dma_drain for scalable mode" },
+        { Options(ErratumPolicy.Qemu11, xflts: false) with { IntelIommu = IntelIommu("x-scalable-mode=on,x-flts=on,aw-bits=39") },
+          "qemu-system-x86_64: -device intel-iommu,x-scalable-mode=on,x-flts=on,aw-bits=39: Scalable mode(x-flts=on): supported value for aw-bits is: 48" },
         { Options(ErratumPolicy.Qemu11, xflts: false) with { Passthrough = [new SourceId(0, 9, 0)] },
           "qemu-system-x86_64: -device vfio-pci,host=0000:00:09.0,iommufd=iommufd0: vfio 0000:00:09.0: no such host device: No such file or directory" },
         { Options(ErratumPolicy.Qemu11, xflts: false) with { Passthrough = [Nic, Nic] },

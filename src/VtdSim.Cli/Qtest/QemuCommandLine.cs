@@ -1,0 +1,332 @@
+using VtdSim.Hardware.Profiles;
+using VtdSim.Vmm.Devices;
+using VtdSim.Vmm.Machines;
+
+namespace VtdSim.Cli.Qtest;
+
+/// <summary>How the qtest protocol reaches its client, as QEMU's `-qtest` and `-chardev socket` say it.</summary>
+public abstract record QtestChannel
+{
+    /// <summary>`-qtest stdio`.</summary>
+    public sealed record Stdio : QtestChannel;
+
+    /// <summary>
+    /// `-qtest unix:PATH` or a `-chardev socket,path=PATH` named by `-qtest chardev:ID`: with server=off (QEMU's
+    /// default, what libqtest and QEMUQtestMachine use) the harness listens and vtdsim connects; with server=on
+    /// vtdsim listens.
+    /// </summary>
+    public sealed record UnixSocket(string Path, bool Server) : QtestChannel;
+}
+
+/// <summary>Why a QEMU-shaped command line was refused: the message (without the program name) and the exit status.</summary>
+public readonly record struct QemuCommandLineError(string Message, int ExitStatus)
+{
+    /// <summary>QEMU's own refusals (a bad property, an unsupported combination) end with QEMU's status 1.</summary>
+    public const int QemuError = 1;
+
+    /// <summary>An option or device the model does not model: EX_USAGE (64), never silently ignored.</summary>
+    public const int NotModelled = 64;
+}
+
+/// <summary>
+/// The QEMU options a qtest harness gives (`-M q35`, `-machine q35,accel=qtest`, `-m`, `-nodefaults`, `-device
+/// intel-iommu,…`, `-display none`, `-accel qtest`, `-qtest …`, `-qtest-log`, `-S`, `-chardev socket,…`), parsed
+/// as QEMU parses them. Everything else is refused by name (docs/qtest.md "QEMU's command line", decisions P14–P16).
+/// </summary>
+public sealed record QemuCommandLine
+{
+    /// <summary>QEMU's default `-m`: 128 MiB.</summary>
+    public const ulong DefaultRamSize = 128UL << 20;
+
+    /// <summary>The machine type; QEMU's x86 default is `pc` when neither -M nor -machine names one.</summary>
+    public MachineType Machine { get; init; } = MachineType.Pc;
+    /// <summary>Whether -M, -machine or -device was given: the command line describes a QEMU machine.</summary>
+    public bool DescribesMachine { get; init; }
+    public ulong RamSize { get; init; } = DefaultRamSize;
+    public bool RamSizeGiven { get; init; }
+    public bool NoDefaults { get; init; }
+    /// <summary>`-device intel-iommu,…` (null without one).</summary>
+    public IntelIommuProperties? IntelIommu { get; init; }
+    /// <summary>The `-device intel-iommu…` text as given, for messages.</summary>
+    public string? IntelIommuText { get; init; }
+    /// <summary>Where qtest talks (null: not given on the command line).</summary>
+    public QtestChannel? Channel { get; init; }
+    /// <summary>Warnings QEMU would print (deprecated short-form booleans).</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+    /// <summary>Whether any QEMU option was given at all.</summary>
+    public bool Any { get; init; }
+
+    private static readonly HashSet<string> WithArgument = ["M", "machine", "m", "device", "display", "accel", "qtest", "qtest-log", "chardev"];
+    private static readonly HashSet<string> WithoutArgument = ["nodefaults", "S"];
+
+    /// <summary>Whether QEMU option NAME (without its dash) takes an argument; null for an option the model does not know.</summary>
+    public static bool? TakesArgument(string name) => WithArgument.Contains(name) ? true : WithoutArgument.Contains(name) ? false : null;
+
+    /// <summary>
+    /// Parses QEMU options (the tokens in order; `-NAME` or `--NAME`) for a machine of <paramref name="version"/>'s QEMU.
+    /// False with the first refusal: QEMU's message and status 1 where QEMU refuses, "not modelled" and 64 where the
+    /// model has nothing for it.
+    /// </summary>
+    public static bool TryParse(IReadOnlyList<string> tokens, QemuVersion version, out QemuCommandLine result, out QemuCommandLineError error)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        result = new QemuCommandLine();
+        error = default;
+        var warnings = new List<string>();
+        var chardevs = new Dictionary<string, QtestChannel>(StringComparer.Ordinal);
+        string? machineType = null;
+        string? qtest = null;
+        var devices = new List<string>();
+        var r = new QemuCommandLine { Any = tokens.Count > 0 };
+        for (int i = 0; i < tokens.Count; i++)
+        {
+            string token = tokens[i];
+            if (!token.StartsWith('-') || token == "-" || token == "--")
+                return Fail(out result, out error, $"{token}: a disk image is not modelled", QemuCommandLineError.NotModelled);
+            string name = token.StartsWith("--", StringComparison.Ordinal) ? token[2..] : token[1..];
+            if (WithoutArgument.Contains(name))
+            {
+                if (name == "nodefaults") r = r with { NoDefaults = true };
+                continue; // -S: the model has no CPU to hold
+            }
+            if (!WithArgument.Contains(name))
+                return Fail(out result, out error, $"{token}: not modelled", QemuCommandLineError.NotModelled);
+            if (i + 1 >= tokens.Count)
+                return Fail(out result, out error, $"{token}: requires an argument", QemuCommandLineError.QemuError);
+            string value = tokens[++i];
+            string where = $"{token} {value}";
+            switch (name)
+            {
+                case "M":
+                case "machine":
+                    foreach (QemuOption o in QemuOptionText.Split(value, "type", warnings))
+                    {
+                        switch (o.Name)
+                        {
+                            case "type":
+                                machineType = o.Value;
+                                break;
+                            case "accel":
+                                if (AccelProblem(o.Value) is { } problem) return Fail(out result, out error, $"{where}: {problem}", QemuCommandLineError.NotModelled);
+                                break;
+                            default:
+                                return Fail(out result, out error, $"{where}: machine property '{o.Name}' is not modelled", QemuCommandLineError.NotModelled);
+                        }
+                    }
+                    r = r with { DescribesMachine = true };
+                    break;
+                case "accel":
+                    {
+                        var parts = QemuOptionText.Split(value, "accel", warnings);
+                        if (parts.FirstOrDefault(o => o.Name != "accel") is { Name.Length: > 0 } extra)
+                            return Fail(out result, out error, $"{where}: accelerator property '{extra.Name}' is not modelled", QemuCommandLineError.NotModelled);
+                        foreach (QemuOption o in parts)
+                            if (AccelProblem(o.Value) is { } problem) return Fail(out result, out error, $"{where}: {problem}", QemuCommandLineError.NotModelled);
+                        break;
+                    }
+                case "m":
+                    {
+                        string size = value;
+                        var parts = QemuOptionText.Split(value, "size", warnings);
+                        foreach (QemuOption o in parts)
+                        {
+                            if (o.Name != "size")
+                                return Fail(out result, out error, $"{where}: memory option '{o.Name}' is not modelled", QemuCommandLineError.NotModelled);
+                            size = o.Value;
+                        }
+                        if (!QtestNumbers.TryParseRamSize(size, out ulong bytes, out string problem))
+                            return Fail(out result, out error, $"{where}: {problem}", QemuCommandLineError.QemuError);
+                        r = r with { RamSize = bytes, RamSizeGiven = true };
+                        break;
+                    }
+                case "device":
+                    devices.Add(value);
+                    r = r with { DescribesMachine = true };
+                    break;
+                case "display":
+                    if (value != "none") return Fail(out result, out error, $"{where}: not modelled (only -display none)", QemuCommandLineError.NotModelled);
+                    break;
+                case "qtest":
+                    qtest = value;
+                    break;
+                case "qtest-log":
+                    if (value != "/dev/null")
+                        return Fail(out result, out error, $"{where}: a qtest log file is not modelled (give /dev/null)", QemuCommandLineError.NotModelled);
+                    break;
+                case "chardev":
+                    {
+                        if (!TryParseChardev(value, out string id, out QtestChannel? channel, out string problem, warnings))
+                            return Fail(out result, out error, $"{where}: {problem}", QemuCommandLineError.NotModelled);
+                        if (chardevs.ContainsKey(id))
+                            return Fail(out result, out error, $"{where}: duplicate chardev id '{id}'", QemuCommandLineError.QemuError);
+                        chardevs[id] = channel!;
+                        break;
+                    }
+            }
+        }
+
+        if (machineType is not null)
+        {
+            switch (machineType)
+            {
+                case "q35":
+                    r = r with { Machine = MachineType.Q35 };
+                    break;
+                case "pc":
+                    r = r with { Machine = MachineType.Pc };
+                    break;
+                default:
+                    return Fail(out result, out error, $"-M {machineType}: machine type not modelled (q35 and pc are)", QemuCommandLineError.NotModelled);
+            }
+        }
+
+        foreach (string device in devices)
+        {
+            string driver = QemuOptionText.Split(device, "driver").FirstOrDefault(o => o.Name == "driver").Value ?? "";
+            int comma = device.IndexOf(',');
+            string rest = comma < 0 ? "" : device[(comma + 1)..];
+            string where = $"-device {device}";
+            if (driver != "intel-iommu")
+                return Fail(out result, out error, $"-device {driver}: not modelled", QemuCommandLineError.NotModelled);
+            if (r.Machine != MachineType.Q35)
+                return Fail(out result, out error, $"{where}: Parameter 'driver' expects a dynamic sysbus device type for the machine", QemuCommandLineError.QemuError);
+            if (r.IntelIommu is not null)
+                return Fail(out result, out error, $"{where}: QEMU does not support multiple vIOMMUs for x86 yet.", QemuCommandLineError.QemuError);
+            if (!IntelIommuProperties.TryParse(version, rest, out IntelIommuProperties properties, out string problem, warnings))
+                return Fail(out result, out error, $"{where}: {problem}", QemuCommandLineError.QemuError);
+            if (!properties.TryRealize(out _, out problem))
+                return Fail(out result, out error, $"{where}: {problem}", QemuCommandLineError.QemuError);
+            r = r with { IntelIommu = properties, IntelIommuText = device };
+        }
+
+        if (qtest is not null)
+        {
+            QtestChannel? channel;
+            if (qtest == "stdio") channel = new QtestChannel.Stdio();
+            else if (qtest.StartsWith("unix:", StringComparison.Ordinal))
+            {
+                if (!TryParseUnix(qtest[5..], out channel, out string problem, warnings))
+                    return Fail(out result, out error, $"-qtest {qtest}: {problem}", QemuCommandLineError.NotModelled);
+            }
+            else if (qtest.StartsWith("chardev:", StringComparison.Ordinal))
+            {
+                if (!chardevs.TryGetValue(qtest[8..], out channel))
+                    return Fail(out result, out error, $"-qtest {qtest}: chardev '{qtest[8..]}' not found", QemuCommandLineError.QemuError);
+            }
+            else return Fail(out result, out error, $"-qtest {qtest}: not modelled (stdio, unix:PATH and chardev:ID are)", QemuCommandLineError.NotModelled);
+            r = r with { Channel = channel };
+        }
+        result = r with { Warnings = warnings };
+        return true;
+    }
+
+    /// <summary>
+    /// The profile of the unit the qtest machine serves, from `-device intel-iommu` (the seam where the full guest
+    /// machine will be built from these options later). False for what the model does not model.
+    /// </summary>
+    public bool TryServedProfile(out VtdProfile profile, out QemuCommandLineError error)
+    {
+        profile = null!;
+        error = default;
+        if (IntelIommu is null)
+        {
+            error = new($"-M {(Machine == MachineType.Q35 ? "q35" : "pc")}: a machine without -device intel-iommu is not modelled (the qtest machine is RAM and intel-iommu)",
+                QemuCommandLineError.NotModelled);
+            return false;
+        }
+        if (!IntelIommu.TryToProfile(out profile, out string problem))
+        {
+            error = new($"-device {IntelIommuText}: {problem}", QemuCommandLineError.NotModelled);
+            return false;
+        }
+        return true;
+    }
+
+    private static string? AccelProblem(string accel)
+    {
+        foreach (string a in accel.Split(':'))
+            if (a is not ("qtest" or "tcg")) return $"accelerator '{a}' is not modelled (qtest and tcg are)";
+        return null;
+    }
+
+    private static bool TryParseUnix(string text, out QtestChannel? channel, out string problem, List<string> warnings)
+    {
+        channel = null;
+        problem = "";
+        string? path = null;
+        bool server = false;
+        foreach (QemuOption o in QemuOptionText.Split(text, "path", warnings))
+        {
+            switch (o.Name)
+            {
+                case "path":
+                    path = o.Value;
+                    break;
+                case "server":
+                    if (!TryBool(o, out server, out problem)) return false;
+                    break;
+                case "wait":
+                    // With server=on QEMU waits for a client unless wait=off; vtdsim has nothing to run before a
+                    // client comes, so both are the same here.
+                    if (!TryBool(o, out _, out problem)) return false;
+                    break;
+                default:
+                    problem = $"socket property '{o.Name}' is not modelled";
+                    return false;
+            }
+        }
+        if (string.IsNullOrEmpty(path))
+        {
+            problem = "give the socket's path";
+            return false;
+        }
+        channel = new QtestChannel.UnixSocket(path, server);
+        return true;
+    }
+
+    private static bool TryParseChardev(string text, out string id, out QtestChannel? channel, out string problem, List<string> warnings)
+    {
+        id = "";
+        channel = null;
+        var options = QemuOptionText.Split(text, "backend", warnings);
+        string backend = options.FirstOrDefault(o => o.Name == "backend").Value ?? "";
+        if (backend != "socket")
+        {
+            problem = $"chardev backend '{backend}' is not modelled (socket is)";
+            return false;
+        }
+        id = options.FirstOrDefault(o => o.Name == "id").Value ?? "";
+        if (id.Length == 0)
+        {
+            problem = "a chardev needs an id";
+            return false;
+        }
+        string rest = string.Join(",", options.Where(o => o.Name is not ("backend" or "id")).Select(o => $"{o.Name}={o.Value.Replace(",", ",,")}"));
+        return TryParseUnix(rest, out channel, out problem, warnings);
+    }
+
+    private static bool TryBool(QemuOption o, out bool value, out string problem)
+    {
+        problem = "";
+        switch (o.Value)
+        {
+            case "on" or "yes" or "true" or "y":
+                value = true;
+                return true;
+            case "off" or "no" or "false" or "n":
+                value = false;
+                return true;
+            default:
+                value = false;
+                problem = $"Parameter '{o.Name}' expects 'on' or 'off'";
+                return false;
+        }
+    }
+
+    private static bool Fail(out QemuCommandLine result, out QemuCommandLineError error, string message, int status)
+    {
+        result = new QemuCommandLine();
+        error = new QemuCommandLineError(message, status);
+        return false;
+    }
+}
