@@ -389,6 +389,54 @@ public class QueueMutationTests
     }
 
     [Fact]
+    public void PageSelectiveInvalidationWithoutCapPsiIsRefusedAndSaysSo()
+    {
+        var profile = BuiltInProfiles.Architectural with { Cap = BuiltInProfiles.Architectural.Cap.WithPageSelectiveInvalidation(false) };
+        var bench = new Bench(profile);
+        bench.Submit(InvalidationDescriptor.IotlbPage(1, 0x1000));
+
+        Assert.Equal(QueueErrorCode.ReservedFieldSet, bench.Iqei);
+        Assert.Contains("needs CAP.PSI", Assert.Single(bench.Errors).Message);
+    }
+
+    [Fact]
+    public void APageSelectiveAddressNotAlignedToItsRangeIsRefusedAndSaysSo()
+    {
+        var bench = new Bench();
+        bench.Submit(InvalidationDescriptor.IotlbPage(1, 0x1000, addressMask: 1));
+
+        Assert.Equal(QueueErrorCode.ReservedFieldSet, bench.Iqei);
+        Assert.Contains("address 0x1000 is not aligned to the 2^1-page range", Assert.Single(bench.Errors).Message);
+    }
+
+    [Fact]
+    public void AWaitWhoseStatusAddressCannotBeWrittenStopsTheQueue()
+    {
+        var bench = new Bench();
+        bench.Memory.InjectError(new Hpa(StatusAddress), 4096);
+        bench.Submit(InvalidationDescriptor.Wait(StatusAddress, 1));
+
+        Assert.Equal(QueueErrorCode.DescriptorFetchError, bench.Iqei);
+        Assert.Contains($"status address 0x{StatusAddress:x} cannot be written", Assert.Single(bench.Errors).Message);
+    }
+
+    [Fact]
+    public void EnablingTheQueueOverATailWrittenBeforeRunsItWithoutAWarning()
+    {
+        var unit = new VtdUnit(new PhysicalMemory(1UL << 32), BuiltInProfiles.Architectural);
+        unit.WriteRegister64(RegisterOffset.IQA, 0x20_0000);
+        var wait = InvalidationDescriptor.Wait(StatusAddress, 6);
+        unit.Memory.Write64(new Hpa(0x20_0000), wait.Q0);
+        unit.Memory.Write64(new Hpa(0x20_0008), wait.Q1);
+        unit.WriteRegister64(RegisterOffset.IQT, 16);
+
+        unit.WriteRegister32(RegisterOffset.GCMD, (uint)GlobalCommand.QueuedInvalidationEnable);
+
+        Assert.Equal(6u, (uint)unit.Memory.Read64(new Hpa(StatusAddress)));
+        Assert.Empty(unit.Events.OfType<RegisterWarningEvent>());
+    }
+
+    [Fact]
     public void TheWideQueueChecksSayWhy()
     {
         var noSmts = new Bench(BuiltInProfiles.Qemu72Legacy, wide: true);
