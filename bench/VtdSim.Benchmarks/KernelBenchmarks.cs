@@ -22,8 +22,8 @@ public class KernelBenchmarks
     private PagingDomain _domain = null!;
     private IommufdContext _fd = null!;
     private uint _ioas;
-    private ulong _userPage;
-    private ulong _hugeVa;
+    private Uva _userPage;
+    private Uva _hugeVa;
 
     [GlobalSetup]
     public void Setup()
@@ -37,7 +37,7 @@ public class KernelBenchmarks
         var process = host.Process;
         if (process.Mmap(4096, MemoryProtection.ReadWrite, out _userPage) != Errno.Success) throw new InvalidOperationException("mmap");
         if (process.Write64(_userPage, 1) != Errno.Success) throw new InvalidOperationException("touch");
-        if (process.Mmap(Tebibyte, MemoryProtection.ReadWrite, out _hugeVa, Tebibyte, MapFlags.Hugetlb | MapFlags.Huge1GB) != Errno.Success)
+        if (process.Mmap(Tebibyte, MemoryProtection.ReadWrite, out _hugeVa, new Uva(Tebibyte), MapFlags.Hugetlb | MapFlags.Huge1GB) != Errno.Success)
             throw new InvalidOperationException("mmap hugetlb");
         IoasMapUnmap1T(); // faults the huge pages in
     }
@@ -62,7 +62,7 @@ public class KernelBenchmarks
     [Benchmark(Description = "IOAS map+unmap 1 TiB (1 GiB hugetlb pages)")]
     public ulong IoasMapUnmap1T() => IoasMapUnmap(_hugeVa, 2 * Tebibyte, Tebibyte);
 
-    private ulong IoasMapUnmap(ulong userVa, ulong iova, ulong size)
+    private ulong IoasMapUnmap(Uva userVa, ulong iova, ulong size)
     {
         if (_fd.IoasMap(_ioas, IoasMapFlags.FixedIova | IoasMapFlags.Readable | IoasMapFlags.Writeable, userVa, size, ref iova) != Errno.Success)
             throw new InvalidOperationException("IOAS_MAP failed");

@@ -25,7 +25,7 @@ public class KernelSteadyStateBenchmarks
     private PagingDomain _domain = null!, _detached = null!;
     private IommufdContext _fd = null!;
     private uint _ioas;
-    private ulong _user;
+    private Uva _user;
 
     [GlobalSetup]
     public void Setup()

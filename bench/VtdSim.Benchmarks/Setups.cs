@@ -45,7 +45,9 @@ internal sealed class TranslationSetup
     /// warm context, PASID and paging-structure caches.</param>
     /// <param name="pages">How many consecutive 4 KiB pages to map from <see cref="Iova"/> (to consecutive data pages);
     /// <see cref="ReadRequests"/> holds one read per page, each warmed like the first.</param>
-    public TranslationSetup(WalkShape shape, bool cached = false, bool iotlb = true, int pages = 1)
+    /// <param name="guestView">Build the tables in, and run the unit over, a <see cref="GuestMemory"/> whose page g is
+    /// page g + <see cref="ViewOffsetPages"/> of a host memory (a vIOMMU's view of guest RAM), instead of the host memory itself.</param>
+    public TranslationSetup(WalkShape shape, bool cached = false, bool iotlb = true, int pages = 1, bool guestView = false)
     {
         Shape = shape;
         Cached = cached;
@@ -53,7 +55,15 @@ internal sealed class TranslationSetup
         VtdProfile profile = !cached ? BuiltInProfiles.Architectural with { Caches = CacheSizes.Uncached }
             : iotlb ? BuiltInProfiles.Architectural
             : BuiltInProfiles.Architectural with { Caches = VtdProfile.DefaultCaches with { Iotlb = CacheGeometry.None } };
-        Memory = new PhysicalMemory(1UL << 40);
+        if (guestView)
+        {
+            Host = new PhysicalMemory(1UL << 41);
+            Memory = new GuestMemory(1UL << 40, new OffsetResolver(Host, ViewOffsetPages));
+        }
+        else
+        {
+            Memory = Host = new PhysicalMemory(1UL << 40);
+        }
         Unit = new VtdUnit(Memory, profile);
         Engine = new TranslationEngine(Memory, profile, new RemappingCaches(profile.Caches));
         var frames = new FrameAllocator(Memory, new Hpa(0x10_0000), new Hpa(0x1000_0000));
@@ -111,7 +121,12 @@ internal sealed class TranslationSetup
     private static ulong Page(int i) => (ulong)i * PhysicalMemory.PageSize;
 
     public WalkShape Shape { get; }
-    public PhysicalMemory Memory { get; }
+    /// <summary>The memory the unit reads: the host's, or a view onto it.</summary>
+    public MachineMemory Memory { get; }
+    /// <summary>The host memory at the bottom (the same object as <see cref="Memory"/> unless the setup uses a view).</summary>
+    public PhysicalMemory Host { get; }
+    /// <summary>With a guest view: view page g is host page g + this (1 TiB + 0x12345 pages, so no cache slot lines up).</summary>
+    public const ulong ViewOffsetPages = (1UL << 28) + 0x12345;
     public VtdUnit Unit { get; }
     /// <summary>A second engine over the same memory and profile, so benchmarks can call its internal Walk directly.</summary>
     public TranslationEngine Engine { get; }
@@ -171,4 +186,10 @@ internal sealed class TranslationSetup
                 throw new InvalidOperationException($"{Shape}: the second translation did not hit the IOTLB");
         }
     }
+}
+
+/// <summary>The VMM's mapping in its simplest form: guest page g is host page g + a fixed offset, read-write.</summary>
+internal sealed class OffsetResolver(MachineMemory host, ulong offsetPages) : IGuestPageResolver
+{
+    public GuestPage Resolve(ulong page, bool write) => GuestPage.Ram(host, page + offsetPages);
 }

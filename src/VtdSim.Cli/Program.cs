@@ -29,6 +29,7 @@ public static class Program
             ProfilesCommand.Create(() => console.Value),
             FaultsCommand.Create(() => console.Value),
             QtestCommand.Create(() => stdout.Value),
+            MtreeCommand.Create(() => writer.Value),
         };
         try
         {

@@ -23,7 +23,7 @@ public sealed class VtdUnit
     private readonly TranslationEngine _engine;
     private readonly TranslationFastPath _fastPath;
 
-    public VtdUnit(PhysicalMemory memory, VtdProfile profile, Hpa? registerBase = null, VtdEventLog? events = null)
+    public VtdUnit(MachineMemory memory, VtdProfile profile, Hpa? registerBase = null, VtdEventLog? events = null)
     {
         ArgumentNullException.ThrowIfNull(memory);
         ArgumentNullException.ThrowIfNull(profile);
@@ -39,7 +39,7 @@ public sealed class VtdUnit
         _fastPath = new TranslationFastPath(Caches);
     }
 
-    public PhysicalMemory Memory { get; }
+    public MachineMemory Memory { get; }
     public VtdProfile Profile { get; }
     public Hpa RegisterBase { get; }
     public VtdEventLog Events { get; }
@@ -168,7 +168,7 @@ public sealed class VtdUnit
             ulong address = start + (ulong)done;
             if (address == 0 && done != 0) // wrapped: no bus address lies above 2^64 - 1
                 return new DmaTransferResult(done, null, $"{request.Address} + 0x{length:x} bytes runs past the top of the 64-bit address space");
-            int chunk = (int)Math.Min((ulong)(length - done), PhysicalMemory.PageSize - (address & 0xFFF));
+            int chunk = (int)Math.Min((ulong)(length - done), MachineMemory.PageSize - (address & 0xFFF));
             var pageRequest = request with { Address = new Iova(address) };
             TranslationResult t = Translate(in pageRequest, trace);
             if (!t.Success) return new DmaTransferResult(done, t.Fault, null);

@@ -15,6 +15,8 @@ public sealed record KernelMemoryLayout(Hpa KernelPages, ulong KernelPagesLength
 {
     /// <summary>Kernel pages in [1 MiB, 64 MiB), user pages in [64 MiB, 1 GiB): needs a machine with at least 1 GiB.</summary>
     public static KernelMemoryLayout Default { get; } = new(new Hpa(0x10_0000), 63UL << 20, new Hpa(64UL << 20), 960UL << 20);
+
+    public override string ToString() => $"kernel pages {KernelPages}+0x{KernelPagesLength:x}, user pages {UserPages}+0x{UserPagesLength:x}";
 }
 
 /// <summary>
@@ -26,8 +28,9 @@ public sealed class LinuxKernel
 {
     private readonly Dictionary<SourceId, IommufdDevice> _boundDevices = new();
 
-    private LinuxKernel(PhysicalMachine machine, KernelMemoryLayout layout, IntelIommuOptions? options)
+    private LinuxKernel(PhysicalMachine machine, KernelMemoryLayout layout, IntelIommuOptions? options, KernelLog log)
     {
+        Log = log;
         Machine = machine;
         Layout = layout;
         Pages = new PageAllocator(machine, layout.KernelPages, layout.KernelPagesLength);
@@ -35,25 +38,44 @@ public sealed class LinuxKernel
         Iommu = new IntelIommuDriver(machine, Pages, Log, options);
     }
 
-    /// <summary>Boots: sets up the allocators and probes the IOMMU. Throws if the IOMMU cannot be brought up.</summary>
-    public static LinuxKernel Boot(PhysicalMachine machine, KernelMemoryLayout? layout = null, IntelIommuOptions? options = null)
+    /// <summary>
+    /// Boots: sets up the allocators and probes the IOMMU. A layout that does not fit the machine is the caller's
+    /// mistake and throws. The IOMMU is the driver's business, as in Linux: without a DMAR unit, with intel_iommu=off
+    /// (<see cref="IntelIommuOptions.Enabled"/>), or when the unit cannot be brought up, the kernel boots on without
+    /// it (what happened is in <see cref="Log"/>), and devices then have no IOMMU: iommufd refuses to bind them.
+    /// </summary>
+    public static LinuxKernel Boot(PhysicalMachine machine, KernelMemoryLayout? layout = null, IntelIommuOptions? options = null) =>
+        Boot(machine, layout, options, null);
+
+    /// <summary>
+    /// Boots with a kernel command line: logs it ("Kernel command line: …") and applies its intel_iommu= parameters
+    /// on top of <paramref name="options"/>, logging what Linux logs for them (<see cref="IntelIommuOptions.FromCommandLine"/>).
+    /// </summary>
+    public static LinuxKernel Boot(PhysicalMachine machine, string commandLine, KernelMemoryLayout? layout = null, IntelIommuOptions? options = null) =>
+        Boot(machine, layout, options, commandLine);
+
+    private static LinuxKernel Boot(PhysicalMachine machine, KernelMemoryLayout? layout, IntelIommuOptions? options, string? commandLine)
     {
         layout ??= KernelMemoryLayout.Default;
         ulong size = machine.Memory.Size;
         if (layout.KernelPages.Value + layout.KernelPagesLength > size || layout.UserPages.Value + layout.UserPagesLength > size)
-            throw new ArgumentException($"the kernel's memory layout {layout} does not fit in the machine's 0x{size:x} bytes of memory", nameof(layout));
+            throw new ArgumentException($"the kernel's memory layout ({layout}) does not fit in the machine's 0x{size:x} bytes of memory");
         if (layout.KernelPages.Value < layout.UserPages.Value + layout.UserPagesLength && layout.UserPages.Value < layout.KernelPages.Value + layout.KernelPagesLength)
-            throw new ArgumentException($"the kernel's memory layout {layout} overlaps kernel and user pages", nameof(layout));
-        var kernel = new LinuxKernel(machine, layout, options);
-        Errno e = kernel.Iommu.Probe();
-        if (e != Errno.Success)
-            throw new InvalidOperationException($"the Intel IOMMU driver did not come up ({e}): {string.Join(" / ", kernel.Log.Lines)}");
+            throw new ArgumentException($"the kernel's memory layout ({layout}) overlaps kernel and user pages");
+        var log = new KernelLog();
+        if (commandLine is not null)
+        {
+            log.Write("", $"Kernel command line: {commandLine}");
+            options = IntelIommuOptions.FromCommandLine(commandLine, log, options);
+        }
+        var kernel = new LinuxKernel(machine, layout, options, log);
+        kernel.Iommu.Probe(); // a refused probe is logged by the driver; the kernel runs on without the IOMMU
         return kernel;
     }
 
     public PhysicalMachine Machine { get; }
     public KernelMemoryLayout Layout { get; }
-    public KernelLog Log { get; } = new();
+    public KernelLog Log { get; }
     /// <summary>The kernel's own pages.</summary>
     public PageAllocator Pages { get; }
     /// <summary>Pages of user processes and the page cache.</summary>

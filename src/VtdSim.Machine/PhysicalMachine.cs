@@ -8,8 +8,10 @@ namespace VtdSim.Machine;
 
 /// <summary>
 /// A machine as software on it sees it: physical memory, MMIO regions that claim parts of the address space (the
-/// IOMMU's register page among them), and the DMA port its PCI functions use. CPU accesses go to the MMIO region that
-/// claims the address, else to memory. The kernel layer reaches the IOMMU only through <see cref="IommuBase"/>.
+/// IOMMU's register page among them), the DMA port its PCI functions use, and the interrupt controller their MSIs
+/// reach. CPU accesses go to the MMIO region that claims the address, else to memory. Firmware's description of the
+/// DMA remapping units (<see cref="RemappingUnits"/>, the DMAR table) is how the kernel finds an IOMMU; a machine may
+/// have none.
 /// </summary>
 public sealed class PhysicalMachine
 {
@@ -18,27 +20,69 @@ public sealed class PhysicalMachine
     private ulong _mmioLow = ulong.MaxValue, _mmioHigh; // [lowest start, highest end) of all windows: most RAM is outside
     private readonly List<PciFunction> _functions = new();
 
-    public PhysicalMachine(PhysicalMemory memory, Hpa iommuBase, IDmaPort dma)
+    /// <summary>A machine with one remapping unit at <paramref name="iommuBase"/> and its own interrupt controller.</summary>
+    public PhysicalMachine(MachineMemory memory, Hpa iommuBase, IDmaPort dma)
+        : this(memory, [new RemappingUnitDescription(iommuBase)], dma, new InterruptController())
     {
-        Memory = memory;
-        IommuBase = iommuBase;
-        Dma = dma;
     }
 
-    /// <summary>A bare-metal host: memory and a hardware VT-d unit of the given profile at its default base.</summary>
+    /// <summary>
+    /// A machine whose firmware lists <paramref name="remappingUnits"/> (none: no DMAR table), whose devices' DMA goes
+    /// through <paramref name="dma"/>, and whose MSIs reach <paramref name="interrupts"/>.
+    /// </summary>
+    public PhysicalMachine(MachineMemory memory, IReadOnlyList<RemappingUnitDescription> remappingUnits, IDmaPort dma, InterruptController interrupts)
+    {
+        Memory = memory;
+        RemappingUnits = [.. remappingUnits];
+        Dma = dma;
+        Interrupts = interrupts;
+    }
+
+    /// <summary>
+    /// A bare-metal host: memory and a hardware VT-d unit of the given profile at its default base. The unit's
+    /// interrupt messages (fault event, invalidation completion) go to the machine's interrupt controller.
+    /// </summary>
     public static PhysicalMachine Host(VtdProfile profile, ulong memorySize)
     {
         var memory = new PhysicalMemory(memorySize);
         var unit = new VtdUnit(memory, profile);
-        var machine = new PhysicalMachine(memory, unit.RegisterBase, new VtdUnitDmaPort(unit)) { HardwareIommu = unit };
+        var interrupts = new InterruptController();
+        unit.Events.Raised += interrupts.OnUnitEvent;
+        var machine = new PhysicalMachine(memory, [new RemappingUnitDescription(unit.RegisterBase)], new VtdUnitDmaPort(unit, interrupts), interrupts)
+        {
+            HardwareIommu = unit,
+        };
         machine.Map(new VtdUnitMmio(unit));
         return machine;
     }
 
-    public PhysicalMemory Memory { get; }
-    /// <summary>Where the IOMMU's registers are (what firmware's DMAR table would tell the kernel).</summary>
-    public Hpa IommuBase { get; }
+    /// <summary>
+    /// A machine with memory and no DMA remapping unit (no DMAR table): devices' DMA addresses are physical addresses
+    /// and go straight to memory (<see cref="DirectDmaPort"/>) — a guest without a vIOMMU, or a host with VT-d off in
+    /// firmware.
+    /// </summary>
+    public static PhysicalMachine WithoutIommu(ulong memorySize)
+    {
+        var memory = new PhysicalMemory(memorySize);
+        var interrupts = new InterruptController();
+        return new PhysicalMachine(memory, [], new DirectDmaPort(memory, interrupts), interrupts);
+    }
+
+    public MachineMemory Memory { get; }
+    /// <summary>The DMA remapping units firmware describes (ACPI DMAR's DRHDs), in table order; empty without an IOMMU.</summary>
+    public IReadOnlyList<RemappingUnitDescription> RemappingUnits { get; }
+    /// <summary>Whether firmware describes any DMA remapping unit.</summary>
+    public bool HasIommu => RemappingUnits.Count != 0;
+    /// <summary>
+    /// Where the first remapping unit's registers are (what firmware's DMAR table tells the kernel). A machine without
+    /// one has no such address: asking is a mistake of the caller (check <see cref="HasIommu"/>).
+    /// </summary>
+    public Hpa IommuBase => HasIommu ? RemappingUnits[0].RegisterBase : throw new InvalidOperationException("this machine has no DMA remapping unit");
     public IDmaPort Dma { get; }
+    /// <summary>Where MSIs go: the IOMMU's fault event, devices' interrupts.</summary>
+    public InterruptController Interrupts { get; }
+    /// <summary>The machine's time, moved only by whoever drives the machine.</summary>
+    public MachineClock Clock { get; } = new();
     /// <summary>The hardware unit when this is a bare-metal machine (for tools and tests, never for the kernel).</summary>
     public VtdUnit? HardwareIommu { get; init; }
     public IReadOnlyList<IMmioRegion> MmioRegions => _mmio;
@@ -85,7 +129,12 @@ public sealed class PhysicalMachine
     public bool TryWrite(Hpa address, int size, ulong value)
     {
         CheckSize(size);
-        if (FindRegion(address, size) is { } region) return region.TryWrite(address.Value - region.Base.Value, size, value);
+        if (FindRegion(address, size) is { } region)
+        {
+            bool accepted = region.TryWrite(address.Value - region.Base.Value, size, value);
+            Interrupts.DeliverPending(); // a store to a device register (e.g. unmasking FECTL) may have raised an MSI (B8)
+            return accepted;
+        }
         if (size == 8 && (address.Value & 7) == 0) return Memory.TryWrite64(address, value);
         Span<byte> bytes = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(bytes, value);

@@ -3,6 +3,7 @@ using VtdSim.Kernel.Intel;
 using VtdSim.Kernel.Iommufd;
 using VtdSim.Kernel.Tests.Iommufd;
 using static VtdSim.Kernel.Tests.Iommufd.IommufdBench;
+using VtdSim.Kernel.Process;
 
 namespace VtdSim.Kernel.Tests;
 
@@ -67,7 +68,7 @@ public class FlushRangeTests
         const ulong gva = 0xFFFF_FFFF_FFFF_F000;
         var b = new IommufdBench();
         uint ioas = b.Ioas();
-        ulong guestRam = b.Buffer(16);
+        Uva guestRam = b.Buffer(16);
         b.Map(ioas, guestRam, 16 * Page, iova: 0);
         void WriteEntry(ulong table, int level, ulong value) =>
             Assert.Equal(Errno.Success, b.Process.Write64(guestRam + table + ((gva >> (12 + 9 * (level - 1))) & 0x1FF) * 8, value));

@@ -4,7 +4,7 @@ using VtdSim.Hardware.Registers;
 
 namespace VtdSim.Machine.Tests;
 
-public class PhysicalMachineTests
+public partial class PhysicalMachineTests
 {
     private static readonly PhysicalMachine Host = PhysicalMachine.Host(BuiltInProfiles.SapphireRapids, 1UL << 36);
 

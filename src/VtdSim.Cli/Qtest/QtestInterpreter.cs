@@ -40,7 +40,7 @@ public sealed class QtestInterpreter
         var args = new Arguments(name, words);
         if (args.Count < spec.MinArgs || args.Count > spec.MaxArgs)
         {
-            string expected = spec.MinArgs == spec.MaxArgs ? $"{spec.MinArgs}" : spec.MaxArgs == int.MaxValue ? $"at least {spec.MinArgs}" : $"{spec.MinArgs} to {spec.MaxArgs}";
+            string expected = spec.MinArgs == spec.MaxArgs ? $"{spec.MinArgs}" : $"{spec.MinArgs} to {spec.MaxArgs}";
             return $"FAIL {name}: takes {expected} argument(s), got {args.Count}; usage: {spec.Usage}";
         }
         try

@@ -10,11 +10,11 @@ namespace VtdSim.Hardware.Building;
 /// </summary>
 public sealed class FirstStageTableBuilder
 {
-    private readonly PhysicalMemory _memory;
+    private readonly MachineMemory _memory;
     private readonly Func<ulong> _allocateTable;
     private readonly Func<ulong, Hpa> _toHpa;
 
-    public FirstStageTableBuilder(PhysicalMemory memory, Func<ulong> allocateTable, Func<ulong, Hpa> toHpa, int levels = 4)
+    public FirstStageTableBuilder(MachineMemory memory, Func<ulong> allocateTable, Func<ulong, Hpa> toHpa, int levels = 4)
     {
         if (levels is not (4 or 5)) throw new ArgumentOutOfRangeException(nameof(levels), levels, "first-stage tables have 4 or 5 levels");
         _memory = memory;

@@ -21,7 +21,7 @@ internal sealed class InvalidationQueue
 {
     private const uint InterruptMask = 1u << 31, InterruptPending = 1u << 30;
 
-    private readonly PhysicalMemory _memory;
+    private readonly MachineMemory _memory;
     private readonly VtdProfile _profile;
     private readonly VtdEventLog _events;
     private readonly IInvalidationTarget _target;
@@ -31,7 +31,7 @@ internal sealed class InvalidationQueue
     private QueueErrorCode _errorCode;
     private uint _ics, _control = InterruptMask, _data, _address, _upperAddress;
 
-    public InvalidationQueue(PhysicalMemory memory, VtdProfile profile, VtdEventLog events, IInvalidationTarget target,
+    public InvalidationQueue(MachineMemory memory, VtdProfile profile, VtdEventLog events, IInvalidationTarget target,
         Func<bool> errorPending, Action<QueueErrorCode> raiseError)
     {
         _memory = memory;

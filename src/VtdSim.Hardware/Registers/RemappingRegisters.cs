@@ -30,7 +30,7 @@ internal sealed class RemappingRegisters
 
     private readonly RemappingCaches _caches;
 
-    public RemappingRegisters(VtdProfile profile, VtdEventLog events, PhysicalMemory memory, RemappingCaches caches)
+    public RemappingRegisters(VtdProfile profile, VtdEventLog events, MachineMemory memory, RemappingCaches caches)
     {
         _profile = profile;
         _events = events;

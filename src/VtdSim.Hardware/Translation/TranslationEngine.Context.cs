@@ -57,6 +57,7 @@ internal sealed partial class TranslationEngine
             }
             return FaultReason.None;
         }
+        DropStaleHints();
         FaultReason reason = root.Mode == TranslationTableMode.Legacy
             ? ResolveLegacy(in request, root.RootTable, trace, ref context)
             : ResolveScalable(in request, root.RootTable, trace, ref context);
@@ -394,29 +395,29 @@ internal sealed partial class TranslationEngine
     // Context-structure reads go through frame hints too (one per structure), which saves the frame-cache lookup.
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool TryReadWord(Hpa address, ref PhysicalMemory.FrameHint hint, out ulong value)
+    private bool TryReadWord(Hpa address, ref MachineMemory.FrameHint hint, out ulong value)
     {
         ulong a = address.Value;
         if ((a & 7) != 0) return _memory.TryRead64(address, out value); // throws, as a misaligned read always has
-        PhysicalMemory.EntryRead read = _memory.ReadEntry(a & ~(ulong)(PhysicalMemory.PageSize - 1), (int)(a >> 3) & 0x1FF, ref hint);
+        MachineMemory.EntryRead read = _memory.ReadEntry(a & ~(ulong)(MachineMemory.PageSize - 1), (int)(a >> 3) & 0x1FF, ref hint);
         value = read.Value;
         return read.Readable;
     }
 
-    private bool ReadPair(Hpa address, ref PhysicalMemory.FrameHint hint, out ulong lo, out ulong hi)
+    private bool ReadPair(Hpa address, ref MachineMemory.FrameHint hint, out ulong lo, out ulong hi)
     {
         hi = 0;
         return TryReadWord(address, ref hint, out lo) && TryReadWord(address + 8, ref hint, out hi);
     }
 
-    private bool ReadQuad(Hpa address, ref PhysicalMemory.FrameHint hint, out ulong q0, out ulong q1, out ulong q2, out ulong q3)
+    private bool ReadQuad(Hpa address, ref MachineMemory.FrameHint hint, out ulong q0, out ulong q1, out ulong q2, out ulong q3)
     {
         q1 = q2 = q3 = 0;
         return TryReadWord(address, ref hint, out q0) && TryReadWord(address + 8, ref hint, out q1)
             && TryReadWord(address + 16, ref hint, out q2) && TryReadWord(address + 24, ref hint, out q3);
     }
 
-    private bool ReadPasidEntry(Hpa address, ref PhysicalMemory.FrameHint hint, out PasidEntry entry)
+    private bool ReadPasidEntry(Hpa address, ref MachineMemory.FrameHint hint, out PasidEntry entry)
     {
         // Word by word, stopping at the first that cannot be read, like ReadQuad (no stackalloc: it costs a zeroed
         // buffer and a stack-cookie check on every translation).

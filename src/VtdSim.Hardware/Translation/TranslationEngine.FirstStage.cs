@@ -45,7 +45,7 @@ internal sealed partial class TranslationEngine
         ulong table = ctx.FsRoot;
         ulong pathAnd = ulong.MaxValue, pathOr = 0; // R/W and U/S of the path are the AND over its entries, XD the OR
         ulong entryAddress, entryGpa, raw;
-        PhysicalMemory memory = _memory;
+        MachineMemory memory = _memory;
         bool tableWritableInSs = true;
         SecondStageWalk tablePage = default; // the second-stage mapping of the current table page (nested)
         int level = levels;
@@ -85,7 +85,7 @@ internal sealed partial class TranslationEngine
             }
 
             // The table is 4 KiB aligned in both address spaces, so its host page is entryAddress with the index cleared.
-            PhysicalMemory.EntryRead read = memory.ReadEntry(entryAddress & ~(ulong)(PhysicalMemory.PageSize - 1), index, ref _fsHints[level]);
+            MachineMemory.EntryRead read = memory.ReadEntry(entryAddress & ~(ulong)(MachineMemory.PageSize - 1), index, ref _fsHints[level]);
             raw = read.Value;
             if (!read.Readable)
                 return FsReadError(level == levels, level, entryAddress, nested, entryGpa);
@@ -293,7 +293,7 @@ internal sealed partial class TranslationEngine
             ulong entryGpa = nextTable + ((ulong)Index(input, level - 1) << 3);
             FaultReason fault = WalkSecondStage(in ctx, entryGpa, AccessRights.Read, false, SsRole.FirstStageTable, level - 1, trace, out page);
             if (fault != FaultReason.None) return new FsPscFilled(fault, 0, default, false);
-            host = page.Output & ~(ulong)(PhysicalMemory.PageSize - 1);
+            host = page.Output & ~(ulong)(MachineMemory.PageSize - 1);
             writable = (page.Rights & AccessRights.Write) != 0;
         }
         var key = new FirstStagePscKey(ctx.DomainId, ctx.Pasid ?? 0, (byte)level, input >> (12 + 9 * (level - 1)));

@@ -38,7 +38,7 @@ internal sealed partial class TranslationEngine
         ulong raw;
         int level = ctx.SsLevels, index;
         int hintRow = forFsLevel * HintRow;
-        PhysicalMemory memory = _memory;
+        MachineMemory memory = _memory;
         bool psc = _ssPscOn;
         if (psc)
         {
@@ -49,7 +49,7 @@ internal sealed partial class TranslationEngine
         for (int shift = 12 + 9 * (level - 1); ; level--, shift -= 9)
         {
             index = (int)(gpa >> shift) & 0x1FF;
-            PhysicalMemory.EntryRead read = memory.ReadEntry(table, index, ref _ssHints[hintRow + level]);
+            MachineMemory.EntryRead read = memory.ReadEntry(table, index, ref _ssHints[hintRow + level]);
             raw = read.Value;
             if (!read.Readable)
                 return SsReadError(role, level == ctx.SsLevels, level, EntryAddress(table, index), gpa, forFsLevel);

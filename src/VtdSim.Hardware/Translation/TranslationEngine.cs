@@ -12,15 +12,16 @@ namespace VtdSim.Hardware.Translation;
 
 /// <summary>
 /// The translation engine of one remapping unit: resolves a request's context (TranslationEngine.Context.cs), then runs
-/// the second-stage (…SecondStage.cs), first-stage or nested (…FirstStage.cs) walk. It reads and updates only physical
-/// memory. Not thread-safe: the model is single-threaded and deterministic. The successful path does not allocate.
+/// the second-stage (…SecondStage.cs), first-stage or nested (…FirstStage.cs) walk. It reads and updates only the memory
+/// of its machine (a host's, or a guest's view). Not thread-safe: the model is single-threaded and deterministic. The
+/// successful path does not allocate.
 /// </summary>
 internal sealed partial class TranslationEngine
 {
     private const ulong InterruptRangeBase = 0xFEE0_0000;
     private const ulong InterruptRangeEnd = 0xFEF0_0000;
 
-    private readonly PhysicalMemory _memory;
+    private readonly MachineMemory _memory;
     private readonly VtdProfile _profile;
     private readonly Capability _cap;
     private readonly ExtendedCapability _ecap;
@@ -33,13 +34,14 @@ internal sealed partial class TranslationEngine
     private readonly bool _fs1G;
     private readonly int _ssLargePageLevels; // bit n set: PS=1 at level n maps a page (CAP.SSLPS: n = 2 for 2 MiB, 3 for 1 GiB)
 
-    // Frame hints (see PhysicalMemory.FrameHint), one per place in the walk grid, so each read finds its table's frame
+    // Frame hints (see MachineMemory.FrameHint), one per place in the walk grid, so each read finds its table's frame
     // without a lookup that depends on the address: second stage at [forFsLevel * HintRow + level] (forFsLevel 0: the
     // final, legacy or SS-only walk), first stage at [level]. They hold no entry values: every read still reads memory.
     private const int HintRow = 6;
     private SsFrameHints _ssHints; // inline arrays: no array object to load, and a constant length to check against
     private FsFrameHints _fsHints;
-    private PhysicalMemory.FrameHint _rootHint, _contextHint, _pasidDirectoryHint, _pasidTableHint;
+    private MachineMemory.FrameHint _rootHint, _contextHint, _pasidDirectoryHint, _pasidTableHint;
+    private long _hintGeneration; // the memory's Generation the hints were taken under
 
     private WalkFault _fault;
     private readonly RemappingCaches _caches;
@@ -50,7 +52,7 @@ internal sealed partial class TranslationEngine
     private bool _iotlbAnswered;                 // the last translation was an IOTLB hit
     private (int Context, int Pasid) _lastContextSlots = (-1, -1);
 
-    public TranslationEngine(PhysicalMemory memory, VtdProfile profile, RemappingCaches caches)
+    public TranslationEngine(MachineMemory memory, VtdProfile profile, RemappingCaches caches)
     {
         _memory = memory;
         _caches = caches;
@@ -124,7 +126,7 @@ internal sealed partial class TranslationEngine
             case TranslationKind.Disabled:
             case TranslationKind.PreTranslated:
                 output = new Hpa(address);
-                pageSize = PhysicalMemory.PageSize;
+                pageSize = MachineMemory.PageSize;
                 rights = AccessRights.Read | AccessRights.Write | AccessRights.Execute | AccessRights.User;
                 return FaultReason.None;
             case TranslationKind.LegacyPassThrough:
@@ -134,6 +136,7 @@ internal sealed partial class TranslationEngine
             case TranslationKind.SecondStage:
             {
                 if (_iotlbOn && IotlbLookup(in request, in context, trace, out output, out pageSize, out rights)) return FaultReason.None;
+                DropStaleHints();
                 var role = context.Kind == TranslationKind.Legacy ? SsRole.Legacy : SsRole.Final;
                 reason = WalkSecondStage(in context, address, Need(in request), request.IsWrite && request.AddressType == AddressType.Untranslated,
                     role, 0, trace, out var ss);
@@ -148,6 +151,7 @@ internal sealed partial class TranslationEngine
             case TranslationKind.Nested:
             {
                 if (_iotlbOn && IotlbLookup(in request, in context, trace, out output, out pageSize, out rights)) return FaultReason.None;
+                DropStaleHints();
                 reason = WalkFirstStage(in request, in context, trace, out output, out pageSize, out rights, out AccessRights supervisorRights);
                 if (reason != FaultReason.None) return reason;
                 if (_iotlbOn) IotlbFill(in request, in context, output, pageSize, rights, supervisorRights);
@@ -157,6 +161,26 @@ internal sealed partial class TranslationEngine
             default:
                 throw new InvalidOperationException($"unhandled translation kind {context.Kind}");
         }
+    }
+
+    /// <summary>
+    /// Once per walk (and per context resolution that misses the memo), never on a cache hit: the hints name frames
+    /// of the memory's pages, and a view whose mapping changed (its Generation moved) may now put other frames behind
+    /// those pages, or none. A host's generation never moves, so this is one compare that always holds.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void DropStaleHints()
+    {
+        if (_memory.Generation != _hintGeneration) ForgetHints();
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ForgetHints()
+    {
+        _ssHints = default;
+        _fsHints = default;
+        _rootHint = _contextHint = _pasidDirectoryHint = _pasidTableHint = default;
+        _hintGeneration = _memory.Generation;
     }
 
     /// <summary>
@@ -252,7 +276,7 @@ internal sealed partial class TranslationEngine
             return Fail(legacy ? FaultReason.LGN4_InterruptAddress : FaultReason.SGN8_InterruptAddress, 0, null, 0, null,
                 $"pass-through address 0x{address:x} lies in the interrupt range 0xFEE00000-0xFEEFFFFF");
         output = new Hpa(address);
-        pageSize = PhysicalMemory.PageSize;
+        pageSize = MachineMemory.PageSize;
         rights = AccessRights.Read | AccessRights.Write | AccessRights.Execute | AccessRights.User;
         return FaultReason.None;
     }
@@ -303,13 +327,13 @@ internal struct LevelMasks
 [InlineArray(6 * 6)]
 internal struct SsFrameHints
 {
-    private PhysicalMemory.FrameHint _hint0;
+    private MachineMemory.FrameHint _hint0;
 }
 
 [InlineArray(6)]
 internal struct FsFrameHints
 {
-    private PhysicalMemory.FrameHint _hint0;
+    private MachineMemory.FrameHint _hint0;
 }
 
 /// <summary>A first-stage entry written despite a read-only second stage (erratum 772415).</summary>

@@ -30,13 +30,17 @@ internal sealed class IntelIommu
     private ushort _nextDomainId = ReservedDomainIds;
     private int _structurePages;
     private InvalidationSubmitter? _invalidation;
+    private readonly RateLimit _faultRateLimit;
+    private DmarFaultHandler? _faultHandler;
 
-    public IntelIommu(PhysicalMachine machine, Hpa registerBase, PageAllocator pages, KernelLog log, IntelIommuOptions options, string name)
+    public IntelIommu(PhysicalMachine machine, Hpa registerBase, PageAllocator pages, KernelLog log, IntelIommuOptions options, string name,
+        RateLimit faultRateLimit)
     {
         _machine = machine;
         _pages = pages;
         _log = log;
         _regs = new IommuRegisters(machine, registerBase);
+        _faultRateLimit = faultRateLimit;
         Options = options;
         Name = name;
         Cap = new Capability(_regs.Read64(RegisterOffset.CAP));
@@ -74,6 +78,13 @@ internal sealed class IntelIommu
     public int StructurePages => _structurePages;
     /// <summary>Domain ids handed out and not freed.</summary>
     public int DomainIdsInUse => _nextDomainId - ReservedDomainIds - _freeDomainIds.Count;
+    /// <summary>The vector of the unit's fault event interrupt, once the driver has set it up.</summary>
+    public int? FaultVector { get; private set; }
+    /// <summary>Fault records the handler has taken from the unit.</summary>
+    public long FaultRecordsHandled => _faultHandler?.RecordsHandled ?? 0;
+
+    /// <summary>The first vector the driver hands out (a model choice: any free vector would do; decisions B10).</summary>
+    public const int FirstDeviceVector = 0x21;
 
     /// <summary>Brings the unit up: queued invalidation, root table (SRTP), global invalidation, translation on.</summary>
     public Errno Enable()
@@ -106,9 +117,40 @@ internal sealed class IntelIommu
             ? [InvalidationDescriptor.PasidCacheGlobal(), InvalidationDescriptor.ContextGlobal(), InvalidationDescriptor.IotlbGlobal()]
             : [InvalidationDescriptor.ContextGlobal(), InvalidationDescriptor.IotlbGlobal()]);
         if (e != Errno.Success) return e;
+        e = SetUpFaultInterrupt();
+        if (e != Errno.Success) return e;
         if (!_regs.SetPersistent(GlobalCommand.TranslationEnable, true)) return NoDevice("the unit did not enable translation");
         Enabled = true;
         _log.Write("DMAR: ", $"{Name}: using {(ScalableMode ? "scalable" : "legacy")} mode, {(_invalidation.Queued ? "queued" : "register-based")} invalidation");
+        return Errno.Success;
+    }
+
+    /// <summary>
+    /// dmar_set_interrupt and enable_drhd_fault_handling: takes a free vector, registers the fault handler for it,
+    /// programs the MSI (FEDATA = vector, FEADDR = 0xFEE00000: local APIC 0, physical destination; FEUADDR = 0) and
+    /// unmasks FECTL; then runs the handler once to clear faults left from before, and writes FSTS back to clear
+    /// what remains. With no free vector the unit is not used ("No free IRQ vectors", EINVAL), as in Linux.
+    /// </summary>
+    private Errno SetUpFaultInterrupt()
+    {
+        if (FaultVector is not null) return Errno.Success;
+        var handler = new DmarFaultHandler(_regs, Cap, _log, _faultRateLimit);
+        int vector = FirstDeviceVector;
+        while (vector <= 255 && !_machine.Interrupts.TryRegister(vector, handler.Handle)) vector++;
+        if (vector > 255)
+        {
+            _log.Write("DMAR: ", "No free IRQ vectors");
+            return Errno.EINVAL;
+        }
+        _faultHandler = handler;
+        FaultVector = vector;
+        _regs.Write32(RegisterOffset.FEDATA, (uint)vector);
+        _regs.Write32(RegisterOffset.FEADDR, 0xFEE0_0000);
+        _regs.Write32(RegisterOffset.FEUADDR, 0);
+        _regs.Write32(RegisterOffset.FECTL, 0); // unmask: an event held pending is sent now and handled when the store completes
+        _regs.Read32(RegisterOffset.FECTL);     // flush the posted write
+        handler.Handle();                       // clear any previous faults
+        _regs.Write32(RegisterOffset.FSTS, _regs.Read32(RegisterOffset.FSTS));
         return Errno.Success;
     }
 

@@ -35,6 +35,7 @@ public sealed class IntelIommuDriver
     private readonly PageAllocator _pages;
     private readonly KernelLog _log;
     private readonly Dictionary<(SourceId Device, uint Pasid), IntelDomain> _deviceDomains = new();
+    private readonly RateLimit _faultRateLimit;
     private IntelIommu? _unit;
 
     public IntelIommuDriver(PhysicalMachine machine, PageAllocator pages, KernelLog log, IntelIommuOptions? options = null)
@@ -43,9 +44,23 @@ public sealed class IntelIommuDriver
         _pages = pages;
         _log = log;
         Options = options ?? IntelIommuOptions.Default;
+        // dmar_fault's ratelimit state is static: one for every unit.
+        _faultRateLimit = new RateLimit(machine.Clock, log, "dmar_fault");
     }
 
     public IntelIommuOptions Options { get; }
+    /// <summary>Whether the driver has taken a remapping unit and translation is on (intel_iommu_enabled).</summary>
+    public bool Active => _unit is { Enabled: true };
+    /// <summary>The vector of dmar0's fault interrupt, once probed.</summary>
+    public int? FaultVector => _unit?.FaultVector;
+    /// <summary>Fault records the fault handler has taken from the unit (printed or rate-limited).</summary>
+    public long FaultRecordsHandled => _unit?.FaultRecordsHandled ?? 0;
+
+    /// <summary>
+    /// device_iommu_capable / dev_has_iommu: whether the driver translates this device's DMA — it is active and the
+    /// unit it drives covers the device (INCLUDE_PCI_ALL or the device scope of firmware's description).
+    /// </summary>
+    public bool Covers(SourceId device) => Active && _machine.RemappingUnits[0].Covers(device);
     public BlockedDomain Blocked { get; } = new();
     public IdentityDomain Identity { get; } = new();
     internal IntelIommu Unit => _unit ?? throw new InvalidOperationException("the Intel IOMMU driver has not been probed");
@@ -60,11 +75,32 @@ public sealed class IntelIommuDriver
     /// <summary>(device, PASID) pairs with a translation installed (not blocked).</summary>
     internal int Translations => _deviceDomains.Count;
 
-    /// <summary>Probes and enables the unit at the machine's IOMMU base.</summary>
+    /// <summary>
+    /// intel_iommu_init: finds the remapping units in firmware's description and brings the first one up (the machine
+    /// model allows several; the driver drives dmar0, decisions B1). Without a DMAR table the driver is never
+    /// initialised: ENODEV, and nothing is logged (Linux prints no DMAR line then). With intel_iommu=off the driver
+    /// turns translation off in every unit (intel_disable_iommus: a kexec'd kernel may find it on) and does not use
+    /// them: ENODEV. A unit that cannot be brought up is logged ("Initialization failed") and left alone.
+    /// </summary>
     public Errno Probe()
     {
-        _unit ??= new IntelIommu(_machine, _machine.IommuBase, _pages, _log, Options, "dmar0");
-        return _unit.Enable();
+        if (!_machine.HasIommu) return Errno.ENODEV;
+        if (!Options.Enabled)
+        {
+            foreach (var description in _machine.RemappingUnits)
+                new IommuRegisters(_machine, description.RegisterBase).SetPersistent(Hardware.Registers.GlobalCommand.TranslationEnable, false);
+            return Errno.ENODEV;
+        }
+        _unit ??= new IntelIommu(_machine, _machine.IommuBase, _pages, _log, Options, "dmar0", _faultRateLimit);
+        if (_unit.Enabled) return Errno.Success;
+        Errno e = _unit.Enable();
+        if (e != Errno.Success)
+        {
+            _log.Write("DMAR: ", "Initialization failed");
+            return e;
+        }
+        _log.Write("DMAR: ", "Intel(R) Virtualization Technology for Directed I/O");
+        return Errno.Success;
     }
 
     /// <summary>The domain a device's requests without PASID use (blocked if none).</summary>

@@ -114,9 +114,7 @@ internal sealed class InvalidationSubmitter
                     _regs.Write64(_iro + 8, (1UL << 63) | ((ulong)d.Granularity << 60) | ((ulong)d.DomainId << 32));
                     if (!Poll(() => (_regs.Read64(_iro + 8) >> 63) == 0)) return Errno.ETIMEDOUT;
                     break;
-                case InvalidationDescriptorType.InvalidationWait:
-                    break;
-                default:
+                default: // PASID-granular and wait descriptors exist only on the queue (the driver never sends a wait here)
                     throw new InvalidOperationException($"{d.Type} invalidation needs queued invalidation, which this unit lacks");
             }
         }

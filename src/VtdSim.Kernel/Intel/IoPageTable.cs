@@ -68,17 +68,21 @@ internal abstract class IoPageTable
         return Errno.Success;
     }
 
-    /// <summary>Unmaps whole pages in [iova, iova+length); returns the bytes unmapped and whether table pages were freed.</summary>
+    /// <summary>
+    /// Unmaps whole pages in [iova, iova+length); returns the bytes that were mapped and are not now (a hole in the
+    /// range counts nothing) and whether table pages were freed.
+    /// </summary>
     public ulong Unmap(ulong iova, ulong length, out bool freedTables)
     {
         freedTables = false;
-        ulong done = 0;
+        ulong done = 0, unmapped = 0;
         while (done < length)
         {
             ulong size = UnmapOne(iova + done, ref freedTables);
             done += size == 0 ? 4096 : size;
+            unmapped += size;
         }
-        return done;
+        return unmapped;
     }
 
     /// <summary>The physical address and rights an IOVA maps to, or null.</summary>

@@ -48,13 +48,6 @@ internal sealed class AreaTree : IReadOnlyList<IoptArea>
 
     public void RemoveAt(int index) => _areas.RemoveAt(index);
 
-    public void Remove(IoptArea area)
-    {
-        int i = FirstEndingAtOrAbove(area.Iova);
-        if (i >= _areas.Count || _areas[i] != area) throw new InvalidOperationException($"removing an area at 0x{area.Iova:x} the tree does not hold");
-        _areas.RemoveAt(i);
-    }
-
     public List<IoptArea>.Enumerator GetEnumerator() => _areas.GetEnumerator();
     IEnumerator<IoptArea> IEnumerable<IoptArea>.GetEnumerator() => GetEnumerator();
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();

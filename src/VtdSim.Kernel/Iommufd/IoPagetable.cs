@@ -15,7 +15,7 @@ internal sealed class PinnedPages
     private PinnedRun[]? _runs;
     private PinnedRunPages? _index; // for lookups by page index; built on the first one
 
-    public PinnedPages(ProcessAddressSpace source, ulong uptr, ulong pageCount, bool writable)
+    public PinnedPages(ProcessAddressSpace source, Uva uptr, ulong pageCount, bool writable)
     {
         Source = source;
         Uptr = uptr;
@@ -24,7 +24,8 @@ internal sealed class PinnedPages
     }
 
     public ProcessAddressSpace Source { get; }
-    public ulong Uptr { get; }
+    /// <summary>The user address the pages start at (page-aligned).</summary>
+    public Uva Uptr { get; }
     public ulong PageCount { get; }
     /// <summary>pages->writable: pinned with FOLL_WRITE; an area asking for IOMMU_WRITE needs it (else EPERM).</summary>
     public bool Writable { get; }
@@ -101,7 +102,7 @@ internal readonly record struct PagesSlice(PinnedPages Pages, ulong StartByte, u
     /// <summary>area->page_offset: where in its first page the piece starts.</summary>
     public ulong PageOffset => StartByte % IoPagetable.PageSize;
     /// <summary>The user address of the piece's first byte (iopt_alloc_iova keeps its alignment).</summary>
-    public ulong UserAddress => Pages.Uptr + StartByte;
+    public ulong UserAddress => (Pages.Uptr + StartByte).Value;
 }
 
 /// <summary>One area (struct iopt_area): [Iova, Last] mapped with Prot to a slice of pinned pages.</summary>

@@ -27,7 +27,7 @@ internal readonly struct IoctlCommand(ProcessAddressSpace process, ulong argp, u
             if (e != Errno.Success) return e;
         }
         int copy = (int)Math.Min(UserSize, (uint)kernel.Length);
-        return Process.Read(Argp, kernel[..copy]) == Errno.Success ? Errno.Success : Errno.EFAULT;
+        return Process.Read(new Uva(Argp), kernel[..copy]) == Errno.Success ? Errno.Success : Errno.EFAULT;
     }
 
     /// <summary>iommufd_ucmd_respond: the kernel's struct, min(size, sizeof) bytes of it, back to the caller (EFAULT if it cannot be written).</summary>
@@ -37,7 +37,7 @@ internal readonly struct IoctlCommand(ProcessAddressSpace process, ulong argp, u
         kernel.Clear();
         cmd.Write(kernel);
         int copy = (int)Math.Min(UserSize, (uint)T.StructSize);
-        return Process.Write(Argp, kernel[..copy]) == Errno.Success ? Errno.Success : Errno.EFAULT;
+        return Process.Write(new Uva(Argp), kernel[..copy]) == Errno.Success ? Errno.Success : Errno.EFAULT;
     }
 
     /// <summary>check_zeroed_user, a page at a time (a page is readable or not as a whole).</summary>
@@ -47,7 +47,7 @@ internal readonly struct IoctlCommand(ProcessAddressSpace process, ulong argp, u
         while (length != 0)
         {
             int n = (int)Math.Min(length, ProcessAddressSpace.PageSize - (address & (ProcessAddressSpace.PageSize - 1)));
-            if (Process.Read(address, chunk[..n]) != Errno.Success) return Errno.EFAULT;
+            if (Process.Read(new Uva(address), chunk[..n]) != Errno.Success) return Errno.EFAULT;
             if (chunk[..n].ContainsAnyExcept((byte)0)) return Errno.E2BIG;
             address += (ulong)n;
             length -= (ulong)n;

@@ -16,7 +16,9 @@ public sealed partial class IommufdContext
 
     /// <summary>
     /// VFIO_DEVICE_BIND_IOMMUFD (iommufd_device_bind): takes DMA ownership of a PCI function (ENOENT if the machine
-    /// has none with that id, EBUSY if another iommufd owns it) and leaves it blocked until it is attached.
+    /// has none with that id, EBUSY if another iommufd owns it) and leaves it blocked until it is attached. A function
+    /// no IOMMU translates (no DMAR unit, intel_iommu=off, or outside the unit's scope) is EINVAL: Linux's first check,
+    /// device_iommu_capable(IOMMU_CAP_CACHE_COHERENCY), is false for a device without an IOMMU.
     /// </summary>
     public Errno DeviceBind(SourceId function, out uint devId)
     {
@@ -24,6 +26,7 @@ public sealed partial class IommufdContext
         devId = 0;
         var pci = Kernel.Machine.Functions.FirstOrDefault(f => f.Id == function);
         if (pci is null) return Errno.ENOENT;
+        if (!Driver.Covers(function)) return Errno.EINVAL;
         if (Kernel.BoundDevice(function) is not null) return Errno.EBUSY;
         Errno e = Driver.Attach(function, Driver.Blocked);
         if (e != Errno.Success) return e;

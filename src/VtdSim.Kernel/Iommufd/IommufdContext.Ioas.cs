@@ -1,4 +1,5 @@
 using VtdSim.Kernel.Intel;
+using VtdSim.Kernel.Process;
 
 namespace VtdSim.Kernel.Iommufd;
 
@@ -105,8 +106,9 @@ public sealed partial class IommufdContext
     /// fails with EFAULT) and mapped into every paging domain of the IOAS; if any domain refuses (a read-only map into
     /// a nest parent, erratum 772415: EINVAL), nothing is left mapped or pinned. Checks in Linux's order.
     /// </summary>
-    public Errno IoasMap(uint ioasId, IoasMapFlags flags, ulong userVa, ulong length, ref ulong iova, uint reserved = 0)
+    public Errno IoasMap(uint ioasId, IoasMapFlags flags, Uva user, ulong length, ref ulong iova, uint reserved = 0)
     {
+        ulong userVa = user.Value;
         ThrowIfClosed();
         if ((flags & ~KnownMapFlags) != 0 || reserved != 0) return Errno.EOPNOTSUPP;
         if (iova >= UlongMax || length >= UlongMax) return Errno.EOVERFLOW;
@@ -121,7 +123,7 @@ public sealed partial class IommufdContext
         // IOVA checks and before anything is pinned.
         ulong uptrDown = userVa & ~(IoPagetable.PageSize - 1);
         ulong startByte = userVa - uptrDown;
-        var pages = new PinnedPages(Process, uptrDown, (startByte + length + IoPagetable.PageSize - 1) / IoPagetable.PageSize,
+        var pages = new PinnedPages(Process, new Uva(uptrDown), (startByte + length + IoPagetable.PageSize - 1) / IoPagetable.PageSize,
             writable: (flags & IoasMapFlags.Writeable) != 0);
         var slice = new PagesSlice(pages, startByte, length);
 

@@ -1,4 +1,5 @@
 using VtdSim.Kernel.Iommufd.Uapi;
+using VtdSim.Kernel.Process;
 
 namespace VtdSim.Kernel.Iommufd;
 
@@ -44,9 +45,9 @@ public sealed partial class IommufdContext
             if (data == 0 || bit / 8 > ulong.MaxValue - data) return;
             Span<byte> b = stackalloc byte[1];
             ulong at = data + bit / 8;
-            if (process.Read(at, b) != Errno.Success) return;
+            if (process.Read(new Uva(at), b) != Errno.Success) return;
             b[0] |= (byte)(1 << (int)(bit % 8));
-            process.Write(at, b);
+            process.Write(new Uva(at), b);
         }
         return HwptGetDirtyBitmap(cmd.HwptId, cmd.Iova, cmd.Length, cmd.PageSize, SetBit, (DirtyBitmapFlags)cmd.Flags, cmd.Reserved);
     }

@@ -1,5 +1,7 @@
 using VtdSim.Kernel.Iommufd.Uapi;
 
+using VtdSim.Kernel.Process;
+
 namespace VtdSim.Kernel.Iommufd;
 
 // The ioctl handlers of IOMMU_DESTROY and the IOAS ioctls: decode, the typed method, write back (K17).
@@ -42,7 +44,7 @@ public sealed partial class IommufdContext
     private Errno IoctlIoasMap(in IoctlCommand ucmd, IommuIoasMap cmd)
     {
         ulong iova = cmd.Iova;
-        Errno e = IoasMap(cmd.IoasId, (IoasMapFlags)cmd.Flags, cmd.UserVa, cmd.Length, ref iova, cmd.Reserved);
+        Errno e = IoasMap(cmd.IoasId, (IoasMapFlags)cmd.Flags, new Uva(cmd.UserVa), cmd.Length, ref iova, cmd.Reserved);
         if (e != Errno.Success) return e;
         cmd.Iova = iova;
         return ucmd.Respond(cmd); // a failed write back leaves the mapping in place

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using VtdSim.Kernel.Iommufd.Uapi;
+using VtdSim.Kernel.Process;
 
 namespace VtdSim.Kernel.Iommufd;
 
@@ -24,7 +25,7 @@ public sealed partial class IommufdContext
         // Below and above the table Linux asks the VFIO type-1 compatibility code, which the model does not have.
         if (nr < IommufdIoctl.CmdBase || nr > IommufdIoctl.CmdLast) return Errno.ENOTTY;
         Span<byte> size = stackalloc byte[sizeof(uint)];
-        if (Process.Read(argp, size) != Errno.Success) return Errno.EFAULT;
+        if (Process.Read(new Uva(argp), size) != Errno.Success) return Errno.EFAULT;
         if (request != IommufdIoctl.Request(nr)) return Errno.ENOTTY;
 
         var ucmd = new IoctlCommand(Process, argp, BinaryPrimitives.ReadUInt32LittleEndian(size));

@@ -35,7 +35,7 @@ internal readonly struct UserPointer
     {
         if (IsNull) return Errno.EFAULT;
         if (_process is not null)
-            return offset > ulong.MaxValue - _address ? Errno.EFAULT : Fault(_process.Read(_address + offset, destination));
+            return offset > ulong.MaxValue - _address ? Errno.EFAULT : Fault(_process.Read(new Uva(_address + offset), destination));
         if (!Fits(offset, destination.Length)) return Errno.EFAULT;
         _array.AsSpan((int)offset, destination.Length).CopyTo(destination);
         return Errno.Success;
@@ -46,7 +46,7 @@ internal readonly struct UserPointer
     {
         if (IsNull) return Errno.EFAULT;
         if (_process is not null)
-            return offset > ulong.MaxValue - _address ? Errno.EFAULT : Fault(_process.Write(_address + offset, source));
+            return offset > ulong.MaxValue - _address ? Errno.EFAULT : Fault(_process.Write(new Uva(_address + offset), source));
         if (Fits(offset, source.Length))
         {
             source.CopyTo(_array.AsSpan((int)offset));

@@ -66,25 +66,29 @@ public sealed class ProcessAddressSpace
     /// pages, and the address is aligned to one (a fixed address that is not is EINVAL); a huge page size other than
     /// 2 MiB or 1 GiB is EINVAL. Memory running out shows at fault time, as ENOMEM.
     /// </summary>
-    public Errno Mmap(ulong length, MemoryProtection protection, out ulong address, ulong? fixedAddress = null, MapFlags flags = MapFlags.None)
+    public Errno Mmap(ulong length, MemoryProtection protection, out Uva address, Uva? fixedAddress = null, MapFlags flags = MapFlags.None)
     {
-        address = 0;
+        address = default;
         Errno e = PageSizeOf(flags, out ulong pageSize);
         if (e != Errno.Success) return e;
-        return Map(length, protection, null, 0, fixedAddress, pageSize, out address);
+        e = Map(length, protection, null, 0, fixedAddress?.Value, pageSize, out ulong va);
+        address = new Uva(va);
+        return e;
     }
 
     /// <summary>
     /// mmap(MAP_SHARED) of a file: every process that maps the same file page maps the same physical page. The file is
     /// tmpfs-like, not on hugetlbfs, so MAP_HUGETLB is EINVAL (as Linux answers for such a file).
     /// </summary>
-    public Errno MmapShared(SharedFile file, ulong offset, ulong length, MemoryProtection protection, out ulong address, ulong? fixedAddress = null, MapFlags flags = MapFlags.None)
+    public Errno MmapShared(SharedFile file, ulong offset, ulong length, MemoryProtection protection, out Uva address, Uva? fixedAddress = null, MapFlags flags = MapFlags.None)
     {
-        address = 0;
+        address = default;
         Errno e = PageSizeOf(flags, out ulong pageSize);
         if (e != Errno.Success) return e;
         if (pageSize != PageSize || offset % PageSize != 0) return Errno.EINVAL;
-        return Map(length, protection, file, offset, fixedAddress, PageSize, out address);
+        e = Map(length, protection, file, offset, fixedAddress?.Value, PageSize, out ulong va);
+        address = new Uva(va);
+        return e;
     }
 
     /// <summary>The page size the flags ask for; flags the model does not know are EINVAL.</summary>
@@ -131,8 +135,9 @@ public sealed class ProcessAddressSpace
     /// references. A hugetlb mapping can only be split at a boundary of its huge pages: a range that would cut one is
     /// EINVAL and changes nothing.
     /// </summary>
-    public Errno Munmap(ulong address, ulong length)
+    public Errno Munmap(Uva start, ulong length)
     {
+        ulong address = start.Value;
         if (address % PageSize != 0 || length == 0 || length > TaskSize || address > TaskSize - RoundUp(length, PageSize)) return Errno.EINVAL;
         ulong end = address + RoundUp(length, PageSize);
         int first = FirstEndingAfter(address);
@@ -181,8 +186,9 @@ public sealed class ProcessAddressSpace
     }
 
     /// <summary>A CPU load from user memory (copy_from_user): EFAULT on an unmapped or unreadable page.</summary>
-    public Errno Read(ulong address, Span<byte> destination)
+    public Errno Read(Uva start, Span<byte> destination)
     {
+        ulong address = start.Value;
         while (!destination.IsEmpty)
         {
             Errno e = Fault(address, write: false, out var frame, out ulong pageStart);
@@ -197,8 +203,9 @@ public sealed class ProcessAddressSpace
     }
 
     /// <summary>A CPU store to user memory (copy_to_user): EFAULT on an unmapped page or one mapped without PROT_WRITE.</summary>
-    public Errno Write(ulong address, ReadOnlySpan<byte> source)
+    public Errno Write(Uva start, ReadOnlySpan<byte> source)
     {
+        ulong address = start.Value;
         while (!source.IsEmpty)
         {
             Errno e = Fault(address, write: true, out var frame, out ulong pageStart);
@@ -212,7 +219,7 @@ public sealed class ProcessAddressSpace
         return Errno.Success;
     }
 
-    public Errno Read64(ulong address, out ulong value)
+    public Errno Read64(Uva address, out ulong value)
     {
         Span<byte> b = stackalloc byte[8];
         Errno e = Read(address, b);
@@ -220,11 +227,12 @@ public sealed class ProcessAddressSpace
         return e;
     }
 
-    public Errno Write64(ulong address, ulong value) => Write(address, BitConverter.GetBytes(value));
+    public Errno Write64(Uva address, ulong value) => Write(address, BitConverter.GetBytes(value));
 
     /// <summary>The physical address behind a virtual address if its page is present (what /proc/PID/pagemap tells), else null.</summary>
-    public Hpa? Translate(ulong address)
+    public Hpa? Translate(Uva va)
     {
+        ulong address = va.Value;
         // The entry that could hold it starts at the address rounded down to 4 KiB, 2 MiB or 1 GiB.
         for (int shift = PageShift; shift <= 30; shift += 9)
         {
@@ -235,7 +243,9 @@ public sealed class ProcessAddressSpace
     }
 
     /// <summary>The mapping containing an address, or null.</summary>
-    public VirtualMemoryArea? FindMapping(ulong address)
+    public VirtualMemoryArea? FindMapping(Uva address) => FindMapping(address.Value);
+
+    private VirtualMemoryArea? FindMapping(ulong address)
     {
         int i = FirstEndingAfter(address);
         return i < _vmas.Count && _vmas[i].Start <= address ? _vmas[i] : null;
@@ -247,8 +257,9 @@ public sealed class ProcessAddressSpace
     /// file, or (for a write pin) mapped without PROT_WRITE fails the whole call with EFAULT; memory running out while
     /// faulting in is ENOMEM; either way nothing stays pinned.
     /// </summary>
-    internal Errno PinPages(ulong address, ulong pages, bool write, out PinnedRun[] runs)
+    internal Errno PinPages(Uva start, ulong pages, bool write, out PinnedRun[] runs)
     {
+        ulong address = start.Value;
         runs = [];
         if (address % PageSize != 0) throw new ArgumentException("pins start on a page boundary", nameof(address));
         if (pages > (TaskSize - Math.Min(address, TaskSize)) / PageSize) return Errno.EFAULT;

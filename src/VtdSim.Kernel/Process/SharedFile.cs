@@ -13,7 +13,7 @@ public sealed class SharedFile
 
     public SharedFile(UserMemory memory, string name, ulong size)
     {
-        if (size == 0 || size % PageSize != 0) throw new ArgumentException($"file '{name}': size 0x{size:x} must be a non-zero multiple of 4 KiB", nameof(size));
+        if (size == 0 || size % PageSize != 0) throw new ArgumentException($"file '{name}': size 0x{size:x} must be a non-zero multiple of 4 KiB");
         _memory = memory;
         Name = name;
         Size = size;

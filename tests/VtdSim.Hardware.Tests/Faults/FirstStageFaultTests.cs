@@ -20,7 +20,7 @@ public class FirstStageFaultTests
     private sealed record Setup(NestedBench Bench, FirstStageTableBuilder Fs, uint Pasid)
     {
         public VtdUnit Unit => Bench.Unit;
-        public PhysicalMemory Memory => Bench.Memory;
+        public MachineMemory Memory => Bench.Memory;
         /// <summary>A user-mode request with the bench's PASID.</summary>
         public DmaRequest Request(ulong va, DmaAccess access = DmaAccess.Read) => new(NestedBench.Device, new Iova(va), access, Pasid);
     }

@@ -222,7 +222,7 @@ public class GarbageTableTests(ITestOutputHelper output)
         };
 
     /// <summary>Runs the reference first (it does not write), then the engine, with the general checks and the reference comparison.</summary>
-    private static TranslationResult TranslateAndCheck(PhysicalMemory memory, VtdUnit unit, DmaRequest request, ReferenceContext context, string what)
+    private static TranslationResult TranslateAndCheck(MachineMemory memory, VtdUnit unit, DmaRequest request, ReferenceContext context, string what)
     {
         var expected = ReferenceWalker.Translate(memory, context, new ReferenceRequest(request.Address.Value, request.Access, request.Privileged));
         var trace = new WalkTrace();
@@ -441,7 +441,7 @@ public class GarbageTableTests(ITestOutputHelper output)
         Assert.Equal(expectedLevel, result.Fault!.Level);
     }
 
-    private static Hpa ContextTable(PhysicalMemory memory, Hpa root, SourceId source, bool scalable)
+    private static Hpa ContextTable(MachineMemory memory, Hpa root, SourceId source, bool scalable)
     {
         Hpa rootEntry = root + source.Bus * 16UL + (scalable && source.DevFn >= 0x80 ? 8UL : 0);
         return new Hpa(memory.Read64(rootEntry) & 0x000F_FFFF_FFFF_F000);
@@ -594,7 +594,7 @@ internal sealed class GarbageWorld
         for (int i = 0; i < choices.Length; i++) choices[i] = rng.Next();
         Scenario s = ScenarioBuilder.Build(mode, choices, caching: "uncached"); // garbage is written after the build, without invalidation
         DmaRequest first = s.Requests[0].Request;
-        PhysicalMemory memory = s.Memory;
+        MachineMemory memory = s.Memory;
         const ulong AddressMask = 0x000F_FFFF_FFFF_F000;
 
         void Corrupt(Hpa entry, int words)

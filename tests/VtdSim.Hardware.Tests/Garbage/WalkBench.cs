@@ -60,7 +60,7 @@ internal sealed class WalkBench
         firstStage ? new DmaRequest(Device, new Iova(address), access, FirstStagePasid) : new DmaRequest(Device, new Iova(address), access);
 
     /// <summary>Fills a whole 4 KiB page with one 64-bit value.</summary>
-    public static void Fill(PhysicalMemory memory, Hpa page, ulong value)
+    public static void Fill(MachineMemory memory, Hpa page, ulong value)
     {
         for (ulong off = 0; off < PhysicalMemory.PageSize; off += 8) memory.Write64(page.PageBase + off, value);
     }

@@ -85,7 +85,7 @@ public class QueueRegisterPropertyTests
     /// Fills the first 8 KiB of the queue, laid out for 128- or 256-bit slots: valid no-op waits and invalidations, and in
     /// half of the fills some garbage (so that whole passes of the queue happen as often as errors).
     /// </summary>
-    private static void FillQueue(PhysicalMemory memory, Random random)
+    private static void FillQueue(MachineMemory memory, Random random)
     {
         int slot = random.Next(2) == 0 ? 16 : 32;
         bool garbage = random.Next(2) == 0;

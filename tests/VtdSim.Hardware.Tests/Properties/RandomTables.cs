@@ -34,7 +34,7 @@ internal sealed class Tape(ulong[] values)
 internal sealed class Scenario
 {
     public required VtdProfile Profile { get; init; }
-    public required PhysicalMemory Memory { get; init; }
+    public required MachineMemory Memory { get; init; }
     public required VtdUnit Unit { get; init; }
     public required ReferenceContext Context { get; init; }
     public required IReadOnlyList<(DmaRequest Request, ReferenceRequest Reference)> Requests { get; init; }
@@ -94,13 +94,13 @@ internal sealed class ScenarioBuilder
         ErratumReach = ErratumReach.AllLevels,
     };
 
-    private readonly PhysicalMemory _memory;
+    private readonly MachineMemory _memory;
     private readonly Tape _t;
     private readonly int _haw;
     private ulong _nextTable = 0x100_0000;       // paging-structure frames: 16 MiB up
     private ulong _nextBacking = 0x10_0000_0000; // frames behind second-stage large pages that map first-stage tables
 
-    private ScenarioBuilder(PhysicalMemory memory, Tape tape, int haw)
+    private ScenarioBuilder(MachineMemory memory, Tape tape, int haw)
     {
         _memory = memory;
         _t = tape;
@@ -133,12 +133,14 @@ internal sealed class ScenarioBuilder
         FirstStagePagingStructures: new CacheGeometry(1, 2), SecondStagePagingStructures: new CacheGeometry(1, 2));
 
     /// <param name="caching">"uncached", "tiny" or "cached" to impose the unit's caches; by default the choices pick them.</param>
-    public static Scenario Build(ReferenceMode mode, ulong[] choices, string? caching = null)
+    /// <param name="memoryOfSize">The memory the unit reads and the tables are built in (a view onto other memory, say);
+    /// by default a <see cref="PhysicalMemory"/> of the given size.</param>
+    public static Scenario Build(ReferenceMode mode, ulong[] choices, string? caching = null, Func<ulong, MachineMemory>? memoryOfSize = null)
     {
         var t = new Tape(choices);
         VtdProfile[] profiles = ProfilesFor(mode);
         VtdProfile profile = profiles[t.Pick(profiles.Length)];
-        var memory = new PhysicalMemory(MemorySize);
+        MachineMemory memory = memoryOfSize?.Invoke(MemorySize) ?? new PhysicalMemory(MemorySize);
         string picked = t.Pick(4) switch { 0 => "uncached", 1 => "tiny", _ => "cached" };
         caching ??= picked;
         var unit = new VtdUnit(memory, caching switch

@@ -169,19 +169,19 @@ public sealed class ReferenceWalker
     private const ulong AddressBits = 0x000F_FFFF_FFFF_F000; // bits 51:12
     private const ulong InterruptBase = 0xFEE0_0000, InterruptEnd = 0xFEF0_0000;
 
-    private readonly PhysicalMemory _memory;
+    private readonly MachineMemory _memory;
     private readonly ReferenceContext _ctx;
     private readonly Dictionary<ulong, ulong> _writes = new();
     private readonly HashSet<ulong> _secondStageWrites = new();
     private int _erratumWrites;
 
-    private ReferenceWalker(PhysicalMemory memory, ReferenceContext ctx)
+    private ReferenceWalker(MachineMemory memory, ReferenceContext ctx)
     {
         _memory = memory;
         _ctx = ctx;
     }
 
-    public static ReferenceOutcome Translate(PhysicalMemory memory, ReferenceContext ctx, ReferenceRequest request)
+    public static ReferenceOutcome Translate(MachineMemory memory, ReferenceContext ctx, ReferenceRequest request)
     {
         var walker = new ReferenceWalker(memory, ctx);
         var (fault, hpa, writable) = walker.Run(request);

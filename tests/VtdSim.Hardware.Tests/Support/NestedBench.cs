@@ -18,7 +18,7 @@ public sealed class NestedBench
     public const ulong GuestBase = 0x1_0000_0000; // HPA of GPA 0
     public const ulong GuestSize = 0x4000_0000;   // 1 GiB of guest memory
 
-    public PhysicalMemory Memory { get; }
+    public MachineMemory Memory { get; }
     public VtdUnit Unit { get; }
     public FrameAllocator HostFrames { get; }
     public RemappingTables Tables { get; }
@@ -26,10 +26,11 @@ public sealed class NestedBench
     private ulong _nextGuestTable = 0x10_0000; // guest page-table frames start at GPA 1 MiB
 
     /// <param name="cached">Keep the profile's translation caches (the walk and fault tests run without them).</param>
-    public NestedBench(VtdProfile? profile = null, int ssLevels = 4, bool cached = false)
+    /// <param name="memory">The memory of the unit's machine (at least 1 TiB); by default a fresh <see cref="PhysicalMemory"/>.</param>
+    public NestedBench(VtdProfile? profile = null, int ssLevels = 4, bool cached = false, MachineMemory? memory = null)
     {
         profile ??= BuiltInProfiles.Architectural;
-        Memory = new PhysicalMemory(1UL << 40);
+        Memory = memory ?? new PhysicalMemory(1UL << 40);
         Unit = new VtdUnit(Memory, cached ? profile : Uncached.Of(profile));
         HostFrames = new FrameAllocator(Memory, new Hpa(0x10_0000), new Hpa(0x1000_0000));
         Tables = new RemappingTables(HostFrames, scalable: true);

@@ -2,6 +2,7 @@ using VtdSim.Hardware.Profiles;
 using VtdSim.Kernel.Intel;
 using VtdSim.Kernel.Iommufd;
 using static VtdSim.Kernel.Tests.Iommufd.IommufdBench;
+using VtdSim.Kernel.Process;
 
 namespace VtdSim.Kernel.Tests.Iommufd;
 
@@ -59,7 +60,7 @@ public class ErratumRuleTests
     public void ReadOnlyMapIntoAnIoasHoldingANestParentIsEinvalAndLeavesNothingBehind()
     {
         var (b, ioas, _) = IoasWithNestParent();
-        ulong ro = b.Buffer(4, stamp: 0xC0);
+        Uva ro = b.Buffer(4, stamp: 0xC0);
         var before = Snapshot.Of(b, ioas);
         int logLines = b.Kernel.Log.Lines.Count;
 
@@ -99,7 +100,7 @@ public class ErratumRuleTests
     public void WriteOnlyMappingsAreAllowedInANestParent()
     {
         var (b, ioas, _) = IoasWithNestParent();
-        ulong va = b.Buffer(1);
+        Uva va = b.Buffer(1);
         b.Map(ioas, va, Page, IoasMapFlags.Writeable, iova: 0x50_0000);
         Assert.True(b.DmaWrite64(Dev1, 0x50_0008, 0xABCD));
         Assert.Equal(Errno.Success, b.Process.Read64(va + 8, out ulong v));

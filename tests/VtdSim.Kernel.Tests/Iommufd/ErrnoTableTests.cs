@@ -213,7 +213,7 @@ public partial class ErrnoTableTests
     [Fact]
     public void M5_MapIntoAnUnknownIoasIsEnoent()
     {
-        ulong va = _b.Buffer(1);
+        Uva va = _b.Buffer(1);
         Assert.Equal(Errno.ENOENT, _b.TryMap(99, va, Page, IoasMapFlags.ReadWrite, 0x1000));
         uint hwpt = _b.Hwpt(_b.Bind(Dev0), _b.Ioas());
         Assert.Equal(Errno.ENOENT, _b.TryMap(hwpt, va, Page, IoasMapFlags.ReadWrite, 0x1000));
@@ -221,7 +221,7 @@ public partial class ErrnoTableTests
 
     [Fact]
     public void M6_MapWhereUserVaPlusLengthWrapsIsEoverflow() =>
-        Assert.Equal(Errno.EOVERFLOW, _b.TryMap(_b.Ioas(), ulong.MaxValue - 0xFFF, 0x2000, IoasMapFlags.ReadWrite, 0x1000));
+        Assert.Equal(Errno.EOVERFLOW, _b.TryMap(_b.Ioas(), new Uva(ulong.MaxValue - 0xFFF), 0x2000, IoasMapFlags.ReadWrite, 0x1000));
 
     [Fact]
     public void M7_MapOfLengthZeroIsEinval() =>
@@ -271,7 +271,7 @@ public partial class ErrnoTableTests
     public void M14_MapOfAnUnalignedUserAddressIsEinval()
     {
         uint ioas = _b.Ioas();
-        ulong va = _b.Buffer(2);
+        Uva va = _b.Buffer(2);
         Assert.Equal(Errno.EINVAL, _b.TryMap(ioas, va + 0x10, Page, IoasMapFlags.ReadWrite, 0x1000));
         ulong iova = 0;
         Assert.Equal(Errno.EINVAL, Fd.IoasMap(ioas, IoasMapFlags.ReadWrite, va + 0x10, Page, ref iova));
@@ -281,7 +281,7 @@ public partial class ErrnoTableTests
     public void M15_WriteableMapOfReadOnlyMemoryIsEfault()
     {
         uint ioas = _b.Ioas();
-        ulong ro = _b.Buffer(2, MemoryProtection.Read);
+        Uva ro = _b.Buffer(2, MemoryProtection.Read);
         long pins = _b.Kernel.UserMemory.TotalPins;
         Assert.Equal(Errno.EFAULT, _b.TryMap(ioas, ro, 2 * Page, IoasMapFlags.ReadWrite, 0x1000));
         Assert.Equal(Errno.EFAULT, _b.TryMap(ioas, ro, 2 * Page, IoasMapFlags.Writeable, 0x1000));
@@ -294,8 +294,8 @@ public partial class ErrnoTableTests
     public void M16_MapOfUnmappedUserMemoryIsEfault()
     {
         uint ioas = _b.Ioas();
-        Assert.Equal(Errno.EFAULT, _b.TryMap(ioas, 0x2000_0000, Page, IoasMapFlags.ReadWrite, 0x1000));
-        ulong va = _b.Buffer(1);
+        Assert.Equal(Errno.EFAULT, _b.TryMap(ioas, new Uva(0x2000_0000), Page, IoasMapFlags.ReadWrite, 0x1000));
+        Uva va = _b.Buffer(1);
         Assert.Equal(Errno.EFAULT, _b.TryMap(ioas, va, 2 * Page, IoasMapFlags.Readable, 0x1000)); // runs off the end
         Assert.Equal(0, _b.Kernel.UserMemory.TotalPins);
     }
@@ -764,7 +764,7 @@ public partial class ErrnoTableTests
     public void T10_ReplaceIntoAnIoasWithAnAreaOverTheInterruptWindowIsEaddrinuse()
     {
         uint a = _b.Ioas(), bIoas = _b.Ioas();
-        ulong va = _b.Buffer(1);
+        Uva va = _b.Buffer(1);
         _b.Map(a, va, Page, iova: 0x10_0000);
         _b.Map(bIoas, _b.Buffer(1), Page, iova: 0xFEE0_0000);
         var (dev, hwpt) = _b.BindAttach(Dev0, a);

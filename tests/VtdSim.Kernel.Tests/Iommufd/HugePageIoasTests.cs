@@ -15,10 +15,10 @@ public class HugePageIoasTests
     private static IommufdBench NewBench() => new(layout: HugePageKernel.Layout(8 * GiB));
 
     /// <summary>Huge pages at a fixed address, every 4 KiB page stamped with its index.</summary>
-    private static ulong HugeBuffer(IommufdBench b, ulong size, int hugePages, ulong at)
+    private static Uva HugeBuffer(IommufdBench b, ulong size, int hugePages, ulong at)
     {
         var flags = MapFlags.Hugetlb | (size == GiB ? MapFlags.Huge1GB : MapFlags.Huge2MB);
-        Assert.Equal(Errno.Success, b.Process.Mmap((ulong)hugePages * size, MemoryProtection.ReadWrite, out ulong va, at, flags));
+        Assert.Equal(Errno.Success, b.Process.Mmap((ulong)hugePages * size, MemoryProtection.ReadWrite, out Uva va, new Uva(at), flags));
         for (ulong off = 0; off < (ulong)hugePages * size; off += size / 4)
             Assert.Equal(Errno.Success, b.Process.Write64(va + off + 8, Stamp(0x16, off / Page)));
         return va;
@@ -34,7 +34,7 @@ public class HugePageIoasTests
         var (dev0, auto) = b.BindAttach(Dev0, ioas);          // first stage (automatic)
         uint parent = b.Hwpt(dev0, ioas, HwptAllocFlags.NestParent); // second stage
         b.BindAttach(Dev1, parent);
-        ulong va = HugeBuffer(b, size, 2, at: 0x40_0000_0000);
+        Uva va = HugeBuffer(b, size, 2, at: 0x40_0000_0000);
         ulong iova = 0x80_0000_0000;
         b.Map(ioas, va, 2 * size, iova: iova);
 
@@ -54,7 +54,7 @@ public class HugePageIoasTests
         Assert.Equal(Stamp(0x16, (size + quarter) / Page), b.DmaRead64(Dev0, iova + size + quarter + 8));
         Assert.Equal(Stamp(0x16, quarter / Page), b.DmaRead64(Dev1, iova + quarter + 8));
         Assert.True(b.DmaWrite64(Dev1, iova + 2 * size - 8, 0xD0A));
-        Assert.Equal(Errno.Success, b.Process.Read64(va + 2 * size - 8, out ulong seen));
+        Assert.Equal(Errno.Success, b.Process.Read64(va + (2 * size - 8), out ulong seen));
         Assert.Equal(0xD0AUL, seen);
         Assert.Null(b.DmaRead64(Dev0, iova + 2 * size)); // just past the area
     }
@@ -65,7 +65,7 @@ public class HugePageIoasTests
         var b = NewBench();
         uint ioas = b.Ioas();
         var (_, auto) = b.BindAttach(Dev0, ioas);
-        ulong va = HugeBuffer(b, 2 * MiB, 1, at: 0x40_0000_0000);
+        Uva va = HugeBuffer(b, 2 * MiB, 1, at: 0x40_0000_0000);
         ulong iova = 0x80_0000_1000; // 4 KiB aligned only
         b.Map(ioas, va, 2 * MiB, iova: iova);
         Assert.Equal(Page, b.PagingOf(auto).PagingDomain.Table.Lookup(iova + MiB)!.Value.PageSize);
@@ -77,7 +77,7 @@ public class HugePageIoasTests
     {
         var b = NewBench();
         uint a = b.Ioas(), c = b.Ioas();
-        ulong va = HugeBuffer(b, 2 * MiB, 1, at: 0x40_0000_0000);
+        Uva va = HugeBuffer(b, 2 * MiB, 1, at: 0x40_0000_0000);
         b.Map(a, va, 2 * MiB, iova: 0x4000_0000);
         var folio = b.Kernel.UserMemory.FrameAt(b.Process.Translate(va)!.Value)!;
         Assert.Equal(512, folio.PinCount);
@@ -111,13 +111,13 @@ public class HugePageIoasTests
     {
         var b = NewBench();
         uint ioas = b.Ioas();
-        ulong va = HugeBuffer(b, 2 * MiB, 1, at: 0x40_0000_0000);
+        Uva va = HugeBuffer(b, 2 * MiB, 1, at: 0x40_0000_0000);
         b.Map(ioas, va, 2 * MiB, iova: 0x20_0000);
         Assert.Equal(Errno.Success, b.Fd.AccessCreate(ioas, out uint access));
         var data = Enumerable.Range(0, 32).Select(i => (byte)(0x80 + i)).ToArray();
         Assert.Equal(Errno.Success, b.Fd.AccessWrite(access, 0x20_0000 + 7 * Page - 16, data));
         var back = new byte[32];
-        Assert.Equal(Errno.Success, b.Process.Read(va + 7 * Page - 16, back));
+        Assert.Equal(Errno.Success, b.Process.Read(va + (7 * Page - 16), back));
         Assert.Equal(data, back);
         Assert.Equal(Errno.Success, b.Fd.AccessRead(access, 0x20_0000 + 128 * Page, back.AsSpan(0, 16)));
         Assert.Equal(Stamp(0x16, 128), BitConverter.ToUInt64(back, 8));

@@ -30,9 +30,9 @@ public class IoasTests
         // 3 pages: roundup_pow_of_two → 16 KiB alignment (the user address, at 4 GiB, is aligned further).
         Assert.Equal(0x4000UL, b.Map(ioas, b.Buffer(3), 3 * Page));
         // 4 MiB: capped at 2 MiB alignment.
-        Assert.Equal(0x20_0000UL, b.Map(ioas, b.Buffer(1024, at: 0x3_0000_0000), 1024 * Page));
+        Assert.Equal(0x20_0000UL, b.Map(ioas, b.Buffer(1024, at: new Uva(0x3_0000_0000UL)), 1024 * Page));
         // A user address aligned only to 8 KiB limits the alignment to 8 KiB.
-        ulong va = b.Buffer(4, at: 0x2_0000_2000);
+        Uva va = b.Buffer(4, at: new Uva(0x2_0000_2000UL));
         Assert.Equal(0x8000UL, b.Map(ioas, va, 4 * Page));
         Assert.Equal(0x1000UL, b.Map(ioas, b.Buffer(1), Page));
     }
@@ -74,7 +74,7 @@ public class IoasTests
     {
         var b = new IommufdBench();
         uint a = b.Ioas(), c = b.Ioas();
-        ulong va = b.Buffer(4);
+        Uva va = b.Buffer(4);
         ulong iova = b.Map(a, va, 4 * Page, iova: 0x10_0000);
         Assert.Equal(4, b.Kernel.UserMemory.TotalPins);
 
@@ -124,7 +124,7 @@ public class IoasTests
     {
         var b = new IommufdBench();
         uint ioas = b.Ioas();
-        ulong va = b.Buffer(1, stamp: 0xD0);
+        Uva va = b.Buffer(1, stamp: 0xD0);
         b.Map(ioas, va, Page, iova: 0x10_0000);
         b.BindAttach(Dev0, ioas);
         Hpa page = b.Process.Translate(va)!.Value;
@@ -150,8 +150,8 @@ public class IoasTests
         Assert.Equal(Errno.Success, file.Write(0, "BIOS"u8));
         var other = b.Kernel.CreateProcess("second-vmm");
         var otherFd = b.Kernel.OpenIommufd(other);
-        Assert.Equal(Errno.Success, b.Process.MmapShared(file, 0, 2 * Page, MemoryProtection.Read, out ulong va1));
-        Assert.Equal(Errno.Success, other.MmapShared(file, 0, 2 * Page, MemoryProtection.Read, out ulong va2));
+        Assert.Equal(Errno.Success, b.Process.MmapShared(file, 0, 2 * Page, MemoryProtection.Read, out Uva va1));
+        Assert.Equal(Errno.Success, other.MmapShared(file, 0, 2 * Page, MemoryProtection.Read, out Uva va2));
 
         uint ioas1 = b.Ioas();
         b.Map(ioas1, va1, 2 * Page, IoasMapFlags.Readable, iova: 0xC_0000);
@@ -187,7 +187,7 @@ public class IoasTests
         uint parent = b.Hwpt(dev, ioas, HwptAllocFlags.NestParent);
         // A fresh kernel hands out user pages in order from 64 MiB, so 2 MiB of touched memory is physically contiguous
         // and 2 MiB aligned.
-        ulong va = b.Buffer(512, at: 0x2_0000_0000);
+        Uva va = b.Buffer(512, at: new Uva(0x2_0000_0000UL));
         b.Map(ioas, va, 512 * Page, iova: 0x4000_0000);
         Assert.Equal(2UL << 20, b.PagingOf(parent).PagingDomain.Table.Lookup(0x4000_1000)!.Value.PageSize);
     }
@@ -197,7 +197,7 @@ public class IoasTests
     {
         var b = new IommufdBench();
         uint ioas = b.Ioas();
-        ulong va = b.Buffer(2, stamp: 0xE0);
+        Uva va = b.Buffer(2, stamp: 0xE0);
         b.Map(ioas, va, 2 * Page, iova: 0x10_0000);
         Assert.Equal(Errno.Success, b.Fd.AccessCreate(ioas, out uint access));
 

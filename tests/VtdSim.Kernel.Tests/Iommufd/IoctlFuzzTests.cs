@@ -130,16 +130,16 @@ internal sealed class IoctlFuzzRun
 
     private static void SetUpMemory(ProcessAddressSpace p)
     {
-        Check(p.Mmap(RwPages * Page, MemoryProtection.ReadWrite, out _, RwVa));
-        Check(p.Mmap(RoPages * Page, MemoryProtection.Read, out _, RoVa));
-        Check(p.Mmap(2UL << 20, MemoryProtection.ReadWrite, out _, HugeVa, MapFlags.Hugetlb | MapFlags.Huge2MB));
-        Check(p.Mmap(4 * Page, MemoryProtection.ReadWrite, out _, ScratchVa));
-        Check(p.Mmap(Page, MemoryProtection.Read, out _, ReadOnlyPage));
+        Check(p.Mmap(RwPages * Page, MemoryProtection.ReadWrite, out _, new Uva(RwVa)));
+        Check(p.Mmap(RoPages * Page, MemoryProtection.Read, out _, new Uva(RoVa)));
+        Check(p.Mmap(2UL << 20, MemoryProtection.ReadWrite, out _, new Uva(HugeVa), MapFlags.Hugetlb | MapFlags.Huge2MB));
+        Check(p.Mmap(4 * Page, MemoryProtection.ReadWrite, out _, new Uva(ScratchVa)));
+        Check(p.Mmap(Page, MemoryProtection.Read, out _, new Uva(ReadOnlyPage)));
         // Fault everything in once, so the user page count is fixed from here on.
-        for (ulong i = 0; i < RwPages; i++) Check(p.Write64(RwVa + i * Page, 0xF0F0_0000_0000_0000 | i));
-        for (ulong i = 0; i < RoPages; i++) Check(p.Read64(RoVa + i * Page, out _));
-        Check(p.Write64(HugeVa, 1));
-        for (ulong i = 0; i < 5; i++) Check(p.Read64(ScratchVa + i * Page, out _));
+        for (ulong i = 0; i < RwPages; i++) Check(p.Write64(new Uva(RwVa + i * Page), 0xF0F0_0000_0000_0000 | i));
+        for (ulong i = 0; i < RoPages; i++) Check(p.Read64(new Uva(RoVa + i * Page), out _));
+        Check(p.Write64(new Uva(HugeVa), 1));
+        for (ulong i = 0; i < 5; i++) Check(p.Read64(new Uva(ScratchVa + i * Page), out _));
     }
 
     private static void Check(Errno e)
@@ -298,7 +298,7 @@ internal sealed class IoctlFuzzRun
         foreach (var p in _processes)
         {
             foreach (var vma in p.Mappings.Where(v => !SetUpRegion(v.Start)).ToList())
-                Assert.Equal(Errno.Success, p.Munmap(vma.Start, vma.Length));
+                Assert.Equal(Errno.Success, p.Munmap(new Uva(vma.Start), vma.Length));
         }
         OpenContexts();
         var now = Counts();
@@ -505,7 +505,7 @@ internal sealed class IoctlFuzzRun
         var flags = IoasFlags() | (Chance(70) ? IoasMapFlags.FixedIova : 0);
         ulong va = UserVa(), length = Length(), iova = Iova(fd);
         _what = $"map #{ioas} {flags} va 0x{va:x} +0x{length:x} at 0x{iova:x}";
-        return fd.IoasMap(ioas, flags, va, length, ref iova, Chance(3) ? 1u : 0);
+        return fd.IoasMap(ioas, flags, new Uva(va), length, ref iova, Chance(3) ? 1u : 0);
     }
 
     private Errno Copy(IommufdContext fd)
@@ -705,7 +705,7 @@ internal sealed class IoctlFuzzRun
             < 96 => MapFlags.Huge2MB,
             _ => (MapFlags)(uint)_rng.Next(),
         };
-        ulong? at = Chance(90) ? PlayAddress() : null;
+        Uva? at = Chance(90) ? new Uva(PlayAddress()) : null;
         _what = $"mmap {p.Name} 0x{at:x} +0x{length:x} {prot} {flags}";
         return p.Mmap(length, prot, out _, at, flags);
     }
@@ -724,7 +724,7 @@ internal sealed class IoctlFuzzRun
         };
         if (va < PlayVa && va + length > RwVa) length = 0; // never into the set-up's regions
         _what = $"munmap {p.Name} 0x{va:x} +0x{length:x}";
-        return p.Munmap(va, length);
+        return p.Munmap(new Uva(va), length);
     }
 
     private Errno CpuReadWrite(ProcessAddressSpace p)
@@ -733,9 +733,9 @@ internal sealed class IoctlFuzzRun
         var buffer = new byte[_rng.Next(100) switch { < 10 => 0, < 80 => _rng.Next(1, 64), _ => _rng.Next(1, 3 * (int)Page) }];
         bool write = Chance(50) && !(va >= ScratchVa && va < ScratchVa + 5 * Page); // the ioctl structs' page stays as the calls wrote it
         _what = $"cpu-{(write ? "write" : "read")} {p.Name} 0x{va:x} +{buffer.Length}";
-        if (!write) return p.Read(va, buffer);
+        if (!write) return p.Read(new Uva(va), buffer);
         _rng.NextBytes(buffer);
-        return p.Write(va, buffer);
+        return p.Write(new Uva(va), buffer);
     }
 
     // ---- the byte-level ioctl ----
@@ -827,7 +827,7 @@ internal sealed class IoctlFuzzRun
             ulong at = address + (ulong)i;
             if (at < address) return; // wrapped
             int n = (int)Math.Min((ulong)(bytes.Length - i), Page - (at & (Page - 1)));
-            process.Write(at, bytes.Slice(i, n));
+            process.Write(new Uva(at), bytes.Slice(i, n));
             i += n;
         }
     }

@@ -49,17 +49,17 @@ public class IoctlRoundTripTests
         Assert.Equal(0UL, alloc["flags"]);
 
         // IOMMU_IOAS_MAP of 16 mmap'd pages, the kernel picking the IOVA.
-        Assert.Equal(Errno.Success, p.Mmap(16 * Page, MemoryProtection.ReadWrite, out ulong va, fixedAddress: 0x40_0000_0000));
+        Assert.Equal(Errno.Success, p.Mmap(16 * Page, MemoryProtection.ReadWrite, out Uva va, fixedAddress: new Uva(0x40_0000_0000UL)));
         var map = new UserStruct(p, Uapi.IoasMap);
         map["flags"] = 2 | 4; // WRITEABLE | READABLE
         map["ioas_id"] = ioas;
-        map["user_va"] = va;
+        map["user_va"] = va.Value;
         map["length"] = 16 * Page;
         Assert.Equal(Errno.Success, map.Ioctl(b.Fd));
         ulong iova = map["iova"];
         // The lowest fit, never page 0, aligned to min(the length's power of two, user_va's alignment, 2 MiB).
         Assert.Equal(16 * Page, iova);
-        Assert.Equal((6UL, (ulong)ioas, va, 16 * Page), (map["flags"], map["ioas_id"], map["user_va"], map["length"]));
+        Assert.Equal((6UL, (ulong)ioas, va.Value, 16 * Page), (map["flags"], map["ioas_id"], map["user_va"], map["length"]));
         var area = Assert.Single(b.IoasOf(ioas).Areas);
         Assert.Equal((iova, 16 * Page), (area.Iova, area.Length));
 
@@ -216,7 +216,7 @@ public class IoctlRoundTripTests
         Assert.Equal(before, get.Bytes(Uapi.HwptGetDirtyBitmap.Size)); // nothing written back into the struct
 
         // Read and cleared: a second call adds nothing.
-        Assert.Equal(Errno.Success, p.Write(bitmap, new byte[2]));
+        Assert.Equal(Errno.Success, p.Write(new Uva(bitmap), new byte[2]));
         Assert.Equal(Errno.Success, get.Ioctl(b.Fd));
         Assert.Equal(new byte[2], UserBuffers.Read(p, bitmap, 2));
 

@@ -1,5 +1,6 @@
 using VtdSim.Kernel.Iommufd;
 using static VtdSim.Kernel.Tests.Iommufd.IommufdBench;
+using VtdSim.Kernel.Process;
 
 namespace VtdSim.Kernel.Tests.Iommufd;
 
@@ -75,7 +76,7 @@ public static class IoctlScenarios
         var s = new UserStruct(b.Process, Uapi.IoasMap, offset);
         s["flags"] = MapReadWrite; // the kernel picks the IOVA
         s["ioas_id"] = ioas;
-        s["user_va"] = b.Buffer(4);
+        s["user_va"] = b.Buffer(4).Value;
         s["length"] = 4 * Page;
         return s;
     }

@@ -63,9 +63,9 @@ public sealed class IommufdBench
     }
 
     /// <summary>Anonymous memory (read-write unless told otherwise), each page stamped with a recognisable pattern.</summary>
-    public ulong Buffer(ulong pages, MemoryProtection prot = MemoryProtection.ReadWrite, ulong? at = null, byte stamp = 0xA0)
+    public Uva Buffer(ulong pages, MemoryProtection prot = MemoryProtection.ReadWrite, Uva? at = null, byte stamp = 0xA0)
     {
-        Assert.Equal(Errno.Success, Process.Mmap(pages * 4096, MemoryProtection.ReadWrite, out ulong va, at));
+        Assert.Equal(Errno.Success, Process.Mmap(pages * 4096, MemoryProtection.ReadWrite, out Uva va, at));
         for (ulong p = 0; p < pages; p++) Assert.Equal(Errno.Success, Process.Write64(va + p * 4096, Stamp(stamp, p)));
         if (prot != MemoryProtection.ReadWrite)
         {
@@ -79,7 +79,7 @@ public sealed class IommufdBench
 
     public static ulong Stamp(byte stamp, ulong page) => 0x5EED_0000_0000_0000UL | ((ulong)stamp << 32) | page;
 
-    public ulong Map(uint ioasId, ulong va, ulong length, IoasMapFlags flags = IoasMapFlags.ReadWrite, ulong? iova = null)
+    public ulong Map(uint ioasId, Uva va, ulong length, IoasMapFlags flags = IoasMapFlags.ReadWrite, ulong? iova = null)
     {
         ulong at = iova ?? 0;
         if (iova is not null) flags |= IoasMapFlags.FixedIova;
@@ -87,7 +87,7 @@ public sealed class IommufdBench
         return at;
     }
 
-    public Errno TryMap(uint ioasId, ulong va, ulong length, IoasMapFlags flags, ulong iova)
+    public Errno TryMap(uint ioasId, Uva va, ulong length, IoasMapFlags flags, ulong iova)
     {
         ulong at = iova;
         return Fd.IoasMap(ioasId, flags | IoasMapFlags.FixedIova, va, length, ref at);

@@ -187,7 +187,7 @@ internal sealed class IsolationRun
         _regions.Add(NewRegion("p1-huge-rw", p1, 0x1_5000_0000, 1024, writable: true, null, MapFlags.Hugetlb | MapFlags.Huge2MB));
         // Both file mappings see the same page-cache pages.
         _regions[3].Ids = fileRw.Ids;
-        for (int i = 0; i < 32; i++) Assert.Equal(fileRw.Ids[i].Hpa, p2.Translate(_regions[3].Va + (ulong)i * Page)!.Value.PageBase);
+        for (int i = 0; i < 32; i++) Assert.Equal(fileRw.Ids[i].Hpa, p2.Translate(new Uva(_regions[3].Va + (ulong)i * Page))!.Value.PageBase);
 
         var a = new ShadowIoas("A", fd1, fd1.IoasAlloc(), p1);
         var bIoas = new ShadowIoas("B", fd1, fd1.IoasAlloc(), p1);
@@ -218,8 +218,8 @@ internal sealed class IsolationRun
     {
         var prot = writable ? MemoryProtection.ReadWrite : MemoryProtection.Read;
         Assert.Equal(Errno.Success, file is null
-            ? p.Mmap((ulong)pages * Page, prot, out _, va, flags)
-            : p.MmapShared(file, 0, (ulong)pages * Page, prot, out _, va));
+            ? p.Mmap((ulong)pages * Page, prot, out _, new Uva(va), flags)
+            : p.MmapShared(file, 0, (ulong)pages * Page, prot, out _, new Uva(va)));
         var region = new Region(name, p, va, pages, writable, file, flags);
         Populate(region);
         return region;
@@ -237,13 +237,13 @@ internal sealed class IsolationRun
             if (r.Writable)
             {
                 stamp = 0xC0DE_0000_0000_0000UL | (ulong)id;
-                Assert.Equal(Errno.Success, r.Process.Write64(va, stamp));
+                Assert.Equal(Errno.Success, r.Process.Write64(new Uva(va), stamp));
             }
             else
             {
-                Assert.Equal(Errno.Success, r.Process.Read64(va, out _));
+                Assert.Equal(Errno.Success, r.Process.Read64(new Uva(va), out _));
             }
-            r.Ids[i] = new PageId(id, r.Process.Translate(va)!.Value, stamp);
+            r.Ids[i] = new PageId(id, r.Process.Translate(new Uva(va))!.Value, stamp);
             _byHpa[r.Ids[i].Hpa.Value] = r.Ids[i];
         }
     }
@@ -311,7 +311,7 @@ internal sealed class IsolationRun
         }
         else expected = Errno.Success;
 
-        Errno actual = io.Fd.IoasMap(io.Id, flags, region.Va + (ulong)start * Page, length, ref iova);
+        Errno actual = io.Fd.IoasMap(io.Id, flags, new Uva(region.Va + (ulong)start * Page), length, ref iova);
         Assert.True(expected == actual, Where($"IOAS_MAP {io.Name} {flags} {region.Name}[{start}+{pages}] at 0x{iova:x}: expected {expected}, got {actual}"));
         Count($"{kind}:{actual}");
         if (actual != Errno.Success) return;
@@ -564,9 +564,9 @@ internal sealed class IsolationRun
         var r = anon[_rng.Next(anon.Count)];
         foreach (var id in r.Ids) id.MappedInProcess = false;
         _unmappingProcessMemory = true;
-        Assert.Equal(Errno.Success, r.Process.Munmap(r.Va, (ulong)r.Pages * Page));
+        Assert.Equal(Errno.Success, r.Process.Munmap(new Uva(r.Va), (ulong)r.Pages * Page));
         _unmappingProcessMemory = false;
-        Assert.Equal(Errno.Success, r.Process.Mmap((ulong)r.Pages * Page, r.Writable ? MemoryProtection.ReadWrite : MemoryProtection.Read, out _, r.Va, r.Flags));
+        Assert.Equal(Errno.Success, r.Process.Mmap((ulong)r.Pages * Page, r.Writable ? MemoryProtection.ReadWrite : MemoryProtection.Read, out _, new Uva(r.Va), r.Flags));
         Populate(r);
         Count("remap:Success");
     }
@@ -577,7 +577,7 @@ internal sealed class IsolationRun
         var r = writable[_rng.Next(writable.Count)];
         int page = _rng.Next(r.Pages), word = _rng.Next(512);
         ulong value = (ulong)_rng.NextInt64();
-        Assert.Equal(Errno.Success, r.Process.Write64(r.Va + (ulong)page * Page + (ulong)word * 8, value));
+        Assert.Equal(Errno.Success, r.Process.Write64(new Uva(r.Va + (ulong)page * Page + (ulong)word * 8), value));
         r.Ids[page].Words[word] = value;
         Count("cpu-write:Success");
     }

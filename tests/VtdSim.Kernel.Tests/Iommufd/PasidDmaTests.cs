@@ -1,6 +1,7 @@
 using VtdSim.Kernel.Intel;
 using VtdSim.Kernel.Iommufd;
 using static VtdSim.Kernel.Tests.Iommufd.IommufdBench;
+using VtdSim.Kernel.Process;
 
 namespace VtdSim.Kernel.Tests.Iommufd;
 
@@ -18,10 +19,10 @@ public class PasidDmaTests
     private IommufdContext Fd => _b.Fd;
 
     /// <summary>Two IOASes mapping different pages (stamps A0 and B0) at the same IOVAs.</summary>
-    private (uint A, uint B, ulong VaA, ulong VaB) TwoSpaces()
+    private (uint A, uint B, Uva VaA, Uva VaB) TwoSpaces()
     {
         uint a = _b.Ioas(), b = _b.Ioas();
-        ulong vaA = _b.Buffer(4, stamp: 0xA0), vaB = _b.Buffer(4, stamp: 0xB0);
+        Uva vaA = _b.Buffer(4, stamp: 0xA0), vaB = _b.Buffer(4, stamp: 0xB0);
         _b.Map(a, vaA, 4 * Page, iova: Iova);
         _b.Map(b, vaB, 4 * Page, iova: Iova);
         return (a, b, vaA, vaB);
@@ -132,7 +133,7 @@ public class PasidDmaTests
     {
         const ulong gva = 0x7000_0000;
         uint ioas = _b.Ioas();
-        ulong guestRam = _b.Buffer(16);
+        Uva guestRam = _b.Buffer(16);
         _b.Map(ioas, guestRam, 16 * Page, iova: 0);
         void WriteEntry(ulong table, int level, ulong value) =>
             Assert.Equal(Errno.Success, _b.Process.Write64(guestRam + table + ((gva >> (12 + 9 * (level - 1))) & 0x1FF) * 8, value));

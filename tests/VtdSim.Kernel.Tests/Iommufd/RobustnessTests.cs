@@ -2,6 +2,7 @@ using VtdSim.Kernel.Intel;
 using VtdSim.Kernel.Iommufd;
 using VtdSim.Kernel.Tests.Support;
 using static VtdSim.Kernel.Tests.Iommufd.IommufdBench;
+using VtdSim.Kernel.Process;
 
 namespace VtdSim.Kernel.Tests.Iommufd;
 
@@ -66,7 +67,7 @@ public class RobustnessTests
         uint dev = b.Bind(Dev0);
         uint pt = b.Hwpt(dev, ioas, flags);
         Assert.Equal(Errno.Success, b.Fd.DeviceAttach(dev, ref pt));
-        ulong va = b.Buffer(1);
+        Uva va = b.Buffer(1);
         var held = new List<Hardware.Addressing.Hpa>();
         while (b.Kernel.Pages.TryAllocate() is { } page) held.Add(page);
         for (int i = 0; i < freePages; i++) b.Kernel.Pages.Free(held[^(i + 1)]);
@@ -88,7 +89,7 @@ public class RobustnessTests
         const ulong top = 0xFFFF_FFFF_FFFF_F000;
         var b = new IommufdBench();
         uint ioas = b.Ioas(), other = b.Ioas();
-        ulong va = b.Buffer(2);
+        Uva va = b.Buffer(2);
         var fixedRw = IoasMapFlags.ReadWrite | IoasMapFlags.FixedIova;
 
         Assert.Equal(Errno.EOVERFLOW, b.TryMap(ioas, va, 2 * Page, IoasMapFlags.ReadWrite, top));

@@ -5,6 +5,7 @@ using VtdSim.Kernel.Intel;
 using VtdSim.Kernel.Iommufd;
 using VtdSim.Machine;
 using static VtdSim.Kernel.Tests.Iommufd.IommufdBench;
+using VtdSim.Kernel.Process;
 
 namespace VtdSim.Kernel.Tests.Iommufd;
 
@@ -84,7 +85,7 @@ public partial class SelftestMirrorTests
         }
 
         public uint Ioas { get; }
-        public ulong GuestRam { get; }
+        public Uva GuestRam { get; }
         public uint Dev { get; }
         public uint Parent { get; }
         public uint Nested { get; }
@@ -92,7 +93,7 @@ public partial class SelftestMirrorTests
         public void PointLeafAt(ulong gpa) => WriteEntry(0x4000, Index(Gva, 1), gpa | 0x7);
 
         private void WriteEntry(ulong tableGpa, ulong index, ulong value) =>
-            Assert.Equal(Errno.Success, _b.Process.Write64(GuestRam + tableGpa + index * 8, value));
+            Assert.Equal(Errno.Success, _b.Process.Write64(GuestRam + (tableGpa + index * 8), value));
 
         private static ulong Index(ulong gva, int level) => (gva >> (12 + 9 * (level - 1))) & 0x1FF;
     }
@@ -159,7 +160,7 @@ public partial class SelftestMirrorTests
         var b = new IommufdBench();
         var fd = b.Fd;
         uint ioas = b.Ioas();
-        ulong va = b.Buffer(16);
+        Uva va = b.Buffer(16);
         b.Map(ioas, va, 16 * Page, iova: 0);
         var (dev, auto) = b.BindAttach(Dev0, ioas);
         uint parent = b.Hwpt(dev, ioas, HwptAllocFlags.NestParent);

@@ -1,4 +1,5 @@
 using VtdSim.Kernel.Iommufd;
+using VtdSim.Kernel.Process;
 
 namespace VtdSim.Kernel.Tests.Iommufd;
 
@@ -9,7 +10,7 @@ public class SmokeTests
     {
         var b = new IommufdBench();
         uint ioas = b.Ioas();
-        ulong va = b.Buffer(4);
+        Uva va = b.Buffer(4);
         ulong iova = b.Map(ioas, va, 4 * 4096, iova: 0x10_0000);
         var (dev, hwpt) = b.BindAttach(IommufdBench.Dev0, ioas);
         Assert.NotEqual(ioas, hwpt);

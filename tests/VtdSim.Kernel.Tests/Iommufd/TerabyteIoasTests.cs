@@ -22,7 +22,7 @@ public class TerabyteIoasTests
         uint parent = b.Hwpt(dev0, ioas, HwptAllocFlags.NestParent);
         b.BindAttach(Dev1, parent);
         int tablePages = b.Kernel.Pages.PagesInUse;
-        Assert.Equal(Errno.Success, b.Process.Mmap(TiB, MemoryProtection.ReadWrite, out ulong va, TiB, MapFlags.Hugetlb | MapFlags.Huge1GB));
+        Assert.Equal(Errno.Success, b.Process.Mmap(TiB, MemoryProtection.ReadWrite, out Uva va, new Uva(TiB), MapFlags.Hugetlb | MapFlags.Huge1GB));
 
         ulong iova = 2 * TiB;
         b.Map(ioas, va, TiB, iova: iova); // faults in and pins all of it

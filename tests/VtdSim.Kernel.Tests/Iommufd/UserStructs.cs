@@ -115,8 +115,8 @@ public sealed class UserStruct
     {
         Process = process;
         Layout = layout;
-        Assert.Equal(Errno.Success, process.Mmap(4096, MemoryProtection.ReadWrite, out ulong page));
-        Address = page + (ulong)offset;
+        Assert.Equal(Errno.Success, process.Mmap(4096, MemoryProtection.ReadWrite, out Uva page));
+        Address = (page + (ulong)offset).Value;
         if (layout.Request != 0) this["size"] = (ulong)layout.Size;
     }
 
@@ -148,14 +148,14 @@ public sealed class UserStruct
         get
         {
             var b = new byte[8];
-            Assert.Equal(Errno.Success, Process.Read(Address + (ulong)Layout.Offset(field), b.AsSpan(0, Layout.Width(field))));
+            Assert.Equal(Errno.Success, Process.Read(new Uva(Address + (ulong)Layout.Offset(field)), b.AsSpan(0, Layout.Width(field))));
             return BinaryPrimitives.ReadUInt64LittleEndian(b);
         }
         set
         {
             var b = new byte[8];
             BinaryPrimitives.WriteUInt64LittleEndian(b, value);
-            Assert.Equal(Errno.Success, Process.Write(Address + (ulong)Layout.Offset(field), b.AsSpan(0, Layout.Width(field))));
+            Assert.Equal(Errno.Success, Process.Write(new Uva(Address + (ulong)Layout.Offset(field)), b.AsSpan(0, Layout.Width(field))));
         }
     }
 
@@ -163,19 +163,19 @@ public sealed class UserStruct
     public byte[] Bytes(int length)
     {
         var b = new byte[length];
-        Assert.Equal(Errno.Success, Process.Read(Address, b));
+        Assert.Equal(Errno.Success, Process.Read(new Uva(Address), b));
         return b;
     }
 
-    public void SetBytes(int offset, ReadOnlySpan<byte> bytes) => Assert.Equal(Errno.Success, Process.Write(Address + (ulong)offset, bytes));
+    public void SetBytes(int offset, ReadOnlySpan<byte> bytes) => Assert.Equal(Errno.Success, Process.Write(new Uva(Address + (ulong)offset), bytes));
 
     /// <summary>The same bytes (its first <paramref name="length"/>) on a fresh read-only page: the kernel can read it but not write it back.</summary>
     public UserStruct ReadOnlyCopy(LinuxKernel kernel, int length)
     {
         var file = kernel.CreateFile($"ro-{Layout.Name}", 4096);
         Assert.Equal(Errno.Success, file.Write(0, Bytes(length)));
-        Assert.Equal(Errno.Success, Process.MmapShared(file, 0, 4096, MemoryProtection.Read, out ulong va));
-        return new UserStruct(Process, Layout, va);
+        Assert.Equal(Errno.Success, Process.MmapShared(file, 0, 4096, MemoryProtection.Read, out Uva va));
+        return new UserStruct(Process, Layout, va.Value);
     }
 
     /// <summary>ioctl(fd, request, &amp;struct).</summary>
@@ -187,17 +187,17 @@ public static class UserBuffers
 {
     public static ulong ReadWrite(ProcessAddressSpace process, ReadOnlySpan<byte> contents, ulong length = 4096)
     {
-        Assert.Equal(Errno.Success, process.Mmap(length, MemoryProtection.ReadWrite, out ulong va));
+        Assert.Equal(Errno.Success, process.Mmap(length, MemoryProtection.ReadWrite, out Uva va));
         Assert.Equal(Errno.Success, process.Write(va, contents));
-        return va;
+        return va.Value;
     }
 
     public static ulong ReadOnly(LinuxKernel kernel, ProcessAddressSpace process, ReadOnlySpan<byte> contents)
     {
         var file = kernel.CreateFile("ro-buffer", 4096);
         Assert.Equal(Errno.Success, file.Write(0, contents));
-        Assert.Equal(Errno.Success, process.MmapShared(file, 0, 4096, MemoryProtection.Read, out ulong va));
-        return va;
+        Assert.Equal(Errno.Success, process.MmapShared(file, 0, 4096, MemoryProtection.Read, out Uva va));
+        return va.Value;
     }
 
     // Fixed addresses far above where mmap puts things (lowest fit from 4 GiB), so nothing is ever mapped after them.
@@ -214,9 +214,9 @@ public static class UserBuffers
     public static ulong EndOfMapping(ProcessAddressSpace process, int mappedBytes, ReadOnlySpan<byte> contents = default)
     {
         ulong page = NextIsolated();
-        Assert.Equal(Errno.Success, process.Mmap(4096, MemoryProtection.ReadWrite, out _, fixedAddress: page));
+        Assert.Equal(Errno.Success, process.Mmap(4096, MemoryProtection.ReadWrite, out _, fixedAddress: new Uva(page)));
         ulong at = page + 4096 - (ulong)mappedBytes;
-        Assert.Equal(Errno.Success, process.Write(at, contents));
+        Assert.Equal(Errno.Success, process.Write(new Uva(at), contents));
         return at;
     }
 
@@ -225,7 +225,7 @@ public static class UserBuffers
     public static byte[] Read(ProcessAddressSpace process, ulong va, int length)
     {
         var b = new byte[length];
-        Assert.Equal(Errno.Success, process.Read(va, b));
+        Assert.Equal(Errno.Success, process.Read(new Uva(va), b));
         return b;
     }
 

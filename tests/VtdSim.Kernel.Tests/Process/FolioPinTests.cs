@@ -12,7 +12,7 @@ public class FolioPinTests
     public void PinningPagesOfAHugePageCountsThemOnItsFolioInOneRun()
     {
         var p = _kernel.CreateProcess("a");
-        Assert.Equal(Errno.Success, p.Mmap(2 * MiB, MemoryProtection.ReadWrite, out ulong va, flags: MapFlags.Hugetlb));
+        Assert.Equal(Errno.Success, p.Mmap(2 * MiB, MemoryProtection.ReadWrite, out Uva va, flags: MapFlags.Hugetlb));
         long pins = _kernel.UserMemory.TotalPins;
 
         Assert.Equal(Errno.Success, p.PinPages(va + 5 * Page, 3, write: true, out var runs));
@@ -40,11 +40,11 @@ public class FolioPinTests
     public void APinAcrossFoliosReturnsARunPerFolio()
     {
         var p = _kernel.CreateProcess("a");
-        Assert.Equal(Errno.Success, p.Mmap(4 * MiB, MemoryProtection.ReadWrite, out ulong huge, 0x2_0000_0000, MapFlags.Hugetlb));
-        Assert.Equal(Errno.Success, p.Mmap(2 * Page, MemoryProtection.ReadWrite, out _, 0x2_0040_0000));
+        Assert.Equal(Errno.Success, p.Mmap(4 * MiB, MemoryProtection.ReadWrite, out Uva huge, new Uva(0x2_0000_0000UL), MapFlags.Hugetlb));
+        Assert.Equal(Errno.Success, p.Mmap(2 * Page, MemoryProtection.ReadWrite, out _, new Uva(0x2_0040_0000UL)));
 
         // The last page of the first huge page, all of the second, and both small pages behind them.
-        Assert.Equal(Errno.Success, p.PinPages(huge + 2 * MiB - Page, 1 + 512 + 2, write: true, out var runs));
+        Assert.Equal(Errno.Success, p.PinPages(huge + (2 * MiB - Page), 1 + 512 + 2, write: true, out var runs));
         Assert.Equal([(9, 511u, 1u), (9, 0u, 512u), (0, 0u, 1u), (0, 0u, 1u)],
             runs.Select(r => (r.Folio.Order, r.FirstPage, r.PageCount)).ToArray());
         Assert.Equal(4, runs.Select(r => r.Folio).Distinct().Count());
@@ -55,10 +55,10 @@ public class FolioPinTests
     public void AFailedPinLeavesNoPinsOnTheFoliosItReached()
     {
         var p = _kernel.CreateProcess("a");
-        Assert.Equal(Errno.Success, p.Mmap(2 * MiB, MemoryProtection.ReadWrite, out ulong va, 0x2_0000_0000, MapFlags.Hugetlb));
+        Assert.Equal(Errno.Success, p.Mmap(2 * MiB, MemoryProtection.ReadWrite, out Uva va, new Uva(0x2_0000_0000UL), MapFlags.Hugetlb));
         long pins = _kernel.UserMemory.TotalPins;
         // Runs off the end of the mapping into nothing.
-        Assert.Equal(Errno.EFAULT, p.PinPages(va + 2 * MiB - Page, 2, write: true, out var runs));
+        Assert.Equal(Errno.EFAULT, p.PinPages(va + (2 * MiB - Page), 2, write: true, out var runs));
         Assert.Empty(runs);
         Assert.Equal(pins, _kernel.UserMemory.TotalPins);
         Assert.Equal(0, _kernel.UserMemory.FrameAt(p.Translate(va)!.Value)!.PinCount);
@@ -68,7 +68,7 @@ public class FolioPinTests
     public void AHugeFolioIsFreedOnlyWhenItsReferencesAndPinsAreAllGone()
     {
         var p = _kernel.CreateProcess("a");
-        Assert.Equal(Errno.Success, p.Mmap(2 * MiB, MemoryProtection.ReadWrite, out ulong va, flags: MapFlags.Hugetlb));
+        Assert.Equal(Errno.Success, p.Mmap(2 * MiB, MemoryProtection.ReadWrite, out Uva va, flags: MapFlags.Hugetlb));
         Assert.Equal(Errno.Success, p.PinPages(va + 16 * Page, 2, write: true, out var first));
         Assert.Equal(Errno.Success, p.PinPages(va + MiB, 1, write: true, out var second));
         var folio = first[0].Folio;

@@ -15,11 +15,11 @@ public class HugePageFaultTests
     public void OneTouchFaultsInTheWholeHugePageAsOneFolio(MapFlags flags, ulong size)
     {
         var p = _kernel.CreateProcess("a");
-        Assert.Equal(Errno.Success, p.Mmap(2 * size, MemoryProtection.ReadWrite, out ulong va, flags: flags));
+        Assert.Equal(Errno.Success, p.Mmap(2 * size, MemoryProtection.ReadWrite, out Uva va, flags: flags));
         int folios = _kernel.UserMemory.PagesInUse;
         ulong bytes = _kernel.UserMemory.BytesInUse;
 
-        Assert.Equal(Errno.Success, p.Write64(va + size - 8, 0xE1D)); // the last word of the first huge page
+        Assert.Equal(Errno.Success, p.Write64(va + (size - 8), 0xE1D)); // the last word of the first huge page
         Assert.Equal(1, p.ResidentPages);
         Assert.Equal(folios + 1, _kernel.UserMemory.PagesInUse);
         Assert.Equal(bytes + size, _kernel.UserMemory.BytesInUse);
@@ -28,7 +28,7 @@ public class HugePageFaultTests
         Hpa head = p.Translate(va)!.Value;
         Assert.Equal(0UL, head.Value % size);
         Assert.Equal(head + size / 2 + 0x123, p.Translate(va + size / 2 + 0x123));
-        Assert.Equal(head + (size - 8), p.Translate(va + size - 8));
+        Assert.Equal(head + (size - 8), p.Translate(va + (size - 8)));
         Assert.Null(p.Translate(va + size));
         var folio = _kernel.UserMemory.FrameAt(head + size / 2)!;
         Assert.Equal(head, folio.Address);
@@ -42,13 +42,13 @@ public class HugePageFaultTests
     public void CpuAccessesCrossFourKibibyteAndHugePageBoundaries()
     {
         var p = _kernel.CreateProcess("a");
-        Assert.Equal(Errno.Success, p.Mmap(4 * MiB, MemoryProtection.ReadWrite, out ulong va, flags: MapFlags.Hugetlb));
+        Assert.Equal(Errno.Success, p.Mmap(4 * MiB, MemoryProtection.ReadWrite, out Uva va, flags: MapFlags.Hugetlb));
         var data = Enumerable.Range(1, 64).Select(i => (byte)i).ToArray();
 
         // Across a 4 KiB boundary inside the first huge page.
-        Assert.Equal(Errno.Success, p.Write(va + 3 * Page - 20, data));
+        Assert.Equal(Errno.Success, p.Write(va + (3 * Page - 20), data));
         var back = new byte[64];
-        Assert.Equal(Errno.Success, p.Read(va + 3 * Page - 20, back));
+        Assert.Equal(Errno.Success, p.Read(va + (3 * Page - 20), back));
         Assert.Equal(data, back);
         Hpa head = p.Translate(va)!.Value;
         var physical = new byte[64];
@@ -56,9 +56,9 @@ public class HugePageFaultTests
         Assert.Equal(data, physical);
 
         // Across the boundary between the two huge pages (two folios, each faulted in whole).
-        Assert.Equal(Errno.Success, p.Write(va + 2 * MiB - 32, data));
+        Assert.Equal(Errno.Success, p.Write(va + (2 * MiB - 32), data));
         Assert.Equal(2, p.ResidentPages);
-        Assert.Equal(Errno.Success, p.Read(va + 2 * MiB - 32, back));
+        Assert.Equal(Errno.Success, p.Read(va + (2 * MiB - 32), back));
         Assert.Equal(data, back);
         Hpa second = p.Translate(va + 2 * MiB)!.Value;
         _kernel.Machine.Memory.Read(second, physical.AsSpan(0, 32));
@@ -69,11 +69,11 @@ public class HugePageFaultTests
     public void AReusedHugePageComesBackZeroed()
     {
         var p = _kernel.CreateProcess("a");
-        Assert.Equal(Errno.Success, p.Mmap(2 * MiB, MemoryProtection.ReadWrite, out ulong va, flags: MapFlags.Hugetlb));
+        Assert.Equal(Errno.Success, p.Mmap(2 * MiB, MemoryProtection.ReadWrite, out Uva va, flags: MapFlags.Hugetlb));
         Assert.Equal(Errno.Success, p.Write64(va + MiB, 42));
         Hpa head = p.Translate(va)!.Value;
         Assert.Equal(Errno.Success, p.Munmap(va, 2 * MiB));
-        Assert.Equal(Errno.Success, p.Mmap(2 * MiB, MemoryProtection.ReadWrite, out ulong again, flags: MapFlags.Hugetlb));
+        Assert.Equal(Errno.Success, p.Mmap(2 * MiB, MemoryProtection.ReadWrite, out Uva again, flags: MapFlags.Hugetlb));
         Assert.Equal(Errno.Success, p.Read64(again + MiB, out ulong value));
         Assert.Equal(head, p.Translate(again)); // lowest address first: the same block
         Assert.Equal(0UL, value);
@@ -83,7 +83,7 @@ public class HugePageFaultTests
     public void ReadOnlyHugePagesRefuseWritesAndReadAsZero()
     {
         var p = _kernel.CreateProcess("a");
-        Assert.Equal(Errno.Success, p.Mmap(2 * MiB, MemoryProtection.Read, out ulong va, flags: MapFlags.Hugetlb));
+        Assert.Equal(Errno.Success, p.Mmap(2 * MiB, MemoryProtection.Read, out Uva va, flags: MapFlags.Hugetlb));
         Assert.Equal(Errno.EFAULT, p.Write64(va, 1));
         Assert.Equal(0, p.ResidentPages);
         Assert.Equal(Errno.Success, p.Read64(va + 0x1F_FFF8, out ulong zero));

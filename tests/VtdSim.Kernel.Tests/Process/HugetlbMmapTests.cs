@@ -14,18 +14,18 @@ public class HugetlbMmapTests
     public void TheLengthIsRoundedUpToWholeHugePagesAndTheAddressAligned()
     {
         var p = _kernel.CreateProcess("a");
-        Assert.Equal(Errno.Success, p.Mmap(Page, MemoryProtection.ReadWrite, out ulong small)); // takes mmap_base
-        Assert.Equal(Errno.Success, p.Mmap(3 * MiB, MemoryProtection.ReadWrite, out ulong va2m, flags: Huge2M));
-        Assert.Equal(Errno.Success, p.Mmap(1, MemoryProtection.ReadWrite, out ulong va1g, flags: Huge1G));
+        Assert.Equal(Errno.Success, p.Mmap(Page, MemoryProtection.ReadWrite, out Uva small)); // takes mmap_base
+        Assert.Equal(Errno.Success, p.Mmap(3 * MiB, MemoryProtection.ReadWrite, out Uva va2m, flags: Huge2M));
+        Assert.Equal(Errno.Success, p.Mmap(1, MemoryProtection.ReadWrite, out Uva va1g, flags: Huge1G));
 
         var m2 = p.FindMapping(va2m)!;
-        Assert.Equal(0UL, va2m % (2 * MiB));
-        Assert.True(va2m > small);
+        Assert.Equal(0UL, va2m.Value % (2 * MiB));
+        Assert.True(va2m.Value > small.Value);
         Assert.Equal(4 * MiB, m2.Length);
         Assert.Equal(2 * MiB, m2.PageSize);
         Assert.True(m2.Hugetlb);
         var m1 = p.FindMapping(va1g)!;
-        Assert.Equal(0UL, va1g % GiB);
+        Assert.Equal(0UL, va1g.Value % GiB);
         Assert.Equal(GiB, m1.Length);
         Assert.Equal(GiB, m1.PageSize);
         Assert.False(p.FindMapping(small)!.Hugetlb);
@@ -35,10 +35,10 @@ public class HugetlbMmapTests
     public void HugetlbWithoutASizeUsesTheDefaultTwoMebibytes()
     {
         var p = _kernel.CreateProcess("a");
-        Assert.Equal(Errno.Success, p.Mmap(Page, MemoryProtection.ReadWrite, out ulong va, flags: MapFlags.Hugetlb));
+        Assert.Equal(Errno.Success, p.Mmap(Page, MemoryProtection.ReadWrite, out Uva va, flags: MapFlags.Hugetlb));
         Assert.Equal(ProcessAddressSpace.DefaultHugePageSize, p.FindMapping(va)!.PageSize);
         // A size without MAP_HUGETLB is ignored, as Linux ignores it.
-        Assert.Equal(Errno.Success, p.Mmap(Page, MemoryProtection.ReadWrite, out ulong plain, flags: MapFlags.Huge1GB));
+        Assert.Equal(Errno.Success, p.Mmap(Page, MemoryProtection.ReadWrite, out Uva plain, flags: MapFlags.Huge1GB));
         Assert.Equal(Page, p.FindMapping(plain)!.Length);
     }
 
@@ -46,15 +46,15 @@ public class HugetlbMmapTests
     public void BadFlagsOrAnUnalignedFixedAddressAreEinval()
     {
         var p = _kernel.CreateProcess("a");
-        Assert.Equal(Errno.EINVAL, p.Mmap(2 * MiB, MemoryProtection.ReadWrite, out _, 0x2_0010_0000, Huge2M));
-        Assert.Equal(Errno.EINVAL, p.Mmap(GiB, MemoryProtection.ReadWrite, out _, 0x2_2000_0000, Huge1G));
+        Assert.Equal(Errno.EINVAL, p.Mmap(2 * MiB, MemoryProtection.ReadWrite, out _, new Uva(0x2_0010_0000UL), Huge2M));
+        Assert.Equal(Errno.EINVAL, p.Mmap(GiB, MemoryProtection.ReadWrite, out _, new Uva(0x2_2000_0000UL), Huge1G));
         Assert.Equal(Errno.EINVAL, p.Mmap(2 * MiB, MemoryProtection.ReadWrite, out _, flags: MapFlags.Hugetlb | (MapFlags)(16u << 26))); // 64 KiB: no such pool
         Assert.Equal(Errno.EINVAL, p.Mmap(Page, MemoryProtection.ReadWrite, out _, flags: (MapFlags)0x1));
         Assert.Equal(Errno.EINVAL, p.Mmap(0, MemoryProtection.ReadWrite, out _, flags: Huge2M));
         Assert.Empty(p.Mappings);
-        Assert.Equal(Errno.Success, p.Mmap(2 * MiB, MemoryProtection.ReadWrite, out ulong fixedVa, 0x2_0020_0000, Huge2M));
-        Assert.Equal(0x2_0020_0000UL, fixedVa);
-        Assert.Equal(Errno.EEXIST, p.Mmap(2 * MiB, MemoryProtection.ReadWrite, out _, 0x2_0020_0000, Huge2M));
+        Assert.Equal(Errno.Success, p.Mmap(2 * MiB, MemoryProtection.ReadWrite, out Uva fixedVa, new Uva(0x2_0020_0000UL), Huge2M));
+        Assert.Equal(0x2_0020_0000UL, fixedVa.Value);
+        Assert.Equal(Errno.EEXIST, p.Mmap(2 * MiB, MemoryProtection.ReadWrite, out _, new Uva(0x2_0020_0000UL), Huge2M));
     }
 
     [Fact]
@@ -70,7 +70,7 @@ public class HugetlbMmapTests
     public void MunmapMustNotCutAHugePage()
     {
         var p = _kernel.CreateProcess("a");
-        Assert.Equal(Errno.Success, p.Mmap(6 * MiB, MemoryProtection.ReadWrite, out ulong va, flags: Huge2M));
+        Assert.Equal(Errno.Success, p.Mmap(6 * MiB, MemoryProtection.ReadWrite, out Uva va, flags: Huge2M));
         for (ulong i = 0; i < 3; i++) Assert.Equal(Errno.Success, p.Write64(va + i * 2 * MiB, i + 1));
         int inUse = _kernel.UserMemory.PagesInUse;
 
@@ -90,7 +90,7 @@ public class HugetlbMmapTests
         Assert.All(p.Mappings, m => Assert.Equal(2 * MiB, m.PageSize));
 
         // A range that covers whole hugetlb mappings need not be aligned where it lies outside them.
-        Assert.Equal(Errno.Success, p.Munmap(va - Page, 6 * MiB + 2 * Page));
+        Assert.Equal(Errno.Success, p.Munmap(new Uva(va.Value - Page), 6 * MiB + 2 * Page));
         Assert.Empty(p.Mappings);
         Assert.Equal(inUse - 3, _kernel.UserMemory.PagesInUse);
     }
@@ -100,7 +100,7 @@ public class HugetlbMmapTests
     {
         var kernel = HugePageKernel.Boot(userBytes: 2 * GiB);
         var p = kernel.CreateProcess("a");
-        Assert.Equal(Errno.Success, p.Mmap(3 * GiB, MemoryProtection.ReadWrite, out ulong va, flags: Huge1G));
+        Assert.Equal(Errno.Success, p.Mmap(3 * GiB, MemoryProtection.ReadWrite, out Uva va, flags: Huge1G));
         Assert.Equal(Errno.Success, p.Write64(va, 1));
         Assert.Equal(Errno.Success, p.Write64(va + GiB, 2));
         Assert.Equal(Errno.ENOMEM, p.Write64(va + 2 * GiB, 3));
@@ -108,7 +108,7 @@ public class HugetlbMmapTests
         Assert.Equal(2, p.ResidentPages);
 
         // With the 1 GiB pages gone, even a 4 KiB page is ENOMEM; freeing one huge page makes room again.
-        Assert.Equal(Errno.Success, p.Mmap(Page, MemoryProtection.ReadWrite, out ulong small));
+        Assert.Equal(Errno.Success, p.Mmap(Page, MemoryProtection.ReadWrite, out Uva small));
         Assert.Equal(Errno.ENOMEM, p.Write64(small, 4));
         Assert.Equal(Errno.Success, p.Munmap(va + GiB, GiB));
         Assert.Equal(Errno.Success, p.Write64(small, 4));

@@ -13,8 +13,8 @@ public class ProcessAddressSpaceTests
     public void AnonymousMemoryIsZeroAllocatedOnFirstTouchAndFromTheUserRange()
     {
         var p = _kernel.CreateProcess("a");
-        Assert.Equal(Errno.Success, p.Mmap(3 * 4096, MemoryProtection.ReadWrite, out ulong va));
-        Assert.Equal(ProcessAddressSpace.MmapBase, va);
+        Assert.Equal(Errno.Success, p.Mmap(3 * 4096, MemoryProtection.ReadWrite, out Uva va));
+        Assert.Equal(ProcessAddressSpace.MmapBase, va.Value);
         Assert.Equal(0, p.ResidentPages);
         Assert.Equal(Errno.Success, p.Read64(va + 4096, out ulong zero));
         Assert.Equal(0UL, zero);
@@ -31,14 +31,14 @@ public class ProcessAddressSpaceTests
     public void AccessesOutsideMappingsOrAgainstProtectionAreEfault()
     {
         var p = _kernel.CreateProcess("a");
-        Assert.Equal(Errno.Success, p.Mmap(4096, MemoryProtection.Read, out ulong ro));
-        Assert.Equal(Errno.Success, p.Mmap(4096, MemoryProtection.None, out ulong none));
+        Assert.Equal(Errno.Success, p.Mmap(4096, MemoryProtection.Read, out Uva ro));
+        Assert.Equal(Errno.Success, p.Mmap(4096, MemoryProtection.None, out Uva none));
         Assert.Equal(Errno.EFAULT, p.Write64(ro, 1));
         Assert.Equal(Errno.Success, p.Read64(ro, out _));
         Assert.Equal(Errno.EFAULT, p.Read64(none, out _));
-        Assert.Equal(Errno.EFAULT, p.Read64(0x1000, out _));
+        Assert.Equal(Errno.EFAULT, p.Read64(new Uva(0x1000), out _));
         // A write that runs off the end of a mapping fails once it gets there.
-        Assert.Equal(Errno.Success, p.Mmap(4096, MemoryProtection.ReadWrite, out ulong rw, fixedAddress: 0x7000_0000));
+        Assert.Equal(Errno.Success, p.Mmap(4096, MemoryProtection.ReadWrite, out Uva rw, fixedAddress: new Uva(0x7000_0000)));
         Assert.Equal(Errno.EFAULT, p.Write(rw + 4090, new byte[16]));
     }
 
@@ -47,8 +47,8 @@ public class ProcessAddressSpaceTests
     {
         var p = _kernel.CreateProcess("a");
         Assert.Equal(Errno.EINVAL, p.Mmap(0, MemoryProtection.ReadWrite, out _));
-        Assert.Equal(Errno.EINVAL, p.Mmap(4096, MemoryProtection.ReadWrite, out _, fixedAddress: 0x1001));
-        Assert.Equal(Errno.Success, p.Mmap(2 * 4096, MemoryProtection.ReadWrite, out ulong va, fixedAddress: 0x4000_0000));
+        Assert.Equal(Errno.EINVAL, p.Mmap(4096, MemoryProtection.ReadWrite, out _, fixedAddress: new Uva(0x1001)));
+        Assert.Equal(Errno.Success, p.Mmap(2 * 4096, MemoryProtection.ReadWrite, out Uva va, fixedAddress: new Uva(0x4000_0000)));
         Assert.Equal(Errno.EEXIST, p.Mmap(4096, MemoryProtection.ReadWrite, out _, fixedAddress: va + 4096));
         Assert.Equal(Errno.EINVAL, p.Munmap(va + 1, 4096));
     }
@@ -58,7 +58,7 @@ public class ProcessAddressSpaceTests
     {
         var p = _kernel.CreateProcess("a");
         int before = _kernel.UserMemory.PagesInUse;
-        Assert.Equal(Errno.Success, p.Mmap(3 * 4096, MemoryProtection.ReadWrite, out ulong va));
+        Assert.Equal(Errno.Success, p.Mmap(3 * 4096, MemoryProtection.ReadWrite, out Uva va));
         for (ulong i = 0; i < 3; i++) p.Write64(va + i * 4096, i + 1);
         Assert.Equal(before + 3, _kernel.UserMemory.PagesInUse);
 
@@ -80,8 +80,8 @@ public class ProcessAddressSpaceTests
         Assert.Equal(Errno.Success, file.Write(4096, "option rom"u8));
         var a = _kernel.CreateProcess("a");
         var b = _kernel.CreateProcess("b");
-        Assert.Equal(Errno.Success, a.MmapShared(file, 0, 2 * 4096, MemoryProtection.Read, out ulong va));
-        Assert.Equal(Errno.Success, b.MmapShared(file, 4096, 4096, MemoryProtection.Read, out ulong vb));
+        Assert.Equal(Errno.Success, a.MmapShared(file, 0, 2 * 4096, MemoryProtection.Read, out Uva va));
+        Assert.Equal(Errno.Success, b.MmapShared(file, 4096, 4096, MemoryProtection.Read, out Uva vb));
 
         Assert.Equal(Errno.Success, a.PinPages(va + 4096, 1, write: false, out var pa));
         Assert.Equal(Errno.Success, b.PinPages(vb, 1, write: false, out var pb));
@@ -101,8 +101,8 @@ public class ProcessAddressSpaceTests
         var file = _kernel.CreateFile("shm", 4096);
         var a = _kernel.CreateProcess("a");
         var b = _kernel.CreateProcess("b");
-        a.MmapShared(file, 0, 4096, MemoryProtection.ReadWrite, out ulong va);
-        b.MmapShared(file, 0, 4096, MemoryProtection.Read, out ulong vb);
+        a.MmapShared(file, 0, 4096, MemoryProtection.ReadWrite, out Uva va);
+        b.MmapShared(file, 0, 4096, MemoryProtection.Read, out Uva vb);
         Assert.Equal(Errno.Success, a.Write64(va + 8, 42));
         Assert.Equal(Errno.Success, b.Read64(vb + 8, out ulong v));
         Assert.Equal(42UL, v);
@@ -113,8 +113,8 @@ public class ProcessAddressSpaceTests
     public void AWritePinOfAReadOnlyMappingIsEfaultAndPinsNothing()
     {
         var p = _kernel.CreateProcess("a");
-        p.Mmap(2 * 4096, MemoryProtection.ReadWrite, out ulong rw, fixedAddress: 0x5000_0000);
-        p.Mmap(4096, MemoryProtection.Read, out _, fixedAddress: 0x5000_2000);
+        p.Mmap(2 * 4096, MemoryProtection.ReadWrite, out Uva rw, fixedAddress: new Uva(0x5000_0000));
+        p.Mmap(4096, MemoryProtection.Read, out _, fixedAddress: new Uva(0x5000_2000));
         long pins = _kernel.UserMemory.TotalPins;
 
         Assert.Equal(Errno.EFAULT, p.PinPages(rw, 3, write: true, out _));
@@ -122,14 +122,14 @@ public class ProcessAddressSpaceTests
         Assert.Equal(Errno.Success, p.PinPages(rw, 3, write: false, out var frames));
         Assert.Equal(pins + 3, _kernel.UserMemory.TotalPins);
         p.UnpinPages(frames);
-        Assert.Equal(Errno.EFAULT, p.PinPages(0x6000_0000, 1, write: false, out _));
+        Assert.Equal(Errno.EFAULT, p.PinPages(new Uva(0x6000_0000), 1, write: false, out _));
     }
 
     [Fact]
     public void APinnedPageOutlivesMunmapAndIsFreedAtUnpin()
     {
         var p = _kernel.CreateProcess("a");
-        p.Mmap(4096, MemoryProtection.ReadWrite, out ulong va);
+        p.Mmap(4096, MemoryProtection.ReadWrite, out Uva va);
         p.Write64(va, 7);
         Assert.Equal(Errno.Success, p.PinPages(va, 1, write: true, out var frames));
         var frame = frames[0].Folio;
@@ -152,7 +152,7 @@ public class ProcessAddressSpaceTests
     {
         var file = _kernel.CreateFile("f", 2 * 4096);
         var p = _kernel.CreateProcess("a");
-        p.MmapShared(file, 0, 2 * 4096, MemoryProtection.ReadWrite, out ulong va);
+        p.MmapShared(file, 0, 2 * 4096, MemoryProtection.ReadWrite, out Uva va);
         p.Write64(va, 1); // page 0 faulted in; page 1 never touched
         Assert.Equal(Errno.Success, p.PinPages(va, 1, write: true, out var frames));
         file.Delete();
@@ -171,7 +171,7 @@ public class ProcessAddressSpaceTests
     {
         var file = _kernel.CreateFile("small", 4096);
         var p = _kernel.CreateProcess("a");
-        Assert.Equal(Errno.Success, p.MmapShared(file, 0, 2 * 4096, MemoryProtection.Read, out ulong va));
+        Assert.Equal(Errno.Success, p.MmapShared(file, 0, 2 * 4096, MemoryProtection.Read, out Uva va));
         Assert.Equal(Errno.Success, p.Read64(va, out _));
         Assert.Equal(Errno.EFAULT, p.Read64(va + 4096, out _));
         Assert.Equal(Errno.EFAULT, p.PinPages(va, 2, write: false, out _));
@@ -182,12 +182,12 @@ public class ProcessAddressSpaceTests
     public void UserPagesAreReusedLowestFirstAfterTheyAreFreed()
     {
         var p = _kernel.CreateProcess("a");
-        p.Mmap(2 * 4096, MemoryProtection.ReadWrite, out ulong va);
+        p.Mmap(2 * 4096, MemoryProtection.ReadWrite, out Uva va);
         p.Write64(va, 1);
         p.Write64(va + 4096, 2);
         Hpa first = p.Translate(va)!.Value;
         p.Munmap(va, 2 * 4096);
-        p.Mmap(4096, MemoryProtection.ReadWrite, out ulong again);
+        p.Mmap(4096, MemoryProtection.ReadWrite, out Uva again);
         p.Write64(again, 3);
         Assert.Equal(first, p.Translate(again));
         // Reused pages come back zeroed apart from what was just written.
