@@ -1,0 +1,56 @@
+using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Caches;
+using VtdSim.Hardware.Events;
+using VtdSim.Hardware.Profiles;
+using VtdSim.Hardware.Structures;
+using VtdSim.Hardware.Tests.Support;
+using VtdSim.Hardware.Translation;
+
+namespace VtdSim.Hardware.Tests.Mutation;
+
+/// <summary>
+/// The translation engine (TranslationEngine.cs) where a change to the code went unnoticed by the other tests (docs/testing.md):
+/// a unit whose profile has no IOTLB, and the erratum-772415 writes reported per translation.
+/// </summary>
+public class EngineMutationTests
+{
+    private const ulong Iova = 0x40_0000;
+
+    [Fact]
+    public void AUnitWithoutAnIotlbWalksEveryRequestAndCountsNoIotlbUse()
+    {
+        // The profile keeps the context cache but has no IOTLB (capacity 0): no translation is cached, so a leaf that
+        // changes in memory takes effect at the next request, and the IOTLB reports neither hits nor misses.
+        var profile = BuiltInProfiles.Architectural with
+        {
+            Caches = BuiltInProfiles.Architectural.Caches with { Iotlb = CacheGeometry.None },
+        };
+        var bench = new LegacyBench(profile, levels: 4, cached: true).WithMapping(Iova, LegacyBench.DataBase);
+        for (int i = 0; i < 3; i++) Assert.Equal(new Hpa(LegacyBench.DataBase + 8), bench.Unit.Translate(LegacyBench.Read(Iova + 8)).Address);
+        bench.SecondLevel.Map(new Gpa(Iova), new Hpa(LegacyBench.DataBase + 0x1000));
+        Assert.Equal(new Hpa(LegacyBench.DataBase + 0x1008), bench.Unit.Translate(LegacyBench.Read(Iova + 8)).Address);
+
+        var iotlb = bench.Unit.CacheReports().Single(r => r.Name == "iotlb").Statistics;
+        Assert.Equal((0L, 0L, 0L), (iotlb.Hits, iotlb.Misses, iotlb.Fills));
+        Assert.True(bench.Unit.CacheReports().Single(r => r.Name == "context").Statistics.Hits >= 3);
+    }
+
+    [Fact]
+    public void AnErratumWriteIsReportedByTheTranslationThatMadeItOnly()
+    {
+        // Sapphire Rapids (erratum 772415): a first-stage table in a page the second stage maps read-only still gets
+        // its A bit. The first translation sets it (one event); the next ones find it set and write nothing.
+        var bench = new NestedBench(BuiltInProfiles.SapphireRapids);
+        var fs = bench.NewGuestFirstStage();
+        const ulong dataGpa = 0x800_0000;
+        bench.SecondStage.Map(new Gpa(dataGpa), NestedBench.GuestToHost(dataGpa));
+        fs.Map(new Iova(0x7000_1000), dataGpa);
+        bench.SecondStage.Map(new Gpa(fs.Root), NestedBench.GuestToHost(fs.Root), 4096, read: true, write: false);
+        bench.Tables.SetPasidEntry(NestedBench.Device, 0, PasidEntry.NestedEntry(fs.Root, bench.SecondStage.Root, 2, 1));
+
+        for (int i = 0; i < 3; i++) Assert.True(bench.Unit.Translate(bench.Read(0x7000_1000)).Success);
+        ErratumWriteEvent write = Assert.Single(bench.Unit.Events.OfType<ErratumWriteEvent>());
+        Assert.Equal(4, write.Level);
+        Assert.Equal(FirstStageEntry.AccessedBit, write.NewValue & ~write.OldValue);
+    }
+}
