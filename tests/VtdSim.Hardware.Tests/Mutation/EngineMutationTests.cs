@@ -1,6 +1,7 @@
 using VtdSim.Hardware.Addressing;
 using VtdSim.Hardware.Caches;
 using VtdSim.Hardware.Events;
+using VtdSim.Hardware.Faults;
 using VtdSim.Hardware.Profiles;
 using VtdSim.Hardware.Structures;
 using VtdSim.Hardware.Building;
@@ -70,12 +71,15 @@ public class EngineMutationTests
     [InlineData(Kind.FirstStage, 1UL << 21)]
     [InlineData(Kind.FirstStage, 1UL << 30)]
     [InlineData(Kind.Nested, 4096UL)]
-    public void ARepeatedRequestIsAnIotlbHitThatReadsNoMemory(Kind kind, ulong pageSize)
+    [InlineData(Kind.FirstStage, 4096UL, 0xFFFF_8000_4000_0000UL)]       // upper half of the 4-level canonical space
+    [InlineData(Kind.FirstStage, 4096UL, 0x0004_0000_4000_0000UL, 5)]    // bit 50: canonical for 5-level paging only
+    [InlineData(Kind.Legacy, 4096UL, 0xFFFF_FFFF_F000UL, 4, 0xFFF)]        // the last byte of a 48-bit space
+    public void ARepeatedRequestIsAnIotlbHitThatReadsNoMemory(Kind kind, ulong pageSize, ulong iova = 0x4000_0000, int fsLevels = 4, ulong offset = 0x123)
     {
         // The architectural unit caches every page size it walks (CAP.SSLPS, FS1GP). The first request misses and
         // fills the IOTLB; every later one (answered by the memo or, with a trace, by the IOTLB) is a hit, and the
         // traced one reads no paging memory (spec 6.2.3: a translation the IOTLB holds is used without a walk).
-        const ulong iova = 0x4000_0000, output = 0x1_8000_0000;
+        const ulong output = 0x1_8000_0000;
         VtdUnit unit;
         DmaRequest request;
         if (kind == Kind.Legacy)
@@ -83,7 +87,7 @@ public class EngineMutationTests
             var bench = new LegacyBench(BuiltInProfiles.Architectural, levels: 4, cached: true);
             bench.SetContext(bench.DefaultContext());
             bench.SecondLevel.Map(new Gpa(iova), new Hpa(output), pageSize);
-            (unit, request) = (bench.Unit, LegacyBench.Read(iova + 0x123));
+            (unit, request) = (bench.Unit, LegacyBench.Read(iova + offset));
         }
         else
         {
@@ -96,9 +100,9 @@ public class EngineMutationTests
             }
             else if (kind == Kind.FirstStage)
             {
-                var fs = FirstStageTableBuilder.InHostMemory(bench.HostFrames);
+                var fs = FirstStageTableBuilder.InHostMemory(bench.HostFrames, fsLevels);
                 fs.Map(new Iova(iova), output, pageSize);
-                entry = PasidEntry.FirstStage(fs.Root, 1);
+                entry = PasidEntry.FirstStage(fs.Root, 1, fiveLevel: fsLevels == 5);
             }
             else
             {
@@ -108,16 +112,61 @@ public class EngineMutationTests
                 entry = PasidEntry.NestedEntry(fs.Root, bench.SecondStage.Root, bench.SecondStage.AddressWidth, 1);
             }
             bench.Tables.SetPasidEntry(NestedBench.Device, 0, entry);
-            (unit, request) = (bench.Unit, bench.Read(iova + 0x123));
+            (unit, request) = (bench.Unit, bench.Read(iova + offset));
         }
 
-        for (int i = 0; i < 3; i++) Assert.Equal(new Hpa(output + 0x123), unit.Translate(request).Address);
+        for (int i = 0; i < 3; i++) Assert.Equal(new Hpa(output + offset), unit.Translate(request).Address);
         var trace = new WalkTrace();
         TranslationResult traced = unit.Translate(request, trace);
-        Assert.Equal(new Hpa(output + 0x123), traced.Address);
+        Assert.Equal(new Hpa(output + offset), traced.Address);
         Assert.Equal(pageSize, traced.PageSize);
         Assert.Equal(0, trace.PagingReads);
         var iotlb = unit.CacheReports().Single(r => r.Name == "iotlb").Statistics;
         Assert.Equal((3L, 1L, 1L), (iotlb.Hits, iotlb.Misses, iotlb.Fills));
+    }
+
+    private const AccessRights AllRights = AccessRights.Read | AccessRights.Write | AccessRights.Execute | AccessRights.User;
+
+    [Fact]
+    public void LegacyPassThroughReachesTheLastByteOfTheContextsWidthWithEveryRight()
+    {
+        // qemu-7.2 legacy: AGAW 39 = HAW 39. TT=10 passes every address up to 2^39 - 1 unchanged (spec 3.9).
+        var bench = new LegacyBench();
+        bench.SetContext(LegacyContextEntry.Create(bench.SecondLevel.Root, bench.SecondLevel.AddressWidth, 1, TranslationType.PassThrough));
+        foreach (ulong address in new[] { 0x1234UL, (1UL << 39) - 1 })
+        {
+            TranslationResult result = bench.Unit.Translate(LegacyBench.Read(address));
+            Assert.Null(result.Fault);
+            Assert.Equal(new Hpa(address), result.Address);
+            Assert.Equal(AllRights, result.Rights);
+        }
+    }
+
+    [Theory]
+    [InlineData(1UL << 46, FaultReason.LGN1_AddressBeyondWidth, "0x400000000000 is beyond the host address width (46 bits)")]
+    [InlineData(1UL << 48, FaultReason.LGN1_AddressBeyondWidth, "0x1000000000000 is above the context's AGAW limit 0xffffffffffff")]
+    [InlineData(0xFEE0_1000UL, FaultReason.LGN4_InterruptAddress, "0xfee01000 lies in the interrupt range")]
+    public void LegacyPassThroughBlocksAddressesBeyondEitherWidthAndTheInterruptRange(ulong address, FaultReason reason, string explained)
+    {
+        // Sapphire Rapids: HAW 46 below the context's AGAW 48. An address at or above 2^46 is beyond the host width
+        // (LGN.1 in legacy mode, spec 7.1.3), one above 2^48 - 1 beyond the context's, and 0xFEEx_xxxx is the
+        // interrupt range (LGN.4); the explanation a user reads names the address and the limit.
+        var bench = new LegacyBench(BuiltInProfiles.SapphireRapids, levels: 4);
+        bench.SetContext(LegacyContextEntry.Create(bench.SecondLevel.Root, bench.SecondLevel.AddressWidth, 1, TranslationType.PassThrough));
+        DmaFault? fault = bench.Unit.Translate(LegacyBench.Read(address)).Fault;
+        Assert.Equal(reason, fault?.Reason);
+        Assert.Contains(explained, fault!.Explanation);
+    }
+
+    [Fact]
+    public void ScalablePassThroughBeyondTheHostWidthFaultsSgn4()
+    {
+        var bench = new NestedBench(BuiltInProfiles.SapphireRapids);
+        bench.Tables.SetPasidEntry(NestedBench.Device, 0, PasidEntry.PassThroughEntry(1));
+        TranslationResult inside = bench.Unit.Translate(bench.Read(0x1234));
+        Assert.Equal((new Hpa(0x1234), AllRights), (inside.Address, inside.Rights));
+        DmaFault? fault = bench.Unit.Translate(bench.Read(1UL << 46)).Fault;
+        Assert.Equal(FaultReason.SGN4_AddressBeyondHostWidth, fault?.Reason);
+        Assert.Contains("0x400000000000 is beyond the host address width (46 bits)", fault!.Explanation);
     }
 }
