@@ -160,4 +160,17 @@ public class QemuCommandLineCoverageTests
         Assert.Equal(status, error.ExitStatus);
         Assert.False(q.Any); // a refusal leaves nothing half parsed
     }
+
+    [Theory]
+    // QEMU refuses these itself, with its own text (P14: QEMU's status 1, not "not modelled").
+    [InlineData(new[] { "-qtest", "unix:/tmp/b.sock,server=maybe" }, "-qtest unix:/tmp/b.sock,server=maybe: Parameter 'server' expects 'on' or 'off'")]
+    [InlineData(new[] { "-qtest", "unix:/tmp/b.sock,wait=1" }, "-qtest unix:/tmp/b.sock,wait=1: Parameter 'wait' expects 'on' or 'off'")]
+    [InlineData(new[] { "-chardev", "socket,id=q,path=/tmp/c.sock,server=sure" }, "-chardev socket,id=q,path=/tmp/c.sock,server=sure: Parameter 'server' expects 'on' or 'off'")]
+    [InlineData(new[] { "-M", "q35", "-device", "id=x" }, "-device id=x: Parameter 'driver' is missing")]
+    public void QemusOwnRefusalsEndWithQemusStatus(string[] args, string message)
+    {
+        Assert.False(QemuCommandLine.TryParse(args, QemuVersion.Qemu72, out _, out var error));
+        Assert.Equal(message, error.Message);
+        Assert.Equal(QemuCommandLineError.QemuError, error.ExitStatus);
+    }
 }
