@@ -155,8 +155,8 @@ public sealed record QemuCommandLine
                     break;
                 case "chardev":
                     {
-                        if (!TryParseChardev(value, out string id, out QtestChannel? channel, out string problem, warnings))
-                            return Fail(out result, out error, $"{where}: {problem}", QemuCommandLineError.NotModelled);
+                        if (!TryParseChardev(value, out string id, out QtestChannel? channel, out string problem, out int status, warnings))
+                            return Fail(out result, out error, $"{where}: {problem}", status);
                         if (chardevs.ContainsKey(id))
                             return Fail(out result, out error, $"{where}: duplicate chardev id '{id}'", QemuCommandLineError.QemuError);
                         chardevs[id] = channel!;
@@ -186,6 +186,8 @@ public sealed record QemuCommandLine
             int comma = device.IndexOf(',');
             string rest = comma < 0 ? "" : device[(comma + 1)..];
             string where = $"-device {device}";
+            if (driver.Length == 0)
+                return Fail(out result, out error, $"{where}: Parameter 'driver' is missing", QemuCommandLineError.QemuError);
             if (driver != "intel-iommu")
                 return Fail(out result, out error, $"-device {driver}: not modelled", QemuCommandLineError.NotModelled);
             if (r.Machine != MachineType.Q35)
@@ -205,8 +207,8 @@ public sealed record QemuCommandLine
             if (qtest == "stdio") channel = new QtestChannel.Stdio();
             else if (qtest.StartsWith("unix:", StringComparison.Ordinal))
             {
-                if (!TryParseUnix(qtest[5..], out channel, out string problem, warnings))
-                    return Fail(out result, out error, $"-qtest {qtest}: {problem}", QemuCommandLineError.NotModelled);
+                if (!TryParseUnix(qtest[5..], out channel, out string problem, out int status, warnings))
+                    return Fail(out result, out error, $"-qtest {qtest}: {problem}", status);
             }
             else if (qtest.StartsWith("chardev:", StringComparison.Ordinal))
             {
@@ -249,10 +251,12 @@ public sealed record QemuCommandLine
         return null;
     }
 
-    private static bool TryParseUnix(string text, out QtestChannel? channel, out string problem, List<string> warnings)
+    /// <summary>STATUS: QEMU's own refusal (a malformed boolean) is QemuError; what the model lacks is NotModelled.</summary>
+    private static bool TryParseUnix(string text, out QtestChannel? channel, out string problem, out int status, List<string> warnings)
     {
         channel = null;
         problem = "";
+        status = QemuCommandLineError.QemuError;
         string? path = null;
         bool server = false;
         foreach (QemuOption o in QemuOptionText.Split(text, "path", warnings))
@@ -272,22 +276,25 @@ public sealed record QemuCommandLine
                     break;
                 default:
                     problem = $"socket property '{o.Name}' is not modelled";
+                    status = QemuCommandLineError.NotModelled;
                     return false;
             }
         }
         if (string.IsNullOrEmpty(path))
         {
             problem = "give the socket's path";
+            status = QemuCommandLineError.NotModelled;
             return false;
         }
         channel = new QtestChannel.UnixSocket(path, server);
         return true;
     }
 
-    private static bool TryParseChardev(string text, out string id, out QtestChannel? channel, out string problem, List<string> warnings)
+    private static bool TryParseChardev(string text, out string id, out QtestChannel? channel, out string problem, out int status, List<string> warnings)
     {
         id = "";
         channel = null;
+        status = QemuCommandLineError.NotModelled;
         var options = QemuOptionText.Split(text, "backend", warnings);
         string backend = options.FirstOrDefault(o => o.Name == "backend").Value ?? "";
         if (backend != "socket")
@@ -302,7 +309,7 @@ public sealed record QemuCommandLine
             return false;
         }
         string rest = string.Join(",", options.Where(o => o.Name is not ("backend" or "id")).Select(o => $"{o.Name}={o.Value.Replace(",", ",,")}"));
-        return TryParseUnix(rest, out channel, out problem, warnings);
+        return TryParseUnix(rest, out channel, out problem, out status, warnings);
     }
 
     private static bool TryBool(QemuOption o, out bool value, out string problem)
