@@ -312,23 +312,8 @@ public sealed record QemuCommandLine
         return TryParseUnix(rest, out channel, out problem, out status, warnings);
     }
 
-    private static bool TryBool(QemuOption o, out bool value, out string problem)
-    {
-        problem = "";
-        switch (o.Value)
-        {
-            case "on" or "yes" or "true" or "y":
-                value = true;
-                return true;
-            case "off" or "no" or "false" or "n":
-                value = false;
-                return true;
-            default:
-                value = false;
-                problem = $"Parameter '{o.Name}' expects 'on' or 'off'";
-                return false;
-        }
-    }
+    private static bool TryBool(QemuOption o, out bool value, out string problem) =>
+        QemuProperties.TryParseBool(o.Name, o.Value, out value, out problem);
 
     private static bool Fail(out QemuCommandLine result, out QemuCommandLineError error, string message, int status)
     {

@@ -159,8 +159,27 @@ public sealed record DeviceOptions
     }
 }
 
-/// <summary>QEMU's messages about device properties, shared by every `-device` the model parses.</summary>
-internal static class QemuProperties
+/// <summary>QEMU's property parsing and messages, shared by every `-device` and option the model parses.</summary>
+public static class QemuProperties
 {
     public static string NotFound(string model, string property) => $"Property '{model}.{property}' not found";
+
+    /// <summary>QEMU's boolean parser (qapi's parse_type_bool): on/yes/true/y and off/no/false/n, else its message.</summary>
+    public static bool TryParseBool(string name, string value, out bool on, out string error)
+    {
+        error = "";
+        switch (value)
+        {
+            case "on" or "yes" or "true" or "y":
+                on = true;
+                return true;
+            case "off" or "no" or "false" or "n":
+                on = false;
+                return true;
+            default:
+                on = false;
+                error = $"Parameter '{name}' expects 'on' or 'off'";
+                return false;
+        }
+    }
 }

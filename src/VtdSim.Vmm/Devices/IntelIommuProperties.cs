@@ -138,7 +138,7 @@ public sealed class IntelIommuProperties
         error = "";
         if (Find(name) is not { } p || DefaultOf(p, Version) is null)
         {
-            error = $"Property 'intel-iommu.{name}' not found";
+            error = QemuProperties.NotFound("intel-iommu", name);
             return false;
         }
         if (!TryParseValue(p, value, out ulong parsed, out error)) return false;
@@ -171,7 +171,7 @@ public sealed class IntelIommuProperties
         {
             if (DefaultOf(Find(name)!, Version) is null)
             {
-                error = $"Property 'intel-iommu.{name}' not found";
+                error = QemuProperties.NotFound("intel-iommu", name);
                 return false;
             }
         }
@@ -305,17 +305,9 @@ public sealed class IntelIommuProperties
         switch (p.Kind)
         {
             case Kind.Bool:
-                switch (text)
-                {
-                    case "on" or "yes" or "true" or "y":
-                        value = 1;
-                        return true;
-                    case "off" or "no" or "false" or "n":
-                        return true;
-                    default:
-                        error = $"Parameter '{p.Name}' expects 'on' or 'off'";
-                        return false;
-                }
+                if (!QemuProperties.TryParseBool(p.Name, text, out bool on, out error)) return false;
+                value = on ? 1UL : 0;
+                return true;
             case Kind.OnOffAuto:
                 switch (text)
                 {
