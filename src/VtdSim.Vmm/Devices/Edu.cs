@@ -212,9 +212,12 @@ public sealed class Edu : IEmulatedPciDevice, IRegionOps
     private ulong Clamp(ulong address)
     {
         ulong clamped = address & DmaMask;
-        if (clamped != address) context?.Output?.Invoke($"EDU: clamping DMA 0x{address:x16} to 0x{clamped:x16}!");
+        if (clamped != address) context?.Output?.Invoke($"EDU: clamping DMA {Hex16(address)} to {Hex16(clamped)}!");
         return clamped;
     }
+
+    /// <summary>C's %#.16lx, as QEMU prints it: 16 digits with "0x" before them, except for 0, which has no prefix.</summary>
+    private static string Hex16(ulong value) => value == 0 ? "0000000000000000" : $"0x{value:x16}";
 
     /// <summary>
     /// pci_dma_read: page by page through the DMA port; a page that does not complete reads as zeros, and the rest goes

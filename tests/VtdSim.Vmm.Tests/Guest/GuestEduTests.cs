@@ -125,6 +125,8 @@ public class GuestEduTests
         Vmm vmm = Vmm.Start(host, WithEdu(iommu: false));
         ulong bar = EnableAndFindBar(vmm);
         Dma(vmm, bar, Edu.BufferBase, 0x1_0000_1000, 4, toRam: true); // above the 28-bit dma_mask
-        Assert.Equal(["EDU: clamping DMA 0x0000000100001000 to 0x0000000000001000!"], vmm.StandardOutput);
+        Dma(vmm, bar, Edu.BufferBase, 0x1000_0000, 4, toRam: true); // clamped to 0, which C's %#x prints without 0x
+        Assert.Equal(["EDU: clamping DMA 0x0000000100001000 to 0x0000000000001000!", "EDU: clamping DMA 0x0000000010000000 to 0000000000000000!"],
+            vmm.StandardOutput);
     }
 }
