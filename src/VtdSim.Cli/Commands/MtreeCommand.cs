@@ -61,7 +61,7 @@ public static class MtreeCommand
             string[] given = result.GetValue(devices) ?? [];
             foreach (string device in given)
             {
-                string name = device.Split(',')[0];
+                string name = DeviceName(device);
                 if (DeviceOptions.Models.Contains(name))
                 {
                     if (!DeviceOptions.TryParse(device, out _, out string error)) result.AddError($"-device {device}: {error}");
@@ -78,14 +78,14 @@ public static class MtreeCommand
                 else if (device.Contains(','))
                     result.AddError($"-device: {name} takes no properties here ('{device[(name.Length + 1)..]}'); the memory map does not depend on them");
             }
-            if (given.Count(d => d.Split(',')[0] == "intel-iommu") > 1) result.AddError("-device: intel-iommu given twice; QEMU allows one");
-            if (given.Any(d => d.Split(',')[0] == "intel-iommu") && result.GetValue(machine) == MachineType.Pc)
+            if (given.Count(d => DeviceName(d) == "intel-iommu") > 1) result.AddError("-device: intel-iommu given twice; QEMU allows one");
+            if (given.Any(d => DeviceName(d) == "intel-iommu") && result.GetValue(machine) == MachineType.Pc)
                 result.AddError("-device intel-iommu: QEMU's intel-iommu needs -M q35");
             if (result.GetValue(flat) && result.GetValue(disabled))
                 result.AddError("-f and -D do not go together: -D shows disabled regions of the trees, -f prints flat views");
             // Where the emulated devices go (a taken slot is QEMU's error): only once everything else is right. The
             // slots do not depend on the RAM size, so the check lays out the smallest machine.
-            if (result.Errors.Any() || !given.Any(d => DeviceOptions.Models.Contains(d.Split(',')[0]))) return;
+            if (result.Errors.Any() || !given.Any(d => DeviceOptions.Models.Contains(DeviceName(d)))) return;
             if (!PcMachine.TryCreate(Options(result.GetValue(machine), MachineOptions.MinRamSize, !result.GetValue(noDefaults), given, booted: false), out _, out string placement))
                 result.AddError(placement);
         });
@@ -101,14 +101,17 @@ public static class MtreeCommand
         return command;
     }
 
+    /// <summary>A -device text's driver: what comes before its first comma.</summary>
+    private static string DeviceName(string device) => device.Split(',')[0];
+
     private static MachineOptions Options(MachineType type, ulong ram, bool defaults, string[] devices, bool booted) => new()
     {
         Type = type,
         RamSize = ram,
         Defaults = defaults,
-        IntelIommu = devices.Any(d => d.Split(',')[0] == "intel-iommu"),
+        IntelIommu = devices.Any(d => DeviceName(d) == "intel-iommu"),
         ExtraNics = devices.Count(d => d == "e1000e"),
-        Devices = [.. devices.Where(d => DeviceOptions.Models.Contains(d.Split(',')[0])).Select(d => DeviceOptions.TryParse(d, out DeviceOptions? o, out _) ? o! : throw new InvalidOperationException(d))],
+        Devices = [.. devices.Where(d => DeviceOptions.Models.Contains(DeviceName(d))).Select(d => DeviceOptions.TryParse(d, out DeviceOptions? o, out _) ? o! : throw new InvalidOperationException(d))],
         Booted = booted,
     };
 }
