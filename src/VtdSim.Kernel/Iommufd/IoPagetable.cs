@@ -159,8 +159,6 @@ internal sealed class IoPagetable
     /// <summary>iopt_area_iter_first: the lowest area intersecting [start, last].</summary>
     public IoptArea? FirstAreaIntersecting(ulong start, ulong last) => _areas.FirstIntersecting(start, last);
 
-    public IoptArea? AreaContaining(ulong iova) => FirstAreaIntersecting(iova, iova);
-
     public bool ReservedIntersects(ulong start, ulong last)
     {
         foreach (var r in _reserved)

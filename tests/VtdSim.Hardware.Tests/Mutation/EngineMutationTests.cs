@@ -2,9 +2,13 @@ using VtdSim.Hardware.Addressing;
 using VtdSim.Hardware.Caches;
 using VtdSim.Hardware.Events;
 using VtdSim.Hardware.Faults;
+using VtdSim.Hardware.Invalidation;
+using VtdSim.Hardware.Memory;
 using VtdSim.Hardware.Profiles;
 using VtdSim.Hardware.Structures;
 using VtdSim.Hardware.Building;
+using VtdSim.Hardware.Tests.Caches;
+using VtdSim.Hardware.Tests.Memory;
 using VtdSim.Hardware.Tests.Support;
 using VtdSim.Hardware.Tracing;
 using VtdSim.Hardware.Translation;
@@ -168,5 +172,65 @@ public class EngineMutationTests
         DmaFault? fault = bench.Unit.Translate(bench.Read(1UL << 46)).Fault;
         Assert.Equal(FaultReason.SGN4_AddressBeyondHostWidth, fault?.Reason);
         Assert.Contains("0x400000000000 is beyond the host address width (46 bits)", fault!.Explanation);
+    }
+
+    [Fact]
+    public void AnIotlbEntryMadeByAnotherKindOfWalkDoesNotAnswer()
+    {
+        // PASID 1 of DID 3 is first-stage only: the IOVA translates to X, and the IOTLB holds that (a first-stage entry).
+        // Software makes the PASID entry nested over the same tables (second stage: the table pages identity-mapped, X
+        // to Y), and flushes the PASID cache but not the IOTLB. The first-stage entry is tagged exactly as a nested one
+        // would be (DID, PASID, page), yet it was made by another kind of walk: it does not answer, the nested walk runs
+        // and gives Y (decision D35).
+        const ulong x = 0x8000_0000, y = 0x9000_0000;
+        var bench = new CacheBench();
+        var fs = bench.FirstStageDomain(did: 3, pasid: 1);
+        fs.Map(new Iova(Iova), x);
+        Assert.Equal(new Hpa(x), bench.Translate(Iova, pasid: 1));
+        Assert.Equal(new Hpa(x), bench.Translate(Iova, pasid: 1)); // from the IOTLB
+
+        var ss = new SecondStageTableBuilder(bench.Frames, 4);
+        ss.Map(new Gpa(0), new Hpa(0), 1UL << 30);
+        ss.Map(new Gpa(x), new Hpa(y));
+        bench.Tables.SetPasidEntry(CacheBench.Device, 1, PasidEntry.NestedEntry(fs.Root, ss.Root, ss.AddressWidth, 3));
+        bench.Submit(InvalidationDescriptor.PasidCachePasid(3, 1));
+
+        Assert.Equal(new Hpa(y), bench.Translate(Iova, pasid: 1));
+        Assert.Equal(new Hpa(y), bench.Translate(Iova, pasid: 1)); // and the nested entry now answers
+    }
+
+    [Fact]
+    public void ASecondStageTablePageMovedUnderAViewIsReadFromItsNewFrameWhenTheContextComesFromTheMemo()
+    {
+        // A unit over a guest memory (a vIOMMU), caches on, a second-stage-only domain. Two translations make the
+        // context come from the context memo; then the VMM moves the guest page of the leaf table to another host frame
+        // in which a third page maps elsewhere, and invalidates the view. That third page's walk (an IOTLB miss; the
+        // context answered by the memo, so context resolution reads no table) must read the leaf from the new frame,
+        // not from the frame the unit remembered for that table page.
+        const ulong page = 4096, a = 0x40_0000, b = a + page, c = a + 2 * page;
+        var host = new PhysicalMemory(1UL << 40);
+        var view = PageMap.Window(host, 1UL << 39, 0, out var map);
+        var unit = new VtdUnit(view, BuiltInProfiles.Architectural);
+        var frames = new FrameAllocator(view, new Hpa(0x10_0000), new Hpa(0x0F00_0000));
+        var tables = new RemappingTables(frames, scalable: true);
+        var ss = new SecondStageTableBuilder(frames, 4);
+        foreach (ulong iova in new[] { a, b, c }) ss.Map(new Gpa(iova), new Hpa(0x2000_0000 + iova));
+        tables.SetPasidEntry(NestedBench.Device, 0, PasidEntry.SecondStage(ss.Root, ss.AddressWidth, 1));
+        RegisterProgramming.EnableTranslation(unit, tables.Root, TranslationTableMode.Scalable);
+        DmaRequest Read(ulong iova) => new(NestedBench.Device, new Iova(iova), DmaAccess.Read);
+
+        var trace = new WalkTrace();
+        Assert.Equal(new Hpa(0x2000_0000 + a), unit.Translate(Read(a), trace).Address);
+        MemoryReference leaf = trace.References.Last(r => r.Stage == TraceStage.SecondStage && r.Level == 1);
+        Assert.Equal(new Hpa(0x2000_0000 + b), unit.Translate(Read(b)).Address);
+
+        ulong tablePage = leaf.Address.Value / page, newFrame = (1UL << 39) / page + 5;
+        host.Write(new Hpa(newFrame * page), host.ReadPage(tablePage));
+        ulong cEntry = newFrame * page + leaf.Address.Value % page + 16; // c's entry: two after a's
+        host.Write64(new Hpa(cEntry), host.Read64(new Hpa(cEntry)) + 0x10_0000);
+        map[tablePage] = GuestPage.Ram(host, newFrame);
+        view.Invalidate(tablePage, 1);
+
+        Assert.Equal(new Hpa(0x2010_0000 + c), unit.Translate(Read(c)).Address);
     }
 }
