@@ -240,7 +240,7 @@ public sealed partial class Vmm
         {
             MemoryRegion r = stack.Pop();
             if (!seen.Add(r)) continue;
-            if (r.Kind is RegionKind.Ram or RegionKind.Rom) found.Add(r);
+            if (r.Kind is RegionKind.Ram or RegionKind.Rom or RegionKind.RomDevice) found.Add(r); // RAM, ROM and pflash: memory of the process
             if (r.AliasTarget is { } t) stack.Push(t);
             foreach (MemoryRegion s in r.Subregions) stack.Push(s);
         }
@@ -284,7 +284,7 @@ public sealed partial class Vmm
         if (FindSection(gpa, out Uva? at) is not { } s || at is not Uva page) return false;
         if (page.PageOffset != 0 || (UInt128)s.Start + s.Size < (UInt128)gpa + MachineMemory.PageSize) return false;
         va = page;
-        readOnly = s.ReadOnly;
+        readOnly = s.ReadOnly || s.Kind == RegionKind.RomDevice; // pflash: its command interface (writes) is not modelled (V52)
         return true;
     }
 

@@ -68,4 +68,36 @@ public class MtreeCommandTests
 
     [Fact]
     public void OutputIsDeterministic() => Assert.Equal(Run("mtree", "-M", "q35", "-m", "8G", "-f").Output, Run("mtree", "-M", "q35", "-m", "8G", "-f").Output);
+
+    [Fact]
+    public void PflashImagesReplaceTheBiosWithOvmfsFlashSizedByTheFiles()
+    {
+        // Files the sizes of Debian's OVMF_CODE_4M.fd and OVMF_VARS_4M.fd: the lines of QEMU 7.2.22's `info mtree -f`
+        // for `-M q35 -m 2G -nodefaults -drive if=pflash,…,file=OVMF_CODE_4M.fd -drive if=pflash,…,file=VARS.fd -S`.
+        string code = Path.GetTempFileName(), vars = Path.GetTempFileName(), odd = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllBytes(code, new byte[0x37c000]);
+            File.WriteAllBytes(vars, new byte[0x84000]);
+            File.WriteAllBytes(odd, new byte[4097]);
+            var (exit, text) = Run("mtree", "-M", "q35", "-m", "2G", "-nodefaults", "-drive", $"if=pflash,format=raw,readonly=on,file={code}",
+                "-drive", $"if=pflash,format=raw,file={vars}", "-f");
+            Assert.Equal(0, exit);
+            Assert.Contains("  00000000000e0000-00000000000fffff (prio 1, rom): isa-bios\n", text);
+            Assert.Contains("  00000000ffc00000-00000000ffc83fff (prio 0, romd): system.flash1\n"
+                + "  00000000ffc84000-00000000ffffffff (prio 0, romd): system.flash0\n", text);
+            Assert.DoesNotContain("pc.bios", text);
+
+            // A size QEMU's raw driver rounds to 4608 bytes: QEMU's message for it.
+            (exit, text) = Run("mtree", "-drive", $"if=pflash,format=raw,file={odd}");
+            Assert.NotEqual(0, exit);
+            Assert.Contains("system firmware block device pflash0 has invalid size 4608", text);
+        }
+        finally
+        {
+            File.Delete(code);
+            File.Delete(vars);
+            File.Delete(odd);
+        }
+    }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using VtdSim.Cli.Io;
 using VtdSim.Cli.Qtest;
 using VtdSim.Hardware.Profiles;
 using VtdSim.Vmm.Devices;
@@ -49,12 +50,18 @@ public static class MtreeCommand
             Arity = ArgumentArity.OneOrMore,
             AllowMultipleArgumentsPerToken = false,
         };
-        var booted = new Option<bool>("--booted") { Description = "show the map SeaBIOS leaves (BARs assigned, PAM segments read-only or read-write) instead of the reset state" };
+        var drives = new Option<string[]>("-drive")
+        {
+            Description = "a firmware flash image: if=pflash,format=raw[,readonly=on],file=PATH (unit 0: OVMF's code, unit 1: its variables); the map uses the file's size",
+            Arity = ArgumentArity.OneOrMore,
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var booted = new Option<bool>("--booted") { Description = "show the map the firmware leaves (SeaBIOS; OVMF with -drive if=pflash: BARs assigned, PAM as it leaves it) instead of the reset state" };
         var flat = new Option<bool>("-f") { Description = "print the flat views (info mtree -f)" };
         var disabled = new Option<bool>("-D") { Description = "show disabled regions too (info mtree -D)" };
         var command = new Command("mtree", "Print a QEMU 7.2 machine's memory map as `info mtree` does (the model's, to diff against QEMU)")
         {
-            machine, memory, noDefaults, devices, booted, flat, disabled,
+            machine, memory, noDefaults, devices, drives, booted, flat, disabled,
         };
         command.Validators.Add(result =>
         {
@@ -83,6 +90,10 @@ public static class MtreeCommand
                 result.AddError("-device intel-iommu: QEMU's intel-iommu needs -M q35");
             if (result.GetValue(flat) && result.GetValue(disabled))
                 result.AddError("-f and -D do not go together: -D shows disabled regions of the trees, -f prints flat views");
+            if (!TryPflash(result.GetValue(drives) ?? [], out ulong[] pflash, out string driveError)) result.AddError(driveError);
+            else if (pflash.Length > 0 && result.Errors.Count() == 0
+                     && !PcMachine.TryCreate(Options(result.GetValue(machine), MachineOptions.MinRamSize, !result.GetValue(noDefaults), [], result.GetValue(booted)) with { Pflash = pflash }, out _, out string flashError))
+                result.AddError(flashError);
             // Where the emulated devices go (a taken slot is QEMU's error): only once everything else is right. The
             // slots do not depend on the RAM size, so the check lays out the smallest machine.
             if (result.Errors.Any() || !given.Any(d => DeviceOptions.Models.Contains(DeviceName(d)))) return;
@@ -92,13 +103,71 @@ public static class MtreeCommand
         command.SetAction(parse =>
         {
             string[] given = parse.GetValue(devices) ?? [];
-            PcMachine built = PcMachine.Create(Options(parse.GetValue(machine), parse.GetValue(memory), !parse.GetValue(noDefaults), given, parse.GetValue(booted)));
+            TryPflash(parse.GetValue(drives) ?? [], out ulong[] pflash, out _);
+            PcMachine built = PcMachine.Create(Options(parse.GetValue(machine), parse.GetValue(memory), !parse.GetValue(noDefaults), given, parse.GetValue(booted)) with { Pflash = pflash });
             TextWriter writer = output();
             writer.Write(parse.GetValue(flat) ? MtreePrinter.Flat(built.Memory) : MtreePrinter.Tree(built.Memory, parse.GetValue(disabled)));
             writer.Flush();
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// The sizes of the `-drive if=pflash` images in order (decision V50): each file's length rounded up to whole
+    /// 512-byte sectors, as QEMU's raw block driver reports it. False with a message naming the drive and what is wrong.
+    /// </summary>
+    private static bool TryPflash(string[] drives, out ulong[] sizes, out string error)
+    {
+        sizes = new ulong[drives.Length];
+        error = "";
+        for (int i = 0; i < drives.Length; i++)
+        {
+            string? file = null, iface = null;
+            foreach (string part in drives[i].Split(','))
+            {
+                int eq = part.IndexOf('=');
+                string key = eq < 0 ? part : part[..eq], value = eq < 0 ? "" : part[(eq + 1)..];
+                switch (key)
+                {
+                    case "if": iface = value; break;
+                    case "file": file = value; break;
+                    case "format" when value == "raw": break;
+                    case "readonly" when value is "on" or "off": break;
+                    default:
+                        error = $"-drive {drives[i]}: '{part}' is not modelled (if=pflash, format=raw, readonly=on|off and file= are)";
+                        return false;
+                }
+            }
+            if (iface != "pflash")
+            {
+                error = $"-drive {drives[i]}: only if=pflash drives are modelled (the firmware's flash)";
+                return false;
+            }
+            if (string.IsNullOrEmpty(file))
+            {
+                error = $"-drive {drives[i]}: give the image as file=PATH";
+                return false;
+            }
+            string? problem = Directory.Exists(file) ? "Is a directory" : !File.Exists(file) ? "No such file or directory" : null;
+            if (problem is null)
+            {
+                try
+                {
+                    sizes[i] = ((ulong)new FileInfo(file).Length + 511) & ~511UL;
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+                {
+                    problem = UserText.Message(e);
+                }
+            }
+            if (problem is not null)
+            {
+                error = $"-drive {drives[i]}: Could not open '{file}': {problem}";
+                return false;
+            }
+        }
+        return true;
     }
 
     /// <summary>A -device text's driver: what comes before its first comma.</summary>

@@ -19,6 +19,36 @@ internal static class BarAllocator
         Place(machine, bars.Where(b => b.Space == BarSpace.Prefetchable).ToList(), memoryBase);
     }
 
+    /// <summary>
+    /// EDK2's PCI bus driver in OVMF on q35 (decision V51): one 32-bit window from 0xc0000000 (above MMCONFIG) for
+    /// memory and prefetchable memory together, filled upward; the resources go largest first, and of equal sizes the
+    /// one found later first (devfn, then BAR number; EDK2 inserts a resource ahead of those of its own alignment). The
+    /// expansion ROMs share one resource, as large as the largest ROM, found after every BAR: each ROM is read through
+    /// it in turn, so every ROM BAR ends disabled.
+    /// </summary>
+    public static void AssignAsOvmf(PcMachine machine)
+    {
+        const ulong windowStart = 0xc0000000;
+        var bars = machine.Functions.OrderBy(f => f.DevFn).SelectMany(f => f.Bars).ToList();
+        var resources = bars.Where(b => b.Space is BarSpace.Memory or BarSpace.Prefetchable).Select(b => (Bar: (Bar?)b, b.Size)).ToList();
+        List<Bar> roms = bars.Where(b => b.Space == BarSpace.Rom).ToList();
+        if (roms.Count > 0) resources.Add((null, roms.Max(b => b.Size)));
+        var order = new List<(Bar? Bar, ulong Size)>();
+        foreach (var r in resources)
+        {
+            int i = order.FindIndex(o => o.Size <= r.Size);
+            order.Insert(i < 0 ? order.Count : i, r);
+        }
+        ulong at = windowStart;
+        foreach (var (bar, size) in order)
+        {
+            at = (at + size - 1) & ~(size - 1);
+            if (bar is not null) machine.Bus.ProgramBar(bar, at);
+            else foreach (Bar rom in roms) machine.Bus.WriteConfig(0, rom.Function.DevFn, rom.Register, 4, (uint)at); // enable bit clear
+            at += size;
+        }
+    }
+
     private static ulong Place(PcMachine machine, List<Bar> bars, ulong end)
     {
         if (bars.Count == 0) return end;

@@ -12,8 +12,9 @@ public enum MachineType
 
 /// <summary>
 /// What a QEMU command line says about the machine's memory map: `-M`, `-m`, `-nodefaults`, `-device intel-iommu`,
-/// extra `-device e1000e` NICs (q35), emulated devices (`-device edu`, `-device iommu-testdev`), and whether to show
-/// the state SeaBIOS leaves (<see cref="Booted"/>) instead of the state at reset.
+/// extra `-device e1000e` NICs (q35), emulated devices (`-device edu`, `-device iommu-testdev`), the firmware (SeaBIOS,
+/// or OVMF in `-drive if=pflash` images), and whether to show the state the firmware leaves (<see cref="Booted"/>)
+/// instead of the state at reset.
 /// </summary>
 public sealed record MachineOptions
 {
@@ -34,8 +35,23 @@ public sealed record MachineOptions
     /// <summary>Emulated `-device edu` / `-device iommu-testdev`, in command-line order, after the extra NICs.</summary>
     public IReadOnlyList<Devices.DeviceOptions> Devices { get; init; } = [];
 
-    /// <summary>The map after SeaBIOS ran (BARs assigned, PAM set, SMRAM and MMCONFIG programmed) rather than at reset.</summary>
+    /// <summary>
+    /// The map after the firmware ran (BARs assigned, MMCONFIG programmed; SeaBIOS also sets PAM and opens SMRAM)
+    /// rather than at reset.
+    /// </summary>
     public bool Booted { get; init; }
+
+    /// <summary>
+    /// The sizes of the `-drive if=pflash` images in bytes: unit 0 (OVMF's code) and unit 1 (its variable store). Empty:
+    /// no pflash, and the firmware is SeaBIOS in `pc.bios`; otherwise the firmware is OVMF, in flash (decision V50).
+    /// </summary>
+    public IReadOnlyList<ulong> Pflash { get; init; } = [];
+
+    /// <summary>Whether the firmware is OVMF in pflash (<see cref="Pflash"/> given) rather than SeaBIOS.</summary>
+    public bool Ovmf => Pflash.Count > 0;
+
+    /// <summary>QEMU 7.2's limit on the pflash images together (the machine's `max-fw-size`, 8 MiB).</summary>
+    public const ulong MaxFirmwareSize = 8UL << 20;
 
     /// <summary>The largest `-m` the model takes: 4 TiB (the largest guest).</summary>
     public const ulong MaxRamSize = 4UL << 40;

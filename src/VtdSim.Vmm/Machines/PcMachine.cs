@@ -85,13 +85,32 @@ public sealed class PcMachine
         if (options.IntelIommu && options.Type != MachineType.Q35) throw new ArgumentException("intel-iommu needs the q35 machine type (-M q35)");
         if (options.ExtraNics < 0 || options.ExtraNics > 20) throw new ArgumentException("between 0 and 20 extra NICs");
         if (options.RamSize < MachineOptions.MinRamSize || options.RamSize > MachineOptions.MaxRamSize) throw new ArgumentException("the RAM size is out of range (1 MiB to 4 TiB)");
+        CheckPflash(options);
         var machine = new PcMachine(options);
         using (machine.Memory.BeginTransaction()) machine.Build();
         return machine;
     }
 
+    /// <summary>QEMU 7.2's checks of the pflash images (pc_system_flash_map), with its messages.</summary>
+    private static void CheckPflash(MachineOptions options)
+    {
+        IReadOnlyList<ulong> units = options.Pflash ?? [];
+        if (units.Count > 2) throw new ArgumentException("machine type does not support if=pflash,bus=0,unit=2");
+        ulong total = 0;
+        for (int i = 0; i < units.Count; i++)
+        {
+            if (units[i] == 0 || units[i] % 0x1000 != 0)
+                throw new ArgumentException($"system firmware block device pflash{i} has invalid size {units[i]} (its size must be a non-zero multiple of 0x1000)");
+            total += Math.Min(units[i], MachineOptions.MaxFirmwareSize + 1);
+        }
+        if (total > MachineOptions.MaxFirmwareSize)
+            throw new ArgumentException($"combined size of system firmware exceeds {MachineOptions.MaxFirmwareSize} bytes");
+        if (options.Booted && units.Count > 0 && options.Type != MachineType.Q35)
+            throw new ArgumentException("the state after OVMF is modelled for q35 only (-M pc with pflash is modelled at reset)");
+    }
+
     /// <summary>
-    /// Applies, as one change of the map, what SeaBIOS leaves behind (as <see cref="MachineOptions.Booted"/> builds it):
+    /// Applies, as one change of the map, what the firmware (SeaBIOS or OVMF) leaves behind (as <see cref="MachineOptions.Booted"/> builds it):
     /// for a VMM that starts at reset, attaches its devices, and then lets the firmware run. False if it already ran.
     /// </summary>
     public bool RunFirmware()
@@ -122,9 +141,13 @@ public sealed class PcMachine
 
         Pci = m.Container("pci", MemorySystem.AddressSpaceSize);
         System.AddSubregion(Pci, 0, -1);
-        MemoryRegion bios = m.Rom("pc.bios", 0x40000);
-        Pci.AddSubregion(bios, 0x1_0000_0000 - 0x40000);
-        Pci.AddSubregion(m.Alias("isa-bios", bios, 0x20000, 0x20000), 0xe0000, 1);
+        if (Options.Ovmf) AddFlash();
+        else
+        {
+            MemoryRegion bios = m.Rom("pc.bios", 0x40000);
+            Pci.AddSubregion(bios, 0x1_0000_0000 - 0x40000);
+            Pci.AddSubregion(m.Alias("isa-bios", bios, 0x20000, 0x20000), 0xe0000, 1);
+        }
         Pci.AddSubregion(m.Rom("pc.rom", 0x20000), 0xc0000, 1);
 
         if (q35)
@@ -170,6 +193,24 @@ public sealed class PcMachine
 
         AddFunctions(q35);
         if (Options.Booted) Boot(q35, smram);
+    }
+
+    /// <summary>
+    /// QEMU 7.2's pflash layout (pc_system_flash_map): unit 0 ends at 4 GiB and each further unit sits right below the
+    /// one before, as ROM devices in ROMD mode in system memory; the last 128 KiB of unit 0 (or all of it, if smaller) is
+    /// copied into an "isa-bios" ROM that ends at 1 MiB, over the PCI space as pc.bios's alias is with SeaBIOS.
+    /// </summary>
+    private void AddFlash()
+    {
+        MemorySystem m = Memory;
+        ulong top = 0x1_0000_0000;
+        for (int i = 0; i < Options.Pflash.Count; i++)
+        {
+            top -= Options.Pflash[i];
+            System.AddSubregion(m.RomDevice($"system.flash{i}", Options.Pflash[i]), top);
+        }
+        ulong isaBios = Math.Min(Options.Pflash[0], 0x20000);
+        Pci.AddSubregion(m.Rom("isa-bios", isaBios), 0x100000 - isaBios, 1);
     }
 
     private void AddFunctions(bool q35)
@@ -248,11 +289,19 @@ public sealed class PcMachine
                 m.AddAddressSpace("vtd-root", f.IommuRoot!);
     }
 
-    /// <summary>What SeaBIOS leaves: PAM segments read-only or read-write, BARs placed, MMCONFIG, RCRB and SMRAM set up (V11–V15).</summary>
+    /// <summary>
+    /// What SeaBIOS leaves: PAM segments read-only or read-write, BARs placed, MMCONFIG, RCRB and SMRAM set up
+    /// (V11–V15); or what OVMF leaves (V51).
+    /// </summary>
     private void Boot(bool q35, MemoryRegion smram)
     {
         FirmwareRan = true;
         MemorySystem m = Memory;
+        if (Options.Ovmf)
+        {
+            BootOvmf();
+            return;
+        }
         for (int i = 0; i < PamSegments; i++)
             Pam[i].SetMode(Pam[i].Start is >= 0xe8000 and < 0xf0000 ? PamMode.ReadWrite : PamMode.ReadOnly);
         if (q35)
@@ -280,6 +329,29 @@ public sealed class PcMachine
         int nics = functions.Count(f => f.Name is "e1000e" or "e1000");
         ulong vapic = 0xc0000 + (Options.Defaults ? 0xa000UL : 0) + 0x1000UL * (ulong)nics;
         System.AddSubregion(m.Alias("kvmvapic-rom", PcRam, vapic, 0x3000), vapic, 1000);
+    }
+
+    /// <summary>
+    /// What OVMF (Debian's 2022.11, QEMU 7.2, q35) leaves, as the booted captures show it (decision V51): MMCONFIG at
+    /// 0xb0000000 and the RCRB as SeaBIOS sets them; the PAM segments and SMRAM as at reset (the BIOS area stays the
+    /// PCI space's ROMs); no vapic ROM; the BARs placed by EDK2's PCI bus driver; memory and I/O decoding and bus
+    /// mastering on for every function.
+    /// </summary>
+    private void BootOvmf()
+    {
+        Bus.WriteConfig(0, 0, PciHost.PciexbarOffset, 4, 0xb0000001);
+        System.AddSubregion(Memory.Io("lpc-rcrb-mmio", 0x4000), 0xfed1c000, 1);
+        BarAllocator.AssignAsOvmf(this);
+        foreach (PciFunctionModel f in functions)
+            Bus.WriteConfig(0, f.DevFn, PciConfigSpace.CommandOffset, 2, PciConfigSpace.CommandIo | PciConfigSpace.CommandMemory | PciConfigSpace.CommandBusMaster);
+        if (functions.FirstOrDefault(f => f.LowMemory is not null) is { } vga)
+        {
+            // OVMF's video driver for the standard VGA puts its VBE shim at 0xc0000 (the first PAM segment, written and
+            // then made read-only), and leaves the VGA in a graphics mode whose 64 KiB window at 0xa0000 is the frame
+            // buffer itself (QEMU's "vga.chain4" alias of the VRAM).
+            Pam[0].SetMode(PamMode.ReadOnly);
+            Pci.AddSubregion(Memory.Alias("vga.chain4", vga.Bars[0].Region!, 0, 0x10000), 0xa0000, 2);
+        }
     }
 
     private static void AddDisabled(MemoryRegion container, MemoryRegion region, ulong offset)

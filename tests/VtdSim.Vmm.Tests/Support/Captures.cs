@@ -10,6 +10,9 @@ internal static class Captures
 
     private static MachineOptions Pc(ulong gib) => new() { Type = MachineType.Pc, RamSize = gib << 30 };
 
+    /// <summary>Debian's OVMF_CODE_4M.fd (3,653,632 bytes) and OVMF_VARS_4M.fd (540,672 bytes), the images the OVMF captures ran.</summary>
+    public static readonly IReadOnlyList<ulong> Ovmf4M = [0x37c000, 0x84000];
+
     public static readonly IReadOnlyDictionary<string, MachineOptions> Configurations = new Dictionary<string, MachineOptions>
     {
         ["q35-2g"] = Q35(2),
@@ -30,6 +33,14 @@ internal static class Captures
         ["q35-2g-nodefaults-edu"] = Q35(2) with { Defaults = false, Devices = [Device("edu")] },
         ["q35-2g-nodefaults-edu-booted"] = Q35(2) with { Defaults = false, Devices = [Device("edu")], Booted = true },
         ["pc-2g-edu-booted"] = Pc(2) with { Devices = [Device("edu,addr=05.0,dma_mask=0xffffffff")], Booted = true },
+        ["q35-2g-nodefaults-ovmf"] = Q35(2) with { Defaults = false, Pflash = Ovmf4M },
+        ["q35-4g-ovmf"] = Q35(4) with { Pflash = Ovmf4M },
+        ["pc-2g-ovmf"] = Pc(2) with { Pflash = Ovmf4M },
+        ["q35-2g-nodefaults-ovmf-booted"] = Q35(2) with { Defaults = false, Pflash = Ovmf4M, Booted = true },
+        ["q35-2g-ovmf-booted"] = Q35(2) with { Pflash = Ovmf4M, Booted = true },
+        ["q35-2g-nodefaults-nic-ovmf-booted"] = Q35(2) with { Defaults = false, ExtraNics = 1, Pflash = Ovmf4M, Booted = true },
+        ["q35-2g-nodefaults-edu-ovmf-booted"] = Q35(2) with { Defaults = false, Devices = [Device("edu,addr=04.0")], Pflash = Ovmf4M, Booted = true },
+        ["q35-4g-nodefaults-iommu-ovmf-booted"] = Q35(4) with { Defaults = false, IntelIommu = true, Pflash = Ovmf4M, Booted = true },
     };
 
     private static DeviceOptions Device(string text)
