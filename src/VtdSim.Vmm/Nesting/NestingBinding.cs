@@ -70,11 +70,14 @@ public sealed class NestingBinding
         if (!Device.Guest.HasValue) return;
         if (!GuestPasidEntries.TryRead(viommu, Device.Guest.Value, 0, out PasidEntry entry))
         {
-            if (CachedEntry is null) return;
-            CachedEntry = null;
             // vtd_device_detach_iommufd: blocked while the guest's DMA remapping is on in scalable mode, else back to
             // the default HWPT (the guest sees system memory again).
             bool dmarOn = viommu.TranslationEnabled && viommu.TableMode == Hardware.Translation.TranslationTableMode.Scalable;
+            // A device left blocked goes back to the default HWPT once the guest turns DMA remapping off, though no
+            // entry is cached any more (decision N7: QEMU keeps no record of it and would leave it blocked).
+            bool unblock = CachedEntry is null && Attachment == NestingAttachment.Blocked && !dmarOn;
+            if (CachedEntry is null && !unblock) return;
+            CachedEntry = null;
             string? error = dmarOn ? Detach() : AttachTo(ParentHwptId);
             if (error is null)
             {
