@@ -120,6 +120,40 @@ public class PasidEntryChangeTests
     }
 
     [Fact]
+    public void AFirstStageTheHostCannotWalkIsRefusedWithQemusPrefixesAndNothingIsLeftAllocated()
+    {
+        VtdProfile fourLevelHost = BuiltInProfiles.SapphireRapids with
+        {
+            Name = "sapphire-rapids-4-level",
+            Cap = BuiltInProfiles.SapphireRapids.Cap.WithFirstStage5LevelPaging(false),
+        };
+        LinuxKernel host = Host(fourLevelHost);
+        Vmm vmm = Vmm.Start(host, Options());
+        GuestUser user = MapForDevice(vmm, Iova, 0x1000);
+        Hpa at = PasidEntryAddress(vmm, user.Device);
+        NestingBinding b = vmm.NestingBindings[0];
+        uint? nested = b.FirstStageHwptId;
+        PasidEntry entry = ReadPasidEntry(vmm, at);
+        const string Attach = @"\[iommufd=3\] error attach 0000:00:04\.0 \(4\) to id=\d+: Invalid argument$";
+
+        // A changed entry asking for 5-level paging (addr_width 57): the host's attach refuses it; the old binding stays.
+        Rewrite(vmm, at, entry.WithFirstStagePagingMode(1), entry.DomainId);
+        Assert.Matches("^qemu-system-x86_64: Replacing HWPT attachment failed: " + Attach, Assert.Single(vmm.Log.Lines));
+        Assert.Equal(nested, b.FirstStageHwptId);
+        Assert.Equal(1, NestedHwpts(vmm));
+
+        // Gone, then back as a new 5-level entry: the first attach is refused, the device stays blocked, the nested
+        // HWPT made for it is freed.
+        Rewrite(vmm, at, entry.WithPresent(false), entry.DomainId);
+        Assert.Equal(NestingAttachment.Blocked, b.Attachment);
+        Rewrite(vmm, at, entry.WithFirstStagePagingMode(1), entry.DomainId);
+        Assert.Matches("^qemu-system-x86_64: Attaching to HWPT failed: " + Attach, vmm.Log.Lines[^1]);
+        Assert.Equal(NestingAttachment.Blocked, b.Attachment);
+        Assert.Equal(0, NestedHwpts(vmm));
+        Assert.Equal(2, vmm.Log.Lines.Count);
+    }
+
+    [Fact]
     public void AnUnchangedEntryDoesNothingAndAnotherDomainsInvalidationDoesNotTouchTheDevice()
     {
         var (_, vmm, _, _) = Bound();
