@@ -167,6 +167,36 @@ public class PasidEntryChangeTests
         Assert.Empty(vmm.Log.Lines);
     }
 
+    [Theory]
+    [InlineData("srtp")]
+    [InlineData("context-device")]
+    [InlineData("context-global")]
+    public void AnEntryChangedWithoutAPasidCacheInvalidationIsPickedUpWhenQemuReplaysTheSync(string trigger)
+    {
+        var (_, vmm, user, at) = Bound();
+        PasidEntry old = ReadPasidEntry(vmm, at);
+        vmm.GuestMachine.Memory.Write64(at, PasidEntry.PassThroughEntry(old.DomainId).Q0);
+        vmm.GuestMachine.Memory.Write64(at + 16, 0);
+        NestingBinding b = vmm.NestingBindings[0];
+        Assert.Equal(NestingAttachment.FirstStage, b.Attachment); // nothing told yet
+
+        switch (trigger)
+        {
+            case "srtp":
+                uint status = vmm.VIommu!.ReadRegister32(RegisterOffset.GSTS) & (uint)(GlobalCommand.TranslationEnable | GlobalCommand.QueuedInvalidationEnable);
+                vmm.VIommu.WriteRegister32(RegisterOffset.GCMD, status | (uint)GlobalCommand.SetRootTablePointer);
+                break;
+            case "context-device":
+                Submit(vmm, InvalidationDescriptor.ContextDevice(old.DomainId, user.Device.Value));
+                break;
+            default:
+                Submit(vmm, InvalidationDescriptor.ContextGlobal());
+                break;
+        }
+        Assert.Equal(NestingAttachment.PassThrough, b.Attachment);
+        Assert.Empty(vmm.Log.Lines);
+    }
+
     [Fact]
     public void QuittingLeavesNothingOfTheNestingInTheHostKernel()
     {
