@@ -1,5 +1,6 @@
 using VtdSim.Hardware;
 using VtdSim.Hardware.Structures;
+using VtdSim.Hardware.Translation;
 using VtdSim.Kernel;
 using VtdSim.Kernel.Intel;
 using VtdSim.Kernel.Iommufd;
@@ -54,6 +55,11 @@ public sealed class NestingBinding
     /// <summary>The nest parent: the container's default HWPT.</summary>
     public uint ParentHwptId { get; }
 
+    /// <summary>IOMMU_HWPT_INVALIDATE calls made, and the entries the host carried out.</summary>
+    public long ForwardedInvalidationCalls { get; private set; }
+
+    public long ForwardedInvalidations { get; private set; }
+
     /// <summary>IOTLB invalidations queued for the nested HWPT, not yet forwarded.</summary>
     public int PendingInvalidations => pending.Count;
 
@@ -72,7 +78,7 @@ public sealed class NestingBinding
         {
             // vtd_device_detach_iommufd: blocked while the guest's DMA remapping is on in scalable mode, else back to
             // the default HWPT (the guest sees system memory again).
-            bool dmarOn = viommu.TranslationEnabled && viommu.TableMode == Hardware.Translation.TranslationTableMode.Scalable;
+            bool dmarOn = viommu.TranslationEnabled && viommu.TableMode == TranslationTableMode.Scalable;
             // A device left blocked goes back to the default HWPT once the guest turns DMA remapping off, though no
             // entry is cached any more (decision N7: QEMU keeps no record of it and would leave it blocked).
             bool unblock = CachedEntry is null && Attachment == NestingAttachment.Blocked && !dmarOn;
@@ -133,7 +139,10 @@ public sealed class NestingBinding
         return null;
     }
 
-    /// <summary>host_iommu_device_iommufd_detach_hwpt: VFIO_DEVICE_DETACH_IOMMUFD_PT, the device is blocked.</summary>
+    /// <summary>
+    /// host_iommu_device_iommufd_detach_hwpt: VFIO_DEVICE_DETACH_IOMMUFD_PT, the device is blocked. The model's kernel
+    /// refuses this only for a device that is not bound, so the inner text is the model's, worded as attach's.
+    /// </summary>
     private string? Detach()
     {
         Errno e = Iommufd.DeviceDetach(Device.DevId);
@@ -173,11 +182,6 @@ public sealed class NestingBinding
         ForwardedInvalidationCalls++;
         ForwardedInvalidations += done;
     }
-
-    /// <summary>IOMMU_HWPT_INVALIDATE calls made, and the entries the host carried out.</summary>
-    public long ForwardedInvalidationCalls { get; private set; }
-
-    public long ForwardedInvalidations { get; private set; }
 
     /// <summary>The VMM quits: the iommufd is about to close, which frees every object; forget them here.</summary>
     internal void Release()
