@@ -67,7 +67,7 @@ public class UnitObserverTests
                 Memory.Write64(slot + 8, d.Q1);
                 Memory.Write64(slot + 16, 0);
                 Memory.Write64(slot + 24, 0);
-                _tail++;
+                _tail = (_tail + 1) % 128; // IQA.QS=0 with 256-bit descriptors: 128 entries
             }
         }
 
@@ -211,6 +211,33 @@ public class UnitObserverTests
             new UnitNotice(K.ContextCacheDevice, 3, 0x0418, 2),
             new UnitNotice(K.IotlbPages, 4, Address: 0x12_4000, AddressMask: 1, LeafOnly: true),
         ], bench.Observer.Notices);
+    }
+
+    private sealed class Counter : IVtdUnitObserver
+    {
+        public long Notices;
+
+        public void Notice(in UnitNotice notice) => Notices++;
+    }
+
+    [Fact]
+    public void TellingAnObserverAllocatesNothing()
+    {
+        var bench = new Bench();
+        var counter = new Counter();
+        bench.Unit.Observer = counter;
+        bench.EnableQueue();
+        InvalidationDescriptor[] batch =
+        [
+            InvalidationDescriptor.PasidCachePasid(1, 0), InvalidationDescriptor.PasidIotlbPage(1, 0, 0x2000, 1, true),
+            InvalidationDescriptor.ContextGlobal(), InvalidationDescriptor.Wait(StatusAddress, 1),
+        ];
+        for (int i = 0; i < 40; i++) bench.Submit(batch); // warm up, and wrap the 128-entry queue
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 200; i++) bench.Submit(batch);
+        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(0L, bytes);
+        Assert.Equal(240L * 5, counter.Notices); // three invalidations, the wait, the run's end
     }
 
     [Fact]
