@@ -66,5 +66,5 @@ public sealed class GuestDmaPort : IDmaPort
     }
 
     private static DmaTransferResult BehindVIommu(in DmaRequest request) =>
-        new(0, null, $"DMA by passthrough device {request.Source} behind the vIOMMU: nesting and shadowing are not modelled yet");
+        new(0, null, $"DMA by passthrough device {request.Source} behind the vIOMMU: it translates without nesting (x-flts=on in scalable mode), and shadowing is not modelled yet");
 }
