@@ -3,6 +3,7 @@ using VtdSim.Hardware.Addressing;
 using VtdSim.Hardware.Caches;
 using VtdSim.Hardware.Events;
 using VtdSim.Hardware.Faults;
+using VtdSim.Hardware.Invalidation;
 using VtdSim.Hardware.Memory;
 using VtdSim.Hardware.Profiles;
 using VtdSim.Hardware.Registers;
@@ -55,6 +56,16 @@ public sealed class VtdUnit
         new("fs-paging-structures", Profile.Caches.FirstStagePagingStructures, Caches.FirstStage.Statistics),
         new("ss-paging-structures", Profile.Caches.SecondStagePagingStructures, Caches.SecondStage.Statistics),
     ];
+
+    /// <summary>
+    /// The vIOMMU seam (<see cref="IVtdUnitObserver"/>, decisions N1–N3): told, in order, of the invalidations the unit
+    /// carries out, waits, queue runs, SRTP and TE changes. Null (the default, and always on a host's unit): nothing is told.
+    /// </summary>
+    public IVtdUnitObserver? Observer
+    {
+        get => _registers.Observer;
+        set => _registers.Observer = value;
+    }
 
     public bool TranslationEnabled => _registers.Root.TranslationEnabled;
     public Hpa RootTable => _registers.Root.RootTable;

@@ -118,7 +118,7 @@ public sealed partial class Vmm
         foreach (SourceId host in Options.Passthrough)
         {
             Log.Location = $"-device vfio-pci,host={PassthroughDevice.NameOf(host)},iommufd=iommufd0";
-            string? error = Realize(host);
+            string? error = Realize(host) ?? SetIommuDevice(devices[^1]);
             if (error is not null)
             {
                 Log.Error($"vfio {PassthroughDevice.NameOf(host)}: {error}");
@@ -127,6 +127,7 @@ public sealed partial class Vmm
         }
         Log.Location = null;
         AddPassthroughFunctions();
+        StartNesting();
 
         if (Options.Machine.Booted) RunFirmware();
         return State == VmmState.Running;
@@ -559,6 +560,7 @@ public sealed partial class Vmm
     private void TearDown(VmmState state)
     {
         State = state;
+        StopNesting();
         if (container is not null && Machine is not null) Machine.SystemMemory.RemoveListener(container);
         container = null;
         iommufd?.Close();

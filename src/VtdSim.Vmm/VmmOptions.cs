@@ -15,6 +15,9 @@ public sealed record VmmOptions
 {
     public MachineOptions Machine { get; init; } = new();
 
+    /// <summary>QEMU's `-name`: how the VMM names its guest in what it reports (null: the program's name).</summary>
+    public string? Name { get; init; }
+
     public GuestRamBackend RamBackend { get; init; } = GuestRamBackend.Anonymous;
 
     public ErratumPolicy ErratumPolicy { get; init; } = ErratumPolicy.Qemu11;

@@ -29,6 +29,7 @@ internal sealed class InvalidationQueue
     private readonly Action<QueueErrorCode> _raiseError;
     private ulong _iqa, _head, _tailRegister; // IQH as an index; IQT as written (QT, bits 18:4)
     private QueueErrorCode _errorCode;
+    private bool _running, _rerun; // a run in progress; a start asked for while it was (decision N2)
     private uint _ics, _control = InterruptMask, _data, _address, _upperAddress;
 
     public InvalidationQueue(MachineMemory memory, VtdProfile profile, VtdEventLog events, IInvalidationTarget target,
@@ -43,6 +44,9 @@ internal sealed class InvalidationQueue
     }
 
     public bool Enabled { get; private set; }
+
+    /// <summary>Told of every descriptor carried out, before each wait and at the end of each run (null: nobody).</summary>
+    public IVtdUnitObserver? Observer { get; set; }
     /// <summary>The translation-table mode in force, for the descriptors that only exist in scalable mode.</summary>
     public Func<TranslationTableMode> Mode { get; set; } = () => TranslationTableMode.Legacy;
 
@@ -140,30 +144,77 @@ internal sealed class InvalidationQueue
     /// </summary>
     private void Process()
     {
-        if (!Enabled || _errorPending()) return;
+        if (_running)
+        {
+            // Started again from inside the run (an observer wrote IQT, cleared IQE or re-enabled the queue): the
+            // running loop fetches it once the current pass is done, so the queue never recurses (decision N2).
+            _rerun = true;
+            return;
+        }
+        _running = true;
+        try
+        {
+            do
+            {
+                _rerun = false;
+                if (RunOnce() && Observer is { } observer) observer.Notice(new UnitNotice(UnitNoticeKind.QueueRunEnded));
+            }
+            while (_rerun);
+        }
+        finally
+        {
+            _running = false;
+        }
+    }
+
+    /// <summary>One start: the tail check, then at most one pass of the queue. True if any descriptor was carried out.</summary>
+    private bool RunOnce()
+    {
+        if (!Enabled || _errorPending()) return false;
         if (!TailIsValid(out QueueErrorCode tailError, out string tailProblem))
         {
             SetError(tailError, tailProblem);
-            return;
+            return false;
         }
-        ulong entries = Entries;
-        for (ulong fetched = 0; fetched < entries && Enabled && _head != TailIndex && !_errorPending(); fetched++)
+        ulong entries = Entries, tail = TailIndex; // a tail written during the run is checked and fetched by the next
+        bool any = false;
+        for (ulong fetched = 0; fetched < entries && Enabled && _head != tail && !_errorPending(); fetched++)
         {
             Hpa slot = new Hpa(_iqa & ~0xFFFUL) + _head * (ulong)DescriptorSize;
             if (!ReadDescriptor(slot, out InvalidationDescriptor d))
             {
                 SetError(QueueErrorCode.DescriptorFetchError, $"the descriptor at {slot} cannot be read");
-                return;
+                return any;
             }
             var (code, problem) = Execute(in d);
             if (code != QueueErrorCode.InfoNotAvailable)
             {
                 SetError(code, $"descriptor {_head} at {slot} (Q0=0x{d.Q0:x16}, Q1=0x{d.Q1:x16}): {problem}");
-                return;
+                return any;
             }
+            any = true;
             _head = (_head + 1) % entries;
+            if (Observer is { } observer && d.Type != T.InvalidationWait && Notice(in d) is UnitNotice n) observer.Notice(in n);
         }
+        return any;
     }
+
+    /// <summary>What a carried-out descriptor tells an observer (null for the types a vIOMMU's owner has no use for).</summary>
+    private static UnitNotice? Notice(in InvalidationDescriptor d) => (d.Type, d.Granularity) switch
+    {
+        (T.ContextCache, 1) => new UnitNotice(UnitNoticeKind.ContextCacheGlobal),
+        (T.ContextCache, 2) => new UnitNotice(UnitNoticeKind.ContextCacheDomain, d.DomainId),
+        (T.ContextCache, _) => new UnitNotice(UnitNoticeKind.ContextCacheDevice, d.DomainId, d.SourceId, d.FunctionMask),
+        (T.Iotlb, 1) => new UnitNotice(UnitNoticeKind.IotlbGlobal),
+        (T.Iotlb, 2) => new UnitNotice(UnitNoticeKind.IotlbDomain, d.DomainId),
+        (T.Iotlb, _) => new UnitNotice(UnitNoticeKind.IotlbPages, d.DomainId, Address: d.Address, AddressMask: d.AddressMask, LeafOnly: d.InvalidationHint),
+        (T.PasidIotlb, 2) => new UnitNotice(UnitNoticeKind.PasidIotlbAll, d.DomainId, Pasid: d.Pasid),
+        (T.PasidIotlb, _) => new UnitNotice(UnitNoticeKind.PasidIotlbPages, d.DomainId, Pasid: d.Pasid, Address: d.Address, AddressMask: d.AddressMask, LeafOnly: d.InvalidationHint),
+        (T.PasidCache, 0) => new UnitNotice(UnitNoticeKind.PasidCacheDomain, d.DomainId),
+        (T.PasidCache, 1) => new UnitNotice(UnitNoticeKind.PasidCachePasid, d.DomainId, Pasid: d.Pasid),
+        (T.PasidCache, _) => new UnitNotice(UnitNoticeKind.PasidCacheGlobal),
+        _ => null,
+    };
 
     private bool ReadDescriptor(Hpa slot, out InvalidationDescriptor descriptor)
     {
@@ -247,6 +298,9 @@ internal sealed class InvalidationQueue
             case T.InterruptEntryCache:
                 break; // interrupt remapping is not modelled: accepted, nothing cached
             case T.InvalidationWait:
+                // A wait completes only once everything before it has: an observer mirroring those invalidations
+                // finishes its work first (decision N3).
+                Observer?.Notice(new UnitNotice(UnitNoticeKind.WaitDescriptor));
                 return Wait(in d);
         }
         return (QueueErrorCode.InfoNotAvailable, null);

@@ -29,6 +29,9 @@ internal sealed class RegisterInvalidation
         _iro = profile.Ecap.IotlbRegisterOffset;
     }
 
+    /// <summary>Told of every invalidation carried out (null: nobody).</summary>
+    public IVtdUnitObserver? Observer { get; set; }
+
     public bool Owns(int offset) => offset is RegisterOffset.CCMD or RegisterOffset.CCMD + 4 || (offset >= _iro && offset < _iro + 16);
 
     public uint Read32(int offset)
@@ -69,6 +72,11 @@ internal sealed class RegisterInvalidation
             }
         }
         _ccmd = Bits.Set(Bits.Set(_ccmd, 60, 59, (ulong)actual, "CAIG"), 63, false);
+        if (actual != 0 && Observer is { } observer)
+        {
+            var kind = actual switch { 1 => UnitNoticeKind.ContextCacheGlobal, 2 => UnitNoticeKind.ContextCacheDomain, _ => UnitNoticeKind.ContextCacheDevice };
+            observer.Notice(new UnitNotice(kind, (ushort)Bits.Get(_ccmd, 15, 0), (ushort)Bits.Get(_ccmd, 31, 16), (int)Bits.Get(_ccmd, 33, 32)));
+        }
     }
 
     private void IotlbCommand()
@@ -102,6 +110,16 @@ internal sealed class RegisterInvalidation
             }
         }
         _iotlb = Bits.Set(Bits.Set(_iotlb, 58, 57, (ulong)actual, "IAIG"), 63, false);
+        if (actual != 0 && Observer is { } observer)
+        {
+            ushort did = (ushort)Bits.Get(_iotlb, 47, 32);
+            observer.Notice(actual switch
+            {
+                1 => new UnitNotice(UnitNoticeKind.IotlbGlobal),
+                2 => new UnitNotice(UnitNoticeKind.IotlbDomain, did),
+                _ => new UnitNotice(UnitNoticeKind.IotlbPages, did, Address: _iva & Bits.Mask(63, 12), AddressMask: (int)Bits.Get(_iva, 5, 0), LeafOnly: Bits.Test(_iva, 6)),
+            });
+        }
     }
 
     private bool Refuse(int offset)

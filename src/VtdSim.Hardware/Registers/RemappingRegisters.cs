@@ -54,6 +54,17 @@ internal sealed class RemappingRegisters
         };
     }
 
+    /// <summary>The vIOMMU seam (<see cref="IVtdUnitObserver"/>): told of invalidations, SRTP and TE changes; null on a host unit.</summary>
+    public IVtdUnitObserver? Observer
+    {
+        get => Queue.Observer;
+        set
+        {
+            Queue.Observer = value;
+            Registers.Observer = value;
+        }
+    }
+
     public FaultRecordingRegisters Faults { get; }
     public InvalidationQueue Queue { get; }
     public RegisterInvalidation Registers { get; }
@@ -158,10 +169,17 @@ internal sealed class RemappingRegisters
         if ((changed & GlobalCommand.TranslationEnable) != 0 && (command & GlobalCommand.TranslationEnable) != 0 && (_status & GlobalCommand.SetRootTablePointer) == 0)
             Warn(RegisterOffset.GCMD, "translation enabled before any root table pointer was latched (SRTP)");
         bool enabled = (_status & GlobalCommand.TranslationEnable) != 0;
-        if (enabled != _root.TranslationEnabled)
+        bool teChanged = enabled != _root.TranslationEnabled;
+        if (teChanged)
         {
             _root = _root with { TranslationEnabled = enabled };
             _caches.NoteRootTableStateChanged();
+        }
+        // The observer hears of SRTP and TE once the command is complete (status and root state as software reads them).
+        if (Queue.Observer is { } observer)
+        {
+            if ((command & GlobalCommand.SetRootTablePointer) != 0) observer.Notice(new UnitNotice(UnitNoticeKind.RootTablePointerSet));
+            if (teChanged) observer.Notice(new UnitNotice(UnitNoticeKind.TranslationEnableChanged, On: enabled));
         }
     }
 

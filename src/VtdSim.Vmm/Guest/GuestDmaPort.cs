@@ -11,14 +11,16 @@ namespace VtdSim.Vmm.Guest;
 /// A passthrough device's request is the host function's: without a vIOMMU its address is a GPA, which is the IOVA
 /// the VFIO listener mapped, so it goes to the port of the machine the VMM runs on with the host requester id, and the
 /// host IOMMU translates (and faults) it. So it does with a vIOMMU whose translation the guest has not enabled
-/// (QEMU's "nodmar" address space: the device sees system memory). Behind a vIOMMU that translates (nesting or
-/// shadowing, issue 10) it is not modelled yet: the request is refused, nothing moves.
+/// (QEMU's "nodmar" address space: the device sees system memory). With nesting (x-flts=on, the guest in scalable
+/// mode) it goes there too, the address being an IOVA of the guest's first stage: the host IOMMU walks that first
+/// stage nested in the nest parent's second stage (decision N12). Behind a vIOMMU that translates otherwise
+/// (shadowing, issue 10) it is not modelled yet: the request is refused, nothing moves.
 /// </summary>
 public sealed class GuestDmaPort : IDmaPort
 {
     private readonly IDmaPort guest;
     private readonly IDmaPort below;
-    private readonly Func<bool> viommuTranslates;
+    private readonly Func<bool> viommuTranslates; // the vIOMMU translates and the host does not nest for it
     private (SourceId Guest, SourceId Host)[] passthrough = [];
 
     internal GuestDmaPort(IDmaPort guest, IDmaPort below, Func<bool> viommuTranslates)
@@ -64,5 +66,5 @@ public sealed class GuestDmaPort : IDmaPort
     }
 
     private static DmaTransferResult BehindVIommu(in DmaRequest request) =>
-        new(0, null, $"DMA by passthrough device {request.Source} behind the vIOMMU: nesting and shadowing are not modelled yet");
+        new(0, null, $"DMA by passthrough device {request.Source} behind the vIOMMU: it translates without nesting (x-flts=on in scalable mode), and shadowing is not modelled yet");
 }

@@ -123,7 +123,7 @@ public class GuestKernelTests
     public void UnderQemu11OnAnErratumHostAPassthroughDmaToTheSkippedBiosFaultsOnTheHost()
     {
         LinuxKernel host = Boot(BuiltInProfiles.SapphireRapids);
-        Vmm vmm = Vmm.Start(host, Q35(scalable: true, flts: true) with { ErratumPolicy = ErratumPolicy.Qemu11, Passthrough = [Nic] });
+        Vmm vmm = Vmm.Start(host, Q35(scalable: true, flts: true, cachingMode: true) with { ErratumPolicy = ErratumPolicy.Qemu11, Passthrough = [Nic] });
         Assert.Equal(VmmState.Running, vmm.State);
         Assert.True(vmm.Container!.BypassRo);
         SourceId inGuest = vmm.Devices[0].Guest!.Value;
@@ -142,13 +142,13 @@ public class GuestKernelTests
     public void APassthroughDeviceBehindAVIommuThatTranslatesIsRefusedWithoutMovingData()
     {
         LinuxKernel host = Boot(BuiltInProfiles.SapphireRapids);
-        Vmm vmm = Vmm.Start(host, Q35(scalable: true) with { ErratumPolicy = ErratumPolicy.Qemu11, Passthrough = [Nic] });
+        Vmm vmm = Vmm.Start(host, Q35(scalable: true, cachingMode: true) with { ErratumPolicy = ErratumPolicy.Qemu11, Passthrough = [Nic] });
         LinuxKernel guest = BootGuest(vmm);
         Assert.True(vmm.VIommu!.TranslationEnabled);
         SourceId inGuest = vmm.Devices[0].Guest!.Value;
         DmaTransferResult r = vmm.GuestMachine.Dma.Write(new DmaRequest(inGuest, new Iova(0x10_0000), DmaAccess.Write), "x"u8);
         Assert.Equal(0, r.BytesTransferred);
-        Assert.NotNull(r.MemoryError);
+        Assert.Contains("shadowing is not modelled yet", r.MemoryError);
         Assert.NotNull(guest);
     }
 }

@@ -8,10 +8,13 @@ namespace VtdSim.Vmm.Tests.Guest;
 /// <summary>Guest machines for the tests: a VMM on a booted host, and the way from a GPA down to the host frame.</summary>
 internal static class GuestSupport
 {
-    /// <summary>q35 after SeaBIOS, without default devices, with or without intel-iommu (QEMU 11's, scalable and x-flts as asked).</summary>
-    public static VmmOptions Q35(ulong ram = 256UL << 20, bool iommu = true, bool scalable = false, bool defaults = false, bool flts = false)
+    /// <summary>
+    /// q35 after SeaBIOS, without default devices, with or without intel-iommu (QEMU 11's, scalable, x-flts and
+    /// caching-mode — which QEMU 11 needs for device assignment — as asked).
+    /// </summary>
+    public static VmmOptions Q35(ulong ram = 256UL << 20, bool iommu = true, bool scalable = false, bool defaults = false, bool flts = false, bool cachingMode = false)
     {
-        string properties = string.Join(",", new[] { scalable ? "x-scalable-mode=on" : null, flts ? "x-flts=on" : null }.OfType<string>());
+        string properties = string.Join(",", new[] { scalable ? "x-scalable-mode=on" : null, flts ? "x-flts=on" : null, cachingMode ? "caching-mode=on" : null }.OfType<string>());
         return new VmmOptions
         {
             Machine = new MachineOptions { Type = MachineType.Q35, RamSize = ram, Booted = true, Defaults = defaults },

@@ -28,13 +28,16 @@ internal static class VmmHosts
 
     public static VtdProfile Host(string name) => BuiltInProfiles.Find(name);
 
-    /// <summary>q35, -m 64M, intel-iommu (scalable; x-flts as asked), the NIC passed through, SeaBIOS run.</summary>
+    /// <summary>
+    /// q35, -m 64M, intel-iommu (scalable, caching-mode — which QEMU 11 needs for device assignment; x-flts as asked),
+    /// the NIC passed through, SeaBIOS run.
+    /// </summary>
     public static VmmOptions Options(ErratumPolicy policy, bool xflts, bool booted = true, ulong ram = 64UL << 20) => new VmmOptions
     {
         Machine = new MachineOptions { Type = MachineType.Q35, RamSize = ram, Booted = booted },
         ErratumPolicy = policy,
         Passthrough = [Nic],
-    }.WithIntelIommu(IntelIommu(xflts ? "x-scalable-mode=on,x-flts=on" : "x-scalable-mode=on"));
+    }.WithIntelIommu(IntelIommu(xflts ? "x-scalable-mode=on,x-flts=on,caching-mode=on" : "x-scalable-mode=on,caching-mode=on"));
 
     /// <summary>QEMU 11's intel-iommu with these properties (the VMM moves them to its policy's QEMU release).</summary>
     public static IntelIommuProperties IntelIommu(string properties)

@@ -41,7 +41,7 @@ public class ErratumPolicyTests
         if (policy == ErratumPolicy.Qemu72 && xflts)
         {
             Assert.Equal(VmmState.Failed, vmm.State);
-            Assert.Equal(["qemu-system-x86_64: -device intel-iommu,x-scalable-mode=on,x-flts=on: Property 'intel-iommu.x-flts' not found"], vmm.Log.Lines);
+            Assert.Equal(["qemu-system-x86_64: -device intel-iommu,x-scalable-mode=on,x-flts=on,caching-mode=on: Property 'intel-iommu.x-flts' not found"], vmm.Log.Lines);
             Assert.Equal(before, Take(kernel));
             return;
         }

@@ -16,7 +16,7 @@ public class ReadmeExampleTests
         var host = PhysicalMachine.Host(BuiltInProfiles.SapphireRapids, 8UL << 30);
         host.AddFunction(new PciFunction(new SourceId(0, 4, 0), "nic"));
         var kernel = LinuxKernel.Boot(host);
-        IntelIommuProperties.TryParse(QemuVersion.Qemu11, "x-scalable-mode=on,x-flts=on", out var intelIommu, out _);
+        IntelIommuProperties.TryParse(QemuVersion.Qemu11, "x-scalable-mode=on,x-flts=on,caching-mode=on", out var intelIommu, out _);
         var vmm = Vmm.Start(kernel, new VmmOptions
         {
             Machine = new MachineOptions { Type = MachineType.Q35, RamSize = 256UL << 20, Booted = true },
@@ -37,7 +37,7 @@ public class ReadmeExampleTests
         string all = string.Join("\n", ErratumPolicies.All.Select(p => $"{p.Name()}: {Run(p)}"));
         Assert.Equal(
             """
-            qemu-7.2: qemu-system-x86_64: -device intel-iommu,x-scalable-mode=on,x-flts=on: Property 'intel-iommu.x-flts' not found
+            qemu-7.2: qemu-system-x86_64: -device intel-iommu,x-scalable-mode=on,x-flts=on,caching-mode=on: Property 'intel-iommu.x-flts' not found
             qemu-11: 5 mappings (0 read-only), skipped: pc.ram@0xc0000 pc.ram@0xce000 pc.ram@0xf0000 pc.bios@0xfffc0000
             wants-nesting-maps-ro: DMAR: Read-only mapping is disallowed on the domain which serves as the parent in a nested configuration, due to HW errata (ERRATA_772415_SPR17)
             qemu-system-x86_64: -device vfio-pci,host=0000:00:04.0,iommufd=iommufd0: vfio 0000:00:04.0: memory listener initialization failed: Region pc.rom: vfio_container_dma_map(0x100000200, 0xc0000, 0x20000, 0x110050000) = -22 (Invalid argument)
