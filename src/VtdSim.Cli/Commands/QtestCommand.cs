@@ -106,9 +106,16 @@ public static class QtestCommand
             if (qemu.Channel is not null && transportOption)
                 return Refuse(errors, new("choose one of -qtest and --socket/--tcp", Program.Usage));
             var legacy = Legacy(parse.CommandResult);
-            if (!QtestServedMachine.TryBuild(qemu, legacy, parse.GetResult(ramSize) is { Implicit: false } ? parse.GetValue(ramSize) : null, out QtestMachine? machine,
+            if (!QtestServedMachine.TryBuild(qemu, legacy, parse.GetResult(ramSize) is { Implicit: false } ? parse.GetValue(ramSize) : null, out IQtestMachine? machine,
                     out refused))
                 return Refuse(errors, refused);
+            int served = await ServeChannel(qemu, machine, parse, errors, cancellationToken);
+            return Ended(errors, machine) ?? served;
+        });
+        return command;
+
+        async Task<int> ServeChannel(QemuCommandLine qemu, IQtestMachine machine, ParseResult parse, TextWriter errors, CancellationToken cancellationToken)
+        {
             switch (qemu.Channel)
             {
                 case QtestChannel.UnixSocket { Server: false } client:
@@ -138,8 +145,18 @@ public static class QtestCommand
                 await QtestStdio.ServeAsync(machine, standardOutput(), cancellationToken);
             }
             return 0;
-        });
-        return command;
+        }
+    }
+
+    /// <summary>QEMU's abort() after a hardware error ends the process by SIGABRT; a shell reports that as 128 + 6.</summary>
+    public const int AbortStatus = 134;
+
+    /// <summary>When the machine ended (a device's hardware error), what QEMU prints on stderr and its status (decision Q47).</summary>
+    private static int? Ended(TextWriter errors, IQtestMachine machine)
+    {
+        if (machine.Ended is not { } lines) return null;
+        foreach (string line in lines) errors.WriteLine(line);
+        return AbortStatus;
     }
 
     /// <summary>The hidden option that carries QEMU's own options to the command (see <see cref="PassQemuOptions"/>).</summary>
@@ -179,7 +196,7 @@ public static class QtestCommand
         return refused.ExitStatus;
     }
 
-    private static async Task Serve(QtestSocketServer server, QtestMachine machine, CancellationToken cancellationToken)
+    private static async Task Serve(QtestSocketServer server, IQtestMachine machine, CancellationToken cancellationToken)
     {
         // SIGINT/SIGTERM stop the server cleanly (the unix socket file is removed) instead of killing the process. If a
         // command is being carried out, or a signal comes a second time, the server does not wait for it: it removes
@@ -200,7 +217,7 @@ public static class QtestCommand
         }
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-        log.WriteLine($"vtdsim qtest: profile {machine.Unit.Profile.Name}, RAM 0x{machine.Machine.Memory.Size:x}, listening on {server.Endpoint}");
+        log.WriteLine($"vtdsim qtest: {machine.Description}, listening on {server.Endpoint}");
         await server.ServeAsync(machine, stop.Token, log);
         log.WriteLine("vtdsim qtest: stopped");
     }
