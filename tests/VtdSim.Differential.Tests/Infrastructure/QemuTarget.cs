@@ -23,7 +23,7 @@ public sealed class QemuTarget : QtestTarget
     private readonly string _directory;
     private bool _disposed;
 
-    public QemuTarget(TargetConfig config) : base(config)
+    public QemuTarget(TargetConfig config, bool configureEdu = true) : base(config)
     {
         string qemu = QemuLocator.ExecutablePath ?? throw new InvalidOperationException(QemuLocator.SkipReason);
         _directory = Directory.CreateTempSubdirectory("vtdsim-qemu-").FullName;
@@ -63,7 +63,8 @@ public sealed class QemuTarget : QtestTarget
                 lock (_stderr) _stderr.AppendLine(e.Data);
             };
             _process.BeginErrorReadLine();
-            for (int i = 0; i < config.Devices; i++) ConfigureEdu(i);
+            if (configureEdu)
+                for (int i = 0; i < config.Devices; i++) ConfigureEdu(i);
         }
         catch
         {

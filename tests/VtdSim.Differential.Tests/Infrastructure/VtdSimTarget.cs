@@ -15,7 +15,7 @@ public sealed class VtdSimTarget : QtestTarget
     private readonly QtestInterpreter _interpreter;
     private readonly string _directory;
 
-    public VtdSimTarget(TargetConfig config) : base(config)
+    public VtdSimTarget(TargetConfig config, bool configureEdu = true) : base(config)
     {
         _directory = Directory.CreateTempSubdirectory("vtdsim-qtest-").FullName;
         try
@@ -26,7 +26,8 @@ public sealed class VtdSimTarget : QtestTarget
                 throw new InvalidOperationException($"vtdsim refuses the command line: {error.Message} (status {error.ExitStatus})");
             Machine = (QtestGuestMachine)machine;
             _interpreter = new QtestInterpreter(machine);
-            for (int i = 0; i < config.Devices; i++) ConfigureEdu(i);
+            if (configureEdu)
+                for (int i = 0; i < config.Devices; i++) ConfigureEdu(i);
         }
         catch
         {
