@@ -14,8 +14,8 @@ namespace VtdSim.Cli.Qtest;
 /// The guest machine of a VMM, served over qtest as QEMU serves its machine (decisions Q40–Q47): a host (a
 /// <see cref="PhysicalMachine"/> with a VT-d unit, its kernel booted) runs a <see cref="Vmm"/> started with the QEMU
 /// command line's options, and qtest drives the VMM's guest machine at QEMU's addresses. CPU accesses go through the
-/// flat view of the "memory" address space as QEMU's address_space_read/write do: RAM is read and written, ROM and
-/// read-only RAM are read and their writes dropped, I/O regions get their operations (split into naturally aligned
+/// flat view of the "memory" address space as QEMU's address_space_read/write do: RAM is read and written (also where a
+/// PAM segment shows it read-only), ROM is read and its writes dropped, I/O regions get their operations (split into naturally aligned
 /// accesses of up to 8 bytes), and what no region claims reads as zero and drops writes. Port I/O goes through the
 /// "I/O" address space (PCI configuration cycles at 0xcf8/0xcfc), where nothing reads as all ones. The machine's clock
 /// drives device timers (edu's DMA): under the qtest accelerator only clock_step and clock_set move it; under tcg with
@@ -294,7 +294,7 @@ public sealed class QtestGuestMachine : IQtestMachine
 
     /// <summary>
     /// One access as QEMU's flatview_read/write_continue makes it: section by section; memory copied (a write only to
-    /// writable RAM; to ROM or read-only RAM it is dropped), I/O regions and holes in naturally aligned pieces of at
+    /// RAM; to ROM it is dropped), I/O regions and holes in naturally aligned pieces of at
     /// most 8 bytes given to <see cref="AddressSpace.TryReadDevice"/>/<see cref="AddressSpace.TryWriteDevice"/> (holes read
     /// as the space's unassigned value and drop writes). False only for a range past the end of the 64-bit space.
     /// </summary>
@@ -340,7 +340,9 @@ public sealed class QtestGuestMachine : IQtestMachine
                         return false;
                     }
                 }
-                else if (memory.Kind == RegionKind.Ram && !memory.ReadOnly && !Guest.Memory.TryWrite(new Hpa(at), piece))
+                // QEMU's address_space_write drops a store only where the region itself is ROM; RAM that an alias shows
+                // read-only (a PAM segment) takes it, as the VMM's own writes into its RAM block do (decision Q44).
+                else if (memory.Kind == RegionKind.Ram && !memory.Region.ReadOnly && !Vmm.TryWriteGuest(new Gpa(at), piece))
                 {
                     error = $"'{memory.Region.Name}' at 0x{at:x} (+0x{length:x}) could not be written";
                     return false;

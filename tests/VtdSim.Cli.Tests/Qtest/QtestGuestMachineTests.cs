@@ -1,0 +1,196 @@
+using VtdSim.Cli.Qtest;
+using VtdSim.Hardware.Profiles;
+using VtdSim.Vmm;
+
+namespace VtdSim.Cli.Tests.Qtest;
+
+/// <summary>
+/// `vtdsim qtest` with QEMU's command line serves the VMM's guest machine (decisions Q40–Q48). The expected replies are
+/// Debian's QEMU 7.2.22 answers to the same lines on the same command line (`-M q35 -nodefaults -accel tcg -icount
+/// shift=0,sleep=off -m 256M -bios TINY -device intel-iommu -device edu,addr=04.0`, TINY being 64 KiB of 0xff with
+/// `cli; hlt` at 0xfff0), captured by hand; the differential suite compares with a live QEMU where one is installed.
+/// </summary>
+public sealed class QtestGuestMachineTests : IDisposable
+{
+    private static readonly LegacyUnit NoUnit = new(null, null, null, null, null, QemuVersion.Qemu72);
+    private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("vtdsim-guest-");
+
+    public void Dispose() => _directory.Delete(recursive: true);
+
+    /// <summary>The differential suite's firmware: 64 KiB of 0xff, `cli; hlt` (fa f4) at the reset vector.</summary>
+    private string TinyBios()
+    {
+        var image = new byte[0x10000];
+        Array.Fill(image, (byte)0xff);
+        image[0xfff0] = 0xfa;
+        image[0xfff1] = 0xf4;
+        string path = Path.Combine(_directory.FullName, "tiny.bin");
+        File.WriteAllBytes(path, image);
+        return path;
+    }
+
+    private string[] AsQemuGetsIt(params string[] devices) =>
+        ["-M", "q35", "-nodefaults", "-display", "none", "-accel", "tcg", "-icount", "shift=0,sleep=off", "-m", "256M", "-bios", TinyBios(),
+            "-qtest", "stdio", "-qtest-log", "/dev/null", .. devices.SelectMany(d => new[] { "-device", d })];
+
+    private static QtestInterpreter Serve(params string[] qemuArguments) => new(Build(qemuArguments));
+
+    private static QtestGuestMachine Build(params string[] qemuArguments)
+    {
+        Assert.True(QemuCommandLine.TryParse(qemuArguments, QemuVersion.Qemu72, out QemuCommandLine q, out QemuCommandLineError error), error.Message);
+        Assert.True(QtestServedMachine.TryBuild(q, NoUnit, null, out IQtestMachine? machine, out error), error.Message);
+        return Assert.IsType<QtestGuestMachine>(machine);
+    }
+
+    /// <summary>Runs "line -> reply" pairs and compares every reply.</summary>
+    private static void Expect(QtestInterpreter q, params string[] exchanges)
+    {
+        foreach (string exchange in exchanges)
+        {
+            int arrow = exchange.IndexOf(" -> ", StringComparison.Ordinal);
+            string line = exchange[..arrow], reply = exchange[(arrow + 4)..];
+            Assert.Equal($"{line} -> {reply}", $"{line} -> {q.Execute(line)}");
+        }
+    }
+
+    [Fact]
+    public void MemoryRomMmioAndNothingAnswerAsQemu()
+    {
+        Expect(Serve(AsQemuGetsIt("intel-iommu", "edu,addr=04.0")),
+            "readq 0xfed90008 -> OK 0x00d2008c22260206",       // CAP through the flat view's intel_iommu region
+            "readb 0xfed90008 -> OK 0x0000000000000000",       // a size the register page does not take: unassigned
+            "read 0xfed90000 16 -> OK 0x1000000000000000060226228c00d200",
+            "readl 0xfed90002 -> OK 0x0000000000000000",
+            "readq 0xfffffff0 -> OK 0xfffffffffffff4fa",       // the -bios image at the top of 4 GiB
+            "read 0xfffffff0 16 -> OK 0xfaf4ffffffffffffffffffffffffffff",
+            "writel 0xfffffff0 0x12345678 -> OK",              // ROM: the write is dropped
+            "readl 0xfffffff0 -> OK 0x00000000fffff4fa",
+            "readl 0xffff0 -> OK 0x00000000fffff4fa",          // isa-bios shows it below 1 MiB
+            "readl 0xc0000 -> OK 0x0000000000000000",          // pc.rom is empty at reset
+            "writel 0xc0000 0x1234 -> OK",
+            "readl 0xc0000 -> OK 0x0000000000000000",
+            "readl 0x100000 -> OK 0x0000000000000000",
+            "writel 0x100000 0xabcd -> OK",
+            "readl 0x100000 -> OK 0x000000000000abcd",
+            "readl 0x20000000 -> OK 0x0000000000000000",       // beyond -m 256M: nothing there
+            "readq 0x10000000 -> OK 0x0000000000000000",
+            "readl 0xe0000000 -> OK 0x0000000000000000",       // edu's BAR is not programmed yet
+            "memset 0x1000 8 0xab -> OK",
+            "read 0x1000 8 -> OK 0xabababababababab",
+            "b64read 0x1000 8 -> OK q6urq6urq6s=",
+            "endianness -> OK little");
+    }
+
+    [Fact]
+    public void PciConfigurationCyclesFindEduAndPlaceItsBarAsQemu()
+    {
+        Expect(Serve(AsQemuGetsIt("intel-iommu", "edu,addr=04.0")),
+            "inl 0xcfc -> OK 0xffffffff",                      // CONFIG_ADDRESS not enabled
+            "outl 0xcf8 0x80002000 -> OK",                     // 00:04.0, register 0
+            "inl 0xcfc -> OK 0x11e81234",
+            "inw 0xcfc -> OK 0x1234",
+            "inb 0xcfe -> OK 0x00e8",
+            "inb 0xcfd -> OK 0x0012",
+            "inw 0xcfe -> OK 0x11e8",
+            "inl 0xcfe -> OK 0xffff11e8",
+            "outl 0xcf8 0x80002004 -> OK",
+            "inl 0xcfc -> OK 0x100000",                        // status: capability list; command 0
+            "outl 0xcf8 0x80002010 -> OK",
+            "inl 0xcfc -> OK 0x0000",
+            "outl 0xcfc 0xffffffff -> OK",
+            "inl 0xcfc -> OK 0xfff00000",                      // 1 MiB BAR
+            "outl 0xcfc 0xe0000000 -> OK",
+            "outl 0xcf8 0x80002004 -> OK",
+            "outw 0xcfc 0x6 -> OK",
+            "readl 0xe0000000 -> OK 0x00000000010000ed",       // edu's ID register
+            "readq 0xe0000000 -> OK 0xffffffffffffffff",       // 8 bytes below 0x80: edu answers all ones
+            "readw 0xe0000000 -> OK 0x0000000000000000",       // 2 bytes: edu does not take it
+            "readl 0xe0000004 -> OK 0x0000000000000000",
+            "readl 0xe0000100 -> OK 0x00000000ffffffff",
+            "readl 0xd0000000 -> OK 0x0000000000000000",
+            "inb 0x300 -> OK 0x00ff",                          // an empty port reads all ones
+            "inw 0x300 -> OK 0xffff",
+            "inl 0x300 -> OK 0xffffffff");
+    }
+
+    [Fact]
+    public void PamSegmentsAsQemusQtestSeesThem()
+    {
+        // PAM0 (0x90 of 00:00.0) bits 5:4 select what 0xf0000-0xfffff shows. qtest writes into RAM where a PAM segment
+        // shows it read-only, as QEMU's do: its address_space_write drops a write only where the region itself is ROM.
+        Expect(Serve(AsQemuGetsIt("intel-iommu")),
+            "readl 0xf0000 -> OK 0x00000000ffffffff",
+            "outl 0xcf8 0x80000090 -> OK",
+            "inl 0xcfc -> OK 0x0000",
+            "outb 0xcfc 0x30 -> OK",                           // read-write RAM
+            "readl 0xf0000 -> OK 0x0000000000000000",
+            "writel 0xf0000 0xdead -> OK",
+            "readl 0xf0000 -> OK 0x000000000000dead",
+            "outb 0xcfc 0x10 -> OK",                           // read-only RAM
+            "readl 0xf0000 -> OK 0x000000000000dead",
+            "writel 0xf0000 0xbeef -> OK",
+            "readl 0xf0000 -> OK 0x000000000000beef",
+            "write 0xf0000 4 0x01020304 -> OK",
+            "read 0xeffff 6 -> OK 0x000102030400",
+            "outb 0xcfc 0x20 -> OK",                           // write-only: QEMU 7.2 shows RAM for reads too
+            "readl 0xf0000 -> OK 0x0000000004030201",
+            "outb 0xcfc 0x00 -> OK",                           // PCI: isa-bios again
+            "readl 0xf0000 -> OK 0x00000000ffffffff");
+    }
+
+    [Fact]
+    public void UnderTcgTheClockCommandsAreUnknownAsInQemu72AndEdusTimerRunsBeforeTheNextCommand()
+    {
+        QtestInterpreter q = Serve(AsQemuGetsIt("intel-iommu", "edu,addr=04.0"));
+        Expect(q,
+            "clock_step 10 -> FAIL Unknown command 'clock_step'",
+            "clock_set 10 -> FAIL Unknown command 'clock_set'",
+            "outl 0xcf8 0x80002010 -> OK", "outl 0xcfc 0xe0000000 -> OK", "outl 0xcf8 0x80002004 -> OK", "outw 0xcfc 0x6 -> OK",
+            "writel 0x1000 0xdeadbeef -> OK",
+            "writeq 0xe0000080 0x1000 -> OK",                  // source: guest-physical (translation is off)
+            "writeq 0xe0000088 0x40000 -> OK",                 // destination: edu's buffer
+            "writeq 0xe0000090 4 -> OK",
+            "writeq 0xe0000098 1 -> OK",                       // RUN: the timer is armed 100 ms ahead ...
+            "readq 0xe0000098 -> OK 0x0000000000000000",       // ... and ran while the vCPU idled
+            "writeq 0xe0000080 0x40000 -> OK",
+            "writeq 0xe0000088 0x2000 -> OK",
+            "writeq 0xe0000098 3 -> OK",                       // RUN | to RAM
+            "readl 0x2000 -> OK 0x00000000deadbeef");
+        Assert.DoesNotContain("clock_step", q.Execute("help"));
+        Assert.Equal("OK machine=q35 ram=0x10000000 viommu=0xfed90000 cap=0x00d2008c22260206 ecap=0x0000000000f00f4a devices=edu@04.0 " +
+            "accel=tcg,icount-sleep=off clock=200000000", q.Execute("info"));
+    }
+
+    [Fact]
+    public void UnderTheQtestAcceleratorOnlyClockStepRunsEdusTimer()
+    {
+        QtestInterpreter q = Serve("-machine", "q35,accel=qtest", "-nodefaults", "-device", "edu,addr=04.0");
+        Expect(q,
+            "outl 0xcf8 0x80002010 -> OK", "outl 0xcfc 0xe0000000 -> OK", "outl 0xcf8 0x80002004 -> OK", "outw 0xcfc 0x6 -> OK",
+            "clock_step -> OK 0",                              // no timer armed: the clock stays
+            "writel 0x1000 0x600dcafe -> OK",
+            "writeq 0xe0000080 0x1000 -> OK", "writeq 0xe0000088 0x40000 -> OK", "writeq 0xe0000090 4 -> OK",
+            "writeq 0xe0000098 1 -> OK",
+            "readq 0xe0000098 -> OK 0x0000000000000001",       // still running: nothing moved the clock
+            "clock_step 99999999 -> OK 99999999",
+            "readq 0xe0000098 -> OK 0x0000000000000001",
+            "clock_step 1 -> OK 100000000",                    // the deadline: the DMA runs
+            "readq 0xe0000098 -> OK 0x0000000000000000",
+            "writeq 0xe0000080 0x40000 -> OK", "writeq 0xe0000088 0x3000 -> OK",
+            "writeq 0xe0000098 3 -> OK",
+            "clock_step -> OK 200000000",                      // to the next deadline
+            "readl 0x3000 -> OK 0x00000000600dcafe",
+            "clock_set 150000000 -> OK 200000000",             // never back
+            "clock_set 300000000 -> OK 300000000");
+    }
+
+    [Fact]
+    public void InterruptInterceptionIsRefusedByName()
+    {
+        QtestInterpreter q = Serve(AsQemuGetsIt("intel-iommu", "edu,addr=04.0"));
+        Assert.Equal("FAIL irq_intercept_in: not modelled: the guest machine has no interrupt lines to intercept (INTx and the IOAPIC are not " +
+            "modelled; an MSI is a DMA write to 0xfee00000)", q.Execute("irq_intercept_in ioapic"));
+        Assert.StartsWith("FAIL irq_intercept_out: not modelled", q.Execute("irq_intercept_out /machine/ioapic"));
+        Assert.StartsWith("FAIL set_irq_in: not modelled", q.Execute("set_irq_in ioapic irq 0 1"));
+    }
+}
