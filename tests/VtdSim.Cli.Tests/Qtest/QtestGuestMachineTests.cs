@@ -1,6 +1,7 @@
+using System.Text;
 using VtdSim.Cli.Qtest;
+using VtdSim.Cli.Tests.Support;
 using VtdSim.Hardware.Profiles;
-using VtdSim.Vmm;
 
 namespace VtdSim.Cli.Tests.Qtest;
 
@@ -192,5 +193,119 @@ public sealed class QtestGuestMachineTests : IDisposable
             "modelled; an MSI is a DMA write to 0xfee00000)", q.Execute("irq_intercept_in ioapic"));
         Assert.StartsWith("FAIL irq_intercept_out: not modelled", q.Execute("irq_intercept_out /machine/ioapic"));
         Assert.StartsWith("FAIL set_irq_in: not modelled", q.Execute("set_irq_in ioapic irq 0 1"));
+    }
+
+    private const string EduSetUp = "outl 0xcf8 0x80002010\noutl 0xcfc 0xe0000000\noutl 0xcf8 0x80002004\noutw 0xcfc 0x6\n";
+
+    /// <summary>edu told to copy from outside its buffer: QEMU 7.2's edu calls hw_error, which aborts QEMU.</summary>
+    private const string EduOutOfBounds = "writeq 0xe0000080 0x40ff8\nwriteq 0xe0000088 0x1000\nwriteq 0xe0000090 8\nwriteq 0xe0000098 3\n";
+
+    [Fact]
+    public async Task AHardwareErrorEndsTheSessionAndTheProcessAsQemusAbort()
+    {
+        // QEMU 7.2.22 on this input: eight OKs, then on stderr "qemu: hardware error: EDU: DMA range …" (and its CPU
+        // dump, which has no counterpart here) and status 134, SIGABRT's. The timer runs after the OK of the RUN write.
+        using var process = CliProcess.Start(["qtest", .. AsQemuGetsIt("intel-iommu", "edu,addr=04.0")]);
+        await process.StandardInput.WriteAsync(EduSetUp + EduOutOfBounds + "readq 0xe0000098\n");
+        process.StandardInput.Close();
+        string output = await process.StandardOutput.ReadToEndAsync().WaitAsync(CliProcess.Watchdog);
+        string error = await process.StandardError.ReadToEndAsync().WaitAsync(CliProcess.Watchdog);
+        await CliProcess.Exited(process);
+        Assert.Equal(string.Concat(Enumerable.Repeat("OK\n", 8)), output);
+        Assert.Equal("qemu: hardware error: EDU: DMA range 0x0000000000040ff8-0x0000000000040fff out of bounds (0x0000000000040000-0x0000000000040fff)!\n",
+            error);
+        Assert.Equal(134, process.ExitCode);
+    }
+
+    [Fact]
+    public async Task UnderTheQtestAcceleratorTheStepThatAbortsGetsNoReply()
+    {
+        QtestGuestMachine machine = Build("-M", "q35,accel=qtest", "-nodefaults", "-device", "edu,addr=04.0");
+        var output = new MemoryStream();
+        await new QtestSession(machine, new MemoryStream(Encoding.ASCII.GetBytes(EduSetUp + EduOutOfBounds + "clock_step\nreadq 0xe0000098\n")), output)
+            .RunAsync();
+        Assert.Equal(string.Concat(Enumerable.Repeat("OK\n", 8)), Encoding.ASCII.GetString(output.ToArray())); // clock_step: none; then the end
+        Assert.NotNull(machine.Ended);
+        var q = new QtestInterpreter(machine);
+        Assert.StartsWith("FAIL the machine has ended (qemu: hardware error: EDU: DMA range", q.Execute("readq 0"));
+        Assert.Equal("OK", q.Execute("reset")); // vtdsim's reset brings a new one
+        Assert.Null(machine.Ended);
+        Assert.Equal("OK 0x0000000000000000", q.Execute("readq 0"));
+    }
+
+    [Fact]
+    public void VtdsimsOwnCommandsWorkOnTheGuestMachineThroughTheVIommu()
+    {
+        QtestInterpreter q = Serve("-M", "q35", "-nodefaults", "-m", "256M", "-device", "intel-iommu", "-device", "edu,addr=04.0,dma_mask=0xfff");
+        Assert.Equal("OK machine=q35 ram=0x10000000 viommu=0xfed90000 cap=0x00d2008c22260206 ecap=0x0000000000f00f4a devices=edu@04.0 accel=qtest clock=0",
+            q.Execute("info"));
+        // dma: a device's request through the vIOMMU; with translation off the address is guest-physical.
+        Assert.Equal("OK", q.Execute("writel 0x5000 0xc0ffee"));
+        Assert.Equal("OK 4 0xeeffc000", q.Execute("dma 00:04.0 0x5000 4 read")); // little-endian bytes
+        Assert.Equal("OK 0x0000000000005000 page=0x1000 rights=rwxu kind=Disabled", q.Execute("translate 00:04.0 0x5000 read"));
+        // With translation on and no root entry, the vIOMMU faults; the fault is its event, and FRCD shows it.
+        Assert.Equal("OK", q.Execute("writeq 0xfed90020 0x100000"));
+        Assert.Equal("OK", q.Execute("writel 0xfed90018 0x40000000"));
+        Assert.Equal("OK", q.Execute("writel 0xfed90018 0x80000000"));
+        Assert.StartsWith("FAIL fault fr=0x01 condition=LRT.2 ", q.Execute("dma 00:04.0 0x5000 4 write"));
+        string events = q.Execute("events");
+        Assert.Contains("EVENT #", events);
+        Assert.EndsWith("OK 1", events);
+        Assert.Equal("OK 0x8000000100000020", q.Execute("readq 0xfed90228")); // F, write, FR 1, SID 0x0020
+        Assert.EndsWith("OK 5", q.Execute("caches"));
+        // What edu prints on the VMM's stdout comes as an event: its dma_mask clamps an address.
+        foreach (string line in (EduSetUp + "writeq 0xe0000080 0x40000\nwriteq 0xe0000088 0x12345\nwriteq 0xe0000090 4\nwriteq 0xe0000098 3\nclock_step\n").Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            Assert.StartsWith("OK", q.Execute(line));
+        Assert.Contains("EVENT stdout: EDU: clamping DMA 0x0000000000012345 to 0x0000000000000345!", q.Execute("events"));
+    }
+
+    [Fact]
+    public void WithoutAVIommuTheUnitCommandsSaySo()
+    {
+        QtestInterpreter q = Serve("-M", "pc", "-nodefaults", "-device", "edu");
+        Assert.Equal("FAIL translate: the machine has no remapping unit (give -device intel-iommu)", q.Execute("translate 00:02.0 0x1000 read"));
+        Assert.Equal("FAIL caches: the machine has no remapping unit (give -device intel-iommu)", q.Execute("caches"));
+        Assert.Equal("OK 0", q.Execute("events"));
+        Assert.StartsWith("OK machine=pc ram=0x8000000 viommu=none devices=edu@02.0 accel=qtest", q.Execute("info"));
+        Assert.Equal("OK", q.Execute("writel 0x5000 0x1234"));
+        Assert.Equal("OK 2 0x3412", q.Execute("dma 00:02.0 0x5000 2 read")); // straight to guest memory
+    }
+
+    [Fact]
+    public void ResetGivesTheMachineAsAtStartup()
+    {
+        QtestInterpreter q = Serve("-M", "q35", "-nodefaults", "-device", "intel-iommu");
+        Assert.Equal("OK", q.Execute("writel 0x1000 0x1"));
+        Assert.Equal("OK", q.Execute("writel 0xfed90018 0x40000000"));
+        Assert.Equal("OK", q.Execute("reset"));
+        Assert.Equal("OK 0x0000000000000000", q.Execute("readl 0x1000"));
+        Assert.Equal("OK 0x0000000000000000", q.Execute("readl 0xfed9001c"));
+    }
+
+    [Theory]
+    [InlineData(0x1000, 1, "vtdsim: -bios {0}: could not load PC BIOS '{0}'")]          // not a multiple of 64 KiB: QEMU's refusal
+    [InlineData(0, 1, "vtdsim: -bios {0}: could not load PC BIOS '{0}'")]
+    [InlineData(0x80000, 64, "vtdsim: -bios {0}: an image of 0x80000 bytes is not modelled (the model's pc.bios is 256 KiB)")]
+    public void BiosImagesQemuOrTheModelRefuse(int size, int status, string message)
+    {
+        string path = Path.Combine(_directory.FullName, "bios.bin");
+        File.WriteAllBytes(path, new byte[size]);
+        var output = new StringWriter();
+        Assert.Equal(status, Program.Run(["qtest", "-M", "q35", "-bios", path], output));
+        Assert.Equal(string.Format(System.Globalization.CultureInfo.InvariantCulture, message, path), output.ToString().TrimEnd());
+    }
+
+    [Fact]
+    public void ABiosOf256KiBFillsPcBios()
+    {
+        var image = new byte[0x40000];
+        image[0] = 0x11;
+        image[^1] = 0x22;
+        string path = Path.Combine(_directory.FullName, "bios.bin");
+        File.WriteAllBytes(path, image);
+        QtestInterpreter q = Serve("-M", "q35", "-nodefaults", "-bios", path);
+        Assert.Equal("OK 0x11", q.Execute("read 0xfffc0000 1"));
+        Assert.Equal("OK 0x22", q.Execute("read 0xffffffff 1"));
+        Assert.Equal("OK 0x22", q.Execute("read 0xfffff 1")); // isa-bios: the last 128 KiB below 1 MiB
     }
 }
