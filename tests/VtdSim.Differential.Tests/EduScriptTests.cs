@@ -5,7 +5,7 @@ namespace VtdSim.Differential.Tests;
 
 /// <summary>
 /// One qtest script, as a driver writes it, against QEMU 7.2 and against `vtdsim qtest` on the same command line
-/// (decision Q48): it finds edu by PCI configuration cycles, sizes and programs its BAR0 and command register, uses
+/// (decision Q47): it finds edu by PCI configuration cycles, sizes and programs its BAR0 and command register, uses
 /// its ID, liveness, factorial and status registers, programs intel-iommu (legacy second-level tables, or scalable mode
 /// with a second-stage PASID entry), makes edu DMA through it with its interrupt bit, reads edu's interrupt status and
 /// the function's PCI status, acknowledges, and makes a DMA to an IOVA the tables do not map, then reads the fault

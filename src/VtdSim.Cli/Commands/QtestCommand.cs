@@ -9,7 +9,8 @@ namespace VtdSim.Cli.Commands;
 /// <summary>
 /// `vtdsim qtest`: serves one machine (RAM + the VT-d unit at 0xfed90000) speaking QEMU's qtest line protocol on
 /// stdin/stdout, a unix socket or TCP on 127.0.0.1 — or, given QEMU's own command line (<see cref="QemuCommandLine"/>),
-/// the channel and unit it names, connecting to the harness for `-qtest unix:PATH`. The protocol is in docs/qtest.md.
+/// the VMM's guest machine it describes on the channel it names, connecting to the harness for `-qtest unix:PATH`.
+/// The protocol is in docs/qtest.md.
 /// </summary>
 public static class QtestCommand
 {
@@ -72,10 +73,11 @@ public static class QtestCommand
             AllowMultipleArgumentsPerToken = false,
         };
         var command = new Command("qtest",
-            "Serve a machine (RAM + VT-d unit at 0xfed90000) over QEMU's qtest line protocol (docs/qtest.md). QEMU's own options are taken too, as a " +
-            "qtest harness gives them: -M q35|pc, -machine q35,accel=qtest, -m SIZE, -nodefaults, -device intel-iommu,PROP=VALUE,..., -display none, " +
-            "-accel qtest, -qtest stdio|unix:PATH|chardev:ID, -qtest-log /dev/null, -S, -chardev socket,id=ID,path=PATH; with -qtest unix:PATH vtdsim " +
-            "connects to the harness. Other QEMU options are refused by name (status 64).")
+            "Serve a machine over QEMU's qtest line protocol (docs/qtest.md): RAM + VT-d unit at 0xfed90000 for vtdsim's own options; for QEMU's own " +
+            "options, as a qtest harness gives them, the guest machine of a VMM (memory, MMIO, port I/O, PCI, intel-iommu, edu): -M q35|pc, " +
+            "-machine q35,accel=qtest, -m SIZE, -nodefaults, -device intel-iommu,PROP=VALUE,..., -device edu,addr=DD.F,dma_mask=N, -bios FILE, " +
+            "-accel qtest|tcg, -icount shift=0,sleep=off, -display none, -qtest stdio|unix:PATH|chardev:ID, -qtest-log /dev/null, -S, " +
+            "-chardev socket,id=ID,path=PATH; with -qtest unix:PATH vtdsim connects to the harness. Other QEMU options are refused by name (status 64).")
         {
             profile, awBits, scalable, caching, snoop, ramSize, socket, tcp, qemuVersion, qemuArguments,
         };
@@ -151,7 +153,7 @@ public static class QtestCommand
     /// <summary>QEMU's abort() after a hardware error ends the process by SIGABRT; a shell reports that as 128 + 6.</summary>
     public const int AbortStatus = 134;
 
-    /// <summary>When the machine ended (a device's hardware error), what QEMU prints on stderr and its status (decision Q47).</summary>
+    /// <summary>When the machine ended (a device's hardware error), what QEMU prints on stderr and its status (decision Q46).</summary>
     private static int? Ended(TextWriter errors, IQtestMachine machine)
     {
         if (machine.Ended is not { } lines) return null;

@@ -34,7 +34,7 @@ public readonly record struct QemuCommandLineError(string Message, int ExitStatu
 /// The QEMU options a qtest harness gives (`-M q35`, `-machine q35,accel=qtest`, `-m`, `-nodefaults`, `-device
 /// intel-iommu,…`, `-device edu,…`, `-device iommu-testdev,…`, `-bios`, `-icount`, `-display none`, `-accel qtest`,
 /// `-qtest …`, `-qtest-log`, `-S`, `-chardev socket,…`), parsed as QEMU parses them. Everything else is refused by
-/// name (docs/qtest.md "QEMU's command line", decisions P14–P16, Q40–Q45).
+/// name (docs/qtest.md "QEMU's command line", decisions P14–P16, Q41–Q44).
 /// </summary>
 public sealed record QemuCommandLine
 {

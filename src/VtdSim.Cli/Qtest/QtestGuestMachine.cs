@@ -138,7 +138,7 @@ public sealed class QtestGuestMachine : IQtestMachine
         return TryAccess(Vmm.Machine.PortIo, port, bytes[..size], write: true, out error);
     }
 
-    /// <summary>Interrupt lines (INTx, the IOAPIC's inputs) are not modelled; a device's MSI is a DMA write, not a line (decision Q46).</summary>
+    /// <summary>Interrupt lines (INTx, the IOAPIC's inputs) are not modelled; a device's MSI is a DMA write, not a line (decision Q45).</summary>
     public string IrqReply(string command) =>
         $"FAIL {command}: not modelled: the guest machine has no interrupt lines to intercept (INTx and the IOAPIC are not modelled; " +
         "an MSI is a DMA write to 0xfee00000)";

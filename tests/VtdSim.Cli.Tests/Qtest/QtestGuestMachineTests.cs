@@ -6,7 +6,7 @@ using VtdSim.Hardware.Profiles;
 namespace VtdSim.Cli.Tests.Qtest;
 
 /// <summary>
-/// `vtdsim qtest` with QEMU's command line serves the VMM's guest machine (decisions Q40–Q48). The expected replies are
+/// `vtdsim qtest` with QEMU's command line serves the VMM's guest machine (decisions Q40–Q47). The expected replies are
 /// Debian's QEMU 7.2.22 answers to the same lines on the same command line (`-M q35 -nodefaults -accel tcg -icount
 /// shift=0,sleep=off -m 256M -bios TINY -device intel-iommu -device edu,addr=04.0`, TINY being 64 KiB of 0xff with
 /// `cli; hlt` at 0xfff0), captured by hand; the differential suite compares with a live QEMU where one is installed.
