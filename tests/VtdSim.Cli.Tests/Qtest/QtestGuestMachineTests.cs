@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using System.Text;
 using VtdSim.Cli.Qtest;
 using VtdSim.Cli.Tests.Support;
@@ -307,5 +308,56 @@ public sealed class QtestGuestMachineTests : IDisposable
         Assert.Equal("OK 0x11", q.Execute("read 0xfffc0000 1"));
         Assert.Equal("OK 0x22", q.Execute("read 0xffffffff 1"));
         Assert.Equal("OK 0x22", q.Execute("read 0xfffff 1")); // isa-bios: the last 128 KiB below 1 MiB
+    }
+
+    [Fact]
+    public async Task ASocketServerStopsWhenTheMachineEnds()
+    {
+        string path = Path.Combine(_directory.FullName, "qtest.sock");
+        QtestGuestMachine machine = Build("-M", "q35", "-nodefaults", "-device", "edu,addr=04.0");
+        var log = new StringWriter();
+        using var server = QtestSocketServer.ListenUnix(path);
+        Task serving = Task.Run(() => server.ServeAsync(machine, CancellationToken.None, log));
+        using var client = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await client.ConnectAsync(new UnixDomainSocketEndPoint(path));
+        await using var stream = new NetworkStream(client);
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(EduSetUp + EduOutOfBounds + "clock_step\n"));
+        string replies = await new StreamReader(stream).ReadToEndAsync().WaitAsync(CliProcess.Watchdog); // the server closes it
+        Assert.Equal(string.Concat(Enumerable.Repeat("OK\n", 8)), replies);
+        await serving.WaitAsync(CliProcess.Watchdog); // and takes no further connection
+        Assert.Equal(1, server.Connections);
+        Assert.Equal("q35, RAM 0x8000000, edu at 04.0", machine.Description);
+    }
+
+    [Fact]
+    public void TheClockAndThePortsRefuseWhatQemuWouldAssertOn()
+    {
+        QtestInterpreter q = Serve("-M", "q35", "-nodefaults", "-device", "edu,addr=04.0");
+        Assert.Contains("clock_step", q.Execute("help")); // the qtest accelerator: the clock commands exist
+        Expect(q,
+            "inb 0x10000 -> FAIL inb: ADDR (argument 1) 0x10000 is beyond the port I/O space (0x0..0xffff)",
+            "outl 0x10000 1 -> FAIL outl: ADDR (argument 1) 0x10000 is beyond the port I/O space (0x0..0xffff)",
+            "clock_step -5 -> OK 0",
+            "clock_set -5 -> OK 0",
+            "clock_step 1000 -> OK 1000",
+            "clock_set 10 -> OK 1000",
+            "clock_step 9223372036854775807 -> FAIL clock_step: stepping 9223372036854775807 ns from 1000 ns would overflow the 64-bit clock",
+            "readq 0xfffffffffffffffc -> FAIL readq: 0xfffffffffffffffc + 0x8 bytes runs past the top of the 64-bit address space",
+            // Accesses that straddle the two ports, as QEMU 7.2.22 answers them: each port gets its part, CONFIG_ADDRESS
+            // answers with its low bytes whatever the offset, and a 1-byte write does not set it.
+            "outb 0xcfb 0x1ff -> OK",
+            "inl 0xcf8 -> OK 0x0000",
+            "outl 0xcf8 0x80002000 -> OK",
+            "inl 0xcfa -> OK 0x12342000",
+            "inw 0xcfb -> OK 0x3400");
+    }
+
+    [Theory]
+    [InlineData("-accel", "qtest:tcg", true)]   // the first accelerator the model knows
+    [InlineData("-accel", "tcg:qtest", false)]
+    public void TheFirstAcceleratorDecidesTheClock(string option, string value, bool clockCommands)
+    {
+        string[] args = ["-M", "q35", option, value, .. clockCommands ? Array.Empty<string>() : ["-icount", "auto,sleep=off"]];
+        Assert.Equal(clockCommands, Build(args).HasClockCommands);
     }
 }
