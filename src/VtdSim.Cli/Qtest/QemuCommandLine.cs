@@ -157,8 +157,6 @@ public sealed record QemuCommandLine
                         }
                         if (!QtestNumbers.TryParseRamSize(size, out ulong bytes, out string problem))
                             return Fail(out result, out error, $"{where}: {problem}", QemuCommandLineError.QemuError);
-                        if (bytes < MachineOptions.MinRamSize || bytes > MachineOptions.MaxRamSize)
-                            return Fail(out result, out error, $"{where}: not modelled (the model's machines take 1M to 4T)", QemuCommandLineError.NotModelled);
                         r = r with { RamSize = bytes, RamSizeGiven = true };
                         break;
                     }

@@ -99,14 +99,12 @@ public static class QtestServedMachine
     {
         machine = null;
         error = default;
-        if (ramSizeOption is ulong ram)
+        if (ramSizeOption is ulong ram) qemu = qemu with { RamSize = ram, RamSizeGiven = true };
+        if (qemu.RamSize < MachineOptions.MinRamSize || qemu.RamSize > MachineOptions.MaxRamSize)
         {
-            if (ram < MachineOptions.MinRamSize || ram > MachineOptions.MaxRamSize)
-            {
-                error = new($"--ram-size 0x{ram:x}: not modelled (the model's machines take 1M to 4T)", QemuCommandLineError.NotModelled);
-                return false;
-            }
-            qemu = qemu with { RamSize = ram, RamSizeGiven = true };
+            error = new($"{(ramSizeOption is null ? "-m" : "--ram-size")} 0x{qemu.RamSize:x}: not modelled (the model's machines take 1M to 4T)",
+                QemuCommandLineError.NotModelled);
+            return false;
         }
         // What QEMU accepts but the model's unit does not model is refused by name before the VMM starts (decision P6).
         if (qemu.IntelIommu is { } iommu && !iommu.TryToProfile(out _, out string unmodelled))

@@ -56,7 +56,6 @@ public class QemuCommandLineTests
     [InlineData(new[] { "-icount", "shift=0" }, "-icount shift=0: not modelled with sleep=on (the virtual clock would follow the host's; give sleep=off)", 64)]
     [InlineData(new[] { "-icount", "shift=0,sleep=off,align=on" }, "-icount shift=0,sleep=off,align=on: icount property 'align' is not modelled", 64)]
     [InlineData(new[] { "-icount", "shift=12,sleep=off" }, "-icount shift=12,sleep=off: icount shift '12' is not modelled (0 to 10 or auto)", 64)]
-    [InlineData(new[] { "-m", "8T" }, "-m 8T: not modelled (the model's machines take 1M to 4T)", 64)]
     [InlineData(new[] { "-mon", "chardev=char0,mode=control" }, "-mon: not modelled", 64)]
     [InlineData(new[] { "-audio", "none" }, "-audio: not modelled", 64)]
     [InlineData(new[] { "disk.img" }, "disk.img: a disk image is not modelled", 64)]
@@ -96,6 +95,7 @@ public class QemuCommandLineTests
         "vtdsim: -device edu,addr=1f.0: PCI: slot 31 function 0 not available for edu, in use by ICH9-LPC,id=(null)")]
     [InlineData(new[] { "qtest", "-M", "q35", "-bios", "/nonexistent/bios.bin" }, 1, "vtdsim: -bios /nonexistent/bios.bin: could not load PC BIOS '/nonexistent/bios.bin'")]
     [InlineData(new[] { "qtest", "-M", "q35", "--ram-size", "8T" }, 64, "vtdsim: --ram-size 0x80000000000: not modelled (the model's machines take 1M to 4T)")]
+    [InlineData(new[] { "qtest", "-M", "q35", "-m", "512K" }, 64, "vtdsim: -m 0x80000: not modelled (the model's machines take 1M to 4T)")]
     [InlineData(new[] { "qtest", "-M", "q35", "-device", "intel-iommu,dma-translation=off" }, 64,
         "vtdsim: -device intel-iommu,dma-translation=off: dma-translation=off (an IOMMU for interrupt remapping only) is not modelled")]
     [InlineData(new[] { "qtest", "-M", "q35", "-device", "intel-iommu,x-pasid-mode=on" }, 1,

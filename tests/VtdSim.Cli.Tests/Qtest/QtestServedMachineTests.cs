@@ -37,6 +37,8 @@ public class QtestServedMachineTests
         Assert.Equal(4UL << 30, Assert.IsType<QtestMachine>(machine).Options.RamSize); // vtdsim qtest's own default (docs/qtest.md)
         Assert.True(QtestServedMachine.TryBuild(Qemu("-m", "2G"), NoUnit, null, out machine, out error), error.Message);
         Assert.Equal(2UL << 30, Assert.IsType<QtestMachine>(machine).Options.RamSize); // -m alone does not describe a machine but sizes its RAM
+        Assert.True(QtestServedMachine.TryBuild(Qemu("-m", "8T"), NoUnit, null, out machine, out error), error.Message);
+        Assert.Equal(8UL << 40, Assert.IsType<QtestMachine>(machine).Options.RamSize); // beyond the VMM's 4 TiB, as before
     }
 
     [Fact]
