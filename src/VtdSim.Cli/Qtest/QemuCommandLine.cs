@@ -72,7 +72,8 @@ public sealed record QemuCommandLine
     /// <summary>Whether any QEMU option was given at all.</summary>
     public bool Any { get; init; }
 
-    private static readonly HashSet<string> WithArgument = ["M", "machine", "m", "device", "display", "accel", "qtest", "qtest-log", "chardev", "bios", "icount"];
+    private static readonly HashSet<string> WithArgument =
+        ["M", "machine", "m", "device", "display", "accel", "qtest", "qtest-log", "chardev", "bios", "icount"];
     private static readonly HashSet<string> WithoutArgument = ["nodefaults", "S"];
 
     /// <summary>Whether QEMU option NAME (without its dash) takes an argument; null for an option the model does not know.</summary>
@@ -232,7 +233,8 @@ public sealed record QemuCommandLine
                 return Fail(out result, out error, $"-device {driver}: not modelled", QemuCommandLineError.NotModelled);
             if (emulated.Count > 0)
                 return Fail(out result, out error,
-                    $"{where}: after -device {emulated[0].Text}: not modelled (QEMU leaves the DMA of a PCI device created before intel-iommu untranslated; give intel-iommu first)",
+                    $"{where}: after -device {emulated[0].Text}: not modelled (QEMU leaves the DMA of a PCI device created before intel-iommu " +
+                    "untranslated; give intel-iommu first)",
                     QemuCommandLineError.NotModelled);
             if (r.Machine != MachineType.Q35)
                 return Fail(out result, out error, $"{where}: Parameter 'driver' expects a dynamic sysbus device type for the machine", QemuCommandLineError.QemuError);
@@ -300,7 +302,8 @@ public sealed record QemuCommandLine
             switch (o.Name)
             {
                 case "shift":
-                    if (o.Value != "auto" && !(int.TryParse(o.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int shift) && shift <= 10))
+                    if (o.Value != "auto"
+                        && !(int.TryParse(o.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int shift) && shift <= 10))
                     {
                         problem = $"icount shift '{o.Value}' is not modelled (0 to 10 or auto)";
                         return false;

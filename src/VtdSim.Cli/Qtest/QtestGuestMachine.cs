@@ -15,8 +15,8 @@ namespace VtdSim.Cli.Qtest;
 /// <see cref="PhysicalMachine"/> with a VT-d unit, its kernel booted) runs a <see cref="Vmm"/> started with the QEMU
 /// command line's options, and qtest drives the VMM's guest machine at QEMU's addresses. CPU accesses go through the
 /// flat view of the "memory" address space as QEMU's address_space_read/write do: RAM is read and written (also where a
-/// PAM segment shows it read-only), ROM is read and its writes dropped, I/O regions get their operations (split into naturally aligned
-/// accesses of up to 8 bytes), and what no region claims reads as zero and drops writes. Port I/O goes through the
+/// PAM segment shows it read-only), ROM is read and its writes dropped, I/O regions get their operations (split into
+/// naturally aligned accesses of up to 8 bytes), and what no region claims reads as zero and drops writes. Port I/O goes through the
 /// "I/O" address space (PCI configuration cycles at 0xcf8/0xcfc), where nothing reads as all ones. The machine's clock
 /// drives device timers (edu's DMA): under the qtest accelerator only clock_step and clock_set move it; under tcg with
 /// `-icount …,sleep=off` the vCPU is idle, so after each command the clock jumps to the deadlines of the timers armed
@@ -63,7 +63,8 @@ public sealed class QtestGuestMachine : IQtestMachine
     public static bool TryStart(VmmOptions options, byte[]? bios, bool icountNoSleep, out QtestGuestMachine? machine, out string error)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (bios is not null && (bios.Length == 0 || bios.Length > BiosRegionSize)) throw new ArgumentException("the firmware image must be 1 byte to 256 KiB", nameof(bios));
+        if (bios is not null && (bios.Length == 0 || bios.Length > BiosRegionSize))
+            throw new ArgumentException("the firmware image must be 1 byte to 256 KiB", nameof(bios));
         var m = new QtestGuestMachine(options, bios, icountNoSleep);
         if (!m.TryBuild(out error))
         {
@@ -75,8 +76,10 @@ public sealed class QtestGuestMachine : IQtestMachine
     }
 
     public string Description =>
-        $"{(Options.Machine.Type == VtdSim.Vmm.Machines.MachineType.Q35 ? "q35" : "pc")}, RAM 0x{Options.Machine.RamSize:x}" +
-        (Vmm.VIommu is { } u ? $", intel-iommu ({u.Profile.Name})" : "") + string.Concat(Vmm.Machine.Devices.Select(d => $", {d.Model} at {Slot(d.Function.DevFn)}"));
+        $"{TypeName}, RAM 0x{Options.Machine.RamSize:x}" + (Vmm.VIommu is { } u ? $", intel-iommu ({u.Profile.Name})" : "") +
+        string.Concat(Vmm.Machine.Devices.Select(d => $", {d.Model} at {Slot(d.Function.DevFn)}"));
+
+    private string TypeName => Options.Machine.Type == VtdSim.Vmm.Machines.MachineType.Q35 ? "q35" : "pc";
 
     // ---- CPU accesses ----
 
@@ -224,7 +227,7 @@ public sealed class QtestGuestMachine : IQtestMachine
     {
         string viommu = Vmm.VIommu is { } u ? $"viommu=0x{u.RegisterBase.Value:x} cap=0x{u.Profile.Cap.Raw:x16} ecap=0x{u.Profile.Ecap.Raw:x16}" : "viommu=none";
         string devices = Vmm.Machine.Devices.Count == 0 ? "none" : string.Join(',', Vmm.Machine.Devices.Select(d => $"{d.Model}@{Slot(d.Function.DevFn)}"));
-        return $"machine={(Options.Machine.Type == VtdSim.Vmm.Machines.MachineType.Q35 ? "q35" : "pc")} ram=0x{Options.Machine.RamSize:x} {viommu} " +
+        return $"machine={TypeName} ram=0x{Options.Machine.RamSize:x} {viommu} " +
             $"devices={devices} accel={(_icountNoSleep ? "tcg,icount-sleep=off" : "qtest")} clock={ClockNs}";
     }
 
