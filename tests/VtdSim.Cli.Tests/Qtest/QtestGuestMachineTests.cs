@@ -116,6 +116,34 @@ public sealed class QtestGuestMachineTests : IDisposable
     }
 
     [Fact]
+    public void MmconfigAndTheWindowsBelow1MiBAsQemu()
+    {
+        Expect(Serve(AsQemuGetsIt("intel-iommu", "edu,addr=04.0")),
+            "readl 0xb0000000 -> OK 0x0000000000000000",       // MMCONFIG is off at reset
+            "readl 0xa0000 -> OK 0x0000000000000000",          // no VGA (-nodefaults): the SMRAM window shows PCI, nothing
+            "writel 0xa0000 0x55 -> OK",
+            "readl 0xa0000 -> OK 0x0000000000000055",
+            "writel 0x30000 0x77 -> OK",                       // the SMBASE blackhole is off: RAM
+            "readl 0x30000 -> OK 0x0000000000000077",
+            "outl 0xcf8 0x80000060 -> OK",                     // PCIEXBAR of 00:00.0
+            "inl 0xcfc -> OK 0xb0000000",
+            "outl 0xcfc 0xb0000001 -> OK",                     // enabled: 256 MiB at 0xb0000000
+            "readl 0xb0000000 -> OK 0x0000000029c08086",       // the MCH
+            "readl 0xb0020000 -> OK 0x0000000011e81234",       // edu at 04.0
+            "readl 0xb0020008 -> OK 0x0000000000ff0010",
+            "readw 0xb0020002 -> OK 0x00000000000011e8",
+            "readq 0xb0020000 -> OK 0x0010000011e81234",
+            "writel 0xb0020010 0xe0000000 -> OK",              // BAR0 and memory decoding through MMCONFIG
+            "writew 0xb0020004 0x2 -> OK",
+            "readl 0xe0000000 -> OK 0x00000000010000ed",
+            "readl 0xb00f8000 -> OK 0x0000000029188086",       // the ICH9 LPC bridge at 1f.0
+            "outl 0xcf8 0x8000fa00 -> OK",                     // AHCI at 1f.2
+            "inl 0xcfc -> OK 0x29228086",
+            "outl 0xcf8 0x80000008 -> OK",
+            "inl 0xcfc -> OK 0x6000000");                      // the MCH's class: host bridge
+    }
+
+    [Fact]
     public void PamSegmentsAsQemusQtestSeesThem()
     {
         // PAM0 (0x90 of 00:00.0) bits 5:4 select what 0xf0000-0xfffff shows. qtest writes into RAM where a PAM segment
