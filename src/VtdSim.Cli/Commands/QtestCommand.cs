@@ -9,7 +9,8 @@ namespace VtdSim.Cli.Commands;
 /// <summary>
 /// `vtdsim qtest`: serves one machine (RAM + the VT-d unit at 0xfed90000) speaking QEMU's qtest line protocol on
 /// stdin/stdout, a unix socket or TCP on 127.0.0.1 — or, given QEMU's own command line (<see cref="QemuCommandLine"/>),
-/// the channel and unit it names, connecting to the harness for `-qtest unix:PATH`. The protocol is in docs/qtest.md.
+/// the VMM's guest machine it describes on the channel it names, connecting to the harness for `-qtest unix:PATH`.
+/// The protocol is in docs/qtest.md.
 /// </summary>
 public static class QtestCommand
 {
@@ -72,10 +73,11 @@ public static class QtestCommand
             AllowMultipleArgumentsPerToken = false,
         };
         var command = new Command("qtest",
-            "Serve a machine (RAM + VT-d unit at 0xfed90000) over QEMU's qtest line protocol (docs/qtest.md). QEMU's own options are taken too, as a " +
-            "qtest harness gives them: -M q35|pc, -machine q35,accel=qtest, -m SIZE, -nodefaults, -device intel-iommu,PROP=VALUE,..., -display none, " +
-            "-accel qtest, -qtest stdio|unix:PATH|chardev:ID, -qtest-log /dev/null, -S, -chardev socket,id=ID,path=PATH; with -qtest unix:PATH vtdsim " +
-            "connects to the harness. Other QEMU options are refused by name (status 64).")
+            "Serve a machine over QEMU's qtest line protocol (docs/qtest.md): RAM + VT-d unit at 0xfed90000 for vtdsim's own options; for QEMU's own " +
+            "options, as a qtest harness gives them, the guest machine of a VMM (memory, MMIO, port I/O, PCI, intel-iommu, edu): -M q35|pc, " +
+            "-machine q35,accel=qtest, -m SIZE, -nodefaults, -device intel-iommu,PROP=VALUE,..., -device edu,addr=DD.F,dma_mask=N, -bios FILE, " +
+            "-accel qtest|tcg, -icount shift=0,sleep=off, -display none, -qtest stdio|unix:PATH|chardev:ID, -qtest-log /dev/null, -S, " +
+            "-chardev socket,id=ID,path=PATH; with -qtest unix:PATH vtdsim connects to the harness. Other QEMU options are refused by name (status 64).")
         {
             profile, awBits, scalable, caching, snoop, ramSize, socket, tcp, qemuVersion, qemuArguments,
         };
@@ -106,9 +108,16 @@ public static class QtestCommand
             if (qemu.Channel is not null && transportOption)
                 return Refuse(errors, new("choose one of -qtest and --socket/--tcp", Program.Usage));
             var legacy = Legacy(parse.CommandResult);
-            if (!QtestServedMachine.TryBuild(qemu, legacy, parse.GetResult(ramSize) is { Implicit: false } ? parse.GetValue(ramSize) : null, out QtestMachine? machine,
+            if (!QtestServedMachine.TryBuild(qemu, legacy, parse.GetResult(ramSize) is { Implicit: false } ? parse.GetValue(ramSize) : null, out IQtestMachine? machine,
                     out refused))
                 return Refuse(errors, refused);
+            int served = await ServeChannel(qemu, machine, parse, errors, cancellationToken);
+            return Ended(errors, machine) ?? served;
+        });
+        return command;
+
+        async Task<int> ServeChannel(QemuCommandLine qemu, IQtestMachine machine, ParseResult parse, TextWriter errors, CancellationToken cancellationToken)
+        {
             switch (qemu.Channel)
             {
                 case QtestChannel.UnixSocket { Server: false } client:
@@ -138,8 +147,18 @@ public static class QtestCommand
                 await QtestStdio.ServeAsync(machine, standardOutput(), cancellationToken);
             }
             return 0;
-        });
-        return command;
+        }
+    }
+
+    /// <summary>QEMU's abort() after a hardware error ends the process by SIGABRT; a shell reports that as 128 + 6.</summary>
+    public const int AbortStatus = 134;
+
+    /// <summary>When the machine ended (a device's hardware error), what QEMU prints on stderr and its status (decision Q46).</summary>
+    private static int? Ended(TextWriter errors, IQtestMachine machine)
+    {
+        if (machine.Ended is not { } lines) return null;
+        foreach (string line in lines) errors.WriteLine(line);
+        return AbortStatus;
     }
 
     /// <summary>The hidden option that carries QEMU's own options to the command (see <see cref="PassQemuOptions"/>).</summary>
@@ -179,7 +198,7 @@ public static class QtestCommand
         return refused.ExitStatus;
     }
 
-    private static async Task Serve(QtestSocketServer server, QtestMachine machine, CancellationToken cancellationToken)
+    private static async Task Serve(QtestSocketServer server, IQtestMachine machine, CancellationToken cancellationToken)
     {
         // SIGINT/SIGTERM stop the server cleanly (the unix socket file is removed) instead of killing the process. If a
         // command is being carried out, or a signal comes a second time, the server does not wait for it: it removes
@@ -200,7 +219,7 @@ public static class QtestCommand
         }
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-        log.WriteLine($"vtdsim qtest: profile {machine.Unit.Profile.Name}, RAM 0x{machine.Machine.Memory.Size:x}, listening on {server.Endpoint}");
+        log.WriteLine($"vtdsim qtest: {machine.Description}, listening on {server.Endpoint}");
         await server.ServeAsync(machine, stop.Token, log);
         log.WriteLine("vtdsim qtest: stopped");
     }

@@ -1,6 +1,8 @@
 using VtdSim.Hardware.Profiles;
+using VtdSim.Vmm;
 using VtdSim.Vmm.Devices;
 using VtdSim.Vmm.Machines;
+using VtdSim.Vmm.Vfio;
 
 namespace VtdSim.Cli.Qtest;
 
@@ -30,8 +32,9 @@ public readonly record struct QemuCommandLineError(string Message, int ExitStatu
 
 /// <summary>
 /// The QEMU options a qtest harness gives (`-M q35`, `-machine q35,accel=qtest`, `-m`, `-nodefaults`, `-device
-/// intel-iommu,…`, `-display none`, `-accel qtest`, `-qtest …`, `-qtest-log`, `-S`, `-chardev socket,…`), parsed
-/// as QEMU parses them. Everything else is refused by name (docs/qtest.md "QEMU's command line", decisions P14–P16).
+/// intel-iommu,…`, `-device edu,…`, `-device iommu-testdev,…`, `-bios`, `-icount`, `-display none`, `-accel qtest`,
+/// `-qtest …`, `-qtest-log`, `-S`, `-chardev socket,…`), parsed as QEMU parses them. Everything else is refused by
+/// name (docs/qtest.md "QEMU's command line", decisions P14–P16, Q41–Q44).
 /// </summary>
 public sealed record QemuCommandLine
 {
@@ -40,7 +43,7 @@ public sealed record QemuCommandLine
 
     /// <summary>The machine type; QEMU's x86 default is `pc` when neither -M nor -machine names one.</summary>
     public MachineType Machine { get; init; } = MachineType.Pc;
-    /// <summary>Whether -M, -machine or -device was given: the command line describes a QEMU machine.</summary>
+    /// <summary>Whether -M, -machine, -device or -bios was given: the command line describes a QEMU machine.</summary>
     public bool DescribesMachine { get; init; }
     public ulong RamSize { get; init; } = DefaultRamSize;
     public bool RamSizeGiven { get; init; }
@@ -49,6 +52,19 @@ public sealed record QemuCommandLine
     public IntelIommuProperties? IntelIommu { get; init; }
     /// <summary>The `-device intel-iommu…` text as given, for messages.</summary>
     public string? IntelIommuText { get; init; }
+    /// <summary>The emulated devices (`-device edu,…`, `-device iommu-testdev,…`), in command-line order.</summary>
+    public IReadOnlyList<DeviceOptions> Devices { get; init; } = [];
+    /// <summary>`-bios FILE`: the firmware image's path (null: the model's own image).</summary>
+    public string? Bios { get; init; }
+    /// <summary>
+    /// The accelerator the machine runs under: `qtest` (what qtest harnesses ask for, and the model's choice when none
+    /// is given) or `tcg` (the first of an `-accel`/`accel=` list that the model knows).
+    /// </summary>
+    public bool Tcg { get; init; }
+    /// <summary>`-icount …,sleep=off`: with an idle vCPU the virtual clock jumps to the next timer deadline (decision Q43).</summary>
+    public bool IcountNoSleep { get; init; }
+    /// <summary>The QEMU release whose options these are.</summary>
+    public QemuVersion Version { get; init; } = QemuVersion.Qemu72;
     /// <summary>Where qtest talks (null: not given on the command line).</summary>
     public QtestChannel? Channel { get; init; }
     /// <summary>Warnings QEMU would print (deprecated short-form booleans).</summary>
@@ -56,7 +72,8 @@ public sealed record QemuCommandLine
     /// <summary>Whether any QEMU option was given at all.</summary>
     public bool Any { get; init; }
 
-    private static readonly HashSet<string> WithArgument = ["M", "machine", "m", "device", "display", "accel", "qtest", "qtest-log", "chardev"];
+    private static readonly HashSet<string> WithArgument =
+        ["M", "machine", "m", "device", "display", "accel", "qtest", "qtest-log", "chardev", "bios", "icount"];
     private static readonly HashSet<string> WithoutArgument = ["nodefaults", "S"];
 
     /// <summary>Whether QEMU option NAME (without its dash) takes an argument; null for an option the model does not know.</summary>
@@ -77,7 +94,8 @@ public sealed record QemuCommandLine
         string? machineType = null;
         string? qtest = null;
         var devices = new List<string>();
-        var r = new QemuCommandLine { Any = tokens.Count > 0 };
+        string? accel = null;
+        var r = new QemuCommandLine { Any = tokens.Count > 0, Version = version };
         for (int i = 0; i < tokens.Count; i++)
         {
             string token = tokens[i];
@@ -108,6 +126,7 @@ public sealed record QemuCommandLine
                                 break;
                             case "accel":
                                 if (AccelProblem(o.Value) is { } problem) return Fail(out result, out error, $"{where}: {problem}", QemuCommandLineError.NotModelled);
+                                accel ??= o.Value.Split(':')[0];
                                 break;
                             default:
                                 return Fail(out result, out error, $"{where}: machine property '{o.Name}' is not modelled", QemuCommandLineError.NotModelled);
@@ -121,7 +140,10 @@ public sealed record QemuCommandLine
                         if (parts.FirstOrDefault(o => o.Name != "accel") is { Name.Length: > 0 } extra)
                             return Fail(out result, out error, $"{where}: accelerator property '{extra.Name}' is not modelled", QemuCommandLineError.NotModelled);
                         foreach (QemuOption o in parts)
+                        {
                             if (AccelProblem(o.Value) is { } problem) return Fail(out result, out error, $"{where}: {problem}", QemuCommandLineError.NotModelled);
+                            accel ??= o.Value.Split(':')[0];
+                        }
                         break;
                     }
                 case "m":
@@ -142,6 +164,14 @@ public sealed record QemuCommandLine
                 case "device":
                     devices.Add(value);
                     r = r with { DescribesMachine = true };
+                    break;
+                case "bios":
+                    r = r with { Bios = value, DescribesMachine = true };
+                    break;
+                case "icount":
+                    if (!TryParseIcount(value, out bool noSleep, out string icountProblem, out int icountStatus, warnings))
+                        return Fail(out result, out error, $"{where}: {icountProblem}", icountStatus);
+                    r = r with { IcountNoSleep = noSleep };
                     break;
                 case "display":
                     if (value != "none") return Fail(out result, out error, $"{where}: not modelled (only -display none)", QemuCommandLineError.NotModelled);
@@ -180,6 +210,7 @@ public sealed record QemuCommandLine
             }
         }
 
+        var emulated = new List<DeviceOptions>();
         foreach (string device in devices)
         {
             string driver = QemuOptionText.Split(device, "driver").FirstOrDefault(o => o.Name == "driver").Value ?? "";
@@ -188,8 +219,23 @@ public sealed record QemuCommandLine
             string where = $"-device {device}";
             if (driver.Length == 0)
                 return Fail(out result, out error, $"{where}: Parameter 'driver' is missing", QemuCommandLineError.QemuError);
+            if (DeviceOptions.Models.Contains(driver))
+            {
+                // iommu-testdev is a newer QEMU's device: QEMU 7.2 does not know the name.
+                if (driver != "edu" && version == QemuVersion.Qemu72)
+                    return Fail(out result, out error, $"{where}: '{driver}' is not a valid device model name", QemuCommandLineError.QemuError);
+                if (!DeviceOptions.TryParse(device, out DeviceOptions? parsed, out string deviceProblem))
+                    return Fail(out result, out error, $"{where}: {deviceProblem}", QemuCommandLineError.QemuError);
+                emulated.Add(parsed!);
+                continue;
+            }
             if (driver != "intel-iommu")
                 return Fail(out result, out error, $"-device {driver}: not modelled", QemuCommandLineError.NotModelled);
+            if (emulated.Count > 0)
+                return Fail(out result, out error,
+                    $"{where}: after -device {emulated[0].Text}: not modelled (QEMU leaves the DMA of a PCI device created before intel-iommu " +
+                    "untranslated; give intel-iommu first)",
+                    QemuCommandLineError.NotModelled);
             if (r.Machine != MachineType.Q35)
                 return Fail(out result, out error, $"{where}: Parameter 'driver' expects a dynamic sysbus device type for the machine", QemuCommandLineError.QemuError);
             if (r.IntelIommu is not null)
@@ -200,6 +246,14 @@ public sealed record QemuCommandLine
                 return Fail(out result, out error, $"{where}: {problem}", QemuCommandLineError.QemuError);
             r = r with { IntelIommu = properties, IntelIommuText = device };
         }
+        r = r with { Devices = emulated, Tcg = accel == "tcg" };
+        if (r.IcountNoSleep && !r.Tcg)
+            return Fail(out result, out error, "-icount: not modelled without -accel tcg (with the qtest accelerator, clock_step moves the clock)",
+                QemuCommandLineError.NotModelled);
+        if (r.Tcg && r.DescribesMachine && !r.IcountNoSleep)
+            return Fail(out result, out error,
+                "-accel tcg: not modelled without -icount shift=0,sleep=off (the virtual clock would follow the host's; the model has no wall clock)",
+                QemuCommandLineError.NotModelled);
 
         if (qtest is not null)
         {
@@ -223,24 +277,56 @@ public sealed record QemuCommandLine
     }
 
     /// <summary>
-    /// The profile of the unit the qtest machine serves, from `-device intel-iommu` (the seam where the full guest
-    /// machine will be built from these options later). False for what the model does not model.
+    /// The VMM this command line describes (decision Q41): the machine at reset (no firmware runs: the model has no
+    /// CPU), its RAM, default devices, intel-iommu and emulated devices, as a VMM of this QEMU release (the erratum
+    /// policy of that release; nothing is passed through).
     /// </summary>
-    public bool TryServedProfile(out VtdProfile profile, out QemuCommandLineError error)
+    public VmmOptions ToVmmOptions() => new VmmOptions
     {
-        profile = null!;
-        error = default;
-        if (IntelIommu is null)
+        Machine = new MachineOptions { Type = Machine, RamSize = RamSize, Defaults = !NoDefaults, Devices = Devices, Booted = false },
+        ErratumPolicy = Version == QemuVersion.Qemu72 ? ErratumPolicy.Qemu72 : ErratumPolicy.Qemu11,
+    }.WithIntelIommu(IntelIommu);
+
+    /// <summary>
+    /// `-icount [shift=]N|auto[,sleep=on|off][,align=…]`: the model has no instructions to count, so only sleep=off is
+    /// modelled (the clock jumps to the next deadline while the vCPU idles); a shift of 0 to 10 or auto is accepted.
+    /// </summary>
+    private static bool TryParseIcount(string text, out bool noSleep, out string problem, out int status, List<string> warnings)
+    {
+        noSleep = false;
+        problem = "";
+        status = QemuCommandLineError.NotModelled;
+        bool sleep = true;
+        foreach (QemuOption o in QemuOptionText.Split(text, "shift", warnings))
         {
-            error = new($"-M {(Machine == MachineType.Q35 ? "q35" : "pc")}: a machine without -device intel-iommu is not modelled (the qtest machine is RAM and intel-iommu)",
-                QemuCommandLineError.NotModelled);
+            switch (o.Name)
+            {
+                case "shift":
+                    if (o.Value != "auto"
+                        && !(int.TryParse(o.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int shift) && shift <= 10))
+                    {
+                        problem = $"icount shift '{o.Value}' is not modelled (0 to 10 or auto)";
+                        return false;
+                    }
+                    break;
+                case "sleep":
+                    if (!TryBool(o, out sleep, out problem))
+                    {
+                        status = QemuCommandLineError.QemuError;
+                        return false;
+                    }
+                    break;
+                default:
+                    problem = $"icount property '{o.Name}' is not modelled";
+                    return false;
+            }
+        }
+        if (sleep)
+        {
+            problem = "not modelled with sleep=on (the virtual clock would follow the host's; give sleep=off)";
             return false;
         }
-        if (!IntelIommu.TryToProfile(out profile, out string problem))
-        {
-            error = new($"-device {IntelIommuText}: {problem}", QemuCommandLineError.NotModelled);
-            return false;
-        }
+        noSleep = true;
         return true;
     }
 

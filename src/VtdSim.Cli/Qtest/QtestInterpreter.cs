@@ -7,9 +7,10 @@ using VtdSim.Hardware.Translation;
 namespace VtdSim.Cli.Qtest;
 
 /// <summary>
-/// Executes one qtest command line against a <see cref="QtestMachine"/> and returns the reply, as QEMU's qtest server
+/// Executes one qtest command line against an <see cref="IQtestMachine"/> and returns the reply, as QEMU's qtest server
 /// words it ("OK", "OK 0x%016x", "FAIL …"), plus VtdSim's extension commands. Never throws: a malformed line gets a
-/// FAIL that names the argument and the reason, and the machine is left as it was. Commands are listed in docs/qtest.md.
+/// FAIL that names the argument and the reason, and the machine is left as it was. After each command the machine idles
+/// (<see cref="IQtestMachine.Idle"/>). Commands are listed in docs/qtest.md.
 /// </summary>
 public sealed class QtestInterpreter
 {
@@ -17,9 +18,9 @@ public sealed class QtestInterpreter
     public const int MaxTransferBytes = 16 << 20;
 
     private static readonly Dictionary<string, CommandSpec> Commands = BuildCommands();
-    private readonly QtestMachine _machine;
+    private readonly IQtestMachine _machine;
 
-    public QtestInterpreter(QtestMachine machine)
+    public QtestInterpreter(IQtestMachine machine)
     {
         ArgumentNullException.ThrowIfNull(machine);
         _machine = machine;
@@ -28,14 +29,35 @@ public sealed class QtestInterpreter
     /// <summary>Every command with its usage, for `help` and the documentation tests.</summary>
     public static IEnumerable<(string Name, string Usage)> CommandList => Commands.Values.Select(c => (c.Name, c.Usage));
 
+    /// <summary>
+    /// Whether the last command's reply is withheld: the machine ended while carrying it out (a device's hardware error
+    /// aborts QEMU before it answers), so a session sends nothing for it and ends.
+    /// </summary>
+    public bool ReplyWithheld { get; private set; }
+
     /// <summary>Runs one line (without its newline) and returns the reply; `events` returns several lines joined by '\n'.</summary>
     public string Execute(string line)
     {
         ArgumentNullException.ThrowIfNull(line);
+        ReplyWithheld = false;
+        if (_machine.Ended is { } ended && !line.Split([' ', '\t', '\r'], StringSplitOptions.RemoveEmptyEntries).SequenceEqual(["reset"]))
+            return $"FAIL the machine has ended ({OneLine(string.Join(" ", ended))}); send 'reset' for a new one";
+        string reply = Run(line);
+        if (_machine.Ended is not null)
+        {
+            ReplyWithheld = true;
+            return reply;
+        }
+        _machine.Idle();
+        return reply;
+    }
+
+    private string Run(string line)
+    {
         string[] words = line.Split([' ', '\t', '\r'], StringSplitOptions.RemoveEmptyEntries);
         if (words.Length == 0) return "FAIL empty line; send a command such as 'readq 0xfed90008' (try 'help')";
         string name = words[0];
-        if (!Commands.TryGetValue(name, out CommandSpec? spec))
+        if (!Commands.TryGetValue(name, out CommandSpec? spec) || (spec.ClockCommand && !_machine.HasClockCommands))
             return $"FAIL Unknown command '{OneLine(QtestNumbers.Abbreviate(name))}'";
         var args = new Arguments(name, words);
         if (args.Count < spec.MinArgs || args.Count > spec.MaxArgs)
@@ -132,12 +154,9 @@ public sealed class QtestInterpreter
 
     private string ClockStep(Arguments a)
     {
-        // Without an argument QEMU steps to the next timer deadline; the model has no timers, so the clock stays.
-        if (a.Count == 1)
-        {
-            long ns = a.Signed(0, "NS");
-            if (!_machine.TryStepClock(ns, out string error)) throw new QtestFailure(error);
-        }
+        // Without an argument QEMU steps to the next timer deadline.
+        long? ns = a.Count == 1 ? a.Signed(0, "NS") : null;
+        if (!_machine.TryStepClock(ns, out string error)) throw new QtestFailure(error);
         return $"OK {_machine.ClockNs}";
     }
 
@@ -149,15 +168,22 @@ public sealed class QtestInterpreter
 
     private static string Endianness(Arguments a) => "OK little";
 
-    private static string PortIo(Arguments a)
+    private string PortIn(Arguments a, int size)
     {
-        a.Unsigned(0, "ADDR");
-        if (a.Count > 1) a.Unsigned(1, "VALUE");
-        throw new QtestFailure("port I/O is not modelled: this machine has RAM and the VT-d register page only");
+        ulong port = a.Unsigned(0, "ADDR");
+        if (!_machine.TryPortRead(port, size, out uint value, out string error)) throw new QtestFailure(error);
+        return $"OK 0x{value:x4}"; // QEMU's "OK 0x%04x"
     }
 
-    // QEMU answers this when the QOM path names no device; this machine has no devices with IRQ lines.
-    private static string IrqCommand(Arguments a) => "FAIL Unknown device";
+    private string PortOut(Arguments a, int size)
+    {
+        ulong port = a.Unsigned(0, "ADDR");
+        ulong value = a.Unsigned(1, "VALUE");
+        // QEMU passes VALUE to cpu_outb/w/l, which take the low bits of the width.
+        if (!_machine.TryPortWrite(port, size, (uint)(value & (size == 4 ? uint.MaxValue : (1u << (8 * size)) - 1)), out string error))
+            throw new QtestFailure(error);
+        return "OK";
+    }
 
     // ---- extensions ----
 
@@ -176,14 +202,14 @@ public sealed class QtestInterpreter
         if (access == DmaAccess.Read)
         {
             buffer = new byte[length];
-            result = _machine.Machine.Dma.Read(request, buffer);
+            result = _machine.Dma.Read(request, buffer);
         }
         else
         {
             buffer = new byte[length];
             if (options.Data is { } hex && !QtestNumbers.TryParseHexData(hex, length, out buffer, out string error))
                 throw new QtestFailure($"data=: {error}");
-            result = _machine.Machine.Dma.Write(request, buffer);
+            result = _machine.Dma.Write(request, buffer);
         }
         if (result.Completed)
             return access == DmaAccess.Read ? $"OK {result.BytesTransferred} {QtestNumbers.FormatHexData(buffer)}" : $"OK {result.BytesTransferred}";
@@ -201,7 +227,7 @@ public sealed class QtestInterpreter
         DmaAccess access = a.Access(2);
         var options = a.RequestOptions(3, allowData: false);
         var request = new DmaRequest(source, new Iova(address), access, options.Pasid, options.Privileged, options.Execute);
-        TranslationResult t = _machine.Unit.Translate(request);
+        TranslationResult t = Unit().Translate(request);
         if (t.Fault is { } fault) return FaultReply(fault, null);
         return $"OK 0x{t.Address.Value:x16} page=0x{t.PageSize:x} rights={Rights(t.Rights)} kind={t.Kind}";
     }
@@ -221,7 +247,7 @@ public sealed class QtestInterpreter
     {
         var events = _machine.TakeEvents(out long dropped);
         var sb = new StringBuilder();
-        foreach (var e in events) sb.Append("EVENT ").Append(OneLine(e.ToString() ?? "")).Append('\n');
+        foreach (var e in events) sb.Append("EVENT ").Append(OneLine(e)).Append('\n');
         sb.Append("OK ").Append(events.Count);
         if (dropped > 0) sb.Append(" dropped=").Append(dropped);
         return sb.ToString();
@@ -230,7 +256,7 @@ public sealed class QtestInterpreter
     private string CacheCounters(Arguments a)
     {
         var sb = new StringBuilder();
-        var reports = _machine.Unit.CacheReports();
+        var reports = Unit().CacheReports();
         foreach (var r in reports)
         {
             var c = r.Statistics;
@@ -246,14 +272,13 @@ public sealed class QtestInterpreter
         return "OK";
     }
 
-    private string Info(Arguments a)
-    {
-        var p = _machine.Unit.Profile;
-        return $"OK profile={p.Name} ram=0x{_machine.Machine.Memory.Size:x} iommu=0x{_machine.Machine.IommuBase.Value:x} " +
-            $"cap=0x{p.Cap.Raw:x16} ecap=0x{p.Ecap.Raw:x16} haw={p.HostAddressWidth} clock={_machine.ClockNs}";
-    }
+    private string Info(Arguments a) => "OK " + _machine.Info();
 
-    private static string Help(Arguments a) => "OK " + string.Join(' ', Commands.Keys);
+    /// <summary>The remapping unit `translate` and `caches` look at; a machine without one says so.</summary>
+    private VtdSim.Hardware.VtdUnit Unit() =>
+        _machine.Unit ?? throw new QtestFailure("the machine has no remapping unit (give -device intel-iommu)");
+
+    private string Help(Arguments a) => "OK " + string.Join(' ', Commands.Values.Where(c => !c.ClockCommand || _machine.HasClockCommands).Select(c => c.Name));
 
     // ---- helpers ----
 
@@ -292,7 +317,11 @@ public sealed class QtestInterpreter
         return sb.ToString();
     }
 
-    private sealed record CommandSpec(string Name, string Usage, int MinArgs, int MaxArgs, Func<QtestInterpreter, Arguments, string> Handler);
+    private sealed record CommandSpec(string Name, string Usage, int MinArgs, int MaxArgs, Func<QtestInterpreter, Arguments, string> Handler)
+    {
+        /// <summary>clock_step and clock_set: QEMU knows them only with the qtest accelerator.</summary>
+        public bool ClockCommand => Name is "clock_step" or "clock_set";
+    }
 
     private static Dictionary<string, CommandSpec> BuildCommands()
     {
@@ -312,21 +341,21 @@ public sealed class QtestInterpreter
         Add("clock_step [NS]", 0, 1, (q, a) => q.ClockStep(a));
         Add("clock_set NS", 1, 1, (q, a) => q.ClockSet(a));
         Add("endianness", 0, 0, (_, a) => Endianness(a));
-        foreach (string w in new[] { "b", "w", "l" })
+        foreach (var (w, size) in new[] { ("b", 1), ("w", 2), ("l", 4) })
         {
-            Add($"in{w} ADDR", 1, 1, (_, a) => PortIo(a));
-            Add($"out{w} ADDR VALUE", 2, 2, (_, a) => PortIo(a));
+            Add($"in{w} ADDR", 1, 1, (q, a) => q.PortIn(a, size));
+            Add($"out{w} ADDR VALUE", 2, 2, (q, a) => q.PortOut(a, size));
         }
-        Add("irq_intercept_in QOM-PATH", 1, 1, (_, a) => IrqCommand(a));
-        Add("irq_intercept_out QOM-PATH", 1, 1, (_, a) => IrqCommand(a));
-        Add("set_irq_in QOM-PATH NAME NUM LEVEL", 4, 4, (_, a) => IrqCommand(a));
+        Add("irq_intercept_in QOM-PATH", 1, 1, (q, a) => q._machine.IrqReply("irq_intercept_in"));
+        Add("irq_intercept_out QOM-PATH", 1, 1, (q, a) => q._machine.IrqReply("irq_intercept_out"));
+        Add("set_irq_in QOM-PATH NAME NUM LEVEL", 4, 4, (q, a) => q._machine.IrqReply("set_irq_in"));
         Add("dma SID ADDR LEN read|write [pasid=N] [priv] [exec] [data=0xHEX]", 4, 8, (q, a) => q.Dma(a));
         Add("translate SID ADDR read|write [pasid=N] [priv] [exec]", 3, 6, (q, a) => q.Translate(a));
         Add("events", 0, 0, (q, a) => q.Events(a));
         Add("caches", 0, 0, (q, a) => q.CacheCounters(a));
         Add("reset", 0, 0, (q, a) => q.Reset(a));
         Add("info", 0, 0, (q, a) => q.Info(a));
-        Add("help", 0, 0, (_, a) => Help(a));
+        Add("help", 0, 0, (q, a) => q.Help(a));
         return list.ToDictionary(c => c.Name, StringComparer.Ordinal);
     }
 

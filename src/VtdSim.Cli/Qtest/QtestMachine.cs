@@ -7,16 +7,17 @@ using VtdSim.Machine;
 namespace VtdSim.Cli.Qtest;
 
 /// <summary>
-/// The machine a qtest server serves, and what outlives one connection: physical memory with the VT-d unit's register
-/// page at its MMIO base, a virtual clock that only clock_step/clock_set move, and the events not yet fetched. Not
-/// thread-safe: one session at a time drives it.
+/// The machine a qtest server serves for vtdsim's own options (`--profile`, `--ram-size`, …), and what outlives one
+/// connection: physical memory with the VT-d unit's register page at its MMIO base, a virtual clock that only
+/// clock_step/clock_set move, and the events not yet fetched. It has no I/O ports, devices or timers. Not thread-safe:
+/// one session at a time drives it.
 /// </summary>
-public sealed class QtestMachine
+public sealed class QtestMachine : IQtestMachine
 {
     /// <summary>Events kept for the `events` command; older ones are counted as dropped.</summary>
-    public const int MaxPendingEvents = 10_000;
+    public const int MaxPendingEvents = QtestEventQueue.Capacity;
 
-    private readonly Queue<VtdEvent> _pending = new();
+    private readonly QtestEventQueue _pending = new();
     private VtdUnit? _subscribed;
 
     public QtestMachine(QtestMachineOptions options)
@@ -31,19 +32,28 @@ public sealed class QtestMachine
     public VtdUnit Unit => Machine.HardwareIommu!;
     /// <summary>QEMU_CLOCK_VIRTUAL as qtest sees it, in nanoseconds. Nothing in the model schedules timers.</summary>
     public long ClockNs { get; private set; }
-    /// <summary>Events dropped from the pending queue since the last fetch because it was full.</summary>
-    public long DroppedEvents { get; private set; }
     /// <summary>The last fault event the unit raised (to report a DMA fault's disposition).</summary>
-    internal FaultEvent? LastFaultEvent { get; private set; }
+    public FaultEvent? LastFaultEvent { get; private set; }
+
+    public string Description => $"profile {Unit.Profile.Name}, RAM 0x{Machine.Memory.Size:x}";
+    VtdUnit? IQtestMachine.Unit => Unit;
+    public IDmaPort Dma => Machine.Dma;
+    /// <summary>The clock commands are always there: this machine stands for QEMU with the qtest accelerator.</summary>
+    public bool HasClockCommands => true;
+    /// <summary>This machine never ends.</summary>
+    public IReadOnlyList<string>? Ended => null;
 
     /// <summary>Throws the machine away and builds it again as at startup: memory zero, registers at reset, clock 0, no events.</summary>
     public void Reset() => Build();
 
-    /// <summary>clock_step NS: advances the clock; a step that is not positive leaves it (QEMU never moves the clock back).</summary>
-    public bool TryStepClock(long ns, out string error)
+    /// <summary>
+    /// clock_step NS: advances the clock; a step that is not positive leaves it (QEMU never moves the clock back).
+    /// Without NS QEMU steps to the next timer deadline; this machine has no timers, so the clock stays.
+    /// </summary>
+    public bool TryStepClock(long? step, out string error)
     {
         error = "";
-        if (ns <= 0) return true;
+        if (step is not long ns || ns <= 0) return true;
         if (ClockNs > long.MaxValue - ns)
         {
             error = $"stepping {ns} ns from {ClockNs} ns would overflow the 64-bit clock";
@@ -59,14 +69,37 @@ public sealed class QtestMachine
         if (ns > ClockNs) ClockNs = ns;
     }
 
-    /// <summary>The events raised since the last call, oldest first, and how many were dropped because nobody fetched them.</summary>
-    public IReadOnlyList<VtdEvent> TakeEvents(out long dropped)
+    /// <summary>Nothing runs between commands: the machine has no timers.</summary>
+    public void Idle()
     {
-        var list = _pending.ToList();
-        _pending.Clear();
-        dropped = DroppedEvents;
-        DroppedEvents = 0;
-        return list;
+    }
+
+    /// <summary>The unit's events since the last call, oldest first, and how many were dropped because nobody fetched them.</summary>
+    public IReadOnlyList<string> TakeEvents(out long dropped) => _pending.Take(out dropped);
+
+    public bool TryPortRead(ulong port, int size, out uint value, out string error)
+    {
+        value = 0;
+        error = NoPorts;
+        return false;
+    }
+
+    public bool TryPortWrite(ulong port, int size, uint value, out string error)
+    {
+        error = NoPorts;
+        return false;
+    }
+
+    private const string NoPorts = "port I/O is not modelled: this machine has RAM and the VT-d register page only";
+
+    /// <summary>QEMU's answer when the QOM path names no device; this machine has none with IRQ lines.</summary>
+    public string IrqReply(string command) => "FAIL Unknown device";
+
+    public string Info()
+    {
+        var p = Unit.Profile;
+        return $"profile={p.Name} ram=0x{Machine.Memory.Size:x} iommu=0x{Machine.IommuBase.Value:x} " +
+            $"cap=0x{p.Cap.Raw:x16} ecap=0x{p.Ecap.Raw:x16} haw={p.HostAddressWidth} clock={ClockNs}";
     }
 
     // ---- CPU accesses ----
@@ -192,19 +225,13 @@ public sealed class QtestMachine
         Unit.Events.Raised += OnEvent;
         ClockNs = 0;
         _pending.Clear();
-        DroppedEvents = 0;
         LastFaultEvent = null;
     }
 
     private void OnEvent(VtdEvent e)
     {
         if (e is FaultEvent f) LastFaultEvent = f;
-        if (_pending.Count == MaxPendingEvents)
-        {
-            _pending.Dequeue();
-            DroppedEvents++;
-        }
-        _pending.Enqueue(e);
+        _pending.Add(e.ToString() ?? "");
     }
 
     private static bool CheckRange(ulong address, ulong length, out string error)

@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using VtdSim.Hardware.Profiles;
 using VtdSim.Vmm.Devices;
+using VtdSim.Vmm.Machines;
 
 namespace VtdSim.Cli.Qtest;
 
@@ -55,14 +56,14 @@ public sealed record LegacyUnit(VtdProfile? Profile, int? AwBits, bool? Scalable
 }
 
 /// <summary>
-/// Builds the machine `vtdsim qtest` serves from its parsed options — the one place that decides it (the seam where the
-/// VMM's full guest machine, with port I/O, PCI and edu, will be served later). Today it is RAM plus a VT-d unit at
-/// 0xfed90000 whose profile comes from `-device intel-iommu` when the command line describes a QEMU machine, and from
-/// the unit options otherwise.
+/// Builds the machine `vtdsim qtest` serves from its parsed options — the one place that decides it (decision Q41).
+/// When the command line describes a QEMU machine (-M, -machine, -device, -bios), it is the guest machine of a VMM
+/// started with those options on a fresh host (<see cref="QtestGuestMachine"/>); otherwise RAM plus a VT-d unit at
+/// 0xfed90000 whose profile comes from the unit options (<see cref="QtestMachine"/>).
 /// </summary>
 public static class QtestServedMachine
 {
-    public static bool TryBuild(QemuCommandLine qemu, LegacyUnit unit, ulong? ramSizeOption, [NotNullWhen(true)] out QtestMachine? machine,
+    public static bool TryBuild(QemuCommandLine qemu, LegacyUnit unit, ulong? ramSizeOption, [NotNullWhen(true)] out IQtestMachine? machine,
         out QemuCommandLineError error)
     {
         ArgumentNullException.ThrowIfNull(qemu);
@@ -74,7 +75,6 @@ public static class QtestServedMachine
             error = new("choose one of -m and --ram-size", Program.Usage);
             return false;
         }
-        VtdProfile profile;
         if (qemu.DescribesMachine)
         {
             if (unit.Given)
@@ -83,16 +83,74 @@ public static class QtestServedMachine
                     Program.Usage);
                 return false;
             }
-            if (!qemu.TryServedProfile(out profile, out error)) return false;
+            return TryBuildGuest(qemu, ramSizeOption, out machine, out error);
         }
-        else if (!unit.TryProfile(out profile!, out string problem))
+        if (!unit.TryProfile(out VtdProfile? profile, out string problem))
         {
             error = new(problem, Program.Usage);
             return false;
         }
-        ulong ram = qemu.RamSizeGiven ? qemu.RamSize
-            : ramSizeOption ?? (qemu.DescribesMachine ? QemuCommandLine.DefaultRamSize : QtestMachineOptions.DefaultRamSize);
+        ulong ram = qemu.RamSizeGiven ? qemu.RamSize : ramSizeOption ?? QtestMachineOptions.DefaultRamSize;
         machine = new QtestMachine(new QtestMachineOptions { Profile = profile, RamSize = ram });
+        return true;
+    }
+
+    private static bool TryBuildGuest(QemuCommandLine qemu, ulong? ramSizeOption, out IQtestMachine? machine, out QemuCommandLineError error)
+    {
+        machine = null;
+        error = default;
+        if (ramSizeOption is ulong ram) qemu = qemu with { RamSize = ram, RamSizeGiven = true };
+        if (qemu.RamSize < MachineOptions.MinRamSize || qemu.RamSize > MachineOptions.MaxRamSize)
+        {
+            error = new($"{(ramSizeOption is null ? "-m" : "--ram-size")} 0x{qemu.RamSize:x}: not modelled (the model's machines take 1M to 4T)",
+                QemuCommandLineError.NotModelled);
+            return false;
+        }
+        // What QEMU accepts but the model's unit does not model is refused by name before the VMM starts (decision P6).
+        if (qemu.IntelIommu is { } iommu && !iommu.TryToProfile(out _, out string unmodelled))
+        {
+            error = new($"-device {qemu.IntelIommuText}: {unmodelled}", QemuCommandLineError.NotModelled);
+            return false;
+        }
+        byte[]? bios = null;
+        if (qemu.Bios is { } path && !TryLoadBios(path, out bios, out error)) return false;
+        if (!QtestGuestMachine.TryStart(qemu.ToVmmOptions(), bios, qemu.IcountNoSleep, out QtestGuestMachine? guest, out string refused))
+        {
+            error = new(refused, QemuCommandLineError.QemuError);
+            return false;
+        }
+        machine = guest;
+        return true;
+    }
+
+    /// <summary>
+    /// `-bios FILE`: QEMU's check (a readable file whose size is a non-zero multiple of 64 KiB) and its message; an image
+    /// larger than the model's 256 KiB pc.bios is not modelled (decision Q42).
+    /// </summary>
+    private static bool TryLoadBios(string path, out byte[]? image, out QemuCommandLineError error)
+    {
+        image = null;
+        error = default;
+        try
+        {
+            image = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            image = null;
+        }
+        if (image is null || image.Length == 0 || image.Length % 0x10000 != 0)
+        {
+            image = null;
+            error = new($"-bios {path}: could not load PC BIOS '{path}'", QemuCommandLineError.QemuError);
+            return false;
+        }
+        if (image.Length > QtestGuestMachine.BiosRegionSize)
+        {
+            error = new($"-bios {path}: an image of 0x{image.Length:x} bytes is not modelled (the model's pc.bios is 256 KiB)", QemuCommandLineError.NotModelled);
+            image = null;
+            return false;
+        }
         return true;
     }
 }

@@ -9,7 +9,9 @@ namespace VtdSim.Cli.Qtest;
 /// line that has arrived is answered, and the replies flushed, before the session waits for more, whatever the
 /// sizes of the reads. A line that is not complete when the input ends is discarded without effect, like QEMU does, so
 /// a client that disconnects mid-command changes nothing. A line longer than <see cref="MaxLineLength"/> bytes is
-/// skipped and answered with FAIL. Lines are UTF-8; bytes that are not become U+FFFD.
+/// skipped and answered with FAIL. Lines are UTF-8; bytes that are not become U+FFFD. When the machine ends (a device's
+/// hardware error aborts QEMU), the session sends what it has answered and ends; a command during which it ended gets
+/// no reply, as QEMU gives none.
 /// </summary>
 public sealed class QtestSession
 {
@@ -20,17 +22,19 @@ public sealed class QtestSession
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
 
     private readonly QtestInterpreter _interpreter;
+    private readonly IQtestMachine _machine;
     private readonly Stream _input;
     private readonly Stream _output;
     private int _busy;
 
-    public QtestSession(QtestMachine machine, Stream input, Stream output, int maxLineLength = DefaultMaxLineLength)
+    public QtestSession(IQtestMachine machine, Stream input, Stream output, int maxLineLength = DefaultMaxLineLength)
     {
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(output);
         if (maxLineLength < 1) throw new ArgumentOutOfRangeException(nameof(maxLineLength), maxLineLength, "must be positive");
         _interpreter = new QtestInterpreter(machine);
+        _machine = machine;
         _input = input;
         _output = output;
         MaxLineLength = maxLineLength;
@@ -64,7 +68,12 @@ public sealed class QtestSession
                 else line.SetLength(0);
                 overlong = false;
                 LinesProcessed++;
-                WriteReply(replies, reply);
+                if (!_interpreter.ReplyWithheld) WriteReply(replies, reply);
+                if (_machine.Ended is not null)
+                {
+                    await Send(replies, cancellationToken).ConfigureAwait(false);
+                    return;
+                }
                 if (replies.Length >= ChunkSize) await Send(replies, cancellationToken).ConfigureAwait(false);
             }
             Append(line, buffer.AsSpan(start, n - start), ref overlong);

@@ -11,7 +11,7 @@ public static class QtestStdio
     /// Serves until standard input ends. A failed write to <paramref name="output"/> ends the session with the stream's
     /// exception (the command line turns it into a short message and a non-zero status).
     /// </summary>
-    public static async Task ServeAsync(QtestMachine machine, Stream output, CancellationToken cancellationToken = default)
+    public static async Task ServeAsync(IQtestMachine machine, Stream output, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(output);
         await using var stdin = Console.OpenStandardInput();
@@ -21,8 +21,9 @@ public static class QtestStdio
 
 /// <summary>
 /// A qtest server on a unix socket or on TCP bound to 127.0.0.1. It serves one connection at a time, in the order they
-/// arrive; every connection drives the same <see cref="QtestMachine"/>, so a client that reconnects finds the state it
-/// left (use `reset` for a fresh machine). A connection that breaks, mid-line or otherwise, ends only itself.
+/// arrive; every connection drives the same <see cref="IQtestMachine"/>, so a client that reconnects finds the state it
+/// left (use `reset` for a fresh machine). A connection that breaks, mid-line or otherwise, ends only itself. When the
+/// machine ends (a hardware error), the server stops, as QEMU would be gone.
 /// </summary>
 public sealed class QtestSocketServer : IDisposable
 {
@@ -105,10 +106,10 @@ public sealed class QtestSocketServer : IDisposable
     }
 
     /// <summary>Accepts and serves connections one after another until <paramref name="cancellationToken"/> fires.</summary>
-    public async Task ServeAsync(QtestMachine machine, CancellationToken cancellationToken = default, TextWriter? log = null)
+    public async Task ServeAsync(IQtestMachine machine, CancellationToken cancellationToken = default, TextWriter? log = null)
     {
         ArgumentNullException.ThrowIfNull(machine);
-        while (!cancellationToken.IsCancellationRequested)
+        while (!cancellationToken.IsCancellationRequested && machine.Ended is null)
         {
             Socket client;
             try
@@ -203,7 +204,7 @@ public static class QtestUnixClient
     /// Connects to <paramref name="path"/> and serves the session. Null when the harness closed the connection (or
     /// <paramref name="cancellationToken"/> fired); QEMU's "Failed to connect to 'PATH': REASON" when nobody listens.
     /// </summary>
-    public static async Task<string?> ServeAsync(QtestMachine machine, string path, CancellationToken cancellationToken = default)
+    public static async Task<string?> ServeAsync(IQtestMachine machine, string path, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentNullException.ThrowIfNull(path);

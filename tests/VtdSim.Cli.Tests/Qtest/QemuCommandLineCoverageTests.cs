@@ -56,16 +56,17 @@ public class QemuCommandLineCoverageTests
     [Theory]
     [InlineData("-M", "pc")]
     [InlineData("-machine", "type=pc")]
-    [InlineData("-machine", "pc,accel=tcg")]
+    [InlineData("-machine", "pc,accel=qtest")]
     public void PcIsAMachineQemuHas(string option, string value)
     {
         Assert.True(QemuCommandLine.TryParse([option, value], QemuVersion.Qemu72, out QemuCommandLine q, out var error), error.Message);
         Assert.Equal(MachineType.Pc, q.Machine);
         Assert.True(q.DescribesMachine);
-        // pc has no place for intel-iommu, so there is nothing to serve yet.
-        Assert.False(q.TryServedProfile(out _, out error));
-        Assert.Equal("-M pc: a machine without -device intel-iommu is not modelled (the qtest machine is RAM and intel-iommu)", error.Message);
-        Assert.Equal(64, error.ExitStatus);
+        // pc has no place for intel-iommu: the guest machine is served without a vIOMMU (decision Q41).
+        Assert.True(QtestServedMachine.TryBuild(q, new LegacyUnit(null, null, null, null, null, QemuVersion.Qemu72), null, out IQtestMachine? served, out error),
+            error.Message);
+        Assert.Equal(MachineType.Pc, Assert.IsType<QtestGuestMachine>(served).Options.Machine.Type);
+        Assert.Null(served.Unit);
     }
 
     [Theory]

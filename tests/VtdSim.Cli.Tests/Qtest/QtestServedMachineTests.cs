@@ -22,21 +22,23 @@ public class QtestServedMachineTests
     [Fact]
     public void AQemuMachineTakesRamFromRamSizeWhenMIsNotGiven()
     {
-        Assert.True(QtestServedMachine.TryBuild(Qemu("-M", "q35", "-device", "intel-iommu"), NoUnit, 256UL << 20, out QtestMachine? machine, out var error),
+        Assert.True(QtestServedMachine.TryBuild(Qemu("-M", "q35", "-device", "intel-iommu"), NoUnit, 256UL << 20, out IQtestMachine? machine, out var error),
             error.Message);
-        Assert.Equal(256UL << 20, machine.Options.RamSize);
+        Assert.Equal(256UL << 20, Assert.IsType<QtestGuestMachine>(machine).Options.Machine.RamSize);
     }
 
     [Fact]
     public void AQemuMachineHasQemusDefaultRamAndVtdsimsOwnHasItsDefault()
     {
-        Assert.True(QtestServedMachine.TryBuild(Qemu("-M", "q35", "-device", "intel-iommu"), NoUnit, null, out QtestMachine? machine, out var error),
+        Assert.True(QtestServedMachine.TryBuild(Qemu("-M", "q35", "-device", "intel-iommu"), NoUnit, null, out IQtestMachine? machine, out var error),
             error.Message);
-        Assert.Equal(128UL << 20, machine.Options.RamSize); // QEMU's -m default
+        Assert.Equal(128UL << 20, Assert.IsType<QtestGuestMachine>(machine).Options.Machine.RamSize); // QEMU's -m default
         Assert.True(QtestServedMachine.TryBuild(Qemu(), NoUnit, null, out machine, out error), error.Message);
-        Assert.Equal(4UL << 30, machine.Options.RamSize); // vtdsim qtest's own default (docs/qtest.md)
+        Assert.Equal(4UL << 30, Assert.IsType<QtestMachine>(machine).Options.RamSize); // vtdsim qtest's own default (docs/qtest.md)
         Assert.True(QtestServedMachine.TryBuild(Qemu("-m", "2G"), NoUnit, null, out machine, out error), error.Message);
-        Assert.Equal(2UL << 30, machine.Options.RamSize); // -m alone does not describe a machine but sizes its RAM
+        Assert.Equal(2UL << 30, Assert.IsType<QtestMachine>(machine).Options.RamSize); // -m alone does not describe a machine but sizes its RAM
+        Assert.True(QtestServedMachine.TryBuild(Qemu("-m", "8T"), NoUnit, null, out machine, out error), error.Message);
+        Assert.Equal(8UL << 40, Assert.IsType<QtestMachine>(machine).Options.RamSize); // beyond the VMM's 4 TiB, as before
     }
 
     [Fact]

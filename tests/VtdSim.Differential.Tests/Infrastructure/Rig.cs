@@ -47,7 +47,7 @@ public sealed class Rig
     public IVtdTarget Target { get; }
     public VtdDriver Driver { get; }
     public SlTables Sl { get; }
-    public int Devices => Target switch { QemuTarget q => q.Config.Devices, VtdSimTarget s => s.Config.Devices, _ => 1 };
+    public int Devices => Target is QtestTarget q ? q.Config.Devices : 1;
 
     /// <summary>Legacy mode: root → context table → <see cref="Sl"/> for every edu device; SRTP; TE unless <paramref name="enable"/> is false.</summary>
     public static Rig Legacy(IVtdTarget target, LegacySetup? setup = null, bool enable = true)

@@ -1,76 +1,61 @@
+using VtdSim.Cli.Qtest;
 using VtdSim.Hardware;
-using VtdSim.Hardware.Addressing;
-using VtdSim.Hardware.Translation;
-using VtdSim.Machine;
+using VtdSim.Hardware.Profiles;
 
 namespace VtdSim.Differential.Tests.Infrastructure;
 
 /// <summary>
-/// VtdSim: a <see cref="PhysicalMachine"/> host with the profile's VT-d unit, and edu-like devices that own a 4 KiB buffer
-/// each and DMA through the machine's port. The device model copies what QEMU's edu + memory core do, so that only the
-/// IOMMUs differ: a transfer is issued page by page and does not stop at a fault (QEMU translates each page and goes
-/// on); a page that faults, or that translates to an address no memory answers, reads as zeros and is not written.
+/// VtdSim as `vtdsim qtest` serves it for the command line QEMU 7.2 gets (<see cref="QtestTarget.BuildArguments"/>):
+/// the guest machine of a VMM on a booted host, with intel-iommu (the vIOMMU, over guest memory) and QEMU 7.2's edu
+/// devices, whose DMA goes through the vIOMMU on their timer. The lines go through vtdsim's own command-line parser and
+/// qtest interpreter, in this process; nothing but qtest reaches the machine, as with QEMU.
 /// </summary>
-public sealed class VtdSimTarget : IVtdTarget
+public sealed class VtdSimTarget : QtestTarget
 {
-    private readonly PhysicalMachine _machine;
-    private readonly byte[][] _buffers;
+    private readonly QtestInterpreter _interpreter;
+    private readonly string _directory;
 
-    public VtdSimTarget(TargetConfig config)
+    public VtdSimTarget(TargetConfig config, bool configureEdu = true) : base(config)
     {
-        Config = config;
-        _machine = PhysicalMachine.Host(config.Profile, TargetConfig.RamSize);
-        _buffers = Enumerable.Range(0, config.Devices).Select(_ => new byte[Edu.BufferSize]).ToArray();
-    }
-
-    public TargetConfig Config { get; }
-    public string Name => $"VtdSim {Config.Profile.Name}";
-    public PhysicalMachine Machine => _machine;
-    public VtdUnit Unit => _machine.HardwareIommu!;
-
-    /// <summary>The result of every page transfer, in order (for diagnostics).</summary>
-    public List<DmaTransferResult> Transfers { get; } = new();
-
-    public void WriteMem(ulong address, ReadOnlySpan<byte> bytes) => _machine.Memory.Write(new Hpa(address), bytes);
-
-    public byte[] ReadMem(ulong address, int length)
-    {
-        var bytes = new byte[length];
-        _machine.Memory.Read(new Hpa(address), bytes);
-        return bytes;
-    }
-
-    public uint Read32(int offset) => (uint)_machine.Read(_machine.IommuBase + (ulong)offset, 4);
-    public ulong Read64(int offset) => _machine.Read(_machine.IommuBase + (ulong)offset, 8);
-    public void Write32(int offset, uint value) => _machine.Write(_machine.IommuBase + (ulong)offset, 4, value);
-    public void Write64(int offset, ulong value) => _machine.Write(_machine.IommuBase + (ulong)offset, 8, value);
-
-    public void Dma(EduDirection direction, ulong iova, int length, int bufferOffset = 0, int device = 0)
-    {
-        Edu.CheckBuffer(bufferOffset, length, device);
-        if (device >= Config.Devices) throw new ArgumentOutOfRangeException(nameof(device), device, $"this machine has {Config.Devices} edu device(s)");
-        Span<byte> buffer = _buffers[device].AsSpan(bufferOffset, length);
-        var source = new SourceId(Edu.SourceId(device));
-        for (int done = 0; done < length;)
+        _directory = Directory.CreateTempSubdirectory("vtdsim-qtest-").FullName;
+        try
         {
-            ulong address = iova + (ulong)done;
-            int chunk = (int)Math.Min((ulong)(length - done), 4096 - (address & 0xFFF));
-            Span<byte> part = buffer.Slice(done, chunk);
-            if (direction == EduDirection.FromRam)
-            {
-                var result = _machine.Dma.Read(new DmaRequest(source, new Iova(address), DmaAccess.Read), part);
-                Transfers.Add(result);
-                if (!result.Completed) part[result.BytesTransferred..].Clear(); // an unanswered read returns zeros
-            }
-            else
-            {
-                Transfers.Add(_machine.Dma.Write(new DmaRequest(source, new Iova(address), DmaAccess.Write), part));
-            }
-            done += chunk;
+            CommandLine = BuildArguments(config, TinyBios.WriteTo(_directory));
+            if (!QemuCommandLine.TryParse(CommandLine, QemuVersion.Qemu72, out QemuCommandLine qemu, out QemuCommandLineError error)
+                || !QtestServedMachine.TryBuild(qemu, new LegacyUnit(null, null, null, null, null, QemuVersion.Qemu72), null, out IQtestMachine? machine, out error))
+                throw new InvalidOperationException($"vtdsim refuses the command line: {error.Message} (status {error.ExitStatus})");
+            Machine = (QtestGuestMachine)machine;
+            _interpreter = new QtestInterpreter(machine);
+            if (configureEdu)
+                for (int i = 0; i < config.Devices; i++) ConfigureEdu(i);
+        }
+        catch
+        {
+            Dispose();
+            throw;
         }
     }
 
-    public void Dispose()
+    public override string Name => $"VtdSim ({Config.Name})";
+    public override IReadOnlyList<string> CommandLine { get; }
+
+    /// <summary>The served guest machine (for probes that look inside the model).</summary>
+    public QtestGuestMachine Machine { get; } = null!;
+
+    /// <summary>The vIOMMU.</summary>
+    public VtdUnit Unit => Machine.Unit!;
+
+    protected override string Exchange(string line)
     {
+        string reply = _interpreter.Execute(line);
+        if (_interpreter.ReplyWithheld) throw new InvalidOperationException($"vtdsim ended while answering '{Shorten(line)}'{Diagnostics()}");
+        return reply;
+    }
+
+    protected override string Extra() => Machine?.Ended is { } lines ? "vtdsim stderr: " + string.Join(" | ", lines) : "";
+
+    public override void Dispose()
+    {
+        try { Directory.Delete(_directory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }
