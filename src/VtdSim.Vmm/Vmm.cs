@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using VtdSim.Hardware.Addressing;
 using VtdSim.Hardware.Memory;
@@ -173,15 +174,16 @@ public sealed partial class Vmm
     /// <summary>Backs every RAM and ROM region with process memory and loads the ROMs (QEMU's RAM blocks and rom_add_*).</summary>
     private bool BackGuestMemory()
     {
-        foreach (MemoryRegion region in RamRegions())
+        List<MemoryRegion> regions = RamRegions();
+        foreach (MemoryRegion region in regions)
         {
             bool main = region == Machine.PcRam;
             if (!Allocate(region.Name, (ulong)region.Size, main ? Options.RamBackend : GuestRamBackend.Anonymous, out ProcessBacking? backing))
                 return false;
             region.Backing = backing;
         }
-        Fill("pc.bios", "pc.bios (vtdsim SeaBIOS image) ");
-        Fill("pc.rom", "pc.rom (vtdsim option ROM area) ");
+        Fill(regions, "pc.bios", "pc.bios (vtdsim SeaBIOS image) ");
+        Fill(regions, "pc.rom", "pc.rom (vtdsim option ROM area) ");
         return true;
     }
 
@@ -217,14 +219,21 @@ public sealed partial class Vmm
     }
 
     /// <summary>Fills a ROM with a recognisable text, repeated (what QEMU loads from the firmware file).</summary>
-    private void Fill(string regionName, string text)
+    private void Fill(List<MemoryRegion> regions, string regionName, string text)
     {
-        MemoryRegion? rom = RamRegions().FirstOrDefault(r => r.Name == regionName);
-        if (rom?.Backing is not ProcessBacking b) return;
+        if (regions.Find(r => r.Name == regionName)?.Backing is not ProcessBacking b) return;
         byte[] pattern = Encoding.ASCII.GetBytes(text);
-        var image = new byte[b.Length];
-        for (int i = 0; i < image.Length; i++) image[i] = pattern[i % pattern.Length];
-        Process.Write(b.UserVa, image);
+        // A page at a time from one page of the pattern plus a period (not an array the size of the ROM): byte `at` of
+        // the image is pattern[at mod its length], so the page at `at` is the buffer from that index on.
+        const int page = (int)ProcessAddressSpace.PageSize;
+        var buffer = new byte[page + pattern.Length];
+        for (int i = 0; i < buffer.Length; i++) buffer[i] = pattern[i % pattern.Length];
+        for (ulong at = 0; at < b.Length;)
+        {
+            int n = (int)Math.Min(page, b.Length - at);
+            if (Process.Write(b.UserVa + at, buffer.AsSpan((int)(at % (ulong)pattern.Length), n)) != Errno.Success) return;
+            at += (ulong)n;
+        }
     }
 
     /// <summary>Every RAM and ROM region of the machine, placed or not (a BAR's RAM before the firmware places it).</summary>
@@ -447,13 +456,19 @@ public sealed partial class Vmm
     {
         if (State != VmmState.Running || !Machine.RunFirmware()) return false;
         if (State != VmmState.Running) return false; // a fatal map failure while the firmware changed the map
-        byte[] vgaBios = new byte[0xa000];
-        byte[] sig = Encoding.ASCII.GetBytes("\x55\xAA\x50VGA BIOS (vtdsim) ");
-        for (int i = 0; i < vgaBios.Length; i++) vgaBios[i] = i < 3 ? sig[i] : sig[3 + (i - 3) % (sig.Length - 3)];
-        if (Options.Machine.Defaults) TryWriteGuest(new Gpa(0xc0000), vgaBios);
-        var bios = new byte[0x20000];
-        TryReadGuest(new Gpa(0xfffe0000), bios);
-        TryWriteGuest(new Gpa(0xe0000), bios);
+        if (Options.Machine.Defaults)
+        {
+            byte[] vgaBios = new byte[0xa000];
+            byte[] sig = Encoding.ASCII.GetBytes("\x55\xAA\x50VGA BIOS (vtdsim) ");
+            for (int i = 0; i < vgaBios.Length; i++) vgaBios[i] = i < 3 ? sig[i] : sig[3 + (i - 3) % (sig.Length - 3)];
+            TryWriteGuest(new Gpa(0xc0000), vgaBios);
+        }
+        // The BIOS's top 128 KiB (a pooled buffer: a new one per start would be a large-object allocation each time).
+        byte[] bios = ArrayPool<byte>.Shared.Rent(0x20000);
+        Span<byte> image = bios.AsSpan(0, 0x20000);
+        if (!TryReadGuest(new Gpa(0xfffe0000), image)) image.Clear();
+        TryWriteGuest(new Gpa(0xe0000), image);
+        ArrayPool<byte>.Shared.Return(bios);
         return true;
     }
 

@@ -8,7 +8,12 @@ namespace VtdSim.Hardware.Memory;
 /// </summary>
 public sealed class PhysicalMemory : MachineMemory
 {
+    // Pages per chunk of the frame index: 1 GiB, the largest folio a kernel allocates (and zeroes) at once.
+    private const int ChunkShift = 30 - PageShift;
     private readonly Dictionary<ulong, Frame> _frames = new();
+    // The frames again, by 1 GiB chunk of the address space (frames are never removed): zeroing a range much larger
+    // than the materialised frames visits the chunks it covers that hold any, not every frame of the memory.
+    private readonly Dictionary<ulong, List<(ulong Pfn, Frame Frame)>> _chunks = new();
 
     /// <summary>Creates a memory whose valid addresses are [0, <paramref name="size"/>).</summary>
     public PhysicalMemory(ulong size) : base(size, pagesMayRefuse: false)
@@ -39,6 +44,8 @@ public sealed class PhysicalMemory : MachineMemory
         {
             frame = new Frame();
             _frames.Add(pfn, frame);
+            if (!_chunks.TryGetValue(pfn >> ChunkShift, out var chunk)) _chunks.Add(pfn >> ChunkShift, chunk = []);
+            chunk.Add((pfn, frame));
         }
         Cache(pfn, frame);
         return frame;
@@ -49,17 +56,35 @@ public sealed class PhysicalMemory : MachineMemory
         ulong firstPfn = start >> PageShift, lastPfn = (end - 1) >> PageShift;
         if (lastPfn - firstPfn < (ulong)_frames.Count)
         {
+            // Fewer pages than frames: look each page up.
             for (ulong pfn = firstPfn; pfn <= lastPfn; pfn++)
             {
                 if (TryFindFrame(pfn, out Frame? frame) && frame is not null) ZeroPart(frame, pfn, start, end);
             }
+            return;
         }
-        else
+        // Otherwise visit the frames of the chunks the range covers: by chunk number when the range spans fewer chunks
+        // than hold frames, else every chunk that holds any.
+        ulong firstChunk = firstPfn >> ChunkShift, lastChunk = lastPfn >> ChunkShift;
+        if (lastChunk - firstChunk < (ulong)_chunks.Count)
         {
-            foreach (var (pfn, frame) in _frames)
+            for (ulong c = firstChunk; ; c++)
             {
-                if (pfn >= firstPfn && pfn <= lastPfn) ZeroPart(frame, pfn, start, end);
+                if (_chunks.TryGetValue(c, out var chunk)) ZeroChunk(chunk, firstPfn, lastPfn, start, end);
+                if (c == lastChunk) return;
             }
+        }
+        foreach (var (c, chunk) in _chunks)
+        {
+            if (c >= firstChunk && c <= lastChunk) ZeroChunk(chunk, firstPfn, lastPfn, start, end);
+        }
+    }
+
+    private static void ZeroChunk(List<(ulong Pfn, Frame Frame)> chunk, ulong firstPfn, ulong lastPfn, ulong start, ulong end)
+    {
+        foreach (var (pfn, frame) in chunk)
+        {
+            if (pfn >= firstPfn && pfn <= lastPfn) ZeroPart(frame, pfn, start, end);
         }
     }
 }

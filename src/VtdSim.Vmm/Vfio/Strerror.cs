@@ -7,6 +7,7 @@ internal static class Strerror
 {
     public static string Of(Errno e) => e switch
     {
+        Errno.Success => "Success", // strerror(0)
         Errno.EPERM => "Operation not permitted",
         Errno.ENOENT => "No such file or directory",
         Errno.E2BIG => "Argument list too long",

@@ -1,5 +1,7 @@
+using CsCheck;
 using VtdSim.Hardware.Addressing;
 using VtdSim.Hardware.Memory;
+using VtdSim.Hardware.Tests.Properties;
 
 namespace VtdSim.Hardware.Tests.Memory;
 
@@ -86,4 +88,34 @@ public class PhysicalMemoryZeroTests
                       new MemoryWrite(new Hpa(2 * GiB), (int)GiB, WriteOrigin.Software),
                       new MemoryWrite(new Hpa(3 * GiB), 4096, WriteOrigin.Software)], seen);
     }
+
+    [Fact]
+    public void ZeroingClearsExactlyTheWrittenWordsInsideTheRangeWhateverItsSizeAgainstTheFrames()
+    {
+        // Words written in a few gibibytes of a 4 TiB memory, then one range zeroed: small ranges (fewer pages than
+        // frames), ranges over a few gibibytes (fewer chunks than hold frames) and ranges over terabytes (more) each
+        // find their frames another way; every way must clear the words inside the range and only those.
+        var gibs = Pick(0UL, 1, 2, 7, 1023, 1024, 4095);
+        var word = Gen.Select(gibs, Gen.ULong[0, (GiB >> 3) - 1], (g, w) => g * GiB + (w << 3));
+        var near = Gen.Select(word, Gen.ULong[0, 0x3FF], (a, w) => a + (w << 3)); // clusters: several words per frame
+        var range = Gen.Select(Gen.ULong[0, (4 * TiB >> 12) - 1], Pick(0UL, 12, 20, 30, 33, 41, 42), Gen.ULong[1, 4096],
+            (page, shift, pages) => (Start: page << 12, Length: Math.Min(pages << (int)shift, 4 * TiB - (page << 12))));
+        var cases = Gen.Select(Gen.OneOf(word, near).Array[1, 40], range, Gen.Bool, (written, r, aligned) =>
+            (Written: written, Start: aligned ? r.Start : r.Start + 0x7F8, Length: aligned ? r.Length : Math.Max(r.Length, 0x800) - 0x7F8));
+        PropertyRunner.Run(cases, c =>
+        {
+            var memory = new PhysicalMemory(4 * TiB);
+            foreach (ulong a in c.Written) memory.Write64(new Hpa(a), a | 1);
+            int frames = memory.MaterializedFrames;
+            Assert.True(memory.TryZero(new Hpa(c.Start), c.Length));
+            foreach (ulong a in c.Written)
+            {
+                bool inside = a >= c.Start && a - c.Start < c.Length;
+                Assert.Equal(inside ? 0 : a | 1, memory.Read64(new Hpa(a)));
+            }
+            Assert.Equal(frames, memory.MaterializedFrames);
+        }, seed: 0x2E_40_C4_0E, iterations: 600);
+    }
+
+    private static Gen<ulong> Pick(params ulong[] values) => Gen.Int[0, values.Length - 1].Select(i => values[i]);
 }

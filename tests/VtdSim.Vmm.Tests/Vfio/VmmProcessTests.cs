@@ -65,6 +65,29 @@ public class VmmProcessTests
         Assert.Null(ioapic.UserVa);
     }
 
+    [Fact]
+    public void RomImagesRepeatTheirTextToTheLastByteAndTheFirmwareShadowsTheBiosTop()
+    {
+        // Decision F1: pc.bios and pc.rom carry their text repeated over the whole ROM; SeaBIOS then copies the BIOS's
+        // last 128 KiB to 0xe0000. At reset (PAM showing PCI) pc.rom is at 0xc0000 and pc.bios at 0xfffc0000.
+        static byte[] Repeated(string text, int length) =>
+            Enumerable.Range(0, length).Select(i => (byte)text[i % text.Length]).ToArray();
+        byte[] bios = Repeated("pc.bios (vtdsim SeaBIOS image) ", 0x40000), rom = Repeated("pc.rom (vtdsim option ROM area) ", 0x20000);
+        var kernel = Boot(BuiltInProfiles.SapphireRapids);
+        Vmm vmm = Vmm.Start(kernel, new VmmOptions { Machine = new MachineOptions { RamSize = 64UL << 20, Defaults = false } });
+        Assert.Equal(VmmState.Running, vmm.State);
+        var seen = new byte[0x40000];
+        Assert.True(vmm.TryReadGuest(new Gpa(0xfffc0000), seen));
+        Assert.Equal(bios, seen);
+        Assert.True(vmm.TryReadGuest(new Gpa(0xc0000), seen.AsSpan(0, 0x20000)));
+        Assert.Equal(rom, seen[..0x20000]);
+
+        Assert.True(vmm.RunFirmware());
+        Assert.True(vmm.TryReadGuest(new Gpa(0xe0000), seen.AsSpan(0, 0x20000)));
+        Assert.Equal(bios[0x20000..], seen[..0x20000]);
+        Assert.Equal("pc.ram", vmm.Resolve(new Gpa(0xe0000)).Region); // the copy is in RAM now, no longer isa-bios
+    }
+
     [Theory]
     [InlineData(GuestRamBackend.Hugetlb2M, 9)]
     [InlineData(GuestRamBackend.Hugetlb1G, 18)]
