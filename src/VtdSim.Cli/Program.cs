@@ -30,6 +30,7 @@ public static class Program
             FaultsCommand.Create(() => console.Value),
             QtestCommand.Create(() => stdout.Value),
             MtreeCommand.Create(() => writer.Value),
+            DecodeCommand.Create(() => console.Value, () => writer.Value),
         };
         try
         {
