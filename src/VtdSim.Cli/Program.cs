@@ -31,6 +31,7 @@ public static class Program
             QtestCommand.Create(() => stdout.Value),
             MtreeCommand.Create(() => writer.Value),
             DecodeCommand.Create(() => console.Value, () => writer.Value),
+            ExplainCommand.Create(() => writer.Value, () => error, () => Console.In),
         };
         try
         {
