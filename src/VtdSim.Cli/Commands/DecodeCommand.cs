@@ -139,7 +139,16 @@ public static class DecodeCommand
     {
         foreach (DecodedStructure d in decoded)
         {
-            console.WriteLine($"{d.Title}: {string.Join(" ", d.Values.Select(v => $"0x{v:x16}"))}");
+            if (d.Values.Count == 1) console.WriteLine($"{d.Title}: 0x{d.Values[0]:x16}");
+            else
+            {
+                console.WriteLine($"{d.Title}:");
+                for (int q = 0; q < d.Values.Count; q += 4)
+                {
+                    int last = Math.Min(q + 4, d.Values.Count) - 1;
+                    console.WriteLine($"  QW{q}..QW{last}: {string.Join(" ", d.Values.Skip(q).Take(4).Select(v => $"0x{v:x16}"))}");
+                }
+            }
             var table = new Table().Border(TableBorder.Rounded).AddColumns("bits", "field", "value", "meaning");
             foreach (DecodedField f in d.Fields)
             {
