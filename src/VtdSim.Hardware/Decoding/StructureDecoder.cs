@@ -61,11 +61,7 @@ public static class StructureDecoder
         var fields = new List<DecodedField>();
         foreach (FieldRow row in kind.Rows(level, leaf))
         {
-            int q = row.Low / 64;
-            ulong raw = values[q];
-            int hi = row.High % 64, lo = row.Low % 64;
-            ulong mask = hi - lo == 63 ? ulong.MaxValue : ((1UL << (hi - lo + 1)) - 1);
-            ulong value = (raw >> lo) & mask;
+            ulong value = Structures.Bits.Get(values[row.Low / 64], row.High % 64, row.Low % 64);
             bool flagged;
             string meaning;
             switch (row.Role)
