@@ -30,6 +30,8 @@ public static class Program
             FaultsCommand.Create(() => console.Value),
             QtestCommand.Create(() => stdout.Value),
             MtreeCommand.Create(() => writer.Value),
+            DecodeCommand.Create(() => console.Value, () => writer.Value),
+            ExplainCommand.Create(() => writer.Value, () => error, () => Console.In),
         };
         try
         {

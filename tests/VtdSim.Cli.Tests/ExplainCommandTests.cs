@@ -1,0 +1,100 @@
+using VtdSim.Cli.Commands;
+using VtdSim.Cli.Tests.Support;
+
+namespace VtdSim.Cli.Tests;
+
+/// <summary>`vtdsim explain`: a fault line or a reason code explained; lines on stdin one by one, bad ones named by number.</summary>
+public class ExplainCommandTests
+{
+    private const string ModelLine = "DMAR: [DMA Write NO_PASID] Request device [00:04.0] fault addr 0x1000 [fault reason 0x05] PTE Write access is not set";
+
+    private static (int Exit, string Output) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        int exit = Program.Run(args, output);
+        return (exit, output.ToString());
+    }
+
+    [Fact]
+    public void ALineIsExplainedWithDeviceAddressConditionCausesAndChecks()
+    {
+        var (exit, text) = Run("explain", ModelLine);
+        Assert.Equal(0, exit);
+        Assert.Contains("device:   00:04.0 (requester id 0x0020)", text);
+        Assert.Contains("request:  DMA write, without PASID", text);
+        Assert.Contains("address:  0x1000", text);
+        Assert.Contains("reason:   0x05 LGN.2: write request without write permission", text);
+        Assert.Contains("Linux:    \"PTE Write access is not set\"", text);
+        Assert.Contains("likely causes:", text);
+        Assert.Contains("check:", text);
+        CliProcess.AssertPlain(text);
+    }
+
+    [Fact]
+    public void WordsGivenUnquotedAreOneLine()
+    {
+        var (exit, text) = Run(["explain", .. ModelLine.Split(' ')]);
+        Assert.Equal(0, exit);
+        Assert.Contains("LGN.2", text);
+    }
+
+    [Fact]
+    public void AReasonAloneIsExplained()
+    {
+        var (exit, text) = Run("explain", "--reason", "0x77");
+        Assert.Equal(0, exit);
+        Assert.Contains("reason:   0x77 SFS.8: nested: the second stage denies the write needed to set A/EA/D in a first-stage entry", text);
+        Assert.Contains("772415", text);
+        Assert.DoesNotContain("device:", text);
+        Assert.Contains("SFS.8", Run("explain", "--reason", "119").Output);
+    }
+
+    [Theory]
+    [InlineData(new[] { "explain", "--reason", "0x100" }, "--reason: '0x100' is not a reason code: they are one byte")]
+    [InlineData(new[] { "explain", "--reason", "x" }, "--reason: 'x' is not a reason code")]
+    [InlineData(new[] { "explain", "--reason", "5", "DMAR:" }, "give a reason code or a line, not both")]
+    [InlineData(new[] { "explain", "hello" }, "vtdsim: not a DMAR fault line: it has no 'DMAR:': 'hello'")]
+    public void BadInputIsAUsageErrorThatNamesIt(string[] args, string message)
+    {
+        var (exit, text) = Run(args);
+        Assert.Equal(2, exit);
+        Assert.Contains(message, text);
+        CliProcess.AssertPlain(text);
+    }
+
+    [Fact]
+    public void LinesOnStdinAreExplainedAndBadOnesNamedByNumberWhileTheOthersGoOn()
+    {
+        string input = string.Join("\n",
+            "[    0.938401] kernel: DMAR: [DMA Read NO_PASID] Request device [0x00:0x02.0] fault addr 0x70ad5000 [fault reason 0x07] Next page table ptr is invalid",
+            "DMAR: DRHD: handling fault status reg 3",
+            "",
+            "[  144.480641] DMAR: [DMA Read] Request device [00:02.0] PASID ffffffff fault addr 9c000000 [fault reason 06] PTE Read access is not set",
+            "garbage \u0001 here");
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int exit = ExplainCommand.ExplainLines(new StringReader(input), output, error, numbered: true);
+        Assert.Equal(2, exit);
+        string text = output.ToString();
+        Assert.Contains("line 1: [    0.938401] kernel: DMAR: [DMA Read NO_PASID]", text);
+        Assert.Contains("reason:   0x07 LSL.1", text);
+        Assert.Contains("line 4: [  144.480641] DMAR: [DMA Read]", text);
+        Assert.Contains("reason:   0x06 LGN.3", text);
+        string[] errors = error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, errors.Length);
+        Assert.StartsWith("vtdsim: line 2: a DMAR fault status line, not a fault line", errors[0]);
+        Assert.Equal("vtdsim: line 5: not a DMAR fault line: it has no 'DMAR:': 'garbage \\x01 here'", errors[1]);
+    }
+
+    [Fact]
+    public void GoodLinesOnlyEndWithZeroAndNothingAtAllIsAnError()
+    {
+        var error = new StringWriter();
+        Assert.Equal(0, ExplainCommand.ExplainLines(new StringReader(ModelLine + "\n\n"), new StringWriter(), error, numbered: true));
+        Assert.Equal("", error.ToString());
+        Assert.Equal(2, ExplainCommand.ExplainLines(new StringReader(""), new StringWriter(), error, numbered: true));
+        Assert.Contains("nothing but blank lines on stdin", error.ToString());
+        Assert.Equal(2, Run("explain", " ").Exit);
+        Assert.Contains("the line is empty", Run("explain", "").Output);
+    }
+}
