@@ -99,11 +99,14 @@ public sealed class ShadowBinding
 
         // Unmap-before-map (QEMU's iova_tree): a range still mapped the same way is kept, a changed one is unmapped and
         // mapped again, one the guest removed is unmapped; the IOAS has no mapping in between.
+        var now = new Dictionary<ulong, SecondStageMapping>(leaves.Count);
+        foreach (SecondStageMapping l in leaves) now[l.Iova] = l;
         var stale = new List<ShadowMapping>();
         foreach (ShadowMapping m in mapped.Values)
         {
             if (m.Iova > last || m.Iova + (m.Size - 1) < first) continue;
-            if (!leaves.Exists(l => l.Iova == m.Iova && l.Size == m.Size && l.Output.Value == m.Gpa.Value && ((l.Rights & AccessRights.Write) == 0) == m.ReadOnly)) stale.Add(m);
+            if (!now.TryGetValue(m.Iova, out SecondStageMapping l) || l.Size != m.Size || l.Output.Value != m.Gpa.Value || ReadOnly(l.Rights, m.Gpa) != m.ReadOnly)
+                stale.Add(m);
         }
         foreach (ShadowMapping m in stale) Unmap(m);
         foreach (SecondStageMapping l in leaves)
@@ -166,7 +169,8 @@ public sealed class ShadowBinding
             vmm.Log.Error($"iommu map to non memory area {gpa.Value:x}");
             return;
         }
-        bool readOnly = ((leaf.Rights & AccessRights.Write) == 0 || sectionReadOnly) && vmm.Options.ErratumPolicy != ErratumPolicy.NeverRo;
+        bool readOnly = (leaf.Rights & AccessRights.Write) == 0 || sectionReadOnly;
+        readOnly &= vmm.Options.ErratumPolicy != ErratumPolicy.NeverRo;
         var flags = IoasMapFlags.Readable | IoasMapFlags.FixedIova | (readOnly ? 0 : IoasMapFlags.Writeable);
         ulong at = leaf.Iova;
         Errno e = Iommufd.IoasMap(IoasId!.Value, flags, vaddr, leaf.Size, ref at);
@@ -178,6 +182,13 @@ public sealed class ShadowBinding
             return;
         }
         mapped[leaf.Iova] = new ShadowMapping(leaf.Iova, leaf.Size, gpa, readOnly);
+    }
+
+    /// <summary>Whether a leaf with these rights over this GPA is mapped read-only (as <see cref="Map"/> decides).</summary>
+    private bool ReadOnly(AccessRights rights, Gpa gpa)
+    {
+        bool readOnly = (rights & AccessRights.Write) == 0 || (vmm.TryResolveRange(gpa.Value, 1, out _, out bool sectionReadOnly) && sectionReadOnly);
+        return readOnly && vmm.Options.ErratumPolicy != ErratumPolicy.NeverRo;
     }
 
     /// <summary>vfio_iommu_map_notify, UNMAP: ENOENT (nothing there) counts as success.</summary>
