@@ -153,6 +153,20 @@ public sealed class VtdUnit
     }
 
     /// <summary>
+    /// Reads the tables the unit would use for <paramref name="source"/>'s requests without PASID and adds every present
+    /// second-stage leaf that overlaps [<paramref name="first"/>, <paramref name="last"/>] to <paramref name="into"/>, as a
+    /// VMM reads its guest's tables to shadow them (QEMU's vtd_page_walk, decision N31). Nothing is recorded or written:
+    /// no fault, no A/D, no IOTLB or paging-structure cache entry (the context and PASID caches answer as for a request).
+    /// Mappings are read only for a legacy or second-stage-only context.
+    /// </summary>
+    public DeviceMappingView ReadMappings(SourceId source, ulong first, ulong last, List<SecondStageMapping> into)
+    {
+        ArgumentNullException.ThrowIfNull(into);
+        RootTableState root = _registers.Root;
+        return _engine.ReadMappings(source, in root, first, last, into);
+    }
+
+    /// <summary>
     /// A device reads memory: page by page, stopping at the first fault (the bytes before it are delivered), or at the top
     /// of the 64-bit address space (a <see cref="DmaTransferResult.MemoryError"/>: the transfer never wraps to address 0).
     /// </summary>

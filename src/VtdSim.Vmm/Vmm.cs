@@ -129,6 +129,7 @@ public sealed partial class Vmm
         Log.Location = null;
         AddPassthroughFunctions();
         StartNesting();
+        StartShadowing();
 
         if (Options.Machine.Booted) RunFirmware();
         return State == VmmState.Running;
@@ -575,6 +576,7 @@ public sealed partial class Vmm
     private void TearDown(VmmState state)
     {
         State = state;
+        StopShadowing();
         StopNesting();
         if (container is not null && Machine is not null) Machine.SystemMemory.RemoveListener(container);
         container = null;

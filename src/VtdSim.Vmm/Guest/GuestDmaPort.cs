@@ -13,8 +13,10 @@ namespace VtdSim.Vmm.Guest;
 /// host IOMMU translates (and faults) it. So it does with a vIOMMU whose translation the guest has not enabled
 /// (QEMU's "nodmar" address space: the device sees system memory). With nesting (x-flts=on, the guest in scalable
 /// mode) it goes there too, the address being an IOVA of the guest's first stage: the host IOMMU walks that first
-/// stage nested in the nest parent's second stage (decision N12). Behind a vIOMMU that translates otherwise
-/// (shadowing, issue 10) it is not modelled yet: the request is refused, nothing moves.
+/// stage nested in the nest parent's second stage (decision N12). With caching-mode shadowing (a vIOMMU that
+/// translates with a second stage) it goes there too, the address being an IOVA of the guest's tables: the device is
+/// attached to its shadow IOAS, which maps what those tables map (decision N32). Behind a vIOMMU that translates
+/// without either (no caching mode) the request is refused, nothing moves.
 /// </summary>
 public sealed class GuestDmaPort : IDmaPort
 {
@@ -66,5 +68,5 @@ public sealed class GuestDmaPort : IDmaPort
     }
 
     private static DmaTransferResult BehindVIommu(in DmaRequest request) =>
-        new(0, null, $"DMA by passthrough device {request.Source} behind the vIOMMU: it translates without nesting (x-flts=on in scalable mode), and shadowing is not modelled yet");
+        new(0, null, $"DMA by passthrough device {request.Source} behind the vIOMMU: it translates without nesting (x-flts=on in scalable mode) or shadowing (caching-mode=on)");
 }

@@ -137,18 +137,4 @@ public class GuestKernelTests
         // RAM is mapped: the same device reads guest RAM.
         Assert.True(vmm.GuestMachine.Dma.Read(new DmaRequest(inGuest, new Iova(0x10_0000), DmaAccess.Read), bios).Completed);
     }
-
-    [Fact]
-    public void APassthroughDeviceBehindAVIommuThatTranslatesIsRefusedWithoutMovingData()
-    {
-        LinuxKernel host = Boot(BuiltInProfiles.SapphireRapids);
-        Vmm vmm = Vmm.Start(host, Q35(scalable: true, cachingMode: true) with { ErratumPolicy = ErratumPolicy.Qemu11, Passthrough = [Nic] });
-        LinuxKernel guest = BootGuest(vmm);
-        Assert.True(vmm.VIommu!.TranslationEnabled);
-        SourceId inGuest = vmm.Devices[0].Guest!.Value;
-        DmaTransferResult r = vmm.GuestMachine.Dma.Write(new DmaRequest(inGuest, new Iova(0x10_0000), DmaAccess.Write), "x"u8);
-        Assert.Equal(0, r.BytesTransferred);
-        Assert.Contains("shadowing is not modelled yet", r.MemoryError);
-        Assert.NotNull(guest);
-    }
 }
