@@ -81,15 +81,17 @@ public class IoPagetableMutationTests
     [Fact]
     public void AnAutomaticIovaStaysInsideTheAllowedRangeEvenWhereTheHoleAroundItIsLarger()
     {
-        // One page allowed, an area far above it (a fixed map need not be in an allowed range): a two-page automatic
-        // map does not fit in the allowed page and must not spill into the free space between it and the area.
+        // Three pages allowed with an area in the middle one, and an area far above (a fixed map need not lie in an
+        // allowed range): a two-page automatic map fits in neither free page of the allowed range and must not spill
+        // from its last page into the free space up to the area above.
         var b = new IommufdBench();
         uint ioas = b.Ioas();
-        Assert.Equal(Errno.Success, b.Fd.IoasAllowIovas(ioas, [new IovaRange(0x10_0000, 0x10_0FFF)]));
+        Assert.Equal(Errno.Success, b.Fd.IoasAllowIovas(ioas, [new IovaRange(0x10_0000, 0x10_2FFF)]));
+        b.Map(ioas, b.Buffer(1), Page, iova: 0x10_1000);
         b.Map(ioas, b.Buffer(1), Page, iova: 0x20_0000);
         ulong iova = 0;
         Assert.Equal(Errno.ENOSPC, b.Fd.IoasMap(ioas, IoasMapFlags.ReadWrite, b.Buffer(2), 2 * Page, ref iova));
-        Assert.Equal(1, b.IoasOf(ioas).Iopt.AreaCount);
+        Assert.Equal(2, b.IoasOf(ioas).Iopt.AreaCount);
     }
 
     [Fact]
