@@ -30,7 +30,6 @@ internal sealed class PinnedPages
     /// <summary>pages->writable: pinned with FOLL_WRITE; an area asking for IOMMU_WRITE needs it (else EPERM).</summary>
     public bool Writable { get; }
     public int Areas { get; private set; }
-    public bool Pinned => _runs is not null;
     public PinnedRun[] Runs => _runs ?? throw new InvalidOperationException("pages are not pinned");
 
     /// <summary>The run holding page <paramref name="index"/> of the range, and the page's offset in that run.</summary>

@@ -15,7 +15,7 @@ namespace VtdSim.Kernel.Tests.Mutation;
 /// </summary>
 public class IoPagetableMutationTests
 {
-    private const ulong Page = 4096, MiB = 1UL << 20;
+    private const ulong Page = 4096, MiB = 1UL << 20, Top2MiB = 0xFFFF_FFFF_FFE0_0000;
     private static readonly IovaRange Msi = IommufdContext.MsiWindow;
 
     /// <summary>A kernel with 2 MiB of its own pages, so taking all of them is quick.</summary>
@@ -106,6 +106,21 @@ public class IoPagetableMutationTests
         ulong iova = 0;
         Assert.Equal(Errno.ENOSPC, b.Fd.IoasMap(ioas, IoasMapFlags.ReadWrite, va, 2 * MiB, ref iova));
         Assert.Equal(0, b.IoasOf(ioas).Iopt.AreaCount);
+    }
+
+    [Fact]
+    public void TheTopTwoMegabytesOfTheSpaceHoldAnAlignedMapThatEndsBelowTheLastPage()
+    {
+        // 2 MiB allowed at the very top; a map of 1 MiB + 4 KiB from 2 MiB-aligned memory wants a 2 MiB-aligned IOVA:
+        // 2^64 − 2 MiB is one (rounding it up does not wrap), and the map ends below the last page, which an automatic
+        // IOVA never uses.
+        var b = new IommufdBench();
+        uint ioas = b.Ioas();
+        Assert.Equal(Errno.Success, b.Fd.IoasAllowIovas(ioas, [new IovaRange(Top2MiB, ulong.MaxValue)]));
+        Uva va = b.Buffer(257, at: new Uva(0x4000_0000));
+        ulong iova = 0;
+        Assert.Equal(Errno.Success, b.Fd.IoasMap(ioas, IoasMapFlags.ReadWrite, va, MiB + Page, ref iova));
+        Assert.Equal(Top2MiB, iova);
     }
 
     [Fact]
