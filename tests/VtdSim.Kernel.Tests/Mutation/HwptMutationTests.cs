@@ -77,6 +77,22 @@ public class HwptMutationTests
     }
 
     [Fact]
+    public void AnAttachRefusedForItsReservedWindowFreesTheAutomaticDomainItMade()
+    {
+        // The automatic domain is allocated (its root table is a kernel page) before the attach reserves the MSI
+        // window; an allowed range over the window makes that EADDRINUSE, and the domain goes again with its page.
+        var b = new IommufdBench();
+        uint ioas = b.Ioas();
+        Assert.Equal(Errno.Success, b.Fd.IoasAllowIovas(ioas, [new IovaRange(0x10_0000, 0xFEE0_0000)]));
+        uint dev = b.Bind(Dev0);
+        int inUse = b.Kernel.Pages.PagesInUse;
+        uint pt = ioas;
+        Assert.Equal(Errno.EADDRINUSE, b.Fd.DeviceAttach(dev, ref pt));
+        Assert.Equal(inUse, b.Kernel.Pages.PagesInUse);
+        Assert.Empty(b.IoasOf(ioas).HwptList);
+    }
+
+    [Fact]
     public void ANestedHwptOnAParentThatIsNotANestParentIsInvalidWhateverItsDataType()
     {
         // iommufd_hwpt_nested_alloc: a parent without NEST_PARENT is EINVAL before the driver looks at the data type.
