@@ -41,14 +41,22 @@ public static class ScenarioLoader
         ArgumentNullException.ThrowIfNull(text);
         if (text.Length > MaxLength) return new(null, new ScenarioError(file, 1, 1, "", $"the file is larger than {MaxLength} bytes"));
         var yaml = new YamlStream();
+        var scanner = new Scanner(new StringReader(text));
         try
         {
-            yaml.Load(new StringReader(text));
+            yaml.Load(new YamlDotNet.Core.Parser(scanner));
         }
         catch (YamlException e)
         {
-            long line = Math.Clamp(e.Start.Line, 1, int.MaxValue), column = Math.Clamp(e.Start.Column, 1, int.MaxValue);
-            return new(null, new ScenarioError(file, (int)line, (int)column, "", $"not valid YAML: {YamlMessage(e)}"));
+            return new(null, new ScenarioError(file, Clamp(e.Start.Line), Clamp(e.Start.Column), "", $"not valid YAML: {YamlMessage(e)}"));
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet 18.1 fails this way on some malformed input (a scanner state error on a broken plain scalar,
+            // "unsupported event" on a key where a value should be) instead of a YamlException: the file is still not
+            // valid YAML, and the scanner knows where it stopped (decision S5).
+            Mark at = scanner.CurrentPosition;
+            return new(null, new ScenarioError(file, Clamp(at.Line), Clamp(at.Column), "", "not valid YAML: the YAML reader stopped here"));
         }
         if (yaml.Documents.Count != 1)
             return new(null, new ScenarioError(file, 1, 1, "", yaml.Documents.Count == 0 ? "the file is empty: expected a scenario (name, host, vmms, steps, expect)" : "expected one YAML document, found several"));
@@ -62,6 +70,8 @@ public static class ScenarioLoader
             return new(null, e.Error);
         }
     }
+
+    private static int Clamp(long value) => (int)Math.Clamp(value, 1, int.MaxValue);
 
     private static string YamlMessage(YamlException e)
     {
