@@ -10,7 +10,7 @@ namespace VtdSim.Scenarios.Running;
 public sealed record ScenarioEvent(int Step, string Level, string Kind, string Text)
 {
     /// <summary>The event kinds, as `event: {kind: …}` names them.</summary>
-    public static readonly string[] Kinds = ["vmm", "kernel-log", "qemu-log", "guest", "iommufd", "dma", "fault", "walk", "guest-table-write", "binding", "file-read", "error"];
+    public static readonly string[] Kinds = ["vmm", "kernel-log", "qemu-log", "action", "iommufd", "dma", "fault", "walk", "guest-table-write", "binding", "file-read", "error"];
 
     /// <summary>The errno of an `iommufd` call (EINVAL…, or "0" for success).</summary>
     public string? Errno { get; init; }

@@ -153,7 +153,7 @@ public sealed class ScenarioRunner
         {
             order.Add(v.Name);
         }
-        Emit("host", "guest", $"host booted: {profile.Name}, {Size(h.Memory)}, \"{h.Kernel.CommandLine}\", erratum rule {(h.Kernel.ErratumRule ? "enforced" : "off (before 6.7)")}");
+        Emit("host", "action", $"host booted: {profile.Name}, {Size(h.Memory)}, \"{h.Kernel.CommandLine}\", erratum rule {(h.Kernel.ErratumRule ? "enforced" : "off (before 6.7)")}");
         Collect();
         return true;
     }
@@ -354,7 +354,7 @@ public sealed class ScenarioRunner
         level.Kernel = LinuxKernel.Boot(vmm.GuestMachine, kernel.CommandLine, layout, new IntelIommuOptions { EnforceErratum772415 = kernel.ErratumRule });
         level.KernelLogSeen = 0;
         level.Sessions.Clear();
-        Emit(level.Name, "guest", $"guest kernel booted: \"{kernel.CommandLine}\"{(vmm.VIommu is { } u ? $", vIOMMU in {(u.TableMode == TranslationTableMode.Scalable ? "scalable" : u.TableMode == TranslationTableMode.Legacy ? "legacy" : u.TableMode.ToString().ToLowerInvariant())} mode" : ", no vIOMMU")}");
+        Emit(level.Name, "action", $"guest kernel booted: \"{kernel.CommandLine}\"{(vmm.VIommu is { } u ? $", vIOMMU in {(u.TableMode == TranslationTableMode.Scalable ? "scalable" : u.TableMode == TranslationTableMode.Legacy ? "legacy" : u.TableMode.ToString().ToLowerInvariant())} mode" : ", no vIOMMU")}");
         return true;
     }
 
@@ -364,7 +364,7 @@ public sealed class ScenarioRunner
         Collect();
         // The old kernel's last act: DMA remapping off (a guest CPU store to GCMD), as a kexec'ing Linux shuts the IOMMU down.
         if (vmm.GuestMachine.HasIommu) vmm.GuestMachine.Write(new Hpa(vmm.GuestMachine.IommuBase.Value + RegisterOffset.GCMD), 4, 0);
-        Emit(x.Vmm, "guest", "kexec: the old kernel turned DMA remapping off");
+        Emit(x.Vmm, "action", "kexec: the old kernel turned DMA remapping off");
         level.Kernel = null;
         return BootKernel(level, vmm, x.Kernel);
     }
@@ -478,10 +478,18 @@ public sealed class ScenarioRunner
         if (pam is not null && !vmm.TrySetPam(pam.Index, mode, out string error2)) return Error(x.Vmm, error2);
         if (!written) return Error(x.Vmm, $"the guest cannot write GPA 0x{x.Gpa:x} (read-only or not RAM)");
         vmm.GuestMachine.Memory.Write64(at + 16, entry.WithFirstStagePointer(x.Gpa).Q2);
-        Emit(x.Vmm, "guest", $"the first-stage root table of {x.Device} is now at GPA 0x{x.Gpa:x}{(pam is not null ? $" (PAM segment {pam.Index} opened and set back to {mode})" : "")}; {(vmm.Resolve(new Gpa(x.Gpa)).ReadOnly ? "read-only" : "writable")} guest memory");
+        Emit(x.Vmm, "action", $"the first-stage root table of {x.Device} is now at GPA 0x{x.Gpa:x}{(pam is not null ? $" (PAM segment {pam.Index} opened for writing and set back to {PamText(mode)})" : "")}; {(vmm.Resolve(new Gpa(x.Gpa)).ReadOnly ? "read-only" : "writable")} guest memory");
         if (x.Invalidate) Submit(x.Vmm, vmm, entry.DomainId);
         return true;
     }
+
+    private static string PamText(PamMode mode) => mode switch
+    {
+        PamMode.ReadOnly => "read-only",
+        PamMode.WriteOnly => "write-only",
+        PamMode.ReadWrite => "read-write",
+        _ => "PCI (off)",
+    };
 
     private bool Invalidate(InvalidateStep x)
     {
@@ -514,7 +522,7 @@ public sealed class ScenarioRunner
             tail = (tail + 1) % entries;
         }
         g.Write(new Hpa(baseAddress + RegisterOffset.IQT), 8, tail * (ulong)size);
-        Emit(name, "guest", $"PASID-cache and PASID-IOTLB invalidation of domain {domain}, PASID 0");
+        Emit(name, "action", $"PASID-cache and PASID-IOTLB invalidation of domain {domain}, PASID 0");
     }
 
     // ------------------------------------------------------------------ DMA and host actions

@@ -1,0 +1,83 @@
+using VtdSim.Scenarios.Model;
+using VtdSim.Scenarios.Running;
+
+namespace VtdSim.Scenarios.Tests;
+
+/// <summary>The runner: deterministic, a refused configuration is a result, a step that cannot run stops the run with a reason.</summary>
+public class RunnerTests
+{
+    [Fact]
+    public void TheSameFileGivesTheSameEventsAndTheSameJsonByteForByte()
+    {
+        Scenario s = BuiltIn.Load("09-kexec-to-sm-off.yaml");
+        string first = ScenarioJson.Write([ScenarioRunner.Run(s, trace: true)]);
+        string second = ScenarioJson.Write([ScenarioRunner.Run(BuiltIn.Load("09-kexec-to-sm-off.yaml"), trace: true)]);
+        Assert.Equal(first, second);
+        Assert.Contains("\"kind\": \"walk\"", first, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TraceAddsTheHostWalkOfEachDmaAndChangesNothingElse()
+    {
+        Scenario s = BuiltIn.Load("03-vga-bios-table-erratum.yaml");
+        ScenarioRun plain = ScenarioRunner.Run(s), traced = ScenarioRunner.Run(s, trace: true);
+        Assert.Equal(plain.Events.Select(e => e.Text), traced.Events.Where(e => e.Kind != "walk").Select(e => e.Text));
+        var walk = traced.Events.Where(e => e.Kind == "walk").Select(e => e.Text).ToList();
+        // A nested 4-level over 4-level walk: first-stage entries, each table GPA through the second stage, and the
+        // erratum's A/D update in the read-only VGA BIOS page.
+        Assert.Contains(walk, w => w.StartsWith("read first-stage L4 entry", StringComparison.Ordinal) && w.Contains("(GPA 0xc0000)", StringComparison.Ordinal));
+        Assert.Contains(walk, w => w.StartsWith("A/D update in read-only memory (erratum)", StringComparison.Ordinal));
+        Assert.Contains(walk, w => w.Contains("second-stage L4 entry (for the first-stage L4 table)", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void AStepWhoseVmmIsNotRunningStopsTheRunWithAReasonAndTheRestIsSkipped()
+    {
+        Scenario s = BuiltIn.Parse("s.yaml", """
+            name: boot before start
+            host: { devices: [ { id: nic, rid: "00:04.0" } ] }
+            vmms: [ { name: vm0, devices: [ { passthrough: nic } ] } ]
+            steps:
+              - boot: vm0
+              - start: vm0
+                expect: [ { vm: { vmm: vm0, state: running } } ]
+            """);
+        ScenarioRun run = ScenarioRunner.Run(s);
+        Assert.Equal([StepStatus.Error, StepStatus.Skipped], run.Steps.Select(x => x.Status));
+        Assert.Contains(run.Events, e => e.Kind == "error" && e.Text == "vm0 has not been started");
+        Verdict v = Assert.Single(run.Verdicts);
+        Assert.False(v.Pass);
+        Assert.Equal("the step did not run: an earlier step stopped the run", v.Reason);
+    }
+
+    [Fact]
+    public void AVmmWhoseIntelIommuPropertiesQemuRefusesDoesNotStartWithQemusMessage()
+    {
+        Scenario s = BuiltIn.Parse("s.yaml", """
+            name: a property QEMU 7.2 lacks
+            vmms: [ { name: vm0, erratum-policy: qemu-7.2, devices: [ { intel-iommu: "x-scalable-mode=on,x-flts=on" } ] } ]
+            steps:
+              - start: vm0
+                expect:
+                  - vm: { vmm: vm0, state: failed }
+                  - log: { at: vm0, from: qemu, equals: "qemu-system-x86_64: -device intel-iommu,x-scalable-mode=on,x-flts=on: Property 'intel-iommu.x-flts' not found" }
+            """);
+        ScenarioRun run = ScenarioRunner.Run(s);
+        Assert.True(run.Passed, string.Join("\n", run.Verdicts));
+    }
+
+    [Fact]
+    public void AnInconsistentCapEcapOverrideIsRefusedAsTheProfileCheckerSaysAndNothingRuns()
+    {
+        Scenario s = BuiltIn.Parse("s.yaml", """
+            name: NEST without first and second stage
+            host: { profile: sapphire-rapids, ecap: 0x4000000 }
+            expect: [ { event: { at: host, kind: error, contains: "NEST needs both FSTS and SSTS" } } ]
+            steps:
+              - dma: { at: host, device: nic, address: 0, access: read }
+            """.Replace("host: { profile: sapphire-rapids, ecap: 0x4000000 }", "host: { profile: sapphire-rapids, ecap: 0x4000000, devices: [ { id: nic, rid: \"00:04.0\" } ] }", StringComparison.Ordinal));
+        ScenarioRun run = ScenarioRunner.Run(s);
+        Assert.Equal(StepStatus.Skipped, Assert.Single(run.Steps).Status);
+        Assert.True(Assert.Single(run.Verdicts).Pass, run.Verdicts[0].ToString());
+    }
+}
