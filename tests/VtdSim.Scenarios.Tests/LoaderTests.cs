@@ -134,4 +134,17 @@ public class LoaderTests
         Assert.False(r.Success);
         Assert.EndsWith(": cannot read the file: no such file", r.Error!.ToString(), StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("name: x\nhost:\n :  profile: sapphire-rapids\nsteps: []\n")]
+    [InlineData("vmms:\n    expect:\n      - memory: { at: guest0, addre\nss: 0xc0000, size: 4096, unchanged: on }")]
+    public void InputOnWhichTheYamlLibraryFailsWithoutAYamlErrorIsStillAPlacedError(string text)
+    {
+        // YamlDotNet 18.1 throws ArgumentException / InvalidOperationException for these, not a YamlException (decision S5).
+        Exception? raw = Record.Exception(() => new YamlDotNet.RepresentationModel.YamlStream().Load(new StringReader(text)));
+        Assert.True(raw is ArgumentException or InvalidOperationException, raw?.GetType().Name ?? "no exception");
+        ScenarioError e = Error(text);
+        Assert.StartsWith("not valid YAML", e.Message, StringComparison.Ordinal);
+        Assert.InRange(e.Line, 1, 4);
+    }
 }
