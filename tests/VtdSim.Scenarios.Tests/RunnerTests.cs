@@ -80,4 +80,26 @@ public class RunnerTests
         Assert.Equal(StepStatus.Skipped, Assert.Single(run.Steps).Status);
         Assert.True(Assert.Single(run.Verdicts).Pass, run.Verdicts[0].ToString());
     }
+
+    [Fact]
+    public void AMapBeforeTheGuestBootedIsAnErrorThatStopsTheRunButARefusedBindIsAResult()
+    {
+        const string Head = """
+            name: map
+            host: { devices: [ { id: nic, rid: "00:04.0" } ] }
+            vmms: [ { name: vm0, devices: [ { passthrough: nic }, { intel-iommu: caching-mode=on } ], guest: { kernel: { intel-iommu: off } } } ]
+            steps:
+              - start: vm0
+
+            """;
+        ScenarioRun early = ScenarioRunner.Run(BuiltIn.Parse("s.yaml", Head + "  - map: { vmm: vm0, device: nic, iova: 0x1000, size: 0x1000 }\n  - boot: vm0\n"));
+        Assert.Equal([StepStatus.Done, StepStatus.Error, StepStatus.Skipped], early.Steps.Select(x => x.Status));
+        Assert.True(early.Events.Any(e => e.Kind == "error" && e.Text == "the guest of vm0 has not booted"), string.Join("\n", early.Events.Select(e => e.Text)));
+
+        // A guest kernel without an IOMMU refuses to bind the device: EINVAL is the step's result, and the run goes on.
+        ScenarioRun refused = ScenarioRunner.Run(BuiltIn.Parse("s.yaml", Head + "  - boot: vm0\n  - map: { vmm: vm0, device: nic, iova: 0x1000, size: 0x1000 }\n    expect: [ { errno: EINVAL } ]\n  - quit: vm0\n"));
+        Assert.Equal([StepStatus.Done, StepStatus.Done, StepStatus.Done, StepStatus.Done], refused.Steps.Select(x => x.Status));
+        Assert.True(refused.Passed, string.Join("\n", refused.Verdicts));
+        Assert.True(refused.Events.Any(e => e.Kind == "iommufd" && e.Text.StartsWith("VFIO_DEVICE_BIND_IOMMUFD nic (", StringComparison.Ordinal) && e.Text.EndsWith("): -22 (EINVAL)", StringComparison.Ordinal)), string.Join("\n", refused.Events.Select(e => e.Text)));
+    }
 }

@@ -68,6 +68,8 @@ public sealed class ScenarioRunner
         public int VmmLogSeen { get; set; }
         public int TableWritesSeen { get; set; }
         public string Bindings { get; set; } = "";
+        /// <summary>QEMU refused the VMM's command line: it never became a process.</summary>
+        public bool Refused { get; set; }
         public Dictionary<string, SourceId> Devices { get; } = new(StringComparer.Ordinal);
         public Dictionary<string, Session> Sessions { get; } = new(StringComparer.Ordinal);
     }
@@ -219,7 +221,7 @@ public sealed class ScenarioRunner
             // What QEMU says about a device it cannot parse, before it starts anything: the VM does not start.
             Emit(spec.Name, "qemu-log", $"{VtdSim.Vmm.VmmLog.Program}: {error}");
             Emit(spec.Name, "vmm", $"{spec.Name}: failed (QEMU refused its command line)");
-            level.Bindings = "failed";
+            level.Refused = true;
             return true;
         }
         VmmProcess vmm = VmmProcess.Start(kernel, options!);
@@ -382,16 +384,24 @@ public sealed class ScenarioRunner
     private void Call(string level, string call, Errno e) =>
         Emit(new ScenarioEvent(step, level, "iommufd", $"{call}: {(e == Errno.Success ? "0" : $"-{(int)e} ({e})")}") { Errno = e == Errno.Success ? "0" : e.ToString() });
 
-    private bool TrySession(string vmmName, string device, out Session session)
+    /// <summary>
+    /// The device's session in the guest, made on first use. Null: the step cannot run (an error event says why);
+    /// false: the guest kernel refused a call (its errno is an event, the step's result); true: ready.
+    /// </summary>
+    private bool? TrySession(string vmmName, string device, out Session session)
     {
         session = null!;
-        if (!Booted(vmmName, out Level level, out _, out LinuxKernel kernel)) return false;
+        if (!Booted(vmmName, out Level level, out _, out LinuxKernel kernel)) return null;
         if (level.Sessions.TryGetValue(device, out Session? s))
         {
             session = s;
             return true;
         }
-        if (!level.Devices.TryGetValue(device, out SourceId rid)) return Error(vmmName, $"{vmmName}'s guest has no device '{device}'");
+        if (!level.Devices.TryGetValue(device, out SourceId rid))
+        {
+            Error(vmmName, $"{vmmName}'s guest has no device '{device}'");
+            return null;
+        }
         ProcessAddressSpace app = kernel.CreateProcess("app");
         IommufdContext fd = kernel.OpenIommufd(app);
         Errno e = fd.DeviceBind(rid, out uint dev);
@@ -413,7 +423,8 @@ public sealed class ScenarioRunner
 
     private bool Map(MapStep x)
     {
-        if (!TrySession(x.Vmm, x.Device, out Session s)) return true; // a refused bind or attach is the step's result
+        bool? ready = TrySession(x.Vmm, x.Device, out Session s);
+        if (ready != true) return ready is not null; // a refused bind or attach is the step's result
         Errno e = s.Process.Mmap(x.Size, MemoryProtection.ReadWrite, out Uva buffer);
         if (e != Errno.Success) return Error(x.Vmm, $"the guest process cannot mmap 0x{x.Size:x} bytes: {e}");
         ulong iova = x.Iova;
@@ -424,7 +435,8 @@ public sealed class ScenarioRunner
 
     private bool Unmap(UnmapStep x)
     {
-        if (!TrySession(x.Vmm, x.Device, out Session s)) return true;
+        bool? ready = TrySession(x.Vmm, x.Device, out Session s);
+        if (ready != true) return ready is not null;
         ulong length = x.Size;
         Errno e = s.Fd.IoasUnmap(s.Ioas, x.Iova, ref length);
         Call(x.Vmm, $"IOMMU_IOAS_UNMAP iova 0x{x.Iova:x} length 0x{x.Size:x}", e);
@@ -712,7 +724,7 @@ public sealed class ScenarioRunner
     private (bool, string) VmState(VmStateExpect v)
     {
         Level? level = levels.GetValueOrDefault(v.Vmm);
-        string state = level?.Vmm is VmmProcess vmm ? vmm.State.ToString().ToLowerInvariant() : level?.Bindings == "failed" ? "failed" : "not started";
+        string state = level?.Vmm is VmmProcess vmm ? vmm.State.ToString().ToLowerInvariant() : level?.Refused == true ? "failed" : "not started";
         return (state == v.State, $"{v.Vmm} is {state}");
     }
 
