@@ -102,4 +102,32 @@ public class RunnerTests
         Assert.True(refused.Passed, string.Join("\n", refused.Verdicts));
         Assert.True(refused.Events.Any(e => e.Kind == "iommufd" && e.Text.StartsWith("VFIO_DEVICE_BIND_IOMMUFD nic (", StringComparison.Ordinal) && e.Text.EndsWith("): -22 (EINVAL)", StringComparison.Ordinal)), string.Join("\n", refused.Events.Select(e => e.Text)));
     }
+
+    [Fact]
+    public void AVmmInAGuestStartsOnTheGuestsKernelAndNamesItsLevel()
+    {
+        Scenario s = BuiltIn.Parse("s.yaml", """
+            name: an L2 VMM
+            vmms:
+              - name: l1
+                memory: 512M
+                devices: [ { intel-iommu: caching-mode=on } ]
+                guest:
+                  vmms: [ { name: l2, memory: 16M } ]
+            steps:
+              - start: l2
+              - start: l1
+              - boot: l1
+              - start: l2
+                expect: [ { vm: { vmm: l2, state: running } } ]
+            """);
+        ScenarioRun run = ScenarioRunner.Run(s);
+        // Before its L1 guest has booted, an L2 VMM has no kernel to start on.
+        Assert.Equal(StepStatus.Error, run.Steps[0].Status);
+        Assert.Contains(run.Events, e => e.Level == "l2" && e.Text == "l2 runs in the guest of a VMM that is not started, whose kernel has not booted");
+        s = s with { Steps = s.Steps.Skip(1).ToList() };
+        run = ScenarioRunner.Run(s);
+        Assert.True(run.Passed, string.Join("\n", run.Events.Select(e => e.Text)));
+        Assert.Contains(run.Events, e => e.Level == "l2" && e.Kind == "vmm" && e.Text.StartsWith("l2: running", StringComparison.Ordinal));
+    }
 }
