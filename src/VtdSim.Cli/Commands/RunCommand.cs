@@ -1,0 +1,127 @@
+using System.CommandLine;
+using Spectre.Console;
+using VtdSim.Scenarios.Loading;
+using VtdSim.Scenarios.Model;
+using VtdSim.Scenarios.Running;
+
+namespace VtdSim.Cli.Commands;
+
+/// <summary>
+/// `vtdsim run FILE… [--json] [--trace]`: runs scenario files (docs/scenarios.md) and prints a timeline of each — the
+/// host, its VMMs and their guests, then every step with what happened — and the verdict of each expectation. Exit
+/// status: 0 every expectation passed, 1 one failed, 2 a file is malformed (file:line:column on stderr, nothing run).
+/// </summary>
+public static class RunCommand
+{
+    public const int ExpectationFailed = 1, Malformed = 2;
+
+    public static Command Create(Func<IAnsiConsole> console, Func<TextWriter> output, Func<TextWriter> error)
+    {
+        var files = new Argument<string[]>("FILE")
+        {
+            Description = "scenario files (YAML, docs/scenarios.md), run one after another; the built-in ones are in scenarios/",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var json = new Option<bool>("--json") { Description = "write the whole run (every step, event and verdict) as JSON to stdout instead of the timeline" };
+        var trace = new Option<bool>("--trace") { Description = "add each DMA's walk in the host IOMMU, memory reference by memory reference" };
+        var command = new Command("run", "Run scenario files: build the host, VMMs and guests, run the steps, check the expectations")
+        {
+            files, json, trace,
+        };
+        command.SetAction(parse =>
+        {
+            var scenarios = new List<Scenario>();
+            var errors = new List<ScenarioError>();
+            foreach (string file in parse.GetValue(files) ?? [])
+            {
+                ScenarioLoadResult r = ScenarioLoader.LoadFile(file);
+                if (r.Success) scenarios.Add(r.Scenario!);
+                else errors.Add(r.Error!);
+            }
+            if (errors.Count > 0)
+            {
+                TextWriter e = error();
+                foreach (ScenarioError x in errors) e.WriteLine($"vtdsim: {x}");
+                e.Flush();
+                return Malformed;
+            }
+            bool withTrace = parse.GetValue(trace);
+            var runs = scenarios.Select(s => ScenarioRunner.Run(s, withTrace)).ToList();
+            if (parse.GetValue(json))
+            {
+                TextWriter o = output();
+                o.Write(ScenarioJson.Write(runs));
+                o.Flush();
+            }
+            else
+            {
+                IAnsiConsole c = console();
+                foreach (ScenarioRun run in runs) Render(c, run);
+                if (runs.Count > 1)
+                    c.WriteLine($"{runs.Count(r => r.Passed)} of {runs.Count} scenarios passed");
+            }
+            return runs.All(r => r.Passed) ? 0 : ExpectationFailed;
+        });
+        return command;
+    }
+
+    private static void Render(IAnsiConsole console, ScenarioRun run)
+    {
+        Scenario s = run.Scenario;
+        var tree = new Tree($"[bold]{Markup.Escape(s.Name)}[/] ({Markup.Escape(s.File)})");
+        HostSpec h = s.Host;
+        TreeNode host = tree.AddNode(Markup.Escape(
+            $"host: {h.Profile}{(h.Cap is not null || h.Ecap is not null ? " with CAP/ECAP overridden" : "")}, {Size(h.Memory)}, kernel \"{h.Kernel.CommandLine}\", erratum rule {(h.Kernel.ErratumRule ? "on" : "off")}" +
+            (h.Devices.Count > 0 ? $", functions {string.Join(", ", h.Devices.Select(d => $"{d.Id} {d.Bus:x2}:{d.Device:x2}.{d.Function:x}"))}" : "")));
+        foreach (VmmSpec v in s.Vmms) AddVmm(host, v);
+        TreeNode steps = tree.AddNode("[bold]steps[/]");
+        var before = run.Events.Where(e => e.Step < 0).ToList();
+        if (before.Count > 0)
+        {
+            TreeNode boot = steps.AddNode("(before the first step)");
+            foreach (ScenarioEvent e in before) boot.AddNode(Markup.Escape($"{e.Level} {e.Kind}: {e.Text}"));
+        }
+        foreach (StepOutcome o in run.Steps)
+        {
+            string status = o.Status switch { StepStatus.Done => "", StepStatus.Error => " [red]ERROR: the run stops here[/]", _ => " [grey]skipped[/]" };
+            TreeNode node = steps.AddNode($"{o.Index + 1}. {Markup.Escape(o.Step.Describe())} [grey](line {o.Step.Spot.Line})[/]{status}");
+            foreach (ScenarioEvent e in run.Events.Where(e => e.Step == o.Index))
+                node.AddNode(Markup.Escape($"{e.Level} {e.Kind}: {e.Text}"));
+        }
+        console.Write(tree);
+        var table = new Table().Border(TableBorder.Rounded).AddColumns("verdict", "where", "expectation", "why");
+        foreach (Verdict v in run.Verdicts)
+        {
+            table.AddRow(
+                v.Pass ? "[green]PASS[/]" : "[red bold]FAIL[/]",
+                Markup.Escape($"{(v.Step < 0 ? "end" : $"step {v.Step + 1}")}, line {v.Expect.Spot.Line}"),
+                Markup.Escape(v.Expect.Describe()),
+                Markup.Escape(v.Reason));
+        }
+        console.Write(table);
+        int failed = run.Verdicts.Count(v => !v.Pass);
+        console.MarkupLine(failed == 0
+            ? $"[green]PASS[/] {Markup.Escape(s.File)}: all {run.Verdicts.Count} expectations hold"
+            : $"[red bold]FAIL[/] {Markup.Escape(s.File)}: {failed} of {run.Verdicts.Count} expectations do not hold");
+        console.WriteLine();
+    }
+
+    private static void AddVmm(TreeNode parent, VmmSpec v)
+    {
+        string devices = string.Join(", ", v.Devices.Select(d => d.Kind switch
+        {
+            DeviceKind.Passthrough => $"vfio-pci {d.Id}",
+            DeviceKind.IntelIommu => $"intel-iommu{(d.Properties.Length > 0 ? "," + d.Properties : "")}",
+            DeviceKind.Edu => $"edu{(d.Properties.Length > 0 ? "," + d.Properties : "")} ({d.Id})",
+            _ => $"iommu-testdev{(d.Properties.Length > 0 ? "," + d.Properties : "")} ({d.Id})",
+        }));
+        TreeNode node = parent.AddNode(Markup.Escape(
+            $"VMM {v.Name}: -M {v.Machine} -m {Size(v.Memory)}{(v.Defaults ? "" : " -nodefaults")}, erratum-policy {v.ErratumPolicy}, {(v.Booted ? "after SeaBIOS" : "at reset")}" +
+            (devices.Length > 0 ? $", {devices}" : "")));
+        TreeNode guest = node.AddNode(Markup.Escape($"guest {v.Name}: kernel \"{v.Guest.Kernel.CommandLine}\", erratum rule {(v.Guest.Kernel.ErratumRule ? "on" : "off")}"));
+        foreach (VmmSpec inner in v.Guest.Vmms) AddVmm(guest, inner);
+    }
+
+    private static string Size(ulong bytes) =>
+        bytes % (1UL << 30) == 0 ? $"{bytes >> 30}G" : bytes % (1UL << 20) == 0 ? $"{bytes >> 20}M" : $"0x{bytes:x}";
+}

@@ -1,0 +1,71 @@
+namespace VtdSim.Scenarios.Model;
+
+/// <summary>Where a node of a scenario file is: its line and column (1-based) and its field path (`steps[3].dma.address`).</summary>
+public readonly record struct SourceSpot(int Line, int Column, string Path)
+{
+    public override string ToString() => $"{Line}:{Column}";
+}
+
+/// <summary>
+/// One scenario file: the host, the VMMs on it (each with its guest, which may run VMMs of its own), the steps to run
+/// and what is expected (docs/scenarios.md).
+/// </summary>
+public sealed record Scenario(
+    string File,
+    string Name,
+    string Description,
+    HostSpec Host,
+    IReadOnlyList<VmmSpec> Vmms,
+    IReadOnlyList<StepSpec> Steps,
+    IReadOnlyList<ExpectSpec> Expect)
+{
+    /// <summary>Every VMM of the scenario, depth first (L1s in file order, each followed by the VMMs of its guest).</summary>
+    public IEnumerable<VmmSpec> AllVmms() => Vmms.SelectMany(v => v.SelfAndDescendants());
+}
+
+/// <summary>The kernel options of a host or a guest (Linux's intel_iommu= switches and the erratum rule of 6.7).</summary>
+public sealed record KernelSpec(bool IntelIommu = true, bool ScalableMode = true, bool ErratumRule = true)
+{
+    /// <summary>The kernel command line these options are (what the kernel logs and parses).</summary>
+    public string CommandLine => IntelIommu ? (ScalableMode ? "intel_iommu=on,sm_on" : "intel_iommu=on,sm_off") : "intel_iommu=off";
+}
+
+/// <summary>A PCI function of the host that VMMs may pass through, named for the steps.</summary>
+public sealed record HostDeviceSpec(string Id, byte Bus, byte Device, byte Function, SourceSpot Spot);
+
+/// <summary>The host: its VT-d unit (a built-in profile, optionally with CAP/ECAP overridden), memory, functions and kernel.</summary>
+public sealed record HostSpec(string Profile, ulong? Cap, ulong? Ecap, ulong Memory, IReadOnlyList<HostDeviceSpec> Devices, KernelSpec Kernel, SourceSpot Spot);
+
+public enum DeviceKind
+{
+    /// <summary>`-device vfio-pci`: a function of the level below (the host's, or for an L2 VMM one its guest has).</summary>
+    Passthrough,
+    /// <summary>`-device edu` (QEMU 7.2's).</summary>
+    Edu,
+    /// <summary>`-device iommu-testdev`.</summary>
+    IommuTestdev,
+    /// <summary>`-device intel-iommu` with its properties.</summary>
+    IntelIommu,
+}
+
+/// <summary>One `-device` of a VMM: its kind, the id steps name it by, and its QEMU option text (properties).</summary>
+public sealed record DeviceSpec(DeviceKind Kind, string Id, string Properties, SourceSpot Spot);
+
+/// <summary>A guest: the kernel it boots and the VMMs it runs (L2, recursively).</summary>
+public sealed record GuestSpec(KernelSpec Kernel, IReadOnlyList<VmmSpec> Vmms);
+
+/// <summary>A VMM (QEMU-like) and its guest.</summary>
+public sealed record VmmSpec(
+    string Name,
+    string Machine,
+    ulong Memory,
+    bool Defaults,
+    bool Booted,
+    string ErratumPolicy,
+    string RamBackend,
+    IReadOnlyList<DeviceSpec> Devices,
+    GuestSpec Guest,
+    SourceSpot Spot)
+{
+    public IEnumerable<VmmSpec> SelfAndDescendants() => new[] { this }.Concat(Guest.Vmms.SelectMany(v => v.SelfAndDescendants()));
+}

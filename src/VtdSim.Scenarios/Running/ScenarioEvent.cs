@@ -1,0 +1,50 @@
+using VtdSim.Scenarios.Model;
+
+namespace VtdSim.Scenarios.Running;
+
+/// <summary>
+/// One thing that happened during a run, at a level (`host` or a VMM's name): a log line, a call's result, a DMA and
+/// its fault, a write of the erratum into a read-only guest table, a binding change. <see cref="Step"/> is the index of
+/// the step it happened in.
+/// </summary>
+public sealed record ScenarioEvent(int Step, string Level, string Kind, string Text)
+{
+    /// <summary>The event kinds, as `event: {kind: …}` names them.</summary>
+    public static readonly string[] Kinds = ["vmm", "kernel-log", "qemu-log", "action", "iommufd", "dma", "fault", "walk", "guest-table-write", "binding", "file-read", "error"];
+
+    /// <summary>The errno of an `iommufd` call (EINVAL…, or "0" for success).</summary>
+    public string? Errno { get; init; }
+
+    /// <summary>A fault's reason code (0x79) and condition name (SSS.2).</summary>
+    public byte? FaultCode { get; init; }
+
+    public string? FaultCondition { get; init; }
+
+    /// <summary>The guest-physical address a guest-table write hit.</summary>
+    public ulong? Gpa { get; init; }
+
+    /// <summary>Whether a DMA completed (null for other kinds).</summary>
+    public bool? Completed { get; init; }
+}
+
+/// <summary>The verdict on one expectation: where it was written, whether it holds, and why.</summary>
+public sealed record Verdict(int Step, ExpectSpec Expect, bool Pass, string Reason)
+{
+    public override string ToString() => $"{(Pass ? "PASS" : "FAIL")} {Expect.Describe()}: {Reason}";
+}
+
+public enum StepStatus
+{
+    Done,
+    Error,
+    Skipped,
+}
+
+/// <summary>A step as it ran: done, stopped by an error (the run stops there), or skipped after an error.</summary>
+public sealed record StepOutcome(int Index, StepSpec Step, StepStatus Status);
+
+/// <summary>A whole run: the steps, every event, every verdict.</summary>
+public sealed record ScenarioRun(Scenario Scenario, IReadOnlyList<StepOutcome> Steps, IReadOnlyList<ScenarioEvent> Events, IReadOnlyList<Verdict> Verdicts)
+{
+    public bool Passed => Verdicts.All(v => v.Pass);
+}

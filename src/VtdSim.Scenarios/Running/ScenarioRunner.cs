@@ -1,0 +1,798 @@
+using System.Globalization;
+using VtdSim.Hardware;
+using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Faults;
+using VtdSim.Hardware.Invalidation;
+using VtdSim.Hardware.Memory;
+using VtdSim.Hardware.Profiles;
+using VtdSim.Hardware.Registers;
+using VtdSim.Hardware.Structures;
+using VtdSim.Hardware.Tracing;
+using VtdSim.Hardware.Translation;
+using VtdSim.Kernel;
+using VtdSim.Kernel.Intel;
+using VtdSim.Kernel.Iommufd;
+using VtdSim.Kernel.Process;
+using VtdSim.Machine;
+using VtdSim.Scenarios.Loading;
+using VtdSim.Scenarios.Model;
+using VtdSim.Vmm.Devices;
+using VtdSim.Vmm.Machines;
+using VtdSim.Vmm.Nesting;
+using VtdSim.Vmm.Vfio;
+using VmmProcess = VtdSim.Vmm.Vmm;
+
+namespace VtdSim.Scenarios.Running;
+
+/// <summary>
+/// Runs a scenario: builds the host, starts the VMMs and boots their guests through the layers' public APIs, runs the
+/// steps in order, collects what happened at every level as events and evaluates every expectation. A configuration
+/// the stack refuses (a VMM that does not start) is an event like any other; a step that cannot run (its VMM is not
+/// running, its guest has not booted) is an `error` event, and the steps after it are skipped. Deterministic: the same
+/// scenario gives the same events.
+/// </summary>
+public sealed class ScenarioRunner
+{
+    private readonly Scenario scenario;
+    private readonly bool trace;
+    private readonly List<ScenarioEvent> events = [];
+    private readonly Dictionary<string, Level> levels = new(StringComparer.Ordinal);
+    private readonly List<string> order = [];
+    private readonly Dictionary<(string At, ulong Address, int Size), byte[]> endSnapshots = [];
+    private PhysicalMachine hostMachine = null!;
+    private TracingDmaPort hostPort = null!;
+    private int step = -1;
+
+    private ScenarioRunner(Scenario scenario, bool trace)
+    {
+        this.scenario = scenario;
+        this.trace = trace;
+    }
+
+    /// <summary>Runs <paramref name="scenario"/>; with <paramref name="trace"/>, each DMA's walk in the host IOMMU is recorded reference by reference.</summary>
+    public static ScenarioRun Run(Scenario scenario, bool trace = false)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        return new ScenarioRunner(scenario, trace).Execute();
+    }
+
+    /// <summary>A level of the stack: the host, or a VMM with the kernel of its guest.</summary>
+    private sealed class Level(string name, VmmSpec? spec, Level? parent)
+    {
+        public string Name { get; } = name;
+        public VmmSpec? Spec { get; } = spec;
+        public Level? Parent { get; } = parent;
+        public VmmProcess? Vmm { get; set; }
+        public LinuxKernel? Kernel { get; set; }
+        public int KernelLogSeen { get; set; }
+        public int VmmLogSeen { get; set; }
+        public int TableWritesSeen { get; set; }
+        public string Bindings { get; set; } = "";
+        /// <summary>QEMU refused the VMM's command line: it never became a process.</summary>
+        public bool Refused { get; set; }
+        public Dictionary<string, SourceId> Devices { get; } = new(StringComparer.Ordinal);
+        public Dictionary<string, Session> Sessions { get; } = new(StringComparer.Ordinal);
+    }
+
+    /// <summary>A guest process that drives one device through the guest kernel's iommufd.</summary>
+    private sealed record Session(ProcessAddressSpace Process, IommufdContext Fd, uint DevId, uint Ioas);
+
+    private ScenarioRun Execute()
+    {
+        var outcomes = new List<StepOutcome>();
+        var verdicts = new List<Verdict>();
+        bool stopped = !BuildHost();
+        for (int i = 0; i < scenario.Steps.Count; i++)
+        {
+            StepSpec s = scenario.Steps[i];
+            step = i;
+            if (stopped)
+            {
+                outcomes.Add(new StepOutcome(i, s, StepStatus.Skipped));
+                foreach (ExpectSpec e in s.Expect) verdicts.Add(new Verdict(i, e, false, "the step did not run: an earlier step stopped the run"));
+                continue;
+            }
+            TakeEndSnapshots();
+            var before = s.Expect.OfType<MemoryExpect>().Where(m => m.Changed is not null).ToDictionary(m => m, m => ReadMemory(m.At, m.Address, m.Size));
+            bool ok = RunStep(s);
+            Collect();
+            outcomes.Add(new StepOutcome(i, s, ok ? StepStatus.Done : StepStatus.Error));
+            foreach (ExpectSpec e in s.Expect) verdicts.Add(Evaluate(e, i, events.Where(x => x.Step == i).ToList(), before.GetValueOrDefault(e as MemoryExpect ?? NoMemory)));
+            stopped = !ok;
+        }
+        step = scenario.Steps.Count;
+        foreach (ExpectSpec e in scenario.Expect)
+            verdicts.Add(Evaluate(e, -1, events, e is MemoryExpect m ? endSnapshots.GetValueOrDefault((m.At, m.Address, m.Size)) : null));
+        return new ScenarioRun(scenario, outcomes, events, verdicts);
+    }
+
+    private static readonly MemoryExpect NoMemory = new("host", 0, 1, null, false, default);
+
+    private void Emit(string level, string kind, string text) => events.Add(new ScenarioEvent(step, level, kind, text));
+
+    private void Emit(ScenarioEvent e) => events.Add(e with { Step = step });
+
+    // ------------------------------------------------------------------ the host
+
+    private bool BuildHost()
+    {
+        HostSpec h = scenario.Host;
+        VtdProfile profile = BuiltInProfiles.Find(h.Profile);
+        if (h.Cap is not null || h.Ecap is not null)
+        {
+            profile = profile with
+            {
+                Name = profile.Name + " (CAP/ECAP overridden)",
+                Cap = h.Cap is ulong cap ? new Capability(cap) : profile.Cap,
+                Ecap = h.Ecap is ulong ecap ? new ExtendedCapability(ecap) : profile.Ecap,
+            };
+            // An inconsistent unit is refused as the profile checker words it; the run is then this one event.
+            string? problem = ProfileProblem(profile);
+            if (problem is not null)
+            {
+                Emit("host", "error", problem);
+                return false;
+            }
+        }
+        var memory = new PhysicalMemory(h.Memory);
+        var unit = new VtdUnit(memory, profile);
+        var interrupts = new InterruptController();
+        unit.Events.Raised += interrupts.OnUnitEvent;
+        hostPort = new TracingDmaPort(unit, interrupts);
+        hostMachine = new PhysicalMachine(memory, [new RemappingUnitDescription(unit.RegisterBase)], hostPort, interrupts) { HardwareIommu = unit };
+        hostMachine.Map(new VtdUnitMmio(unit));
+        var host = new Level("host", null, null);
+        foreach (HostDeviceSpec d in h.Devices)
+        {
+            var rid = new SourceId(d.Bus, d.Device, d.Function);
+            hostMachine.AddFunction(new PciFunction(rid, d.Id));
+            host.Devices[d.Id] = rid;
+        }
+        host.Kernel = LinuxKernel.Boot(hostMachine, h.Kernel.CommandLine, null, new IntelIommuOptions { EnforceErratum772415 = h.Kernel.ErratumRule });
+        levels["host"] = host;
+        order.Add("host");
+        foreach (VmmSpec v in scenario.AllVmms())
+        {
+            order.Add(v.Name);
+        }
+        Emit("host", "action", $"host booted: {profile.Name}, {Size(h.Memory)}, \"{h.Kernel.CommandLine}\", erratum rule {(h.Kernel.ErratumRule ? "enforced" : "off (before 6.7)")}");
+        Collect();
+        return true;
+    }
+
+    private static string? ProfileProblem(VtdProfile profile)
+    {
+        try
+        {
+            profile.Validate();
+            return null;
+        }
+        catch (InvalidOperationException e)
+        {
+            return e.Message;
+        }
+    }
+
+    // ------------------------------------------------------------------ steps
+
+    private bool RunStep(StepSpec s)
+    {
+        switch (s)
+        {
+            case StartStep x: return Start(x);
+            case BootStep x: return Boot(x);
+            case KexecStep x: return Kexec(x);
+            case QuitStep x: return Quit(x);
+            case MapStep x: return Map(x);
+            case UnmapStep x: return Unmap(x);
+            case FirstStageAtStep x: return FirstStageAt(x);
+            case InvalidateStep x: return Invalidate(x);
+            case DmaStep x: return Dma(x);
+            case HostFileReadStep x: return HostFileRead(x);
+            default: return Error("host", "this step is not known to the runner");
+        }
+    }
+
+    private bool Error(string level, string message)
+    {
+        Emit(level, "error", message);
+        return false;
+    }
+
+    private VmmSpec SpecOf(string name) => scenario.AllVmms().First(v => v.Name == name);
+
+    private Level? ParentOf(VmmSpec spec)
+    {
+        if (scenario.Vmms.Contains(spec)) return levels["host"];
+        VmmSpec parent = scenario.AllVmms().First(v => v.Guest.Vmms.Contains(spec));
+        return levels.GetValueOrDefault(parent.Name);
+    }
+
+    private bool Start(StartStep x)
+    {
+        VmmSpec spec = SpecOf(x.Vmm);
+        if (levels.TryGetValue(x.Vmm, out Level? existing) && existing.Vmm is not null) return Error(x.Vmm, $"{x.Vmm} was started already");
+        Level? parent = ParentOf(spec);
+        if (parent?.Kernel is not LinuxKernel kernel) return Error(x.Vmm, $"{x.Vmm} runs in the guest of {parent?.Name ?? "a VMM that is not started"}, whose kernel has not booted");
+        var level = new Level(spec.Name, spec, parent);
+        levels[spec.Name] = level;
+        if (!TryOptions(spec, parent, out VtdSim.Vmm.VmmOptions? options, out string error))
+        {
+            // What QEMU says about a device it cannot parse, before it starts anything: the VM does not start.
+            Emit(spec.Name, "qemu-log", $"{VtdSim.Vmm.VmmLog.Program}: {error}");
+            Emit(spec.Name, "vmm", $"{spec.Name}: failed (QEMU refused its command line)");
+            level.Refused = true;
+            return true;
+        }
+        VmmProcess vmm = VmmProcess.Start(kernel, options!);
+        level.Vmm = vmm;
+        Collect();
+        string summary = $"{spec.Name}: {vmm.State.ToString().ToLowerInvariant()}";
+        if (vmm.Container is { } c)
+            summary += $"; default HWPT {(c.HwptId is null ? "none (devices attached to the IOAS)" : Flags(c.HwptFlags))}{(c.BypassRo ? ", bypass_ro (read-only sections not mapped)" : "")}";
+        if (vmm.VIommu is not null) summary += $"; vIOMMU {vmm.VIommuProfile()?.Name}";
+        Emit(spec.Name, "vmm", summary);
+        if (vmm.State == VtdSim.Vmm.VmmState.Running)
+        {
+            foreach (DeviceSpec d in spec.Devices)
+            {
+                if (d.Kind == DeviceKind.Passthrough)
+                {
+                    SourceId below = parent.Devices[d.Id];
+                    if (vmm.Devices.FirstOrDefault(p => p.Host == below)?.Guest is SourceId g) level.Devices[d.Id] = g;
+                }
+                else if (d.Kind is DeviceKind.Edu or DeviceKind.IommuTestdev)
+                {
+                    string model = d.Kind == DeviceKind.Edu ? "edu" : "iommu-testdev";
+                    int nth = spec.Devices.TakeWhile(o => o != d).Count(o => o.Kind == d.Kind);
+                    PciFunctionModel? f = vmm.Machine.Functions.Where(m => m.Name == model).Skip(nth).FirstOrDefault();
+                    if (f is not null) level.Devices[d.Id] = new SourceId(0, (byte)(f.DevFn >> 3), (byte)(f.DevFn & 7));
+                }
+            }
+        }
+        return true;
+    }
+
+    private static string Flags(HwptAllocFlags flags)
+    {
+        var names = new List<string>();
+        if ((flags & HwptAllocFlags.NestParent) != 0) names.Add("NEST_PARENT");
+        if ((flags & HwptAllocFlags.DirtyTracking) != 0) names.Add("DIRTY_TRACKING");
+        return names.Count == 0 ? "(no flags)" : string.Join('|', names);
+    }
+
+    private static bool TryOptions(VmmSpec spec, Level parent, out VtdSim.Vmm.VmmOptions? options, out string error)
+    {
+        options = null;
+        ErratumPolicies.TryParse(spec.ErratumPolicy, out ErratumPolicy policy, out error);
+        var devices = new List<DeviceOptions>();
+        IntelIommuProperties? iommu = null;
+        var version = policy == ErratumPolicy.Qemu72 ? QemuVersion.Qemu72 : QemuVersion.Qemu11;
+        foreach (DeviceSpec d in spec.Devices)
+        {
+            switch (d.Kind)
+            {
+                case DeviceKind.Edu or DeviceKind.IommuTestdev:
+                {
+                    string text = (d.Kind == DeviceKind.Edu ? "edu" : "iommu-testdev") + (d.Properties.Length > 0 ? "," + d.Properties : "");
+                    if (!DeviceOptions.TryParse(text, out DeviceOptions? device, out string e))
+                    {
+                        error = $"-device {text}: {e}";
+                        return false;
+                    }
+                    devices.Add(device!);
+                    break;
+                }
+                case DeviceKind.IntelIommu:
+                    if (!IntelIommuProperties.TryParse(version, d.Properties, out iommu, out string e2))
+                    {
+                        error = $"-device intel-iommu{(d.Properties.Length > 0 ? "," + d.Properties : "")}: {e2}";
+                        return false;
+                    }
+                    break;
+            }
+        }
+        options = new VtdSim.Vmm.VmmOptions
+        {
+            Name = spec.Name,
+            Machine = new MachineOptions
+            {
+                Type = spec.Machine == "pc" ? MachineType.Pc : MachineType.Q35,
+                RamSize = spec.Memory,
+                Defaults = spec.Defaults,
+                Booted = spec.Booted,
+                Devices = devices,
+            },
+            ErratumPolicy = policy,
+            RamBackend = spec.RamBackend switch
+            {
+                "hugetlb-2m" => VtdSim.Vmm.GuestRamBackend.Hugetlb2M,
+                "hugetlb-1g" => VtdSim.Vmm.GuestRamBackend.Hugetlb1G,
+                "shared-file" => VtdSim.Vmm.GuestRamBackend.SharedFile,
+                _ => VtdSim.Vmm.GuestRamBackend.Anonymous,
+            },
+            Passthrough = spec.Devices.Where(d => d.Kind == DeviceKind.Passthrough).Select(d => parent.Devices.GetValueOrDefault(d.Id)).ToList(),
+        }.WithIntelIommu(iommu);
+        foreach (DeviceSpec d in spec.Devices.Where(d => d.Kind == DeviceKind.Passthrough))
+        {
+            if (!parent.Devices.ContainsKey(d.Id))
+            {
+                error = $"-device vfio-pci: {parent.Name} has no device '{d.Id}' to pass through (it did not start with it)";
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private bool Running(string name, out Level level, out VmmProcess vmm)
+    {
+        level = levels.GetValueOrDefault(name)!;
+        vmm = level?.Vmm!;
+        if (vmm is null) return Error(name, $"{name} has not been started");
+        if (vmm.State != VtdSim.Vmm.VmmState.Running) return Error(name, $"{name} is not running (it is {vmm.State.ToString().ToLowerInvariant()})");
+        return true;
+    }
+
+    private bool Booted(string name, out Level level, out VmmProcess vmm, out LinuxKernel kernel)
+    {
+        kernel = null!;
+        if (!Running(name, out level, out vmm)) return false;
+        if (level.Kernel is null) return Error(name, $"the guest of {name} has not booted");
+        kernel = level.Kernel;
+        return true;
+    }
+
+    private bool Boot(BootStep x)
+    {
+        if (!Running(x.Vmm, out Level level, out VmmProcess vmm)) return false;
+        if (level.Kernel is not null) return Error(x.Vmm, $"the guest of {x.Vmm} has booted already (kexec boots another kernel)");
+        return BootKernel(level, vmm, level.Spec!.Guest.Kernel);
+    }
+
+    private bool BootKernel(Level level, VmmProcess vmm, KernelSpec kernel)
+    {
+        KernelMemoryLayout? layout = vmm.GuestKernelLayout();
+        if (layout is null) return Error(level.Name, $"the guest of {level.Name} has too little RAM below 4 GiB for the model's kernel");
+        level.Kernel = LinuxKernel.Boot(vmm.GuestMachine, kernel.CommandLine, layout, new IntelIommuOptions { EnforceErratum772415 = kernel.ErratumRule });
+        level.KernelLogSeen = 0;
+        level.Sessions.Clear();
+        Emit(level.Name, "action", $"guest kernel booted: \"{kernel.CommandLine}\"{(vmm.VIommu is { } u ? $", vIOMMU in {(u.TableMode == TranslationTableMode.Scalable ? "scalable" : u.TableMode == TranslationTableMode.Legacy ? "legacy" : u.TableMode.ToString().ToLowerInvariant())} mode" : ", no vIOMMU")}");
+        return true;
+    }
+
+    private bool Kexec(KexecStep x)
+    {
+        if (!Booted(x.Vmm, out Level level, out VmmProcess vmm, out _)) return false;
+        Collect();
+        // The old kernel's last act: DMA remapping off (a guest CPU store to GCMD), as a kexec'ing Linux shuts the IOMMU down.
+        if (vmm.GuestMachine.HasIommu) vmm.GuestMachine.Write(new Hpa(vmm.GuestMachine.IommuBase.Value + RegisterOffset.GCMD), 4, 0);
+        Emit(x.Vmm, "action", "kexec: the old kernel turned DMA remapping off");
+        level.Kernel = null;
+        return BootKernel(level, vmm, x.Kernel);
+    }
+
+    private bool Quit(QuitStep x)
+    {
+        if (!Running(x.Vmm, out Level level, out VmmProcess vmm)) return false;
+        vmm.Quit();
+        level.Kernel = null;
+        level.Sessions.Clear();
+        Emit(x.Vmm, "vmm", $"{x.Vmm}: {vmm.State.ToString().ToLowerInvariant()}");
+        return true;
+    }
+
+    private void Call(string level, string call, Errno e) =>
+        Emit(new ScenarioEvent(step, level, "iommufd", $"{call}: {(e == Errno.Success ? "0" : $"-{(int)e} ({e})")}") { Errno = e == Errno.Success ? "0" : e.ToString() });
+
+    /// <summary>
+    /// The device's session in the guest, made on first use. Null: the step cannot run (an error event says why);
+    /// false: the guest kernel refused a call (its errno is an event, the step's result); true: ready.
+    /// </summary>
+    private bool? TrySession(string vmmName, string device, out Session session)
+    {
+        session = null!;
+        if (!Booted(vmmName, out Level level, out _, out LinuxKernel kernel)) return null;
+        if (level.Sessions.TryGetValue(device, out Session? s))
+        {
+            session = s;
+            return true;
+        }
+        if (!level.Devices.TryGetValue(device, out SourceId rid))
+        {
+            Error(vmmName, $"{vmmName}'s guest has no device '{device}'");
+            return null;
+        }
+        ProcessAddressSpace app = kernel.CreateProcess("app");
+        IommufdContext fd = kernel.OpenIommufd(app);
+        Errno e = fd.DeviceBind(rid, out uint dev);
+        Call(vmmName, $"VFIO_DEVICE_BIND_IOMMUFD {device} ({Rid(rid)})", e);
+        if (e != Errno.Success) return false;
+        e = fd.IoasAlloc(0, out uint ioas);
+        Call(vmmName, "IOMMU_IOAS_ALLOC", e);
+        if (e != Errno.Success) return false;
+        uint pt = ioas;
+        e = fd.DeviceAttach(dev, ref pt);
+        Call(vmmName, $"VFIO_DEVICE_ATTACH_IOMMUFD_PT {device} to IOAS {ioas}", e);
+        if (e != Errno.Success) return false;
+        session = new Session(app, fd, dev, ioas);
+        level.Sessions[device] = session;
+        return true;
+    }
+
+    private static string Rid(SourceId rid) => $"{rid.Bus:x2}:{rid.Device:x2}.{rid.Function:x}";
+
+    private bool Map(MapStep x)
+    {
+        bool? ready = TrySession(x.Vmm, x.Device, out Session s);
+        if (ready != true) return ready is not null; // a refused bind or attach is the step's result
+        Errno e = s.Process.Mmap(x.Size, MemoryProtection.ReadWrite, out Uva buffer);
+        if (e != Errno.Success) return Error(x.Vmm, $"the guest process cannot mmap 0x{x.Size:x} bytes: {e}");
+        ulong iova = x.Iova;
+        e = s.Fd.IoasMap(s.Ioas, (x.Writable ? IoasMapFlags.ReadWrite : IoasMapFlags.Readable) | IoasMapFlags.FixedIova, buffer, x.Size, ref iova);
+        Call(x.Vmm, $"IOMMU_IOAS_MAP iova 0x{x.Iova:x} length 0x{x.Size:x} {(x.Writable ? "read-write" : "read-only")}", e);
+        return true;
+    }
+
+    private bool Unmap(UnmapStep x)
+    {
+        bool? ready = TrySession(x.Vmm, x.Device, out Session s);
+        if (ready != true) return ready is not null;
+        ulong length = x.Size;
+        Errno e = s.Fd.IoasUnmap(s.Ioas, x.Iova, ref length);
+        Call(x.Vmm, $"IOMMU_IOAS_UNMAP iova 0x{x.Iova:x} length 0x{x.Size:x}", e);
+        return true;
+    }
+
+    // ------------------------------------------------------------------ what a guest does to its vIOMMU's tables
+
+    /// <summary>The guest's PASID entry 0 of <paramref name="device"/> and where it is, read as the guest's own tables say (RTADDR through MMIO, the tables in guest memory).</summary>
+    private bool TryPasidEntry(string name, VmmProcess vmm, SourceId device, out Hpa at, out PasidEntry entry)
+    {
+        at = default;
+        entry = default;
+        PhysicalMachine g = vmm.GuestMachine;
+        if (!g.HasIommu) return Error(name, $"{name}'s guest has no vIOMMU");
+        ulong rtaddr = g.Read(new Hpa(g.IommuBase.Value + RegisterOffset.RTADDR), 8);
+        if (((rtaddr >> 10) & 3) != 1) return Error(name, $"{name}'s guest does not use scalable mode: there is no PASID entry to change");
+        MachineMemory m = g.Memory;
+        Hpa rootSlot = new Hpa(rtaddr & ~0xFFFUL) + (ulong)device.Bus * RootEntry.Size;
+        var root = new RootEntry(m.Read64(rootSlot), m.Read64(rootSlot + 8));
+        Hpa ctx = root.LowerContextTablePointer + (ulong)device.DevFn * ScalableContextEntry.Size;
+        var context = new ScalableContextEntry(m.Read64(ctx), m.Read64(ctx + 8), m.Read64(ctx + 16), m.Read64(ctx + 24));
+        if (!root.LowerPresent || !context.Present) return Error(name, $"{name}'s guest has no context entry for {Rid(device)}: map something for it first");
+        var dir = new PasidDirectoryEntry(m.Read64(context.PasidDirectoryPointer));
+        if (!dir.Present) return Error(name, $"{name}'s guest has no PASID table for {Rid(device)}");
+        at = dir.PasidTablePointer;
+        entry = new PasidEntry(m.Read64(at), m.Read64(at + 8), m.Read64(at + 16), m.Read64(at + 24), m.Read64(at + 32), m.Read64(at + 40), m.Read64(at + 48), m.Read64(at + 56));
+        if (!entry.Present) return Error(name, $"{name}'s guest's PASID entry 0 of {Rid(device)} is not present");
+        return true;
+    }
+
+    private bool FirstStageAt(FirstStageAtStep x)
+    {
+        if (!Booted(x.Vmm, out Level level, out VmmProcess vmm, out _)) return false;
+        if (!level.Devices.TryGetValue(x.Device, out SourceId rid)) return Error(x.Vmm, $"{x.Vmm}'s guest has no device '{x.Device}'");
+        if (!TryPasidEntry(x.Vmm, vmm, rid, out Hpa at, out PasidEntry entry)) return false;
+        if (entry.Pgtt != PasidGranularTranslationType.FirstStageOnly) return Error(x.Vmm, $"the PASID entry of {x.Device} does not translate with a first stage (PGTT {entry.Pgtt})");
+        var table = new byte[4096];
+        if (!vmm.GuestMachine.Memory.TryRead(new Hpa(entry.FirstStagePageTablePointer), table)) return Error(x.Vmm, "the guest cannot read its first-stage table");
+        // A copy without the Accessed bits the guest's own walks set: the walk that follows sets them again.
+        for (int i = 0; i < table.Length; i += 8)
+        {
+            var e = new FirstStageEntry(BitConverter.ToUInt64(table, i));
+            if (e.Present) BitConverter.TryWriteBytes(table.AsSpan(i), e.WithAccessed(false).Raw);
+        }
+        // Within 0xc0000–0xfffff the guest opens the PAM segment for writing (as SeaBIOS shadows a ROM) and restores it.
+        PamSegment? pam = vmm.Machine.Pam.FirstOrDefault(p => x.Gpa >= p.Start && x.Gpa < p.Start + p.Size);
+        PamMode mode = pam?.Mode ?? PamMode.ReadWrite;
+        if (pam is not null && !vmm.TrySetPam(pam.Index, PamMode.ReadWrite, out string error)) return Error(x.Vmm, error);
+        bool written = vmm.GuestMachine.Memory.TryWrite(new Hpa(x.Gpa), table);
+        if (pam is not null && !vmm.TrySetPam(pam.Index, mode, out string error2)) return Error(x.Vmm, error2);
+        if (!written) return Error(x.Vmm, $"the guest cannot write GPA 0x{x.Gpa:x} (read-only or not RAM)");
+        vmm.GuestMachine.Memory.Write64(at + 16, entry.WithFirstStagePointer(x.Gpa).Q2);
+        Emit(x.Vmm, "action", $"the first-stage root table of {x.Device} is now at GPA 0x{x.Gpa:x}{(pam is not null ? $" (PAM segment {pam.Index} opened for writing and set back to {PamText(mode)})" : "")}; {(vmm.Resolve(new Gpa(x.Gpa)).ReadOnly ? "read-only" : "writable")} guest memory");
+        if (x.Invalidate) Submit(x.Vmm, vmm, entry.DomainId);
+        return true;
+    }
+
+    private static string PamText(PamMode mode) => mode switch
+    {
+        PamMode.ReadOnly => "read-only",
+        PamMode.WriteOnly => "write-only",
+        PamMode.ReadWrite => "read-write",
+        _ => "PCI (off)",
+    };
+
+    private bool Invalidate(InvalidateStep x)
+    {
+        if (!Booted(x.Vmm, out Level level, out VmmProcess vmm, out _)) return false;
+        if (!level.Devices.TryGetValue(x.Device, out SourceId rid)) return Error(x.Vmm, $"{x.Vmm}'s guest has no device '{x.Device}'");
+        if (!TryPasidEntry(x.Vmm, vmm, rid, out _, out PasidEntry entry)) return false;
+        Submit(x.Vmm, vmm, entry.DomainId);
+        return true;
+    }
+
+    /// <summary>The guest queues a PASID-cache and a PASID-IOTLB invalidation of the domain on its vIOMMU (stores into its queue, then IQT).</summary>
+    private void Submit(string name, VmmProcess vmm, ushort domain)
+    {
+        PhysicalMachine g = vmm.GuestMachine;
+        ulong baseAddress = g.IommuBase.Value;
+        ulong iqa = g.Read(new Hpa(baseAddress + RegisterOffset.IQA), 8);
+        int size = (iqa & (1UL << 11)) != 0 ? 32 : 16;
+        ulong entries = (4096UL << (int)(iqa & 7)) / (ulong)size;
+        ulong tail = g.Read(new Hpa(baseAddress + RegisterOffset.IQT), 8) / (ulong)size;
+        foreach (InvalidationDescriptor d in new[] { InvalidationDescriptor.PasidCachePasid(domain, 0), InvalidationDescriptor.PasidIotlbAll(domain, 0) })
+        {
+            var slot = new Hpa((iqa & ~0xFFFUL) + tail * (ulong)size);
+            g.Memory.Write64(slot, d.Q0);
+            g.Memory.Write64(slot + 8, d.Q1);
+            if (size == 32)
+            {
+                g.Memory.Write64(slot + 16, 0);
+                g.Memory.Write64(slot + 24, 0);
+            }
+            tail = (tail + 1) % entries;
+        }
+        g.Write(new Hpa(baseAddress + RegisterOffset.IQT), 8, tail * (ulong)size);
+        Emit(name, "action", $"PASID-cache and PASID-IOTLB invalidation of domain {domain}, PASID 0");
+    }
+
+    // ------------------------------------------------------------------ DMA and host actions
+
+    private bool Dma(DmaStep x)
+    {
+        IDmaPort port;
+        SourceId rid;
+        if (x.At == "host")
+        {
+            port = hostMachine.Dma;
+            rid = levels["host"].Devices[x.Device];
+        }
+        else
+        {
+            if (!Running(x.At, out Level level, out VmmProcess vmm)) return false;
+            if (!level.Devices.TryGetValue(x.Device, out rid)) return Error(x.At, $"{x.At}'s guest has no device '{x.Device}'");
+            port = vmm.GuestMachine.Dma;
+        }
+        var walk = trace ? new WalkTrace() : null;
+        hostPort.Trace = walk;
+        var request = new DmaRequest(rid, new Iova(x.Address), x.Write ? DmaAccess.Write : DmaAccess.Read);
+        var buffer = x.Write ? x.Data : new byte[x.Size];
+        DmaTransferResult r;
+        try
+        {
+            r = x.Write ? port.Write(request, buffer) : port.Read(request, buffer);
+        }
+        finally
+        {
+            hostPort.Trace = null;
+        }
+        string what = $"{x.Device} ({Rid(rid)}) DMA {(x.Write ? "write" : "read")} 0x{x.Size:x} bytes at 0x{x.Address:x}";
+        if (r.Completed)
+            Emit(new ScenarioEvent(step, x.At, "dma", $"{what}: completed{(x.Write ? "" : $", read {Hex(buffer, 16)}")}") { Completed = true });
+        else if (r.Fault is { } f)
+        {
+            Emit(new ScenarioEvent(step, x.At, "dma", $"{what}: stopped after 0x{r.BytesTransferred:x} bytes by a fault") { Completed = false });
+            string where = f.Request.Source == rid && x.At != "host" ? x.At : "host";
+            Emit(new ScenarioEvent(step, where, "fault", $"fault 0x{f.Code:x2} {f.Condition} for {Rid(f.Request.Source)} at 0x{f.FaultAddress.Value:x}: {f.Explanation}") { FaultCode = f.Code, FaultCondition = f.Condition });
+        }
+        else
+            Emit(new ScenarioEvent(step, x.At, "dma", $"{what}: not done after 0x{r.BytesTransferred:x} bytes: {r.MemoryError}") { Completed = false });
+        if (walk is not null)
+            foreach (MemoryReference m in walk.References)
+                Emit("host", "walk", Describe(m));
+        return true;
+    }
+
+    private static string Describe(MemoryReference r)
+    {
+        string what = r.Stage switch
+        {
+            TraceStage.RootTable => "root entry",
+            TraceStage.ContextTable => "context entry",
+            TraceStage.PasidDirectory => "PASID directory entry",
+            TraceStage.PasidTable => "PASID entry",
+            TraceStage.FirstStage => $"first-stage L{r.Level} entry",
+            TraceStage.SecondStage => r.ForFirstStageLevel == 0 ? $"second-stage L{r.Level} entry" : $"second-stage L{r.Level} entry (for the first-stage L{r.ForFirstStageLevel} table)",
+            _ => r.Stage.ToString(),
+        };
+        string kind = r.Kind switch
+        {
+            ReferenceKind.Read => "read",
+            ReferenceKind.FlagUpdate => $"A/D update -> 0x{r.NewValue:x16}",
+            ReferenceKind.ErratumFlagUpdate => $"A/D update in read-only memory (erratum) -> 0x{r.NewValue:x16}",
+            _ => r.Kind.ToString(),
+        };
+        return $"{kind} {what} at HPA 0x{r.Address.Value:x}{(r.Gpa is { } g ? $" (GPA 0x{g.Value:x})" : "")}: 0x{r.Value:x16}";
+    }
+
+    private bool HostFileRead(HostFileReadStep x)
+    {
+        if (!levels.TryGetValue(x.Vmm, out Level? level) || level.Vmm is null) return Error(x.Vmm, $"{x.Vmm} has not been started");
+        if (level.Vmm.RamFile is not SharedFile file) return Error(x.Vmm, $"{x.Vmm}'s guest RAM is not a file (ram-backend: shared-file)");
+        if (level.Parent?.Kernel is not LinuxKernel kernel) return Error(x.Vmm, $"the kernel below {x.Vmm} is not running");
+        ulong page = x.Offset & ~0xFFFUL, within = x.Offset & 0xFFF;
+        if (within + (ulong)x.Size > 4096) return Error(x.Vmm, "the read must stay within one page of the file");
+        ProcessAddressSpace reader = kernel.CreateProcess("reader");
+        Errno e = reader.MmapShared(file, page, 4096, MemoryProtection.Read, out Uva va);
+        var bytes = new byte[x.Size];
+        if (e == Errno.Success) e = reader.Read(va + within, bytes);
+        reader.Exit();
+        if (e != Errno.Success) return Error(level.Parent.Name, $"the reader process cannot map or read the file at 0x{x.Offset:x}: {e}");
+        Emit(level.Parent.Name, "file-read", $"another process of {level.Parent.Name} reads {x.Vmm}'s RAM file '{file.Name}' at 0x{x.Offset:x}: {Hex(bytes, 4096)}");
+        return true;
+    }
+
+    // ------------------------------------------------------------------ collecting
+
+    /// <summary>Appends what every level printed and reported since the last time, level by level in the scenario's order.</summary>
+    private void Collect()
+    {
+        foreach (string name in order)
+        {
+            if (!levels.TryGetValue(name, out Level? level)) continue;
+            if (level.Kernel is LinuxKernel k)
+            {
+                for (; level.KernelLogSeen < k.Log.Lines.Count; level.KernelLogSeen++)
+                    Emit(name, "kernel-log", k.Log.Lines[level.KernelLogSeen]);
+            }
+            if (level.Vmm is VmmProcess vmm)
+            {
+                for (; level.VmmLogSeen < vmm.Log.Lines.Count; level.VmmLogSeen++)
+                    Emit(name, "qemu-log", vmm.Log.Lines[level.VmmLogSeen]);
+                for (; level.TableWritesSeen < vmm.GuestTableWrites.Count; level.TableWritesSeen++)
+                {
+                    GuestTableWrite w = vmm.GuestTableWrites[level.TableWritesSeen];
+                    Emit(new ScenarioEvent(step, name, "guest-table-write", w.ToString()) { Gpa = w.EntryGpa.Value });
+                }
+                string bindings = Bindings(vmm);
+                if (bindings != level.Bindings)
+                {
+                    level.Bindings = bindings;
+                    if (bindings.Length > 0) Emit(name, "binding", bindings);
+                }
+            }
+        }
+    }
+
+    private static string Bindings(VmmProcess vmm)
+    {
+        var parts = new List<string>();
+        foreach (NestingBinding b in vmm.NestingBindings)
+        {
+            string how = b.Attachment switch
+            {
+                NestingAttachment.FirstStage => $"nested: the guest's first stage at GPA 0x{b.CachedEntry?.FirstStagePageTablePointer ?? 0:x} over the nest parent",
+                NestingAttachment.PassThrough => "nested: pass-through, on the nest parent",
+                NestingAttachment.DefaultHwpt => "on the nest parent (GPA = IOVA)",
+                _ => "blocked",
+            };
+            parts.Add($"{b.Device.Name} {how}");
+        }
+        foreach (ShadowBinding s in vmm.ShadowBindings)
+        {
+            if (!s.Active)
+            {
+                if (vmm.NestingBindings.Any(b => b.Device == s.Device)) continue; // nested: the shadow is not in use
+                parts.Add($"{s.Device.Name} on the default HWPT (not shadowed)");
+                continue;
+            }
+            string maps = string.Join(", ", s.Mappings.OrderBy(m => m.Iova).Select(m => $"0x{m.Iova:x}->GPA 0x{m.Gpa.Value:x}{(m.ReadOnly ? " ro" : "")}"));
+            parts.Add($"{s.Device.Name} shadowed: {(maps.Length == 0 ? "nothing mapped" : maps)}");
+        }
+        return string.Join("; ", parts);
+    }
+
+    // ------------------------------------------------------------------ memory and verdicts
+
+    private byte[]? ReadMemory(string at, ulong address, int size)
+    {
+        var bytes = new byte[size];
+        if (at == "host")
+            return hostMachine is not null && address <= hostMachine.Memory.Size - (ulong)size && hostMachine.Memory.TryRead(new Hpa(address), bytes) ? bytes : null;
+        if (levels.GetValueOrDefault(at)?.Vmm is not VmmProcess vmm || vmm.State != VtdSim.Vmm.VmmState.Running) return null;
+        return vmm.TryReadGuest(new Gpa(address), bytes) ? bytes : null;
+    }
+
+    /// <summary>For the scenario's own changed/unchanged expectations: the bytes the first time the address can be read.</summary>
+    private void TakeEndSnapshots()
+    {
+        foreach (MemoryExpect m in scenario.Expect.OfType<MemoryExpect>())
+        {
+            if (m.Changed is null || endSnapshots.ContainsKey((m.At, m.Address, m.Size))) continue;
+            if (ReadMemory(m.At, m.Address, m.Size) is { } bytes) endSnapshots[(m.At, m.Address, m.Size)] = bytes;
+        }
+    }
+
+    private Verdict Evaluate(ExpectSpec e, int index, IReadOnlyList<ScenarioEvent> seen, byte[]? before)
+    {
+        (bool pass, string reason) = e switch
+        {
+            VmStateExpect v => VmState(v),
+            ErrnoExpect x => ErrnoVerdict(x, seen),
+            FaultExpect f => FaultVerdict(f, seen),
+            DmaCompletedExpect => DmaVerdict(seen),
+            LogExpect l => LogVerdict(l, seen),
+            MemoryExpect m => MemoryVerdict(m, before),
+            GuestTableWriteExpect g => TableWriteVerdict(g, seen),
+            EventExpect ev => EventVerdict(ev, seen),
+            _ => (false, "unknown expectation"),
+        };
+        return new Verdict(index, e, pass, reason);
+    }
+
+    private (bool, string) VmState(VmStateExpect v)
+    {
+        Level? level = levels.GetValueOrDefault(v.Vmm);
+        string state = level?.Vmm is VmmProcess vmm ? vmm.State.ToString().ToLowerInvariant() : level?.Refused == true ? "failed" : "not started";
+        return (state == v.State, $"{v.Vmm} is {state}");
+    }
+
+    private static (bool, string) ErrnoVerdict(ErrnoExpect x, IReadOnlyList<ScenarioEvent> seen)
+    {
+        var failed = seen.Where(e => e.Kind == "iommufd" && e.Errno is not null and not "0").ToList();
+        if (x.Errno == "none") return failed.Count == 0 ? (true, "every call returned 0") : (false, $"{failed[0].Text}");
+        ScenarioEvent? hit = failed.FirstOrDefault(e => e.Errno == x.Errno);
+        if (hit is not null) return (true, hit.Text);
+        return (false, failed.Count == 0 ? "every call returned 0" : $"the calls failed otherwise: {string.Join("; ", failed.Select(f => f.Text))}");
+    }
+
+    private static (bool, string) FaultVerdict(FaultExpect f, IReadOnlyList<ScenarioEvent> seen)
+    {
+        var faults = seen.Where(e => e.Kind == "fault" && (f.At is null || e.Level == f.At)).ToList();
+        if (f.Reason == "none") return faults.Count == 0 ? (true, "no DMA faulted") : (false, faults[0].Text);
+        FaultReasonInfo? want = f.Reason == "any" ? null : ScenarioLoader.FindReason(f.Reason);
+        ScenarioEvent? hit = faults.FirstOrDefault(e => want is null || e.FaultCode == want.Code);
+        if (hit is not null) return (true, hit.Text);
+        var dmas = seen.Where(e => e.Kind == "dma").ToList();
+        return (false, faults.Count > 0 ? $"the faults were otherwise: {string.Join("; ", faults.Select(x => x.Text))}" : dmas.Count > 0 ? $"no fault: {dmas[^1].Text}" : "no DMA ran");
+    }
+
+    private static (bool, string) DmaVerdict(IReadOnlyList<ScenarioEvent> seen)
+    {
+        var dmas = seen.Where(e => e.Kind == "dma").ToList();
+        if (dmas.Count == 0) return (false, "no DMA ran");
+        ScenarioEvent? bad = dmas.FirstOrDefault(d => d.Completed != true);
+        return bad is null ? (true, dmas[^1].Text) : (false, bad.Text + (seen.FirstOrDefault(e => e.Kind == "fault") is { } f ? $" ({f.Text})" : ""));
+    }
+
+    private static (bool, string) LogVerdict(LogExpect l, IReadOnlyList<ScenarioEvent> seen)
+    {
+        string kind = l.From == "qemu" ? "qemu-log" : "kernel-log";
+        ScenarioEvent? hit = seen.FirstOrDefault(e => e.Kind == kind && e.Level == l.At && (l.Exact ? e.Text == l.Text : e.Text.Contains(l.Text, StringComparison.Ordinal)));
+        if (l.Absent) return hit is null ? (true, "no such line") : (false, $"printed: {hit.Text}");
+        if (hit is not null) return (true, $"printed: {hit.Text}");
+        var lines = seen.Where(e => e.Kind == kind && e.Level == l.At).ToList();
+        return (false, lines.Count == 0 ? "nothing was printed there" : $"not among the {lines.Count} line(s) printed; the last: {lines[^1].Text}");
+    }
+
+    private (bool, string) MemoryVerdict(MemoryExpect m, byte[]? before)
+    {
+        byte[]? now = ReadMemory(m.At, m.Address, m.Size);
+        if (now is null) return (false, $"{m.At} 0x{m.Address:x} cannot be read{(m.At == "host" ? "" : " (the VMM is not running, or it is not RAM)")}");
+        string nowText = Hex(now, 32);
+        if (m.EqualBytes is { } want) return (want.AsSpan().SequenceEqual(now), $"the bytes are {nowText}");
+        if (before is null) return (false, "there was nothing to compare with: the address could not be read before");
+        bool changed = !before.AsSpan().SequenceEqual(now);
+        return (changed == m.Changed, changed ? $"{Hex(before, 32)} became {Hex(now, 32)}" : $"still {Hex(now, 32)}");
+    }
+
+    private static (bool, string) TableWriteVerdict(GuestTableWriteExpect g, IReadOnlyList<ScenarioEvent> seen)
+    {
+        var writes = seen.Where(e => e.Kind == "guest-table-write" && e.Level == g.Vmm && (g.Gpa is null || e.Gpa == g.Gpa)).ToList();
+        bool pass = g.Count is int c ? writes.Count == c : writes.Count > 0;
+        return (pass, writes.Count == 0 ? "no such write" : $"{writes.Count} write(s); {writes[0].Text}");
+    }
+
+    private static (bool, string) EventVerdict(EventExpect ev, IReadOnlyList<ScenarioEvent> seen)
+    {
+        ScenarioEvent? hit = seen.FirstOrDefault(e => (ev.At is null || e.Level == ev.At) && (ev.EventKind is null || e.Kind == ev.EventKind) && e.Text.Contains(ev.Text, StringComparison.Ordinal));
+        if (ev.Absent) return hit is null ? (true, "no such event") : (false, $"{hit.Level} {hit.Kind}: {hit.Text}");
+        return hit is null ? (false, "no such event") : (true, $"{hit.Level} {hit.Kind}: {hit.Text}");
+    }
+
+    private static string Hex(byte[] bytes, int max) => Convert.ToHexString(bytes, 0, Math.Min(bytes.Length, max)).ToLowerInvariant() + (bytes.Length > max ? "…" : "");
+
+    private static string Size(ulong bytes) =>
+        bytes % (1UL << 30) == 0 ? $"{bytes >> 30} GiB" : bytes % (1UL << 20) == 0 ? $"{bytes >> 20} MiB" : string.Create(CultureInfo.InvariantCulture, $"0x{bytes:x} bytes");
+}

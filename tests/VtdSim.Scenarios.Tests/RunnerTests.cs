@@ -1,0 +1,133 @@
+using VtdSim.Scenarios.Model;
+using VtdSim.Scenarios.Running;
+
+namespace VtdSim.Scenarios.Tests;
+
+/// <summary>The runner: deterministic, a refused configuration is a result, a step that cannot run stops the run with a reason.</summary>
+public class RunnerTests
+{
+    [Fact]
+    public void TheSameFileGivesTheSameEventsAndTheSameJsonByteForByte()
+    {
+        Scenario s = BuiltIn.Load("09-kexec-to-sm-off.yaml");
+        string first = ScenarioJson.Write([ScenarioRunner.Run(s, trace: true)]);
+        string second = ScenarioJson.Write([ScenarioRunner.Run(BuiltIn.Load("09-kexec-to-sm-off.yaml"), trace: true)]);
+        Assert.Equal(first, second);
+        Assert.Contains("\"kind\": \"walk\"", first, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TraceAddsTheHostWalkOfEachDmaAndChangesNothingElse()
+    {
+        Scenario s = BuiltIn.Load("03-vga-bios-table-erratum.yaml");
+        ScenarioRun plain = ScenarioRunner.Run(s), traced = ScenarioRunner.Run(s, trace: true);
+        Assert.Equal(plain.Events.Select(e => e.Text), traced.Events.Where(e => e.Kind != "walk").Select(e => e.Text));
+        var walk = traced.Events.Where(e => e.Kind == "walk").Select(e => e.Text).ToList();
+        // A nested 4-level over 4-level walk: first-stage entries, each table GPA through the second stage, and the
+        // erratum's A/D update in the read-only VGA BIOS page.
+        Assert.Contains(walk, w => w.StartsWith("read first-stage L4 entry", StringComparison.Ordinal) && w.Contains("(GPA 0xc0000)", StringComparison.Ordinal));
+        Assert.Contains(walk, w => w.StartsWith("A/D update in read-only memory (erratum)", StringComparison.Ordinal));
+        Assert.Contains(walk, w => w.Contains("second-stage L4 entry (for the first-stage L4 table)", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void AStepWhoseVmmIsNotRunningStopsTheRunWithAReasonAndTheRestIsSkipped()
+    {
+        Scenario s = BuiltIn.Parse("s.yaml", """
+            name: boot before start
+            host: { devices: [ { id: nic, rid: "00:04.0" } ] }
+            vmms: [ { name: vm0, devices: [ { passthrough: nic } ] } ]
+            steps:
+              - boot: vm0
+              - start: vm0
+                expect: [ { vm: { vmm: vm0, state: running } } ]
+            """);
+        ScenarioRun run = ScenarioRunner.Run(s);
+        Assert.Equal([StepStatus.Error, StepStatus.Skipped], run.Steps.Select(x => x.Status));
+        Assert.Contains(run.Events, e => e.Kind == "error" && e.Text == "vm0 has not been started");
+        Verdict v = Assert.Single(run.Verdicts);
+        Assert.False(v.Pass);
+        Assert.Equal("the step did not run: an earlier step stopped the run", v.Reason);
+    }
+
+    [Fact]
+    public void AVmmWhoseIntelIommuPropertiesQemuRefusesDoesNotStartWithQemusMessage()
+    {
+        Scenario s = BuiltIn.Parse("s.yaml", """
+            name: a property QEMU 7.2 lacks
+            vmms: [ { name: vm0, erratum-policy: qemu-7.2, devices: [ { intel-iommu: "x-scalable-mode=on,x-flts=on" } ] } ]
+            steps:
+              - start: vm0
+                expect:
+                  - vm: { vmm: vm0, state: failed }
+                  - log: { at: vm0, from: qemu, equals: "qemu-system-x86_64: -device intel-iommu,x-scalable-mode=on,x-flts=on: Property 'intel-iommu.x-flts' not found" }
+            """);
+        ScenarioRun run = ScenarioRunner.Run(s);
+        Assert.True(run.Passed, string.Join("\n", run.Verdicts));
+    }
+
+    [Fact]
+    public void AnInconsistentCapEcapOverrideIsRefusedAsTheProfileCheckerSaysAndNothingRuns()
+    {
+        Scenario s = BuiltIn.Parse("s.yaml", """
+            name: NEST without first and second stage
+            host: { profile: sapphire-rapids, ecap: 0x4000000 }
+            expect: [ { event: { at: host, kind: error, contains: "NEST needs both FSTS and SSTS" } } ]
+            steps:
+              - dma: { at: host, device: nic, address: 0, access: read }
+            """.Replace("host: { profile: sapphire-rapids, ecap: 0x4000000 }", "host: { profile: sapphire-rapids, ecap: 0x4000000, devices: [ { id: nic, rid: \"00:04.0\" } ] }", StringComparison.Ordinal));
+        ScenarioRun run = ScenarioRunner.Run(s);
+        Assert.Equal(StepStatus.Skipped, Assert.Single(run.Steps).Status);
+        Assert.True(Assert.Single(run.Verdicts).Pass, run.Verdicts[0].ToString());
+    }
+
+    [Fact]
+    public void AMapBeforeTheGuestBootedIsAnErrorThatStopsTheRunButARefusedBindIsAResult()
+    {
+        const string Head = """
+            name: map
+            host: { devices: [ { id: nic, rid: "00:04.0" } ] }
+            vmms: [ { name: vm0, devices: [ { passthrough: nic }, { intel-iommu: caching-mode=on } ], guest: { kernel: { intel-iommu: off } } } ]
+            steps:
+              - start: vm0
+
+            """;
+        ScenarioRun early = ScenarioRunner.Run(BuiltIn.Parse("s.yaml", Head + "  - map: { vmm: vm0, device: nic, iova: 0x1000, size: 0x1000 }\n  - boot: vm0\n"));
+        Assert.Equal([StepStatus.Done, StepStatus.Error, StepStatus.Skipped], early.Steps.Select(x => x.Status));
+        Assert.True(early.Events.Any(e => e.Kind == "error" && e.Text == "the guest of vm0 has not booted"), string.Join("\n", early.Events.Select(e => e.Text)));
+
+        // A guest kernel without an IOMMU refuses to bind the device: EINVAL is the step's result, and the run goes on.
+        ScenarioRun refused = ScenarioRunner.Run(BuiltIn.Parse("s.yaml", Head + "  - boot: vm0\n  - map: { vmm: vm0, device: nic, iova: 0x1000, size: 0x1000 }\n    expect: [ { errno: EINVAL } ]\n  - quit: vm0\n"));
+        Assert.Equal([StepStatus.Done, StepStatus.Done, StepStatus.Done, StepStatus.Done], refused.Steps.Select(x => x.Status));
+        Assert.True(refused.Passed, string.Join("\n", refused.Verdicts));
+        Assert.True(refused.Events.Any(e => e.Kind == "iommufd" && e.Text.StartsWith("VFIO_DEVICE_BIND_IOMMUFD nic (", StringComparison.Ordinal) && e.Text.EndsWith("): -22 (EINVAL)", StringComparison.Ordinal)), string.Join("\n", refused.Events.Select(e => e.Text)));
+    }
+
+    [Fact]
+    public void AVmmInAGuestStartsOnTheGuestsKernelAndNamesItsLevel()
+    {
+        Scenario s = BuiltIn.Parse("s.yaml", """
+            name: an L2 VMM
+            vmms:
+              - name: l1
+                memory: 512M
+                devices: [ { intel-iommu: caching-mode=on } ]
+                guest:
+                  vmms: [ { name: l2, memory: 16M } ]
+            steps:
+              - start: l2
+              - start: l1
+              - boot: l1
+              - start: l2
+                expect: [ { vm: { vmm: l2, state: running } } ]
+            """);
+        ScenarioRun run = ScenarioRunner.Run(s);
+        // Before its L1 guest has booted, an L2 VMM has no kernel to start on.
+        Assert.Equal(StepStatus.Error, run.Steps[0].Status);
+        Assert.Contains(run.Events, e => e.Level == "l2" && e.Text == "l2 runs in the guest of a VMM that is not started, whose kernel has not booted");
+        s = s with { Steps = s.Steps.Skip(1).ToList() };
+        run = ScenarioRunner.Run(s);
+        Assert.True(run.Passed, string.Join("\n", run.Events.Select(e => e.Text)));
+        Assert.Contains(run.Events, e => e.Level == "l2" && e.Kind == "vmm" && e.Text.StartsWith("l2: running", StringComparison.Ordinal));
+    }
+}
