@@ -2,7 +2,11 @@ using VtdSim.Hardware.Addressing;
 using VtdSim.Hardware.Caches;
 using VtdSim.Hardware.Profiles;
 using VtdSim.Hardware.Translation;
+using VtdSim.Hardware.Registers;
 using VtdSim.Kernel;
+using VtdSim.Kernel.Intel;
+using VtdSim.Kernel.Iommufd;
+using VtdSim.Kernel.Process;
 using VtdSim.Vmm.Machines;
 using VtdSim.Vmm.Nesting;
 using VtdSim.Vmm.Vfio;
@@ -58,6 +62,122 @@ public class ThreeLevelTests
         Assert.Equal(0x5a5a_0000_1111_2222UL, BitConverter.ToUInt64(bytes));
         run.Quit();
     }
+
+    /// <summary>
+    /// Alex Williamson's question ("how would lack of read-only mapping support be conveyed to those nested use
+    /// cases?"), run: an L1 VMM that wants x-flts for L2 asks L1's kernel what the unit is and for a nest parent. The
+    /// L0 vIOMMU reports VT-d with a first stage only (no NEST, no second stage) — and the erratum flag, which Linux
+    /// sets for every unit — and refuses NEST_PARENT with EOPNOTSUPP; QEMU stops the L2 VM with its text and leaves
+    /// nothing behind. The read-only question never comes up: there is no nest parent to refuse a read-only map.
+    /// </summary>
+    [Theory]
+    [InlineData(ErratumPolicy.Qemu11)]
+    [InlineData(ErratumPolicy.WantsNestingMapsRo)]
+    [InlineData(ErratumPolicy.NeverRo)]
+    public void AnL1VmmThatAsksForNestingFindsNoNestOnTheL0VIommuAndItsVmDoesNotStart(ErratumPolicy policy)
+    {
+        ThreeLevels run = ThreeLevels.Start(BuiltInProfiles.SapphireRapids, l2Policy: policy, l2Iommu: Properties);
+        Vmm l2 = run.L2;
+
+        Assert.Equal(VmmState.Failed, l2.State);
+        Assert.Equal(
+            "qemu-system-x86_64: -device vfio-pci,host=0000:00:01.0,iommufd=iommufd0: vfio 0000:00:01.0: Failed to allocate hwpt: Operation not supported",
+            Assert.Single(l2.Log.Lines));
+        Assert.True(Unbound(run.L1Kernel, run.L1.Devices[0].Guest!.Value)); // nothing left in L1's kernel
+        Assert.Equal(0, run.L1Kernel.UserMemory.TotalPins);
+
+        // What it got, asked by hand: IOMMU_GET_HW_INFO and IOMMU_HWPT_ALLOC on L1's iommufd.
+        ProcessAddressSpace app = run.L1Kernel.CreateProcess("probe");
+        IommufdContext fd = run.L1Kernel.OpenIommufd(app);
+        Assert.Equal(Errno.Success, fd.DeviceBind(run.L1.Devices[0].Guest!.Value, out uint dev));
+        var info = new byte[VtdUapi.HwInfoSize];
+        uint length = (uint)info.Length;
+        HwInfoType type = HwInfoType.Default;
+        Assert.Equal(Errno.Success, fd.GetHwInfo(dev, ref length, info, ref type, out _, out HwCapabilities caps));
+        Assert.Equal(HwInfoType.IntelVtd, type);
+        Assert.Equal((HwCapabilities)0, caps & HwCapabilities.DirtyTracking); // no second stage, no SS A/D
+        VtdHwInfo vtd = VtdUapi.DecodeHwInfo(info);
+        Assert.Equal(VtdHwInfo.Errata772415Spr17, vtd.Flags);
+        var ecap = new ExtendedCapability(vtd.EcapReg);
+        Assert.Equal((true, true, false, false), (ecap.ScalableModeTranslation, ecap.FirstStageTranslation, ecap.SecondStageTranslation, ecap.NestedTranslation));
+        Assert.Equal(run.L1.VIommu!.ReadRegister64(RegisterOffset.ECAP), vtd.EcapReg);
+        Assert.Equal(Errno.Success, fd.IoasAlloc(0, out uint ioas));
+        Assert.Equal(Errno.EOPNOTSUPP, fd.HwptAlloc(dev, ioas, HwptAllocFlags.NestParent, out _));
+        Assert.Equal(Errno.EOPNOTSUPP, fd.HwptAlloc(dev, ioas, HwptAllocFlags.DirtyTracking, out _));
+        Assert.Equal(Errno.Success, fd.HwptAlloc(dev, ioas, 0, out uint paging)); // a first-stage domain
+        Assert.Equal(PagingFormat.FirstStage, fd.Get<HwptPaging>(paging)!.PagingDomain.Format);
+        fd.Close();
+        run.Quit();
+    }
+
+    /// <summary>
+    /// Kevin Tian's answer, run: what an L1 VMM without x-flts falls back to — caching-mode shadowing of L2's
+    /// second-stage (scalable) or legacy tables into an IOAS of L1's kernel, whose paging domain on the L0 vIOMMU is a
+    /// first-stage one. A read-only map by the L2 guest is shadowed read-only and accepted at every level; the L2
+    /// device reads through it and its write faults; read-write maps take writes into the right host frame. The L2
+    /// vIOMMU has aw-bits=39: with 48, QEMU 11's host check refuses it (next test).
+    /// </summary>
+    [Theory]
+    [InlineData("x-scalable-mode=on,caching-mode=on,aw-bits=39")]
+    [InlineData("caching-mode=on,aw-bits=39")]
+    public void WithoutNestingAnL1VmmShadowsL2sTablesIntoFirstStageDomainsWhereReadOnlyMapsAreFine(string l2Iommu)
+    {
+        ThreeLevels run = ThreeLevels.Start(BuiltInProfiles.SapphireRapids, l2Iommu: l2Iommu);
+        Vmm l2 = run.L2;
+        Assert.True(l2.State == VmmState.Running, l2.Log.ToString());
+        const ulong iova = 0x100_0000, roIova = 0x200_0000;
+        GuestUser user = MapForDevice(l2, iova, 0x2000);
+        Assert.Equal(Errno.Success, user.App.Mmap(0x1000, MemoryProtection.ReadWrite, out Uva ro));
+        Assert.Equal(Errno.Success, user.App.Write64(ro, 0x0dd0_f00d));
+        ulong at = roIova;
+        Assert.Equal(Errno.Success, user.Fd.IoasMap(user.Ioas, IoasMapFlags.Readable | IoasMapFlags.FixedIova, ro, 0x1000, ref at));
+
+        ShadowBinding shadow = Assert.Single(l2.ShadowBindings);
+        Assert.True(shadow.Active);
+        Assert.False(Assert.Single(run.L1.ShadowBindings).Active); // L1's device is nested by L0's VMM, not shadowed
+        Assert.Equal(NestingAttachment.FirstStage, Assert.Single(run.L1.NestingBindings).Attachment);
+        // L1's shadow HWPT is a first-stage domain of L1's kernel, and it holds the read-only map read-only.
+        IommufdContext l1Fd = l2.Container!.Iommufd;
+        Assert.Equal(PagingFormat.FirstStage, l1Fd.Get<HwptPaging>(shadow.HwptId ?? l2.Container.HwptId!.Value)!.PagingDomain.Format);
+        Assert.Contains(l1Fd.Get<Ioas>(shadow.IoasId!.Value)!.Areas, a => a.Iova == roIova && a.Prot == IommuProt.Read);
+
+        var bytes = new byte[8];
+        Assert.True(l2.GuestMachine.Dma.Read(new DmaRequest(user.Device, new Iova(roIova), DmaAccess.Read), bytes).Completed);
+        Assert.Equal(0x0dd0_f00dUL, BitConverter.ToUInt64(bytes));
+        Hpa roFrame = L2HostFrame(run, user.App, ro);
+        DmaTransferResult refused = l2.GuestMachine.Dma.Write(new DmaRequest(user.Device, new Iova(roIova), DmaAccess.Write), BitConverter.GetBytes(1UL));
+        Assert.False(refused.Completed);
+        Assert.Equal(0x0dd0_f00dUL, run.Host.Machine.Memory.Read64(roFrame));
+
+        Assert.True(l2.GuestMachine.Dma.Write(new DmaRequest(user.Device, new Iova(iova + 0x1008), DmaAccess.Write), BitConverter.GetBytes(0x77UL)).Completed);
+        Assert.Equal(0x77UL, run.Host.Machine.Memory.Read64(L2HostFrame(run, user.App, user.Buffer + 0x1008)));
+        Assert.Empty(l2.Log.Lines);
+        Assert.Empty(run.L1.Log.Lines);
+        run.Quit();
+    }
+
+    /// <summary>
+    /// The fallback's catch (decision N60): L1's paging domains are first-stage ones, whose aperture is the lower half
+    /// of a 48-bit space (sign-extended addresses), so the IOAS of L1's VMM ends at 2^47 − 1 and QEMU 11's aw-bits check
+    /// refuses a vIOMMU for L2 with its default aw-bits of 48 — in legacy and scalable mode alike.
+    /// </summary>
+    [Theory]
+    [InlineData("x-scalable-mode=on,caching-mode=on")]
+    [InlineData("caching-mode=on")]
+    public void AnL2VIommuWithQemu11sDefault48AwBitsIsWiderThanL1sFirstStageDomains(string l2Iommu)
+    {
+        ThreeLevels run = ThreeLevels.Start(BuiltInProfiles.SapphireRapids, l2Iommu: l2Iommu);
+        Assert.Equal(VmmState.Failed, run.L2.State);
+        Assert.Equal(
+            "qemu-system-x86_64: -device vfio-pci,host=0000:00:01.0,iommufd=iommufd0: vfio 0000:00:01.0: Failed to set vIOMMU: aw-bits 48 > host aw-bits 47",
+            Assert.Single(run.L2.Log.Lines));
+        Assert.True(Unbound(run.L1Kernel, run.L1.Devices[0].Guest!.Value));
+        run.Quit();
+    }
+
+    /// <summary>The host frame behind an L2 guest process's address: L2's page table, the L2 VMM's, the L1 VMM's.</summary>
+    private static Hpa L2HostFrame(ThreeLevels run, ProcessAddressSpace l2Process, Uva va) =>
+        HostAddressOf(run.L1, new Gpa(HostAddressOf(run.L2, l2Process, va).Value));
 
     private static CacheStatistics Iotlb(Hardware.VtdUnit unit) => unit.CacheReports().First(r => r.Name == "iotlb").Statistics;
 }
