@@ -1,5 +1,6 @@
 using VtdSim.Hardware.Addressing;
 using VtdSim.Hardware.Caches;
+using VtdSim.Hardware.Memory;
 using VtdSim.Hardware.Profiles;
 using VtdSim.Hardware.Translation;
 using VtdSim.Hardware.Registers;
@@ -8,6 +9,7 @@ using VtdSim.Kernel.Intel;
 using VtdSim.Kernel.Iommufd;
 using VtdSim.Kernel.Process;
 using VtdSim.Vmm.Machines;
+using VtdSim.Vmm.Memory;
 using VtdSim.Vmm.Nesting;
 using VtdSim.Vmm.Vfio;
 using static VtdSim.Vmm.Tests.Guest.GuestSupport;
@@ -175,6 +177,143 @@ public class ThreeLevelTests
         run.Quit();
     }
 
+    /// <summary>
+    /// Kevin Tian's "only L0 QEMU needs to care about this RO thing in stage-2", run on an erratum host with the rule:
+    /// L0's VMM (QEMU 11) bypasses L1's read-only sections in its nest parent, L1's VMM maps L2's read-only sections
+    /// (the BIOS, the VGA BIOS) read-only into L1's first-stage domain — accepted, nothing logged at any level — and
+    /// DMAs by the L2 device read them and cannot write them: no byte behind a read-only section of L1 or L2 changes.
+    /// </summary>
+    [Theory]
+    [InlineData(ErratumPolicy.Qemu11)]
+    [InlineData(ErratumPolicy.Qemu72)]
+    public void L1sReadOnlyMapsIntoItsFirstStageDomainsAreAcceptedOnAnErratumHostAndNothingIsWritten(ErratumPolicy l2Policy)
+    {
+        ThreeLevels run = ThreeLevels.Start(BuiltInProfiles.SapphireRapids, l2Policy: l2Policy, defaults: true);
+        Vmm l1 = run.L1, l2 = run.L2;
+        Assert.True(l2.State == VmmState.Running, l2.Log.ToString());
+        Assert.True(l1.Container!.BypassRo);
+        Assert.Equal(Expected(l1.Machine.SystemMemory.Sections, ErratumPolicy.Qemu11, bypassRo: true), Actual(l1));
+        List<Mapping> l2Maps = Actual(l2);
+        Assert.Equal(Expected(l2.Machine.SystemMemory.Sections, l2Policy, bypassRo: false), l2Maps);
+        Assert.Contains(l2Maps, m => m.Iova == 0xc0000 && m.Prot == IommuProt.Read); // the VGA BIOS, read-only
+
+        AssertReadOnlyPagesHoldAgainstTheL2Device(run);
+        Assert.Empty(l1.Log.Lines);
+        Assert.Empty(l2.Log.Lines);
+        Assert.DoesNotContain(run.Host.Log.Lines.Concat(run.L1Kernel.Log.Lines), l => l.Contains("Read-only mapping is disallowed", StringComparison.Ordinal));
+
+        // An L1 kernel that puts its first-stage table on its own VGA BIOS gets nothing from the erratum here: L0's
+        // VMM never mapped that page in the nest parent, so the host walk faults and the page stays as it was.
+        Hpa l1Rom = HostAddressOf(l1, new Gpa(0xc0000));
+        MoveFirstStageTable(l1, l1.Devices[0].Guest!.Value, 0xc0000);
+        byte[] before = ReadFrame(run, l1Rom);
+        DmaTransferResult r = l2.GuestMachine.Dma.Write(new DmaRequest(run.L2Device, new Iova(0x10_0000), DmaAccess.Write), BitConverter.GetBytes(1UL));
+        Assert.False(r.Completed);
+        Assert.Equal(before, ReadFrame(run, l1Rom));
+        Assert.Empty(l1.GuestTableWrites);
+        run.Quit();
+    }
+
+    /// <summary>
+    /// The same on an L0 whose kernel lacks the rule (before 6.7) and whose VMM maps L1's ROM read-only into the nest
+    /// parent (wants-nesting-maps-ro): L1's and L2's read-only maps still change nothing — the host writes A/D only into
+    /// L1's first-stage tables, which are L1 RAM. The corruption appears exactly where the thread says: once an L1
+    /// first-stage table lies in a page L0's second stage maps read-only (L1's VGA BIOS), the erratum host writes it,
+    /// and L0's VMM reports it; on the architectural unit the walk faults instead.
+    /// </summary>
+    [Theory]
+    [InlineData("sapphire-rapids", true)]
+    [InlineData("architectural", false)]
+    public void OnAnL0WithoutTheRuleTheErratumWritesOnlyAnL1FirstStageTableInL0sReadOnlySecondStage(string profile, bool erratum)
+    {
+        ThreeLevels run = ThreeLevels.Start(BuiltInProfiles.Find(profile), l1Policy: ErratumPolicy.WantsNestingMapsRo, enforceErratum: false, defaults: true);
+        Vmm l1 = run.L1, l2 = run.L2;
+        Assert.True(l2.State == VmmState.Running, l2.Log.ToString());
+        Assert.Equal(Expected(l1.Machine.SystemMemory.Sections, ErratumPolicy.WantsNestingMapsRo, bypassRo: false), Actual(l1));
+
+        AssertReadOnlyPagesHoldAgainstTheL2Device(run);
+        Assert.Empty(l1.GuestTableWrites);
+        Assert.Empty(l2.GuestTableWrites);
+
+        Hpa l1Rom = HostAddressOf(l1, new Gpa(0xc0000));
+        MoveFirstStageTable(l1, l1.Devices[0].Guest!.Value, 0xc0000);
+        byte[] before = ReadFrame(run, l1Rom);
+        DmaTransferResult r = l2.GuestMachine.Dma.Write(new DmaRequest(run.L2Device, new Iova(0x10_0000), DmaAccess.Write), BitConverter.GetBytes(1UL));
+        byte[] after = ReadFrame(run, l1Rom);
+        if (erratum)
+        {
+            Assert.True(r.Completed, r.ToString());
+            Assert.NotEqual(before, after);
+            GuestTableWrite w = Assert.Single(l1.GuestTableWrites);
+            Assert.Equal((new Gpa(0xc0000), l1Rom, 4), (new Gpa(w.EntryGpa.Value & ~0xFFFUL), w.HostFrame, w.Level));
+        }
+        else
+        {
+            Assert.False(r.Completed);
+            Assert.Equal(before, after);
+            Assert.Empty(l1.GuestTableWrites);
+        }
+        Assert.Empty(l2.GuestTableWrites);
+        run.Quit();
+    }
+
+    /// <summary>
+    /// Every page of a read-only RAM or ROM section of L2 (mapped read-only by L1's VMM), read and then written by the
+    /// L2 device: reads return L2's bytes, writes are refused, and no host frame behind a read-only section of L1 or
+    /// L2 is written by anyone — the IOMMU's A/D updates included.
+    /// </summary>
+    private static void AssertReadOnlyPagesHoldAgainstTheL2Device(ThreeLevels run)
+    {
+        Vmm l1 = run.L1, l2 = run.L2;
+        var guarded = new HashSet<ulong>();
+        foreach (ulong gpa in ReadOnlyPages(l1)) guarded.Add(HostAddressOf(l1, new Gpa(gpa)).Value);
+        List<ulong> l2Pages = ReadOnlyPages(l2);
+        Assert.NotEmpty(l2Pages);
+        foreach (ulong gpa in l2Pages) guarded.Add(L2Frame(run, gpa).Value);
+        var snapshot = guarded.ToDictionary(f => f, f => ReadFrame(run, new Hpa(f)));
+        var hits = new List<MemoryWrite>();
+        using (run.Host.Machine.Memory.ObserveWrites(new Hpa(0), run.Host.Machine.Memory.Size, w =>
+               {
+                   if (guarded.Contains(w.Address.Value & ~0xFFFUL)) hits.Add(w);
+               }))
+        {
+            var bytes = new byte[8];
+            var held = new byte[8];
+            foreach (ulong gpa in l2Pages)
+            {
+                ulong at = gpa + 0x10;
+                Assert.True(l2.GuestMachine.Dma.Read(new DmaRequest(run.L2Device, new Iova(at), DmaAccess.Read), bytes).Completed, $"read 0x{at:x}");
+                Assert.True(l2.TryReadGuest(new Gpa(at), held));
+                Assert.Equal(held, bytes);
+                Assert.False(l2.GuestMachine.Dma.Write(new DmaRequest(run.L2Device, new Iova(at), DmaAccess.Write), BitConverter.GetBytes(~0UL)).Completed, $"write 0x{at:x}");
+            }
+            Assert.True(l2.GuestMachine.Dma.Write(new DmaRequest(run.L2Device, new Iova(0x20_0000), DmaAccess.Write), BitConverter.GetBytes(0x42UL)).Completed);
+            Assert.Equal(0x42UL, run.Host.Machine.Memory.Read64(L2Frame(run, 0x20_0000)));
+        }
+        Assert.Empty(hits);
+        foreach (var (frame, bytes) in snapshot) Assert.Equal(bytes, ReadFrame(run, new Hpa(frame)));
+    }
+
+    /// <summary>
+    /// The resident pages of a VMM's read-only RAM and ROM sections (what its listener maps read-only; a page never
+    /// touched has no frame yet that anyone could write).
+    /// </summary>
+    private static List<ulong> ReadOnlyPages(Vmm vmm) =>
+        vmm.Machine.SystemMemory.Sections
+            .Where(s => s.ReadOnly && s.Kind is RegionKind.Ram or RegionKind.Rom && s.Size >= 0x1000)
+            .SelectMany(s => Enumerable.Range(0, (int)((ulong)s.Size / 0x1000)).Select(i => ((s.Start + 0xFFF) & ~0xFFFUL) + (ulong)i * 0x1000))
+            .Where(p => vmm.Resolve(new Gpa(p)) is { IsRam: true, UserVa: Uva va } && vmm.Process.Translate(va) is not null)
+            .ToList();
+
+    private static Hpa L2Frame(ThreeLevels run, ulong gpa) => HostAddressOf(run.L1, new Gpa(HostAddressOf(run.L2, new Gpa(gpa)).Value));
+
+    private static byte[] ReadFrame(ThreeLevels run, Hpa frame)
+    {
+        var bytes = new byte[0x1000];
+        run.Host.Machine.Memory.Read(frame, bytes);
+        return bytes;
+    }
+
     /// <summary>The host frame behind an L2 guest process's address: L2's page table, the L2 VMM's, the L1 VMM's.</summary>
     private static Hpa L2HostFrame(ThreeLevels run, ProcessAddressSpace l2Process, Uva va) =>
         HostAddressOf(run.L1, new Gpa(HostAddressOf(run.L2, l2Process, va).Value));
@@ -192,13 +331,13 @@ internal sealed record ThreeLevels(LinuxKernel Host, Vmm L1, LinuxKernel L1Kerne
     public SourceId L2Device => L2.Devices[0].Guest!.Value;
 
     public static ThreeLevels Start(VtdProfile profile, ErratumPolicy l1Policy = ErratumPolicy.Qemu11, ErratumPolicy l2Policy = ErratumPolicy.Qemu11,
-        string? l2Iommu = null, bool enforceErratum = true, bool l2Defaults = false)
+        string? l2Iommu = null, bool enforceErratum = true, bool defaults = false)
     {
         LinuxKernel host = NestingSupport.Host(profile, new Kernel.Intel.IntelIommuOptions { EnforceErratum772415 = enforceErratum });
-        Vmm l1 = Vmm.Start(host, Options(l1Policy) with { Name = "l1" });
+        Vmm l1 = Vmm.Start(host, Options(l1Policy, defaults: defaults) with { Name = "l1" });
         Assert.Equal(VmmState.Running, l1.State);
         LinuxKernel l1Kernel = BootGuest(l1);
-        Vmm l2 = Vmm.Start(l1Kernel, L2Options(l1, l2Policy, l2Iommu, l2Defaults));
+        Vmm l2 = Vmm.Start(l1Kernel, L2Options(l1, l2Policy, l2Iommu, defaults));
         return new ThreeLevels(host, l1, l1Kernel, l2);
     }
 
