@@ -331,11 +331,12 @@ internal sealed record ThreeLevels(LinuxKernel Host, Vmm L1, LinuxKernel L1Kerne
     public SourceId L2Device => L2.Devices[0].Guest!.Value;
 
     public static ThreeLevels Start(VtdProfile profile, ErratumPolicy l1Policy = ErratumPolicy.Qemu11, ErratumPolicy l2Policy = ErratumPolicy.Qemu11,
-        string? l2Iommu = null, bool enforceErratum = true, bool defaults = false)
+        string? l2Iommu = null, bool enforceErratum = true, bool defaults = false, IReadOnlyList<Machine.PciFunction>? l1Functions = null)
     {
         LinuxKernel host = NestingSupport.Host(profile, new Kernel.Intel.IntelIommuOptions { EnforceErratum772415 = enforceErratum });
         Vmm l1 = Vmm.Start(host, Options(l1Policy, defaults: defaults) with { Name = "l1" });
         Assert.Equal(VmmState.Running, l1.State);
+        foreach (Machine.PciFunction f in l1Functions ?? []) l1.GuestMachine.AddFunction(f); // emulated functions of L1
         LinuxKernel l1Kernel = BootGuest(l1);
         Vmm l2 = Vmm.Start(l1Kernel, L2Options(l1, l2Policy, l2Iommu, defaults));
         return new ThreeLevels(host, l1, l1Kernel, l2);
