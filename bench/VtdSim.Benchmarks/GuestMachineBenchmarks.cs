@@ -72,7 +72,7 @@ public class GuestMachineBenchmarks
         if (StartAndQuit1T() != 1) throw new InvalidOperationException("the 1 TiB VM does not start");
     }
 
-    private static void MapBuffer(LinuxKernel kernel, SourceId function)
+    internal static void MapBuffer(LinuxKernel kernel, SourceId function)
     {
         ProcessAddressSpace process = kernel.CreateProcess("bench");
         IommufdContext fd = kernel.OpenIommufd(process);

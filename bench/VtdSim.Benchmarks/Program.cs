@@ -3,7 +3,7 @@ using BenchmarkDotNet.Running;
 using VtdSim.Benchmarks;
 
 // Benchmarks: dotnet run -c Release --project bench/VtdSim.Benchmarks -- --filter '*'
-// Profiling:  dotnet run -c Release --project bench/VtdSim.Benchmarks -- --spin <walk|translate|hot|hot-pages|kernel|steady> <legacy|fs|nested|domain-4k|ioas-4k|domain-map|domain-unmap|ioas-map-unmap> [seconds]
+// Profiling:  dotnet run -c Release --project bench/VtdSim.Benchmarks -- --spin <walk|translate|hot|hot-pages|kernel|steady|dma> <legacy|fs|nested|domain-4k|ioas-4k|domain-map|domain-unmap|ioas-map-unmap|host|l1|l2> [seconds]
 //             runs one operation in a loop (no BenchmarkDotNet) and prints ns/op, for `perf record` with
 //             DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 (see docs/performance.md).
 if (args.Length >= 3 && args[0] == "--spin")
@@ -21,6 +21,8 @@ static int Spin(string what, string shape, double seconds)
     if (what == "kernel") k.Setup();
     var steady = new KernelSteadyStateBenchmarks();
     if (what == "steady") steady.Setup();
+    var levels = new ThreeLevelBenchmarks();
+    if (what == "dma") levels.Setup();
     Func<ulong> op = (what, shape) switch
     {
         ("hot", "legacy") => c.HotLegacy,
@@ -34,6 +36,9 @@ static int Spin(string what, string shape, double seconds)
         ("steady", "domain-map") => steady.DomainMap4K,
         ("steady", "domain-unmap") => steady.DomainUnmap4K,
         ("steady", "ioas-map-unmap") => steady.IoasMapUnmap4K,
+        ("dma", "host") => () => (ulong)levels.HostDma64(),
+        ("dma", "l1") => () => (ulong)levels.L1Dma64(),
+        ("dma", "l2") => () => (ulong)levels.L2Dma64(),
         ("walk", "legacy") => b.WalkLegacy4,
         ("walk", "fs") => b.WalkFirstStage4,
         ("walk", "nested") => b.WalkNested4x4,

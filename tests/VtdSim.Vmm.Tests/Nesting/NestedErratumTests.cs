@@ -34,26 +34,8 @@ public class NestedErratumTests
         Assert.True(vmm.Resolve(new Gpa(VgaBios)).ReadOnly);
         GuestUser user = MapForDevice(vmm, Iova, 0x1000);
         NestingBinding binding = vmm.NestingBindings[0];
-        PasidEntry entry = binding.CachedEntry!.Value;
 
-        // The guest copies its top-level table onto the VGA BIOS page — with PAM opened for writing, as SeaBIOS does to
-        // shadow a ROM — without the Accessed bits its own kernel would have set, and closes PAM again.
-        var table = new byte[0x1000];
-        Assert.True(vmm.TryReadGuest(new Gpa(entry.FirstStagePageTablePointer), table));
-        for (int i = 0; i < 0x1000; i += 8)
-        {
-            var e = new FirstStageEntry(BitConverter.ToUInt64(table, i));
-            if (e.Present) BitConverter.TryWriteBytes(table.AsSpan(i), e.WithAccessed(false).Raw);
-        }
-        Assert.True(vmm.TrySetPam(0, PamMode.ReadWrite, out string error), error);
-        Assert.True(vmm.GuestMachine.Memory.TryWrite(new Hpa(VgaBios), table));
-        Assert.True(vmm.TrySetPam(0, PamMode.ReadOnly, out error), error);
-        Assert.True(vmm.Resolve(new Gpa(VgaBios)).ReadOnly);
-
-        // Its PASID entry now points there; a PASID-cache invalidation makes the VMM bind the new first stage.
-        Hpa at = PasidEntryAddress(vmm, user.Device);
-        vmm.GuestMachine.Memory.Write64(at + 16, entry.WithFirstStagePointer(VgaBios).Q2);
-        Submit(vmm, InvalidationDescriptor.PasidCachePasid(entry.DomainId, 0), InvalidationDescriptor.PasidIotlbAll(entry.DomainId, 0));
+        MoveFirstStageTable(vmm, user.Device, VgaBios);
         Assert.Equal(VgaBios, binding.CachedEntry!.Value.FirstStagePageTablePointer);
         Assert.Equal(NestingAttachment.FirstStage, binding.Attachment);
 

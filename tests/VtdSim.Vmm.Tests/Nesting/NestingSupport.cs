@@ -75,6 +75,31 @@ internal static class NestingSupport
     }
 
     /// <summary>
+    /// What a guest does to put its top-level first-stage table for <paramref name="device"/> in read-only guest memory
+    /// (the seed's case; <paramref name="romPage"/> in the PAM area, e.g. the VGA BIOS at 0xc0000): copies the table
+    /// there without the Accessed bits its kernel's walks had set — with PAM segment 0 opened for writing, as SeaBIOS
+    /// does to shadow a ROM, and closed again — points its PASID entry 0 there and invalidates the PASID cache and IOTLB.
+    /// </summary>
+    public static void MoveFirstStageTable(Vmm vmm, SourceId device, ulong romPage)
+    {
+        Hpa at = PasidEntryAddress(vmm, device);
+        PasidEntry entry = ReadPasidEntry(vmm, at);
+        var table = new byte[0x1000];
+        Assert.True(vmm.TryReadGuest(new Gpa(entry.FirstStagePageTablePointer), table));
+        for (int i = 0; i < 0x1000; i += 8)
+        {
+            var e = new FirstStageEntry(BitConverter.ToUInt64(table, i));
+            if (e.Present) BitConverter.TryWriteBytes(table.AsSpan(i), e.WithAccessed(false).Raw);
+        }
+        Assert.True(vmm.TrySetPam(0, PamMode.ReadWrite, out string error), error);
+        Assert.True(vmm.GuestMachine.Memory.TryWrite(new Hpa(romPage), table));
+        Assert.True(vmm.TrySetPam(0, PamMode.ReadOnly, out error), error);
+        Assert.True(vmm.Resolve(new Gpa(romPage)).ReadOnly);
+        vmm.GuestMachine.Memory.Write64(at + 16, entry.WithFirstStagePointer(romPage).Q2);
+        Submit(vmm, InvalidationDescriptor.PasidCachePasid(entry.DomainId, 0), InvalidationDescriptor.PasidIotlbAll(entry.DomainId, 0));
+    }
+
+    /// <summary>
     /// What a guest driver does to queue descriptors on the vIOMMU it has set up: writes them at IQT in its queue
     /// (256-bit descriptors in scalable mode) and moves IQT past them — guest CPU stores and MMIO writes.
     /// </summary>
