@@ -99,6 +99,8 @@ public sealed class HwptNested : Hwpt
     public override IntelDomain Domain => NestedDomain;
     public HwptPaging Parent { get; }
     internal override HwptPaging PagingRoot => Parent;
+    /// <summary>The model-only fault event queue bound to this HWPT, if any (decisions N40–N44).</summary>
+    public VtdFaultQueue? FaultQueue { get; internal set; }
 }
 
 /// <summary>A device bound to the context (struct iommufd_device, as VFIO_DEVICE_BIND_IOMMUFD makes it).</summary>

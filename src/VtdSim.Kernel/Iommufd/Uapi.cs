@@ -148,6 +148,8 @@ public enum IommufdObjectType
     HwptNested,
     Device,
     Access,
+    /// <summary>A fault event queue of a nested HWPT: a model-only object, not Linux's uAPI (decisions N40–N44).</summary>
+    VtdFaultQueue,
 }
 
 /// <summary>One entry of struct iommu_hwpt_vtd_s1_invalidate.</summary>
