@@ -40,15 +40,17 @@ public sealed class LinuxKernel
 
     /// <summary>
     /// The model's fault hand-over (decisions N40–N44), after the DMAR handler has logged the record: a fault of a device
-    /// bound to an iommufd whose requests (that PASID's, or the RID's) go through a nested HWPT with a fault queue is
-    /// queued there with its stage. Every other fault stays the host's only.
+    /// bound to an iommufd whose requests (that PASID's, or the RID's) go through a HWPT with a fault queue is queued
+    /// there with its stage. Every other fault stays the host's only.
     /// </summary>
     private void HandOverFault(DmarFaultRecord record)
     {
         if (BoundDevice(record.Source) is not { } device) return;
         Hwpt? hwpt = record.Pasid is uint p ? device.PasidHwpts.GetValueOrDefault(p) : device.Attached;
-        if (hwpt is not HwptNested { FaultQueue: { } queue } nested) return;
-        VtdFaultStage stage = NestedFaultStage.Classify(Machine, nested.NestedDomain, in record);
+        if (hwpt?.FaultQueue is not { } queue) return;
+        VtdFaultStage stage = hwpt is HwptNested nested
+            ? NestedFaultStage.Classify(Machine, nested.NestedDomain, in record)
+            : NestedFaultStage.OfPaging(in record);
         queue.Push(new VtdFaultEvent(device.Id, record.Pasid, new Iova(record.Address), record.Access, record.Privileged, record.Execute,
             (Hardware.Faults.FaultReason)record.Reason, stage));
     }

@@ -38,6 +38,10 @@ internal static class NestedFaultStage
         }
     }
 
+    /// <summary>A paging HWPT's table is the IOAS's mappings, whatever its format: a page-walk fault is the kernel-owned translation's.</summary>
+    public static VtdFaultStage OfPaging(in DmarFaultRecord record) =>
+        record.Reason >= (byte)FaultReason.SFS1_EntryAccessError ? VtdFaultStage.SecondStage : VtdFaultStage.Context;
+
     /// <summary>A software walk of the user's first stage for the record's page: does it alone refuse the request?</summary>
     private static bool FirstStageDenies(PhysicalMachine machine, NestedDomain domain, in DmarFaultRecord record, FaultReason reason)
     {

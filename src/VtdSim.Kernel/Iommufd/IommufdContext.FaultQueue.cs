@@ -6,9 +6,10 @@ namespace VtdSim.Kernel.Iommufd;
 public sealed partial class IommufdContext
 {
     /// <summary>
-    /// Model-only: makes a fault event queue for the nested HWPT <paramref name="hwptId"/> holding up to
-    /// <paramref name="depth"/> events. Unknown flags → EOPNOTSUPP; depth 0 → EINVAL; an id that does not exist → ENOENT;
-    /// an object that is not a nested HWPT (a paging HWPT, an IOAS, a device) → EINVAL; a HWPT that has a queue → EEXIST.
+    /// Model-only: makes a fault event queue for the HWPT <paramref name="hwptId"/> — a nested HWPT, or a paging HWPT the
+    /// user allocated (a shadow's, decision N44) — holding up to <paramref name="depth"/> events. Unknown flags →
+    /// EOPNOTSUPP; depth 0 → EINVAL; an id that does not exist → ENOENT; an object that is not such a HWPT (an
+    /// automatic domain, an IOAS, a device) → EINVAL; a HWPT that has a queue → EEXIST.
     /// The queue holds its HWPT (destroying the HWPT first is EBUSY); it is destroyed with IOMMU_DESTROY.
     /// </summary>
     public Errno VtdFaultQueueAlloc(uint hwptId, uint depth, out uint queueId, uint flags = 0)
@@ -18,7 +19,7 @@ public sealed partial class IommufdContext
         if (flags != 0) return Errno.EOPNOTSUPP;
         if (depth == 0) return Errno.EINVAL;
         if (Find(hwptId) is not IommufdObject obj) return Errno.ENOENT;
-        if (obj is not HwptNested hwpt) return Errno.EINVAL;
+        if (obj is not (HwptNested or HwptPaging { AutoDomain: false }) || obj is not Hwpt hwpt) return Errno.EINVAL;
         if (hwpt.FaultQueue is not null) return Errno.EEXIST;
         var queue = new VtdFaultQueue(hwpt, depth);
         hwpt.FaultQueue = queue;

@@ -10,7 +10,10 @@ public enum VtdFaultStage
 {
     /// <summary>The user's first stage (the guest's tables): not present, reserved bits, permission, A/D update refused.</summary>
     FirstStage = 1,
-    /// <summary>The kernel-owned second stage (the VMM's GPA → HPA): an unmapped or read-only GPA, the table GPAs included.</summary>
+    /// <summary>
+    /// The kernel-owned translation, the IOAS's mappings: a nested HWPT's second stage (the VMM's GPA → HPA: an unmapped
+    /// or read-only GPA, the first-stage tables' GPAs included), or the whole table of a paging HWPT.
+    /// </summary>
     SecondStage = 2,
     /// <summary>Before the page walk (root, context, PASID entries): the host kernel's own programming.</summary>
     Context = 3,
@@ -36,7 +39,7 @@ public readonly record struct VtdFaultEvent(uint DevId, uint? Pasid, Iova Addres
 }
 
 /// <summary>
-/// A fault event queue (model-only, decisions N40–N44): the faults of the devices attached to one nested HWPT, oldest
+/// A fault event queue (model-only, decisions N40–N44): the faults of the devices attached to one HWPT, oldest
 /// first, up to <see cref="Depth"/>; what does not fit is counted in <see cref="Lost"/> and dropped. It holds a user of its
 /// HWPT, so the HWPT cannot be destroyed before it.
 /// </summary>
@@ -44,13 +47,13 @@ public sealed class VtdFaultQueue : IommufdObject
 {
     private readonly Queue<VtdFaultEvent> _events = new();
 
-    internal VtdFaultQueue(HwptNested hwpt, uint depth) : base(IommufdObjectType.VtdFaultQueue)
+    internal VtdFaultQueue(Hwpt hwpt, uint depth) : base(IommufdObjectType.VtdFaultQueue)
     {
         Hwpt = hwpt;
         Depth = depth;
     }
 
-    public HwptNested Hwpt { get; }
+    public Hwpt Hwpt { get; }
     public uint Depth { get; }
     /// <summary>Events waiting to be read.</summary>
     public int Pending => _events.Count;

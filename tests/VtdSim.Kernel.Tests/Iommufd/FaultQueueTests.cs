@@ -126,6 +126,23 @@ public class FaultQueueTests
     }
 
     [Fact]
+    public void OnAPagingHwptEveryPageWalkFaultIsTheIoassSecondStage()
+    {
+        uint ioas = _b.Ioas();
+        _b.Map(ioas, _b.Buffer(1), Page, IoasMapFlags.ReadWrite, iova: 0x10_0000);
+        uint dev = _b.Bind(Dev0);
+        uint hwpt = _b.Hwpt(dev, ioas);
+        uint pt = hwpt;
+        Assert.Equal(Errno.Success, Fd.DeviceAttach(dev, ref pt));
+        uint q = Queue(hwpt);
+
+        Assert.False(_b.DmaWrite64(Dev0, 0x20_0000, 1));
+
+        VtdFaultEvent e = Assert.Single(Drain(q));
+        Assert.Equal((dev, VtdFaultStage.SecondStage, 0x20_0000UL), (e.DevId, e.Stage, e.Address.Value));
+    }
+
+    [Fact]
     public void WithoutAQueueNothingIsQueuedAndTheHostStillLogs()
     {
         Nest n = Build();
@@ -156,7 +173,11 @@ public class FaultQueueTests
         Assert.Equal(Errno.EOPNOTSUPP, Fd.VtdFaultQueueAlloc(n.Nested, 16, out _, flags: 1));
         Assert.Equal(Errno.EINVAL, Fd.VtdFaultQueueAlloc(n.Nested, 0, out _));
         Assert.Equal(Errno.ENOENT, Fd.VtdFaultQueueAlloc(99, 16, out _));
-        Assert.Equal(Errno.EINVAL, Fd.VtdFaultQueueAlloc(n.Parent, 16, out _)); // a paging HWPT: not nested
+        uint auto = n.Ioas;
+        uint other = _b.Bind(Dev1);
+        Assert.Equal(Errno.Success, Fd.DeviceAttach(other, ref auto));
+        Assert.Equal(Errno.EINVAL, Fd.VtdFaultQueueAlloc(auto, 16, out _)); // an automatic domain
+        objects = Fd.Objects.Count;
         Assert.Equal(Errno.EINVAL, Fd.VtdFaultQueueAlloc(n.Ioas, 16, out _));
         Assert.Equal(Errno.EINVAL, Fd.VtdFaultQueueAlloc(n.Dev, 16, out uint none));
         Assert.Equal(0u, none);
