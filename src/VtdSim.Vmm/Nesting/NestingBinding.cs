@@ -32,6 +32,7 @@ public sealed class NestingBinding
 {
     private readonly Vmm vmm;
     private readonly List<VtdS1Invalidation> pending = [];
+    private byte[] invalidationData = new byte[VtdUapi.S1InvalidateSize * 4]; // reused: forwarding allocates nothing
     private bool attached = true; // realize attached the device to the default HWPT
 
     internal NestingBinding(Vmm vmm, PassthroughDevice device, IommufdContext iommufd, uint parentHwptId, int deviceFd)
@@ -230,10 +231,12 @@ public sealed class NestingBinding
     internal void Flush()
     {
         if (pending.Count == 0 || FirstStageHwptId is not uint hwpt) return;
-        byte[] data = VtdUapi.EncodeInvalidations([.. pending]);
+        int size = VtdUapi.S1InvalidateSize;
+        if (invalidationData.Length < pending.Count * size) invalidationData = new byte[pending.Count * size * 2];
+        for (int i = 0; i < pending.Count; i++) VtdUapi.WriteInvalidation(invalidationData.AsSpan(i * size), pending[i]);
         uint total = (uint)pending.Count, done = total;
         pending.Clear();
-        Errno e = Iommufd.HwptInvalidate(hwpt, HwptInvalidateDataType.VtdS1, VtdUapi.S1InvalidateSize, ref done, data);
+        Errno e = Iommufd.HwptInvalidate(hwpt, HwptInvalidateDataType.VtdS1, (uint)size, ref done, invalidationData);
         if (e != Errno.Success)
             vmm.Log.Error($"IOMMU_HWPT_INVALIDATE failed: total {total} entries, processed {done} entries: {Strerror.Of(e)}");
         ForwardedInvalidationCalls++;

@@ -24,6 +24,8 @@ public sealed class ShadowBinding
     private readonly Vmm vmm;
     private readonly SortedDictionary<ulong, ShadowMapping> mapped = [];
     private readonly List<SecondStageMapping> leaves = [];
+    private readonly Dictionary<ulong, SecondStageMapping> now = [];  // Sync's scratch, reused: a sync allocates no collection
+    private readonly List<ShadowMapping> stale = [];
     private readonly int deviceFd;
 
     internal ShadowBinding(Vmm vmm, PassthroughDevice device, VfioContainer container, int deviceFd, ulong address)
@@ -107,9 +109,9 @@ public sealed class ShadowBinding
 
         // Unmap-before-map (QEMU's iova_tree): a range still mapped the same way is kept, a changed one is unmapped and
         // mapped again, one the guest removed is unmapped; the IOAS has no mapping in between.
-        var now = new Dictionary<ulong, SecondStageMapping>(leaves.Count);
+        now.Clear();
+        stale.Clear();
         foreach (SecondStageMapping l in leaves) now[l.Iova] = l;
-        var stale = new List<ShadowMapping>();
         foreach (ShadowMapping m in mapped.Values)
         {
             if (m.Iova > last || m.Iova + (m.Size - 1) < first) continue;
