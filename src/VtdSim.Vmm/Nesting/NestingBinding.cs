@@ -32,7 +32,7 @@ public sealed class NestingBinding
 {
     private readonly Vmm vmm;
     private readonly List<VtdS1Invalidation> pending = [];
-    private byte[] invalidationData = new byte[VtdUapi.S1InvalidateSize * 4]; // reused: forwarding allocates nothing
+    private byte[] invalidationData = new byte[VtdUapi.S1InvalidateSize * 4]; // reused: no array per forwarded batch
     private bool attached = true; // realize attached the device to the default HWPT
 
     internal NestingBinding(Vmm vmm, PassthroughDevice device, IommufdContext iommufd, uint parentHwptId, int deviceFd)
@@ -177,7 +177,7 @@ public sealed class NestingBinding
     /// <summary>
     /// The model's extension (decision N47): a fault queue on the new nested HWPT, before the device is attached to it,
     /// so no fault of the guest's first stage goes unseen. Without one (the kernel refused) nesting works as in QEMU 11,
-    /// faults reaching the host's log only; that is said once, as a warning.
+    /// faults reaching the host's log only; the VMM says so in a warning.
     /// </summary>
     private uint? AllocFaultQueue(uint hwpt)
     {
