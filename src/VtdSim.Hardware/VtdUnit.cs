@@ -235,10 +235,42 @@ public sealed class VtdUnit
             SuppressedByFpd = info.Qualified && context.FaultProcessingDisabled,
             Explanation = f.Detail,
         };
+        Report(fault);
+        return fault;
+    }
+
+    /// <summary>
+    /// The vIOMMU seam for fault delivery (decision N46): records a fault for <paramref name="request"/> with
+    /// <paramref name="reason"/> exactly as the unit's own walk would — the context, PASID-directory and PASID entries
+    /// decide FPD (a qualified reason is then suppressed), then the same recording as <see cref="Translate"/>: the next
+    /// FRCD with F, FSTS.PPF/FRI, PFO when that record is still in use, and the fault event through FECTL/FEDATA/FEADDR
+    /// (IP while IM is set). A VMM uses it to deliver a fault the host met in the guest's tables; nothing is translated
+    /// and no cache is filled but the context and PASID caches, as for a request.
+    /// </summary>
+    public FaultDisposition RecordFault(in DmaRequest request, FaultReason reason, string explanation)
+    {
+        request.Validate();
+        if (reason == FaultReason.None) throw new ArgumentException("a fault needs a fault reason", nameof(reason));
+        ArgumentNullException.ThrowIfNull(explanation);
+        RootTableState root = _registers.Root;
+        bool resolved = _engine.ResolveContext(in request, in root, null, out ResolvedContext context) == FaultReason.None;
+        var fault = new DmaFault
+        {
+            Reason = reason,
+            Request = request,
+            EffectivePasid = resolved ? context.Pasid : null,
+            SuppressedByFpd = resolved && FaultReasonInfo.Of(reason).Qualified && context.FaultProcessingDisabled,
+            Explanation = explanation,
+        };
+        return Report(fault);
+    }
+
+    private FaultDisposition Report(DmaFault fault)
+    {
         FaultDisposition disposition = _registers.Faults.Record(fault);
         Events.Add(new FaultEvent(Events.NextSequence(), fault, disposition));
         _registers.Faults.DeliverPendingInterrupt();
-        return fault;
+        return disposition;
     }
 
     private void ReportErratumWrites(SourceId source)

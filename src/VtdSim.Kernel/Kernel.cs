@@ -35,7 +35,24 @@ public sealed class LinuxKernel
         Layout = layout;
         Pages = new PageAllocator(machine, layout.KernelPages, layout.KernelPagesLength);
         UserMemory = new UserMemory(machine, layout.UserPages, layout.UserPagesLength);
-        Iommu = new IntelIommuDriver(machine, Pages, Log, options);
+        Iommu = new IntelIommuDriver(machine, Pages, Log, options) { FaultTaken = HandOverFault };
+    }
+
+    /// <summary>
+    /// The model's fault hand-over (decisions N40–N44), after the DMAR handler has logged the record: a fault of a device
+    /// bound to an iommufd whose requests (that PASID's, or the RID's) go through a HWPT with a fault queue is queued
+    /// there with its stage. Every other fault stays the host's only.
+    /// </summary>
+    private void HandOverFault(DmarFaultRecord record)
+    {
+        if (BoundDevice(record.Source) is not { } device) return;
+        Hwpt? hwpt = record.Pasid is uint p ? device.PasidHwpts.GetValueOrDefault(p) : device.Attached;
+        if (hwpt?.FaultQueue is not { } queue) return;
+        VtdFaultStage stage = hwpt is HwptNested nested
+            ? NestedFaultStage.Classify(Machine, nested.NestedDomain, in record)
+            : NestedFaultStage.OfPaging(in record);
+        queue.Push(new VtdFaultEvent(device.Id, record.Pasid, new Iova(record.Address), record.Access, record.Privileged, record.Execute,
+            (Hardware.Faults.FaultReason)record.Reason, stage));
     }
 
     /// <summary>

@@ -1,4 +1,6 @@
+using VtdSim.Hardware.Addressing;
 using VtdSim.Hardware.Registers;
+using VtdSim.Hardware.Translation;
 
 namespace VtdSim.Kernel.Intel;
 
@@ -9,7 +11,7 @@ namespace VtdSim.Kernel.Intel;
 /// registers. Printing is rate-limited as Linux does, by one limit shared by every unit (<see cref="RateLimit"/>): the
 /// status line and every record taken from the hardware (and the final look at a record without F) each use a pass.
 /// </summary>
-internal sealed class DmarFaultHandler(IommuRegisters regs, Capability cap, KernelLog log, RateLimit rateLimit)
+internal sealed class DmarFaultHandler(IommuRegisters regs, Capability cap, KernelLog log, RateLimit rateLimit, Action<DmarFaultRecord>? taken = null)
 {
     private const uint Pfo = 1u << 0, Ppf = 1u << 1, Pro = 1u << 7;
     private const uint F = 1u << 31;
@@ -43,12 +45,14 @@ internal sealed class DmarFaultHandler(IommuRegisters regs, Capability cap, Kern
             uint pasid = 0;
             ushort sourceId = 0;
             ulong address = 0;
-            if (!ratelimited)
+            uint word2 = 0;
+            // The model's fault hand-over (decisions N40–N44) reads every record; Linux reads only those it prints.
+            if (!ratelimited || taken is not null)
             {
                 reason = (byte)high;                // FR, bits 103:96
                 read = ((high >> 30) & 1) != 0;     // T1 (bit 126): Linux prints any T1=1 request as "DMA Read"
                 pasid = (high >> 8) & 0xF_FFFF;     // PV, bits 123:104
-                uint word2 = regs.Read32(record + 8);
+                word2 = regs.Read32(record + 8);
                 sourceId = (ushort)word2;           // SID, bits 79:64
                 pasidPresent = (word2 >> 31) != 0;  // PP, bit 95
                 address = regs.Read64(record) & ~0xFFFUL;
@@ -56,6 +60,12 @@ internal sealed class DmarFaultHandler(IommuRegisters regs, Capability cap, Kern
             regs.Write32(record + 12, F); // F is write-1-to-clear
             RecordsHandled++;
             if (!ratelimited) LogOne(reason, read, pasidPresent ? pasid : null, sourceId, address);
+            // T2 (bit 92), PRIV (bit 93), EXE (bit 94): T1=1,T2=1 is an AtomicOp; T1=0,T2=1 a page request (not a DMA fault).
+            bool t2 = ((word2 >> 28) & 1) != 0;
+            if (taken is not null && !(t2 && !read))
+                taken(new DmarFaultRecord(new SourceId(sourceId), pasidPresent ? pasid : null, address,
+                    read ? (t2 ? DmaAccess.AtomicOp : DmaAccess.Read) : DmaAccess.Write,
+                    ((word2 >> 29) & 1) != 0, ((word2 >> 30) & 1) != 0, reason));
 
             if (++index >= count) index = 0;
         }
@@ -77,3 +87,6 @@ internal sealed class DmarFaultHandler(IommuRegisters regs, Capability cap, Kern
         log.Write("DMAR: ", $"[{tag}] Request device {device} fault addr 0x{address:x} [fault reason 0x{reason:x2}] {text}");
     }
 }
+
+/// <summary>One fault record as the fault handler decoded it from FRCD (for the model's hand-over, decisions N40–N44).</summary>
+internal readonly record struct DmarFaultRecord(SourceId Source, uint? Pasid, ulong Address, DmaAccess Access, bool Privileged, bool Execute, byte Reason);

@@ -32,10 +32,12 @@ internal sealed class IntelIommu
     private InvalidationSubmitter? _invalidation;
     private readonly RateLimit _faultRateLimit;
     private DmarFaultHandler? _faultHandler;
+    private readonly Action<DmarFaultRecord>? _faultTaken;
 
     public IntelIommu(PhysicalMachine machine, Hpa registerBase, PageAllocator pages, KernelLog log, IntelIommuOptions options, string name,
-        RateLimit faultRateLimit)
+        RateLimit faultRateLimit, Action<DmarFaultRecord>? faultTaken = null)
     {
+        _faultTaken = faultTaken;
         _machine = machine;
         _pages = pages;
         _log = log;
@@ -134,7 +136,7 @@ internal sealed class IntelIommu
     private Errno SetUpFaultInterrupt()
     {
         if (FaultVector is not null) return Errno.Success;
-        var handler = new DmarFaultHandler(_regs, Cap, _log, _faultRateLimit);
+        var handler = new DmarFaultHandler(_regs, Cap, _log, _faultRateLimit, _faultTaken);
         int vector = FirstDeviceVector;
         while (vector <= 255 && !_machine.Interrupts.TryRegister(vector, handler.Handle)) vector++;
         if (vector > 255)

@@ -51,6 +51,9 @@ public sealed class IntelIommuDriver
     public IntelIommuOptions Options { get; }
     /// <summary>Whether the driver has taken a remapping unit and translation is on (intel_iommu_enabled).</summary>
     public bool Active => _unit is { Enabled: true };
+    /// <summary>Told of every fault record the fault handler takes from the unit, after it is logged (decisions N40–N44).</summary>
+    internal Action<DmarFaultRecord>? FaultTaken { get; set; }
+
     /// <summary>The vector of dmar0's fault interrupt, once probed.</summary>
     public int? FaultVector => _unit?.FaultVector;
     /// <summary>Fault records the fault handler has taken from the unit (printed or rate-limited).</summary>
@@ -91,7 +94,7 @@ public sealed class IntelIommuDriver
                 new IommuRegisters(_machine, description.RegisterBase).SetPersistent(Hardware.Registers.GlobalCommand.TranslationEnable, false);
             return Errno.ENODEV;
         }
-        _unit ??= new IntelIommu(_machine, _machine.IommuBase, _pages, _log, Options, "dmar0", _faultRateLimit);
+        _unit ??= new IntelIommu(_machine, _machine.IommuBase, _pages, _log, Options, "dmar0", _faultRateLimit, r => FaultTaken?.Invoke(r));
         if (_unit.Enabled) return Errno.Success;
         Errno e = _unit.Enable();
         if (e != Errno.Success)

@@ -107,6 +107,10 @@ public sealed partial class IommufdContext
             case IommufdAccess access:
                 access.Ioas.Users--;
                 break;
+            case VtdFaultQueue queue:
+                queue.Hwpt.FaultQueue = null;
+                queue.Hwpt.Users--;
+                break;
             case IommufdDevice device:
                 Kernel.RemoveBound(device);
                 break;

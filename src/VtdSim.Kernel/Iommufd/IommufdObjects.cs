@@ -64,6 +64,8 @@ public abstract class Hwpt : IommufdObject
     /// such a HWPT may be attached at a PASID, or at the RID of a device that has PASID attachments.
     /// </summary>
     public bool PasidCapable { get; internal init; }
+    /// <summary>The model-only fault event queue bound to this HWPT, if any (decisions N40–N44).</summary>
+    public VtdFaultQueue? FaultQueue { get; internal set; }
 }
 
 /// <summary>A kernel-managed paging HWPT (struct iommufd_hwpt_paging), filled with the IOAS's mappings.</summary>

@@ -148,6 +148,8 @@ public enum IommufdObjectType
     HwptNested,
     Device,
     Access,
+    /// <summary>A fault event queue of a nested HWPT: a model-only object, not Linux's uAPI (decisions N40–N44).</summary>
+    VtdFaultQueue,
 }
 
 /// <summary>One entry of struct iommu_hwpt_vtd_s1_invalidate.</summary>
@@ -207,13 +209,19 @@ public static class VtdUapi
         for (int i = 0; i < entries.Length; i++)
         {
             Array.Clear(one);
-            BinaryPrimitives.WriteUInt64LittleEndian(one.AsSpan(0), entries[i].Address);
-            BinaryPrimitives.WriteUInt64LittleEndian(one.AsSpan(8), entries[i].Pages);
-            BinaryPrimitives.WriteUInt32LittleEndian(one.AsSpan(16), entries[i].Flags);
-            BinaryPrimitives.WriteUInt32LittleEndian(one.AsSpan(20), entries[i].Reserved);
+            WriteInvalidation(one, in entries[i]);
             one.AsSpan(0, entryLength).CopyTo(b.AsSpan(i * entryLength));
         }
         return b;
+    }
+
+    /// <summary>One struct iommu_hwpt_vtd_s1_invalidate into the first 24 bytes of <paramref name="into"/> (no allocation).</summary>
+    public static void WriteInvalidation(Span<byte> into, in VtdS1Invalidation entry)
+    {
+        BinaryPrimitives.WriteUInt64LittleEndian(into, entry.Address);
+        BinaryPrimitives.WriteUInt64LittleEndian(into[8..], entry.Pages);
+        BinaryPrimitives.WriteUInt32LittleEndian(into[16..], entry.Flags);
+        BinaryPrimitives.WriteUInt32LittleEndian(into[20..], entry.Reserved);
     }
 
     internal static VtdS1Invalidation DecodeInvalidation(ReadOnlySpan<byte> b) =>

@@ -23,10 +23,12 @@ public sealed class GuestDmaPort : IDmaPort
     private readonly IDmaPort guest;
     private readonly IDmaPort below;
     private readonly Func<bool> viommuTranslates; // the vIOMMU translates and the host does not nest for it
+    private readonly Action hostFaulted;          // the VMM takes the faults the host queued for it (decision N47)
     private (SourceId Guest, SourceId Host)[] passthrough = [];
 
-    internal GuestDmaPort(IDmaPort guest, IDmaPort below, Func<bool> viommuTranslates)
+    internal GuestDmaPort(IDmaPort guest, IDmaPort below, Func<bool> viommuTranslates, Action hostFaulted)
     {
+        this.hostFaulted = hostFaulted;
         this.guest = guest;
         this.below = below;
         this.viommuTranslates = viommuTranslates;
@@ -43,14 +45,21 @@ public sealed class GuestDmaPort : IDmaPort
     {
         if (passthrough.Length == 0 || !TryFindHost(request.Source, out SourceId host)) return guest.Read(in request, destination);
         if (viommuTranslates()) return BehindVIommu(in request);
-        return below.Read(request with { Source = host }, destination);
+        return Faulted(below.Read(request with { Source = host }, destination));
     }
 
     public DmaTransferResult Write(in DmaRequest request, ReadOnlySpan<byte> source)
     {
         if (passthrough.Length == 0 || !TryFindHost(request.Source, out SourceId host)) return guest.Write(in request, source);
         if (viommuTranslates()) return BehindVIommu(in request);
-        return below.Write(request with { Source = host }, source);
+        return Faulted(below.Write(request with { Source = host }, source));
+    }
+
+    /// <summary>A passthrough DMA that faulted in the host: the VMM's turn to take what the host queued (one compare otherwise).</summary>
+    private DmaTransferResult Faulted(DmaTransferResult result)
+    {
+        if (result.Fault is not null) hostFaulted();
+        return result;
     }
 
     private bool TryFindHost(SourceId guestId, out SourceId host)

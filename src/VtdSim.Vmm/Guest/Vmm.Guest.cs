@@ -97,7 +97,8 @@ public sealed partial class Vmm
         {
             own = new DirectDmaPort(memory, interrupts);
         }
-        guestDma = new GuestDmaPort(own, Kernel.Machine.Dma, () => VIommu is { TranslationEnabled: true } && !PassthroughNested && !PassthroughShadowed);
+        guestDma = new GuestDmaPort(own, Kernel.Machine.Dma, () => VIommu is { TranslationEnabled: true } && !PassthroughNested && !PassthroughShadowed,
+            DeliverHostFaults);
         GuestMachine = new PhysicalMachine(memory, units, guestDma, interrupts, new FlatViewMmio(Machine.SystemMemory));
         ConnectEmulatedDevices();
     }

@@ -1,4 +1,5 @@
 using VtdSim.Hardware;
+using VtdSim.Hardware.Faults;
 using VtdSim.Hardware.Structures;
 using VtdSim.Hardware.Translation;
 using VtdSim.Kernel;
@@ -31,6 +32,7 @@ public sealed class NestingBinding
 {
     private readonly Vmm vmm;
     private readonly List<VtdS1Invalidation> pending = [];
+    private byte[] invalidationData = new byte[VtdUapi.S1InvalidateSize * 4]; // reused: no array per forwarded batch
     private bool attached = true; // realize attached the device to the default HWPT
 
     internal NestingBinding(Vmm vmm, PassthroughDevice device, IommufdContext iommufd, uint parentHwptId, int deviceFd)
@@ -54,6 +56,14 @@ public sealed class NestingBinding
 
     /// <summary>The nest parent: the container's default HWPT.</summary>
     public uint ParentHwptId { get; }
+
+    /// <summary>The model-only fault queue of the nested HWPT (decisions N40–N48), while one is attached.</summary>
+    public uint? FaultQueueId { get; private set; }
+
+    /// <summary>First-stage faults recorded in the vIOMMU for the guest, and host faults reported to the VMM only.</summary>
+    public long DeliveredFaults { get; private set; }
+
+    public long HostFaults { get; private set; }
 
     /// <summary>IOMMU_HWPT_INVALIDATE calls made, and the entries the host carried out.</summary>
     public long ForwardedInvalidationCalls { get; private set; }
@@ -107,6 +117,7 @@ public sealed class NestingBinding
         bool firstStage = entry.Pgtt == PasidGranularTranslationType.FirstStageOnly;
         if (!firstStage && entry.Pgtt != PasidGranularTranslationType.PassThrough) return $"Invalid PGTT type {(int)entry.Pgtt}";
         uint hwpt = ParentHwptId;
+        uint? queue = null;
         if (firstStage)
         {
             VtdS1Flags flags = (entry.SupervisorRequestEnable ? VtdS1Flags.SupervisorRequestEnable : 0)
@@ -117,14 +128,17 @@ public sealed class NestingBinding
             byte[] data = VtdUapi.EncodeS1(s1);
             Errno e = Iommufd.HwptAlloc(Device.DevId, ParentHwptId, 0, out hwpt, HwptDataType.VtdS1, (uint)data.Length, data);
             if (e != Errno.Success) return $"Failed to allocate hwpt: {Strerror.Of(e)}";
+            queue = AllocFaultQueue(hwpt);
         }
         if (AttachTo(hwpt) is { } error)
         {
+            if (queue is uint q) Iommufd.Destroy(q);
             if (firstStage) Iommufd.Destroy(hwpt); // the one just made; the old binding stays
             return error;
         }
         FreeFirstStage(); // a replacement: the old nested HWPT goes only once the new one is attached
         FirstStageHwptId = firstStage ? hwpt : null;
+        FaultQueueId = queue;
         Attachment = firstStage ? NestingAttachment.FirstStage : NestingAttachment.PassThrough;
         return null;
     }
@@ -154,8 +168,52 @@ public sealed class NestingBinding
     private void FreeFirstStage()
     {
         pending.Clear(); // nothing left to forward to a HWPT that goes
+        if (FaultQueueId is uint queue) Iommufd.Destroy(queue); // the queue holds its HWPT: it goes first
+        FaultQueueId = null;
         if (FirstStageHwptId is uint old) Iommufd.Destroy(old);
         FirstStageHwptId = null;
+    }
+
+    /// <summary>
+    /// The model's extension (decision N47): a fault queue on the new nested HWPT, before the device is attached to it,
+    /// so no fault of the guest's first stage goes unseen. Without one (the kernel refused) nesting works as in QEMU 11,
+    /// faults reaching the host's log only; the VMM says so in a warning.
+    /// </summary>
+    private uint? AllocFaultQueue(uint hwpt)
+    {
+        Errno e = Iommufd.VtdFaultQueueAlloc(hwpt, FaultDelivery.QueueDepth, out uint queue);
+        if (e == Errno.Success) return queue;
+        vmm.Log.Warning($"vfio {Device.Name}: no fault queue for hwpt {hwpt}: {Strerror.Of(e)}; its faults are not delivered to the guest");
+        return null;
+    }
+
+    /// <summary>
+    /// Takes the faults the host queued for the nested HWPT (decisions N47–N48): one of the guest's first stage is recorded
+    /// in the vIOMMU for the device's guest RID at the guest's IOVA, with the reason the guest's own first-stage walk
+    /// would give (<see cref="FaultDelivery.GuestReason"/>); one of the host's second stage is the VMM's, logged, not
+    /// delivered.
+    /// </summary>
+    internal void DeliverFaults(VtdUnit viommu)
+    {
+        if (FaultQueueId is not uint queue || Device.Guest is not { } guest) return;
+        Span<VtdFaultEvent> events = stackalloc VtdFaultEvent[FaultDelivery.Batch];
+        while (Iommufd.VtdFaultQueueRead(queue, events, out int n) == Errno.Success && n != 0)
+        {
+            foreach (VtdFaultEvent e in events[..n])
+            {
+                if (e.Stage == VtdFaultStage.FirstStage && e.Pasid is null)
+                {
+                    FaultReason reason = FaultDelivery.GuestReason(e.Reason);
+                    viommu.RecordFault(new DmaRequest(guest, e.Address, e.Access), reason, FaultDelivery.Explain(e, reason));
+                    DeliveredFaults++;
+                }
+                else
+                {
+                    vmm.Log.Warning(FaultDelivery.HostFaultLine(Device, e));
+                    HostFaults++;
+                }
+            }
+        }
     }
 
     /// <summary>
@@ -173,10 +231,12 @@ public sealed class NestingBinding
     internal void Flush()
     {
         if (pending.Count == 0 || FirstStageHwptId is not uint hwpt) return;
-        byte[] data = VtdUapi.EncodeInvalidations([.. pending]);
+        int size = VtdUapi.S1InvalidateSize;
+        if (invalidationData.Length < pending.Count * size) invalidationData = new byte[pending.Count * size * 2];
+        for (int i = 0; i < pending.Count; i++) VtdUapi.WriteInvalidation(invalidationData.AsSpan(i * size), pending[i]);
         uint total = (uint)pending.Count, done = total;
         pending.Clear();
-        Errno e = Iommufd.HwptInvalidate(hwpt, HwptInvalidateDataType.VtdS1, VtdUapi.S1InvalidateSize, ref done, data);
+        Errno e = Iommufd.HwptInvalidate(hwpt, HwptInvalidateDataType.VtdS1, (uint)size, ref done, invalidationData);
         if (e != Errno.Success)
             vmm.Log.Error($"IOMMU_HWPT_INVALIDATE failed: total {total} entries, processed {done} entries: {Strerror.Of(e)}");
         ForwardedInvalidationCalls++;
@@ -188,6 +248,7 @@ public sealed class NestingBinding
     {
         pending.Clear();
         FirstStageHwptId = null;
+        FaultQueueId = null;
         CachedEntry = null;
     }
 }

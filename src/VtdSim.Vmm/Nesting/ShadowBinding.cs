@@ -24,6 +24,8 @@ public sealed class ShadowBinding
     private readonly Vmm vmm;
     private readonly SortedDictionary<ulong, ShadowMapping> mapped = [];
     private readonly List<SecondStageMapping> leaves = [];
+    private readonly Dictionary<ulong, SecondStageMapping> now = [];  // Sync's scratch, reused: a sync allocates no collection
+    private readonly List<ShadowMapping> stale = [];
     private readonly int deviceFd;
 
     internal ShadowBinding(Vmm vmm, PassthroughDevice device, VfioContainer container, int deviceFd, ulong address)
@@ -53,6 +55,14 @@ public sealed class ShadowBinding
 
     /// <summary>What the shadow IOAS maps now, by IOVA.</summary>
     public IReadOnlyCollection<ShadowMapping> Mappings => mapped.Values;
+
+    /// <summary>The model-only fault queue of the shadow's HWPT (decision N50), once made.</summary>
+    public uint? FaultQueueId { get; private set; }
+
+    /// <summary>Faults the vIOMMU's own walk recorded for the guest, and host faults reported to the VMM only.</summary>
+    public long DeliveredFaults { get; private set; }
+
+    public long HostFaults { get; private set; }
 
     /// <summary>IOMMU_IOAS_MAP and IOMMU_IOAS_UNMAP calls made for the shadow.</summary>
     public long Maps { get; private set; }
@@ -99,9 +109,9 @@ public sealed class ShadowBinding
 
         // Unmap-before-map (QEMU's iova_tree): a range still mapped the same way is kept, a changed one is unmapped and
         // mapped again, one the guest removed is unmapped; the IOAS has no mapping in between.
-        var now = new Dictionary<ulong, SecondStageMapping>(leaves.Count);
+        now.Clear();
+        stale.Clear();
         foreach (SecondStageMapping l in leaves) now[l.Iova] = l;
-        var stale = new List<ShadowMapping>();
         foreach (ShadowMapping m in mapped.Values)
         {
             if (m.Iova > last || m.Iova + (m.Size - 1) < first) continue;
@@ -138,6 +148,9 @@ public sealed class ShadowBinding
                     return false;
                 }
                 HwptId = hwpt;
+                e = Iommufd.VtdFaultQueueAlloc(hwpt, FaultDelivery.QueueDepth, out uint queue);
+                if (e == Errno.Success) FaultQueueId = queue;
+                else vmm.Log.Warning($"vfio {Device.Name}: no fault queue for hwpt {hwpt}: {Strerror.Of(e)}; its faults are not delivered to the guest");
             }
         }
         if (!Attach(HwptId ?? IoasId!.Value)) return false;
@@ -202,9 +215,35 @@ public sealed class ShadowBinding
             vmm.Log.Error($"vfio_container_dma_unmap(0x{Address:x}, 0x{m.Iova:x}, 0x{m.Size:x}) = -{(int)e} ({Strerror.Of(e)})");
     }
 
+    /// <summary>
+    /// Takes the faults the host queued for the shadow (decision N50). The shadow IOAS holds what the guest's tables map;
+    /// a fault there is the guest's when its own tables do not allow the request either: the vIOMMU walks them for the
+    /// guest RID, as for an emulated device, and that walk records the fault it finds (its own reason, FPD and all).
+    /// A request the guest's tables allow faulted because the shadow is not what they say: the VMM's, logged only.
+    /// </summary>
+    internal void DeliverFaults(VtdUnit viommu)
+    {
+        if (FaultQueueId is not uint queue || Device.Guest is not { } guest) return;
+        Span<VtdFaultEvent> events = stackalloc VtdFaultEvent[FaultDelivery.Batch];
+        while (Iommufd.VtdFaultQueueRead(queue, events, out int n) == Errno.Success && n != 0)
+        {
+            foreach (VtdFaultEvent e in events[..n])
+            {
+                if (Active && e.Pasid is null && !viommu.Translate(new DmaRequest(guest, e.Address, e.Access)).Success)
+                {
+                    DeliveredFaults++;
+                    continue;
+                }
+                vmm.Log.Warning(FaultDelivery.HostFaultLine(Device, e));
+                HostFaults++;
+            }
+        }
+    }
+
     /// <summary>The VMM quits: the iommufd is about to close, which frees every object; forget them here.</summary>
     internal void Release()
     {
+        FaultQueueId = null;
         mapped.Clear();
         Active = false;
         IoasId = null;

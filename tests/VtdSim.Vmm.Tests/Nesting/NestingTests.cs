@@ -117,6 +117,8 @@ public class NestingTests
         uint fs = binding.FirstStageHwptId!.Value;
         uint parent = vmm.Container!.HwptId!.Value;
         Assert.Equal(Errno.Success, vmm.Container.Iommufd.DeviceReplace(vmm.Devices[0].DevId, ref parent));
+        Assert.Equal(Errno.EBUSY, vmm.Container.Iommufd.Destroy(fs)); // its fault queue holds it (N44)
+        Assert.Equal(Errno.Success, vmm.Container.Iommufd.Destroy(binding.FaultQueueId!.Value));
         Assert.Equal(Errno.Success, vmm.Container.Iommufd.Destroy(fs));
 
         Submit(vmm, InvalidationDescriptor.PasidIotlbPage(did, 0, Iova), InvalidationDescriptor.PasidIotlbAll(did, 0));
