@@ -51,6 +51,19 @@ public sealed class ImportedMemoryMap
         return Trees.Count > 0 ? BuildTrees(out _) : null;
     }
 
+    /// <summary>The bytes of guest RAM the system memory shows (RAM sections, read-only ones included; not ROM or device memory).</summary>
+    public ulong RamSize
+    {
+        get
+        {
+            UInt128 total = 0;
+            if (Build()?.AddressSpaces.FirstOrDefault(a => a.Name == SystemMemoryName) is { } memory)
+                foreach (MemorySection s in memory.Sections)
+                    if (s.Kind == RegionKind.Ram) total += s.Size;
+            return (ulong)UInt128.Min(total, ulong.MaxValue);
+        }
+    }
+
     /// <summary>The region trees rebuilt (every address space of the input, in its order); null if there are none.</summary>
     public MemorySystem? BuildTrees() => Trees.Count > 0 ? BuildTrees(out _) : null;
 
