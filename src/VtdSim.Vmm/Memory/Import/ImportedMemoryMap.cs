@@ -64,6 +64,18 @@ public sealed class ImportedMemoryMap
         }
     }
 
+    /// <summary>The size of the main RAM region the layout shows ("pc.ram", else the largest RAM region; 0 if none).</summary>
+    public ulong MainRamSize
+    {
+        get
+        {
+            if (Build()?.AddressSpaces.FirstOrDefault(a => a.Name == SystemMemoryName) is not { } memory) return 0;
+            var regions = memory.Sections.Where(s => s.Kind == RegionKind.Ram).Select(s => s.Region).Distinct().ToList();
+            MemoryRegion? main = regions.FirstOrDefault(r => r.Name == "pc.ram") ?? regions.MaxBy(r => r.Size);
+            return main is null ? 0 : (ulong)UInt128.Min(main.Size, ulong.MaxValue);
+        }
+    }
+
     /// <summary>The region trees rebuilt (every address space of the input, in its order); null if there are none.</summary>
     public MemorySystem? BuildTrees() => Trees.Count > 0 ? BuildTrees(out _) : null;
 
