@@ -32,6 +32,7 @@ public static class Program
             MtreeCommand.Create(() => writer.Value),
             DecodeCommand.Create(() => console.Value, () => writer.Value),
             ExplainCommand.Create(() => writer.Value, () => error, () => Console.In),
+            AnalyzeCommand.Create(() => console.Value, () => writer.Value),
         };
         try
         {
