@@ -78,8 +78,9 @@ public class MtreeBenchmarks
 
     private static string RepositoryRoot()
     {
-        for (string? dir = AppContext.BaseDirectory; dir is not null; dir = Path.GetDirectoryName(dir))
-            if (File.Exists(Path.Combine(dir, "VtdSim.slnx"))) return dir;
-        throw new InvalidOperationException("run the benchmarks from the repository (VtdSim.slnx not found above " + AppContext.BaseDirectory + ")");
+        foreach (string start in new[] { AppContext.BaseDirectory, Directory.GetCurrentDirectory() })
+            for (string? dir = start; dir is not null; dir = Path.GetDirectoryName(dir))
+                if (File.Exists(Path.Combine(dir, "VtdSim.slnx"))) return dir;
+        throw new InvalidOperationException("run the benchmarks from the repository (VtdSim.slnx not found above " + AppContext.BaseDirectory + " or the current directory)");
     }
 }

@@ -107,6 +107,7 @@ public sealed class ImportedMemoryMap
         private readonly Dictionary<string, MtreeNode> definitions = new(StringComparer.Ordinal);
         private readonly Dictionary<MtreeNode, MemoryRegion> built = new(ReferenceEqualityComparer.Instance);
         private readonly HashSet<MtreeNode> building = new(ReferenceEqualityComparer.Instance);
+        private readonly HashSet<MemoryRegion> roots = new(ReferenceEqualityComparer.Instance);
         private readonly HashSet<string> flatSectionNames = new(map.FlatViews.SelectMany(f => f.Sections).Select(s => s.Name), StringComparer.Ordinal);
         private MtreeParseError? problem;
 
@@ -130,6 +131,7 @@ public sealed class ImportedMemoryMap
                                 break;
                             }
                             m.AddAddressSpace(name, root, portIo: name == "I/O");
+                            roots.Add(root);
                         }
                         if (problem is not null) break;
                     }
@@ -208,7 +210,14 @@ public sealed class ImportedMemoryMap
                     if (Region(child) is not { } sub) return null;
                     try
                     {
-                        region.AddSubregion(sub, unchecked(child.Start - node.Start), child.Priority);
+                        // The builder rules out loops (building) and roots (roots) itself: the memory API's own walks of
+                        // the map for each subregion would make a large map quadratic.
+                        if (roots.Contains(sub))
+                        {
+                            Fail(child, $"a subregion that is not the root of an address space ('{sub.Name}' is)");
+                            return null;
+                        }
+                        region.AddSubregion(sub, unchecked(child.Start - node.Start), child.Priority, checkGraph: false);
                     }
                     catch (MemoryMapException e)
                     {
