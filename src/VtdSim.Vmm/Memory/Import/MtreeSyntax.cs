@@ -68,7 +68,7 @@ public sealed record MtreeBlock(int Line, bool IsAddressSpace, IReadOnlyList<str
 /// <summary>One line of `info mtree -f`: `START-END (prio N, TYPE): NAME[ @OFFSET]` (TYPE "rom" for a read-only section).</summary>
 public readonly record struct FlatSectionLine(int Line, ulong Start, ulong Last, int Priority, string Type, bool NonVolatile, string Name, ulong Offset)
 {
-    /// <summary>The section is memory a vfio listener considers (RAM, ROM or device RAM; QEMU 7.2 prints ROM devices in ROMD mode "romd").</summary>
+    /// <summary>The section's size in bytes (up to 2^64).</summary>
     public UInt128 Size => (UInt128)Last - Start + 1;
 }
 
