@@ -150,12 +150,14 @@ public sealed class ImportedMemoryMap
         private MemoryRegion? Region(MtreeNode node, bool root = false)
         {
             if (problem is not null) return null;
-            if (built.TryGetValue(node, out MemoryRegion? done)) return done;
+            // A region reached again while it is being built contains itself: a loop (the memory API's own loop check is
+            // not run for the importer's subregions, I9).
             if (building.Contains(node))
             {
                 Fail(node, $"no loop: region '{node.Name}' contains itself (through its subregions or aliases)");
                 return null;
             }
+            if (built.TryGetValue(node, out MemoryRegion? done)) return done;
             if (building.Count >= MaxDepth)
             {
                 Fail(node, $"regions nested at most {MaxDepth} deep, through subregions and aliases");
