@@ -33,6 +33,7 @@ public static class Program
             DecodeCommand.Create(() => console.Value, () => writer.Value),
             ExplainCommand.Create(() => writer.Value, () => error, () => Console.In),
             RunCommand.Create(() => console.Value, () => writer.Value, () => error),
+            AnalyzeCommand.Create(() => console.Value, () => writer.Value),
         };
         try
         {

@@ -101,7 +101,19 @@ public sealed partial class Vmm
         if (!CheckOptions()) return false;
         try
         {
-            Machine = PcMachine.Create(Options.Machine with { Booted = false });
+            if (Options.Layout is { } layout)
+            {
+                // A user's map (decision I10): built anew for this VMM, taken as the firmware left it.
+                MemorySystem? memory = layout.Build();
+                string problem = "the memory map has no \"memory\" address space (the system memory)";
+                if (memory is null || !PcMachine.TryFromLayout(Options.Machine, memory, out PcMachine? imported, out problem))
+                {
+                    Log.Error($"{layout.File}: {problem}");
+                    return false;
+                }
+                Machine = imported!;
+            }
+            else Machine = PcMachine.Create(Options.Machine with { Booted = false });
         }
         catch (ArgumentException e)
         {
@@ -131,7 +143,7 @@ public sealed partial class Vmm
         StartNesting();
         StartShadowing();
 
-        if (Options.Machine.Booted) RunFirmware();
+        if (Options.Machine.Booted && Options.Layout is null) RunFirmware();
         return State == VmmState.Running;
     }
 
@@ -478,6 +490,7 @@ public sealed partial class Vmm
     {
         error = "";
         if (!CheckRunning(out error)) return false;
+        if (Machine.Pam.Count == 0) return Fail("the memory map has no PAM segments (a map read from QEMU's output is run as it is)", out error);
         if (index < 0 || index >= PcMachine.PamSegments || !Enum.IsDefined(mode))
         {
             error = $"PAM segment {index} mode {mode}: there are {PcMachine.PamSegments} segments (0-{PcMachine.PamSegments - 1}) with modes 0-3";

@@ -2,6 +2,7 @@ using VtdSim.Hardware.Addressing;
 using VtdSim.Hardware.Profiles;
 using VtdSim.Vmm.Devices;
 using VtdSim.Vmm.Machines;
+using VtdSim.Vmm.Memory.Import;
 using VtdSim.Vmm.Vfio;
 
 namespace VtdSim.Vmm;
@@ -14,6 +15,28 @@ namespace VtdSim.Vmm;
 public sealed record VmmOptions
 {
     public MachineOptions Machine { get; init; } = new();
+
+    /// <summary>
+    /// A memory map to run on instead of the one <see cref="Machine"/> lays out: a user's real map, read from QEMU's
+    /// `info mtree` (<see cref="ImportedMemoryMap"/>, decision I10). <see cref="Machine"/> then says only the RAM size
+    /// (the guest's physical address space) and whether there is an intel-iommu; <see cref="WithLayout"/> sets both.
+    /// </summary>
+    public ImportedMemoryMap? Layout { get; init; }
+
+    /// <summary>
+    /// The same options on <paramref name="layout"/>: the machine's RAM size is the layout's RAM (its highest RAM address
+    /// above 4 GiB, else below), within the model's range; nothing is laid out or booted.
+    /// </summary>
+    public VmmOptions WithLayout(ImportedMemoryMap layout)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        ulong ram = layout.RamSize;
+        return this with
+        {
+            Layout = layout,
+            Machine = Machine with { RamSize = Math.Clamp(ram, MachineOptions.MinRamSize, MachineOptions.MaxRamSize), Booted = false, Defaults = false, Devices = [], ExtraNics = 0, Pflash = [] },
+        };
+    }
 
     /// <summary>QEMU's `-name`: how the VMM names its guest in what it reports (null: the program's name).</summary>
     public string? Name { get; init; }

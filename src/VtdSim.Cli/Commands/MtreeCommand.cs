@@ -63,15 +63,20 @@ public static class MtreeCommand
         {
             machine, memory, noDefaults, devices, drives, booted, flat, disabled,
         };
+        // The validator checks the options' texts (and keeps the emulated devices it parsed); the action builds the machine
+        // once, with QEMU's checks of the firmware and the slots (a refusal is a usage error, status 2), and prints it.
+        List<DeviceOptions> emulatedDevices = [];
         command.Validators.Add(result =>
         {
             string[] given = result.GetValue(devices) ?? [];
+            var emulated = new List<DeviceOptions>();
             foreach (string device in given)
             {
                 string name = DeviceName(device);
                 if (DeviceOptions.Models.Contains(name))
                 {
-                    if (!DeviceOptions.TryParse(device, out _, out string error)) result.AddError($"-device {device}: {error}");
+                    if (!DeviceOptions.TryParse(device, out DeviceOptions? parsed, out string error)) result.AddError($"-device {device}: {error}");
+                    else emulated.Add(parsed!);
                 }
                 else if (name is not ("intel-iommu" or "e1000e"))
                     result.AddError($"-device: '{name}' is not a device the model lays out (intel-iommu, e1000e, edu, iommu-testdev)");
@@ -90,23 +95,24 @@ public static class MtreeCommand
                 result.AddError("-device intel-iommu: QEMU's intel-iommu needs -M q35");
             if (result.GetValue(flat) && result.GetValue(disabled))
                 result.AddError("-f and -D do not go together: -D shows disabled regions of the trees, -f prints flat views");
-            if (!TryPflash(result.GetValue(drives) ?? [], out ulong[] pflash, out string driveError)) result.AddError(driveError);
-            else if (pflash.Length > 0 && result.Errors.Count() == 0
-                     && !PcMachine.TryCreate(Options(result.GetValue(machine), MachineOptions.MinRamSize, !result.GetValue(noDefaults), [], result.GetValue(booted)) with { Pflash = pflash }, out _, out string flashError))
-                result.AddError(flashError);
-            // Where the emulated devices go (a taken slot is QEMU's error): only once everything else is right. The
-            // slots do not depend on the RAM size, so the check lays out the smallest machine.
-            if (result.Errors.Any() || !given.Any(d => DeviceOptions.Models.Contains(DeviceName(d)))) return;
-            if (!PcMachine.TryCreate(Options(result.GetValue(machine), MachineOptions.MinRamSize, !result.GetValue(noDefaults), given, booted: false), out _, out string placement))
-                result.AddError(placement);
+            emulatedDevices = emulated;
         });
         command.SetAction(parse =>
         {
             string[] given = parse.GetValue(devices) ?? [];
-            TryPflash(parse.GetValue(drives) ?? [], out ulong[] pflash, out _);
-            PcMachine built = PcMachine.Create(Options(parse.GetValue(machine), parse.GetValue(memory), !parse.GetValue(noDefaults), given, parse.GetValue(booted)) with { Pflash = pflash });
+            MachineOptions options = new()
+            {
+                Type = parse.GetValue(machine),
+                RamSize = parse.GetValue(memory),
+                Defaults = !parse.GetValue(noDefaults),
+                IntelIommu = given.Any(d => DeviceName(d) == "intel-iommu"),
+                ExtraNics = given.Count(d => d == "e1000e"),
+                Devices = emulatedDevices,
+                Booted = parse.GetValue(booted),
+            };
+            if (!TryCreate(options, parse.GetValue(drives) ?? [], out PcMachine? map, out string failure)) throw new ArgumentException(failure);
             TextWriter writer = output();
-            writer.Write(parse.GetValue(flat) ? MtreePrinter.Flat(built.Memory) : MtreePrinter.Tree(built.Memory, parse.GetValue(disabled)));
+            writer.Write(parse.GetValue(flat) ? MtreePrinter.Flat(map!.Memory) : MtreePrinter.Tree(map!.Memory, parse.GetValue(disabled)));
             writer.Flush();
             return 0;
         });
@@ -173,14 +179,14 @@ public static class MtreeCommand
     /// <summary>A -device text's driver: what comes before its first comma.</summary>
     private static string DeviceName(string device) => device.Split(',')[0];
 
-    private static MachineOptions Options(MachineType type, ulong ram, bool defaults, string[] devices, bool booted) => new()
+    /// <summary>
+    /// The machine the options describe, built once: the pflash images are read (their sizes, decision V50), then the
+    /// map is laid out with QEMU's checks — the firmware's sizes first, then where the emulated devices go (a taken
+    /// slot is QEMU's error). False with the first message.
+    /// </summary>
+    private static bool TryCreate(MachineOptions options, string[] drives, out PcMachine? machine, out string error)
     {
-        Type = type,
-        RamSize = ram,
-        Defaults = defaults,
-        IntelIommu = devices.Any(d => DeviceName(d) == "intel-iommu"),
-        ExtraNics = devices.Count(d => d == "e1000e"),
-        Devices = [.. devices.Where(d => DeviceOptions.Models.Contains(DeviceName(d))).Select(d => DeviceOptions.TryParse(d, out DeviceOptions? o, out _) ? o! : throw new InvalidOperationException(d))],
-        Booted = booted,
-    };
+        machine = null;
+        return TryPflash(drives, out ulong[] pflash, out error) && PcMachine.TryCreate(options with { Pflash = pflash }, out machine, out error);
+    }
 }

@@ -21,10 +21,58 @@ public sealed class PcMachine
     private readonly List<IEmulatedPciDevice> devices = [];
     private MemoryRegion smram = null!;
 
-    private PcMachine(MachineOptions options)
+    private PcMachine(MachineOptions options, MemorySystem? memory = null)
     {
         Options = options;
-        Memory = new MemorySystem();
+        Memory = memory ?? new MemorySystem();
+    }
+
+    /// <summary>
+    /// A machine on a memory map made elsewhere — a user's real map read from QEMU's `info mtree`
+    /// (<see cref="Memory.Import.ImportedMemoryMap.Build"/>) — instead of a layout of its own (decision I10). The map is
+    /// taken as it is, the firmware's work done: its "memory" address space is the system memory, "pc.ram" (else the
+    /// largest RAM region) the main RAM; there are no PAM segments and no PCI functions but the host bridge's
+    /// configuration ports. False with a message if the map has no "memory" address space.
+    /// </summary>
+    public static bool TryFromLayout(MachineOptions options, MemorySystem memory, out PcMachine? machine, out string error)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(memory);
+        machine = null;
+        error = "";
+        AddressSpace? system = memory.AddressSpaces.FirstOrDefault(a => a.Name == "memory");
+        if (system is null)
+        {
+            error = "the memory map has no \"memory\" address space (the system memory)";
+            return false;
+        }
+        var made = new PcMachine(options, memory) { SystemMemory = system, System = system.Root, FirmwareRan = true };
+        made.PortIo = memory.AddressSpaces.FirstOrDefault(a => a.Name == "I/O") ?? memory.AddAddressSpace("I/O", memory.Io("io", 0x10000), portIo: true);
+        var regions = new List<MemoryRegion>();
+        var seen = new HashSet<MemoryRegion>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<MemoryRegion>();
+        stack.Push(system.Root);
+        while (stack.Count > 0)
+        {
+            MemoryRegion r = stack.Pop();
+            if (!seen.Add(r)) continue;
+            regions.Add(r);
+            if (r.AliasTarget is { } t) stack.Push(t);
+            foreach (MemoryRegion sub in r.Subregions) stack.Push(sub);
+        }
+        made.Pci = regions.FirstOrDefault(r => r.Name == "pci" && r.Kind == RegionKind.Container) ?? system.Root;
+        made.PcRam = regions.FirstOrDefault(r => r.Name == "pc.ram" && r.Kind == RegionKind.Ram)
+            ?? regions.Where(r => r.Kind == RegionKind.Ram).OrderByDescending(r => r.Size).FirstOrDefault()!;
+        const ulong fourGiB = 1UL << 32;
+        foreach (MemorySection s in system.Sections.Where(s => s.Kind == RegionKind.Ram))
+        {
+            UInt128 end = s.Start + s.Size;
+            if (s.Start < fourGiB) made.RamBelow4G = (ulong)UInt128.Min(UInt128.Max(made.RamBelow4G, end), fourGiB);
+            if (end > fourGiB) made.RamAbove4G = (ulong)UInt128.Min(UInt128.Max(made.RamAbove4G, end - fourGiB), ulong.MaxValue);
+        }
+        made.Bus = new PciHost(made);
+        machine = made;
+        return true;
     }
 
     public MachineOptions Options { get; }

@@ -86,14 +86,21 @@ public sealed class MemoryRegion
     };
 
     /// <summary>Adds <paramref name="child"/> at <paramref name="offset"/> with <paramref name="priority"/> (memory_region_add_subregion_overlap).</summary>
-    public void AddSubregion(MemoryRegion child, ulong offset, int priority = 0)
+    public void AddSubregion(MemoryRegion child, ulong offset, int priority = 0) => AddSubregion(child, offset, priority, checkGraph: true);
+
+    /// <summary>
+    /// <see cref="AddSubregion(MemoryRegion, ulong, int)"/> for a builder that rules out loops and address-space roots
+    /// itself (the `info mtree` importer, decision I9): without <paramref name="checkGraph"/> the two checks that walk
+    /// the map (the loop search and the address-space roots) are left out; the others stay.
+    /// </summary>
+    internal void AddSubregion(MemoryRegion child, ulong offset, int priority, bool checkGraph)
     {
         ArgumentNullException.ThrowIfNull(child);
         if (child.System != System) throw Error(child, "belongs to another memory system");
         if (child.Container is { } parent) throw Error(child, $"is already a subregion of '{parent.Name}'");
         if (child == this) throw Error(child, "cannot be a subregion of itself");
-        if (System.IsRoot(child)) throw Error(child, "is the root of an address space");
-        if (Reaches(child, this)) throw Error(child, $"contains '{Name}' (directly or through an alias), so adding it there would make a loop");
+        if (checkGraph && System.IsRoot(child)) throw Error(child, "is the root of an address space");
+        if (checkGraph && Reaches(child, this)) throw Error(child, $"contains '{Name}' (directly or through an alias), so adding it there would make a loop");
         CheckFits(child, offset, child.Size);
         child.Address = offset;
         child.Priority = priority;

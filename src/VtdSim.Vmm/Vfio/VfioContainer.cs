@@ -75,16 +75,13 @@ public sealed class VfioContainer : IMemoryListener
 
     public void RegionAdd(in MemorySection section)
     {
-        if (!ValidSection(section)) return;
-        if (!IovaRange(section, out ulong iova, out ulong size)) return; // a ram-device section: a trace event only
+        if (!ValidSection(section, out VfioSectionPlan plan)) return;
+        ulong iova = plan.Iova, size = plan.Size;
         bool ramDevice = section.Kind == RegionKind.RamDevice;
         if (section.Region.Backing is not ProcessBacking backing) return;
         Uva vaddr = backing.At(section.OffsetInRegion + (iova - section.Start));
-        ulong pgmask = IovaAlignment - 1;
-        if (ramDevice && ((iova & pgmask) != 0 || (size & pgmask) != 0)) return; // trace only, as QEMU
 
-        bool readOnly = section.ReadOnly && vmm.Options.ErratumPolicy != ErratumPolicy.NeverRo;
-        Errno e = DmaMap(iova, size, vaddr, readOnly);
+        Errno e = DmaMap(iova, size, vaddr, plan.ReadOnly);
         if (e == Errno.Success) return;
 
         string err = $"vfio_container_dma_map(0x{Address:x}, 0x{iova:x}, 0x{size:x}, 0x{vaddr.Value:x}) = -{(int)e} ({Strerror.Of(e)})";
@@ -109,29 +106,42 @@ public sealed class VfioContainer : IMemoryListener
 
     public void RegionDel(in MemorySection section)
     {
-        if (!ValidSection(section)) return;
-        if (!IovaRange(section, out ulong iova, out ulong size)) return;
-        ulong pgmask = IovaAlignment - 1;
-        if (section.Kind == RegionKind.RamDevice && ((iova & pgmask) != 0 || (size & pgmask) != 0)) return;
-        Errno e = DmaUnmap(iova, size);
+        if (!ValidSection(section, out VfioSectionPlan plan)) return;
+        Errno e = DmaUnmap(plan.Iova, plan.Size);
         if (e != Errno.Success)
-            vmm.Log.Error($"vfio_container_dma_unmap(0x{Address:x}, 0x{iova:x}, 0x{size:x}) = -{(int)e} ({Strerror.Of(e)})");
+            vmm.Log.Error($"vfio_container_dma_unmap(0x{Address:x}, 0x{plan.Iova:x}, 0x{plan.Size:x}) = -{(int)e} ({Strerror.Of(e)})");
+    }
+
+    /// <summary>
+    /// What the listener does with <paramref name="section"/> (QEMU's vfio_listener_region_add/del, F9): skip it, and why,
+    /// or map the IOVA range it trims to, READ only or READ|WRITE. Pure: the same rules the listener runs, for an analysis
+    /// of a map no VMM runs (`vtdsim analyze mtree`). <paramref name="iovaAlignment"/> is the IOAS's (the host page size).
+    /// </summary>
+    public static VfioSectionPlan Plan(in MemorySection section, bool bypassRo, ErratumPolicy policy, ulong iovaAlignment = HostPageSize)
+    {
+        if (!IsRam(section)) return new VfioSectionPlan(VfioSectionVerdict.NotRam, 0, 0, false);
+        if (bypassRo && section.ReadOnly) return new VfioSectionPlan(VfioSectionVerdict.BypassedReadOnly, 0, 0, true);
+        if ((section.Start & (1UL << 63)) != 0) return new VfioSectionPlan(VfioSectionVerdict.Above2Pow63, 0, 0, false);
+        if ((section.Start & (HostPageSize - 1)) != (section.OffsetInRegion & (HostPageSize - 1)))
+            return new VfioSectionPlan(VfioSectionVerdict.Unaligned, 0, 0, false);
+        if (!IovaRange(section, out ulong iova, out ulong size)) return new VfioSectionPlan(VfioSectionVerdict.NothingAfterTrim, 0, 0, false);
+        ulong pgmask = iovaAlignment - 1;
+        if (section.Kind == RegionKind.RamDevice && ((iova & pgmask) != 0 || (size & pgmask) != 0))
+            return new VfioSectionPlan(VfioSectionVerdict.RamDeviceNotAligned, iova, size, false); // a trace event only, as QEMU
+        return new VfioSectionPlan(VfioSectionVerdict.Map, iova, size, section.ReadOnly && policy != ErratumPolicy.NeverRo);
     }
 
     /// <summary>memory_region_is_ram: RAM, ROM and ram-device regions; not I/O, IOMMU or ROM devices.</summary>
     internal static bool IsRam(in MemorySection section) => section.Kind is RegionKind.Ram or RegionKind.Rom or RegionKind.RamDevice;
 
-    /// <summary>vfio_listener_valid_section: skipped sections, then the page-offset check.</summary>
-    private bool ValidSection(in MemorySection section)
+    /// <summary>The listener's plan for a section; an unaligned one is logged as QEMU's vfio_listener_valid_section logs it.</summary>
+    private bool ValidSection(in MemorySection section, out VfioSectionPlan plan)
     {
-        if (!IsRam(section) || (BypassRo && section.ReadOnly) || (section.Start & (1UL << 63)) != 0) return false;
-        if ((section.Start & (HostPageSize - 1)) != (section.OffsetInRegion & (HostPageSize - 1)))
-        {
+        plan = Plan(section, BypassRo, vmm.Options.ErratumPolicy, IovaAlignment);
+        if (plan.Verdict == VfioSectionVerdict.Unaligned)
             vmm.Log.Error($"vfio_listener_valid_section received unaligned region {section.Region.Name} iova=0x{section.Start:x} " +
                           $"offset_within_region=0x{section.OffsetInRegion:x} qemu_real_host_page_size=0x{HostPageSize:x}");
-            return false;
-        }
-        return true;
+        return plan.Verdict == VfioSectionVerdict.Map;
     }
 
     /// <summary>vfio_get_section_iova_range: the section trimmed to whole host pages; false if none is left.</summary>
@@ -165,3 +175,31 @@ public sealed class VfioContainer : IMemoryListener
         return e == Errno.ENOENT ? Errno.Success : e;
     }
 }
+
+/// <summary>What vfio's memory listener does with a section (<see cref="VfioContainer.Plan"/>).</summary>
+public enum VfioSectionVerdict
+{
+    /// <summary>Mapped: IOMMU_IOAS_MAP of the trimmed range, READ only or READ|WRITE.</summary>
+    Map,
+
+    /// <summary>Not RAM (memory_region_is_ram is false): I/O, IOMMU, a ROM device (pflash).</summary>
+    NotRam,
+
+    /// <summary>Read-only and the container has QEMU 11's bypass_ro: not mapped.</summary>
+    BypassedReadOnly,
+
+    /// <summary>At or above 2^63 (a 64-bit BAR being sized): skipped.</summary>
+    Above2Pow63,
+
+    /// <summary>Address and offset in the region differ within a host page: QEMU's "received unaligned region", skipped.</summary>
+    Unaligned,
+
+    /// <summary>Nothing is left once trimmed to whole host pages.</summary>
+    NothingAfterTrim,
+
+    /// <summary>A ram-device section not aligned to the IOAS's page size: not tried (a trace event).</summary>
+    RamDeviceNotAligned,
+}
+
+/// <summary>The listener's plan for one section: its verdict and, when mapped, the IOVA range and whether READ only.</summary>
+public readonly record struct VfioSectionPlan(VfioSectionVerdict Verdict, ulong Iova, ulong Size, bool ReadOnly);
