@@ -124,16 +124,9 @@ public class DeviceMutationTests
         for (int free = 0; ; free++)
         {
             Assert.True(free < 64, "the attach never succeeded");
-            var taken = new List<Hpa>();
-            while (kernel.Pages.TryAllocate() is Hpa page) taken.Add(page);
-            for (int i = 0; i < free && taken.Count != 0; i++)
-            {
-                kernel.Pages.Free(taken[^1]);
-                taken.RemoveAt(taken.Count - 1);
-            }
             pt = ioas;
-            Errno e = user.DeviceAttach(dev, ref pt, pasid: 1);
-            foreach (var p in taken) kernel.Pages.Free(p);
+            Errno e;
+            using (new KernelPageStarvation(kernel, leave: free)) e = user.DeviceAttach(dev, ref pt, pasid: 1);
             if (e == Errno.Success) break;
             Assert.Equal(Errno.ENOMEM, e);
             Assert.Equal(inUse, kernel.Pages.PagesInUse);

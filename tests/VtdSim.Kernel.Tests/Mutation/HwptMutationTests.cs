@@ -65,7 +65,7 @@ public class HwptMutationTests
             Assert.True(free < 64, "the attach never succeeded");
             pt = ioas;
             Errno e;
-            using (Starve(b, leave: free)) e = b.Fd.DeviceAttach(dev, ref pt);
+            using (new KernelPageStarvation(b.Kernel, leave: free)) e = b.Fd.DeviceAttach(dev, ref pt);
             if (e == Errno.Success) break;
             Assert.Equal(Errno.ENOMEM, e);
             Assert.True(inUse == b.Kernel.Pages.PagesInUse, $"with {free} pages free: {b.Kernel.Pages.PagesInUse - inUse} page(s) kept");
@@ -263,24 +263,6 @@ public class HwptMutationTests
         foreach (var area in b.IoasOf(ioas).Areas)
             for (ulong at = area.Iova; at < area.Iova + area.Length; at += Page) Assert.NotNull(b.DmaRead64(Dev0, at));
         return hwpt;
-    }
-
-    /// <summary>Takes every free kernel page but <paramref name="leave"/> until disposed.</summary>
-    private static IDisposable Starve(IommufdBench b, int leave)
-    {
-        var taken = new List<Hpa>();
-        while (b.Kernel.Pages.TryAllocate() is Hpa page) taken.Add(page);
-        for (int i = 0; i < leave && taken.Count != 0; i++)
-        {
-            b.Kernel.Pages.Free(taken[^1]);
-            taken.RemoveAt(taken.Count - 1);
-        }
-        return new Release(() => { foreach (var p in taken) b.Kernel.Pages.Free(p); });
-    }
-
-    private sealed class Release(Action action) : IDisposable
-    {
-        public void Dispose() => action();
     }
 
     /// <summary>

@@ -209,7 +209,7 @@ public class IoPagetableMutationTests
         b.BindAttach(Dev0, ioas);
         b.Map(ioas, b.Buffer(1, stamp: 1), Page, iova: 0x1F_0000);
         Uva va = ReversedPages(b);
-        using (Starve(b))
+        using (new KernelPageStarvation(b.Kernel))
         {
             ulong iova = 0x1F_F000;
             Assert.Equal(Errno.ENOMEM, b.Fd.IoasMap(ioas, IoasMapFlags.ReadWrite | IoasMapFlags.FixedIova, va, 2 * Page, ref iova));
@@ -232,7 +232,7 @@ public class IoPagetableMutationTests
         uint dst = b.Ioas();
         b.BindAttach(Dev0, dst);
         b.Map(dst, b.Buffer(1, stamp: 1), Page, iova: 0x1F_0000);
-        using (Starve(b))
+        using (new KernelPageStarvation(b.Kernel))
         {
             ulong at = 0x1F_F000;
             Assert.Equal(Errno.ENOMEM, b.Fd.IoasCopy(dst, src, IoasMapFlags.ReadWrite | IoasMapFlags.FixedIova, 2 * Page, ref at, 0x10_0000));
@@ -276,18 +276,5 @@ public class IoPagetableMutationTests
         Assert.Equal(Errno.Success, b.Process.Write64(va + Page, Stamp(2, 1)));
         Assert.Equal(Errno.Success, b.Process.Write64(va, Stamp(2, 0)));
         return va;
-    }
-
-    /// <summary>Takes every free kernel page until disposed, so the next page-table allocation fails.</summary>
-    private static IDisposable Starve(IommufdBench b)
-    {
-        var taken = new List<Hpa>();
-        while (b.Kernel.Pages.TryAllocate() is Hpa page) taken.Add(page);
-        return new Release(() => { foreach (var p in taken) b.Kernel.Pages.Free(p); });
-    }
-
-    private sealed class Release(Action action) : IDisposable
-    {
-        public void Dispose() => action();
     }
 }
