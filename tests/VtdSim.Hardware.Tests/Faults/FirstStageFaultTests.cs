@@ -2,6 +2,7 @@ using VtdSim.Hardware.Addressing;
 using VtdSim.Hardware.Building;
 using VtdSim.Hardware.Faults;
 using VtdSim.Hardware.Memory;
+using VtdSim.Hardware.Profiles;
 using VtdSim.Hardware.Structures;
 using VtdSim.Hardware.Tests.Support;
 using VtdSim.Hardware.Translation;
@@ -46,6 +47,8 @@ public class FirstStageFaultTests
 
         DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SFS1_EntryAccessError, request);
         Assert.Equal(2, fault.Level);
+        FaultAssert.Explains(fault, $"the first-stage L2 entry at 0x{s.Fs.EntryHpa(new Iova(Va), 2).Value:x} cannot be read");
+        Assert.Null(fault.Gpa); // a first-stage-only walk has no guest-physical address to name
     }
 
     [Theory]
@@ -57,7 +60,9 @@ public class FirstStageFaultTests
         var s = FirstStageOnly();
         var request = s.Request(va);
 
-        FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SFS2_EntryNotPresent, request);
+        DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SFS2_EntryNotPresent, request);
+        FaultAssert.Explains(fault, $"address 0x{va:x} is not mapped: the first-stage L{fault.Level} entry at 0x{fault.EntryAddress?.Value:x} is not present");
+        Assert.Null(fault.Gpa);
     }
 
     [Theory]
@@ -71,7 +76,8 @@ public class FirstStageFaultTests
         FaultTables.SetBit(s.Memory, s.Fs.EntryHpa(new Iova(Va), level), bit);
         var request = s.Request(Va);
 
-        FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SFS3_EntryReserved, request);
+        DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SFS3_EntryReserved, request);
+        FaultAssert.Explains(fault, $"the first-stage L{level} entry at 0x{s.Fs.EntryHpa(new Iova(Va), level).Value:x} has reserved bits 0x{1UL << bit:x} set");
     }
 
     [Fact]
@@ -89,6 +95,28 @@ public class FirstStageFaultTests
     }
 
     [Fact]
+    [FaultCoverage(FaultReason.SFS3_EntryReserved)]
+    public void OneGibPageOnAUnitWithoutFs1gpFaultsSfs3NamingTheMissingCapability()
+    {
+        // PS=1 in a PDPTE is a 1 GiB page only where CAP.FS1GP says so; elsewhere the entry is malformed, and no bit
+        // of it is a reserved bit as such: the explanation names the capability instead.
+        var profile = BuiltInProfiles.Architectural with
+        {
+            Name = "architectural-without-fs1gp",
+            Cap = BuiltInProfiles.Architectural.Cap.WithFirstStage1GiBPages(false),
+        };
+        var bench = new NestedBench(profile);
+        var fs = FirstStageTableBuilder.InHostMemory(bench.HostFrames);
+        fs.Map(new Iova(0x4000_0000), 0x4000_0000, 1UL << 30);
+        bench.Tables.SetPasidEntry(NestedBench.Device, 0, PasidEntry.FirstStage(fs.Root, 2));
+        var request = bench.Read(0x4000_0000);
+
+        DmaFault fault = FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SFS3_EntryReserved, request);
+        Assert.Equal(3, fault.Level);
+        FaultAssert.Explains(fault, $"the first-stage L3 entry at 0x{fs.EntryHpa(new Iova(0x4000_0000), 3).Value:x} maps a 1 GiB page but CAP.FS1GP=0");
+    }
+
+    [Fact]
     [FaultCoverage(FaultReason.SFS4_TopLevelAccessError)]
     public void TopLevelTableThatCannotBeReadFaultsSfs4()
     {
@@ -96,7 +124,8 @@ public class FirstStageFaultTests
         s.Memory.InjectError(new Hpa(s.Fs.Root), 4096);
         var request = s.Request(Va);
 
-        FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SFS4_TopLevelAccessError, request);
+        DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SFS4_TopLevelAccessError, request);
+        FaultAssert.Explains(fault, $"the first-stage L4 entry at 0x{s.Fs.EntryHpa(new Iova(Va), 4).Value:x} cannot be read");
     }
 
     [Fact]
@@ -109,8 +138,36 @@ public class FirstStageFaultTests
         ulong before = s.Memory.Read64(top);
         var request = s.Request(Va);
 
-        FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SFS9_FlagUpdateNotSnooped, request);
+        DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SFS9_FlagUpdateNotSnooped, request);
         Assert.Equal(before, s.Memory.Read64(top));
+        FaultAssert.Explains(fault, $"the first-stage L4 entry at 0x{top.Value:x} needs A set but the walk is not snooped (PWSNP=0)");
+    }
+
+    /// <summary>
+    /// SFS.9 names the flags the walk needed: A on a read (A/EA with EAFE=1, where EA goes with A), D in the leaf on a
+    /// write whose path already has A.
+    /// </summary>
+    [Theory]
+    [InlineData(false, false, 4, "A")]
+    [InlineData(true, false, 4, "A/EA")]
+    [InlineData(false, true, 1, "D")]
+    [FaultCoverage(FaultReason.SFS9_FlagUpdateNotSnooped)]
+    public void TheNonSnoopedFlagUpdateFaultNamesTheFlagsTheWalkNeeded(bool extendedAccessed, bool write, int level, string flags)
+    {
+        var s = FirstStageOnly(e => e.WithPageWalkSnoop(false).WithExtendedAccessedFlagEnable(extendedAccessed));
+        if (write)
+        {
+            for (int l = 4; l >= 1; l--)
+            {
+                Hpa entry = s.Fs.EntryHpa(new Iova(Va), l);
+                s.Memory.Write64(entry, s.Memory.Read64(entry) | FirstStageEntry.AccessedBit);
+            }
+        }
+        var request = s.Request(Va, write ? DmaAccess.Write : DmaAccess.Read);
+
+        DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SFS9_FlagUpdateNotSnooped, request);
+        Assert.Equal(level, fault.Level);
+        FaultAssert.Explains(fault, $"the first-stage L{level} entry at 0x{s.Fs.EntryHpa(new Iova(Va), level).Value:x} needs {flags} set but");
     }
 
     [Fact]
@@ -141,6 +198,7 @@ public class FirstStageFaultTests
 
         DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SFS10_FlagUpdateFailed, request);
         Assert.Equal(3, fault.Level);
+        FaultAssert.Explains(fault, $"the atomic update setting A in the first-stage L3 entry at 0x{s.Fs.EntryHpa(new Iova(Va), 3).Value:x} failed");
     }
 
     [Theory]
@@ -153,7 +211,8 @@ public class FirstStageFaultTests
         var s = FirstStageOnly();
         var request = s.Request(va);
 
-        FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SGN1_NonCanonical, request);
+        DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SGN1_NonCanonical, request);
+        FaultAssert.Explains(fault, $"address 0x{va:x} is not canonical for 4-level (48-bit) first-stage paging");
     }
 
     [Fact]
@@ -164,8 +223,9 @@ public class FirstStageFaultTests
         Assert.True(s.Unit.Translate(s.Request(Va) with { Privileged = true }).Success); // a supervisor request may
         var request = s.Request(Va);
 
-        FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SGN2_UserAccessToSupervisorPage, request);
+        DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SGN2_UserAccessToSupervisorPage, request);
         Assert.False(FaultRecord.Read(s.Unit).Privileged);
+        FaultAssert.Explains(fault, $"user request to 0x{Va:x}, but its first-stage path has U/S=0 (supervisor only)");
     }
 
     [Fact]
@@ -176,8 +236,9 @@ public class FirstStageFaultTests
         Assert.True(s.Unit.Translate(s.Request(Va)).Success); // data reads are fine
         var request = s.Request(Va) with { Execute = true };
 
-        FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SGN3_ExecuteDenied, request);
+        DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SGN3_ExecuteDenied, request);
         Assert.True(FaultRecord.Read(s.Unit).Execute);
+        FaultAssert.Explains(fault, $"execute request to 0x{Va:x}, which the first stage marks XD");
     }
 
     [Fact]
@@ -189,8 +250,10 @@ public class FirstStageFaultTests
 
         var result = s.Unit.DmaWrite(request, BitConverter.GetBytes(0x1122_3344_5566_7788UL));
 
-        FaultAssert.Recorded(s.Unit, result, FaultReason.SGN6_WriteDenied, request);
+        DmaFault fault = FaultAssert.Recorded(s.Unit, result, FaultReason.SGN6_WriteDenied, request);
         Assert.Equal(0UL, s.Memory.Read64(new Hpa(Page + 8)));
+        // A user request: R/W=0 alone refuses it, and the explanation does not blame WPE.
+        Assert.EndsWith($"write to 0x{Va + 8:x}, which the first stage maps read-only (R/W=0 on its path)", fault.Explanation);
         Assert.False(new FirstStageEntry(s.Memory.Read64(s.Fs.EntryHpa(new Iova(Va), 1))).Dirty);
     }
 
@@ -204,7 +267,8 @@ public class FirstStageFaultTests
 
         var strict = FirstStageOnly(e => e.WithSupervisorRequestEnable(true).WithWriteProtectEnable(true), writable: false);
         var request = strict.Request(Va, DmaAccess.Write) with { Privileged = true };
-        FaultAssert.Recorded(strict.Unit, strict.Unit.Translate(request), FaultReason.SGN6_WriteDenied, request);
+        DmaFault fault = FaultAssert.Recorded(strict.Unit, strict.Unit.Translate(request), FaultReason.SGN6_WriteDenied, request);
+        FaultAssert.Explains(fault, $"write to 0x{Va:x}, which the first stage maps read-only (R/W=0 on its path, WPE=1)");
     }
 
     [Fact]
@@ -214,6 +278,7 @@ public class FirstStageFaultTests
         var s = FirstStageOnly(page: 0xFEE0_0000);
         var request = s.Request(Va + 0x10, DmaAccess.Write);
 
-        FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SGN8_InterruptAddress, request);
+        DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SGN8_InterruptAddress, request);
+        FaultAssert.Explains(fault, $"0x{Va + 0x10:x} translates to 0xfee00010, inside the interrupt range 0xFEE00000-0xFEEFFFFF");
     }
 }

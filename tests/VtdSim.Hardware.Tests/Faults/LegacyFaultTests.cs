@@ -171,7 +171,8 @@ public class LegacyFaultTests
         var bench = new LegacyBench().WithMapping(Iova, Page);
         var request = LegacyBench.Read(address);
 
-        FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.LGN1_AddressBeyondWidth, request);
+        DmaFault fault = FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.LGN1_AddressBeyondWidth, request);
+        FaultAssert.Explains(fault, $"address 0x{address:x} is beyond the domain's limit 0x7fffffffff");
     }
 
     [Fact]
@@ -210,7 +211,8 @@ public class LegacyFaultTests
         var bench = new LegacyBench().WithMapping(Iova, Page);
         var request = LegacyBench.Write(Iova + 0x1000);
 
-        FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.LGN2_WriteDenied, request);
+        DmaFault fault = FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.LGN2_WriteDenied, request);
+        FaultAssert.Explains(fault, $"address 0x{Iova + 0x1000:x} is not mapped: the second-level L1 entry at 0x{fault.EntryAddress?.Value:x} grants neither read nor write");
     }
 
     [Fact]

@@ -101,6 +101,7 @@ public class NestedFaultTests
         DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SFS5_TableGpaBeyondWidth, request);
         Assert.Equal(3, fault.Level);
         Assert.Equal(Gva, FaultRecord.Read(s.Unit).FaultInfo); // FI is the GVA, not the table GPA (decisions D2)
+        FaultAssert.Explains(fault, $"the first-stage L3 table at GPA 0x{(1UL << 40) + 8 * ((Gva >> 30) & 0x1FF):x} is beyond the second stage's input limit 0x7fffffffff");
     }
 
     [Theory]
@@ -113,7 +114,10 @@ public class NestedFaultTests
         s.Remap(s.TableGpa(4), read: false, write: !unmapped);
         var request = s.Bench.Read(Gva);
 
-        FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SFS6_TopLevelNotReadable, request);
+        DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SFS6_TopLevelNotReadable, request);
+        Hpa ssLeaf = s.Bench.SecondStage.EntryAddress(new Gpa(s.TableGpa(4)), 1);
+        FaultAssert.Explains(fault, $"the first-stage L4 table at GPA 0x{s.Fs.EntryAddress(new Iova(Gva), 4):x} cannot be read: its second-stage L1 entry at 0x{ssLeaf.Value:x} "
+            + (unmapped ? "is not present (R=W=0)" : "denies read"));
     }
 
     [Theory]
@@ -146,6 +150,9 @@ public class NestedFaultTests
         DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SFS8_EntryNotWritable, request);
         Assert.Equal(3, fault.Level);
         Assert.Equal(before, s.Bench.Memory.Read64(pdpte));
+        ulong entryGpa = s.Fs.EntryAddress(new Iova(Gva), 3);
+        Assert.Equal(new Gpa(entryGpa), fault.Gpa);
+        FaultAssert.Explains(fault, $"the first-stage L3 entry at GPA 0x{entryGpa:x} needs A set, but the second stage maps that table page read-only");
     }
 
     [Fact]
@@ -223,6 +230,7 @@ public class NestedFaultTests
 
         DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SSS1_EntryAccessError, request);
         Assert.Equal(new Gpa(s.TableGpa(4) + (ulong)8 * ((Gva >> 39) & 0x1FF)), fault.Gpa);
+        FaultAssert.Explains(fault, $"while translating the first-stage L4 table GPA 0x{fault.Gpa?.Value:x}, the second-stage L1 entry at 0x{fault.EntryAddress?.Value:x} cannot be read");
     }
 
     [Fact]
@@ -234,6 +242,7 @@ public class NestedFaultTests
 
         DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SSS2_EntryNotPresent, request);
         Assert.Equal(new Gpa(DataGpa + 0x10), fault.Gpa);
+        FaultAssert.Explains(fault, $"GPA 0x{DataGpa + 0x10:x} is not mapped: the second-stage L{fault.Level} entry at 0x{fault.EntryAddress?.Value:x} is not present (R=W=0)");
     }
 
     [Fact]
@@ -243,7 +252,8 @@ public class NestedFaultTests
         var s = Nested(FaultProfiles.With39BitSecondStage, ssLevels: 3, dataGpa: 1UL << 40, mapData: false);
         var request = s.Bench.Read(Gva);
 
-        FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SGN5_AddressBeyondGuestWidth, request);
+        DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SGN5_AddressBeyondGuestWidth, request);
+        Assert.Equal("GPA 0x10000000000 is beyond the second stage's input limit 0x7fffffffff", fault.Explanation);
     }
 
     [Fact]
@@ -256,7 +266,8 @@ public class NestedFaultTests
 
         var result = s.Unit.DmaWrite(request, new byte[] { 1 });
 
-        FaultAssert.Recorded(s.Unit, result, FaultReason.SGN6_WriteDenied, request);
+        DmaFault fault = FaultAssert.Recorded(s.Unit, result, FaultReason.SGN6_WriteDenied, request);
+        FaultAssert.Explains(fault, $"write to 0x{DataGpa:x}, which the second stage maps read-only");
         Assert.Equal(0UL, s.Bench.Memory.Read64(NestedBench.GuestToHost(DataGpa)));
         Assert.False(new FirstStageEntry(s.Bench.Memory.Read64(s.Fs.EntryHpa(new Iova(Gva), 1))).Dirty); // decisions D3
     }
@@ -280,6 +291,7 @@ public class NestedFaultTests
         s.Bench.SecondStage.Map(new Gpa(DataGpa), new Hpa(0xFEE0_0000));
         var request = s.Bench.Write(Gva);
 
-        FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SGN8_InterruptAddress, request);
+        DmaFault fault = FaultAssert.Recorded(s.Unit, s.Unit.Translate(request), FaultReason.SGN8_InterruptAddress, request);
+        FaultAssert.Explains(fault, $"GPA 0x{DataGpa:x} translates to 0xfee00000, inside the interrupt range 0xFEE00000-0xFEEFFFFF");
     }
 }

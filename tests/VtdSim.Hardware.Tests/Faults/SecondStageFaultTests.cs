@@ -1,6 +1,7 @@
 using VtdSim.Hardware.Addressing;
 using VtdSim.Hardware.Faults;
 using VtdSim.Hardware.Memory;
+using VtdSim.Hardware.Profiles;
 using VtdSim.Hardware.Structures;
 using VtdSim.Hardware.Tests.Support;
 using VtdSim.Hardware.Translation;
@@ -37,6 +38,7 @@ public class SecondStageFaultTests
 
         DmaFault fault = FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SSS1_EntryAccessError, request);
         Assert.Equal(1, fault.Level);
+        FaultAssert.Explains(fault, $"the second-stage L1 entry at 0x{bench.SecondStage.EntryAddress(new Gpa(Gpa0), 1).Value:x} for GPA 0x{Gpa0:x} cannot be read");
     }
 
     [Theory]
@@ -63,7 +65,8 @@ public class SecondStageFaultTests
         FaultTables.SetBit(bench.Memory, bench.SecondStage.EntryAddress(new Gpa(Gpa0), level), bit);
         var request = bench.Read(Gpa0);
 
-        FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SSS3_EntryReserved, request);
+        DmaFault fault = FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SSS3_EntryReserved, request);
+        FaultAssert.Explains(fault, $"the second-stage L{level} entry at 0x{bench.SecondStage.EntryAddress(new Gpa(Gpa0), level).Value:x} for GPA 0x{Gpa0:x} has reserved bits 0x{1UL << bit:x} set");
     }
 
     [Fact]
@@ -85,7 +88,8 @@ public class SecondStageFaultTests
         bench.Memory.InjectError(bench.SecondStage.Root, 4096);
         var request = bench.Read(Gpa0);
 
-        FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SSS4_RootAccessError, request);
+        DmaFault fault = FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SSS4_RootAccessError, request);
+        FaultAssert.Explains(fault, $"the second-stage L4 entry at 0x{bench.SecondStage.EntryAddress(new Gpa(Gpa0), 4).Value:x} for GPA 0x{Gpa0:x} cannot be read");
     }
 
     [Fact]
@@ -98,8 +102,48 @@ public class SecondStageFaultTests
         ulong before = bench.Memory.Read64(root);
         var request = bench.Read(Gpa0);
 
-        FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SSS5_FlagUpdateNotSnooped, request);
+        DmaFault fault = FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SSS5_FlagUpdateNotSnooped, request);
         Assert.Equal(before, bench.Memory.Read64(root));
+        FaultAssert.Explains(fault, "the second-stage L4 entry needs its A flag set but the walk is not snooped (PWSNP=0)");
+    }
+
+    [Fact]
+    [FaultCoverage(FaultReason.SSS5_FlagUpdateNotSnooped)]
+    public void DirtyFlagUpdateOnANonSnoopedWalkFaultsSss5NamingD()
+    {
+        // A already set on the whole path: a read needs nothing, a write needs D in the leaf.
+        var bench = SecondStageOnly(e => e.WithSecondStageAccessedDirtyEnable(true).WithPageWalkSnoop(false));
+        for (int level = 4; level >= 1; level--)
+        {
+            Hpa entry = bench.SecondStage.EntryAddress(new Gpa(Gpa0), level);
+            bench.Memory.Write64(entry, bench.Memory.Read64(entry) | SecondStageEntry.AccessedBit);
+        }
+        Assert.True(bench.Unit.Translate(bench.Read(Gpa0)).Success);
+        var request = bench.Write(Gpa0);
+
+        DmaFault fault = FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SSS5_FlagUpdateNotSnooped, request);
+        Assert.Equal(1, fault.Level);
+        FaultAssert.Explains(fault, "the second-stage L1 entry needs its D flag set but the walk is not snooped (PWSNP=0)");
+    }
+
+    [Fact]
+    [FaultCoverage(FaultReason.SSS3_EntryReserved)]
+    public void PsInALevel3EntryOfAUnitWithout1GibPagesFaultsSss3NamingTheCapability()
+    {
+        var profile = BuiltInProfiles.Architectural with
+        {
+            Name = "architectural-without-1g-ss-pages",
+            Cap = BuiltInProfiles.Architectural.Cap.WithSecondStageLargePages(twoMiB: true, oneGiB: false),
+        };
+        var bench = new NestedBench(profile);
+        bench.SecondStage.Map(new Gpa(Gpa0), new Hpa(Page));
+        bench.Tables.SetPasidEntry(NestedBench.Device, 0, PasidEntry.SecondStage(bench.SecondStage.Root, bench.SecondStage.AddressWidth, 1));
+        Hpa pdpte = bench.SecondStage.EntryAddress(new Gpa(Gpa0), 3);
+        FaultTables.SetBit(bench.Memory, pdpte, 7);
+        var request = bench.Read(Gpa0);
+
+        DmaFault fault = FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SSS3_EntryReserved, request);
+        FaultAssert.Explains(fault, $"the second-stage L3 entry at 0x{pdpte.Value:x} for GPA 0x{Gpa0:x} has PS=1 at level 3, a page size CAP.SSLPS does not offer");
     }
 
     [Fact]
@@ -120,6 +164,7 @@ public class SecondStageFaultTests
 
         DmaFault fault = FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SSS6_FlagUpdateFailed, request);
         Assert.Equal(2, fault.Level);
+        FaultAssert.Explains(fault, $"the atomic update of the second-stage L2 entry at 0x{bench.SecondStage.EntryAddress(new Gpa(Gpa0), 2).Value:x} failed");
     }
 
     [Fact]
@@ -130,7 +175,8 @@ public class SecondStageFaultTests
         var bench = SecondStageOnly(e => e.WithSecondStageExecuteEnable(true), execute: false, pasid: 1);
         var request = bench.Read(Gpa0) with { Pasid = 1, Execute = true };
 
-        FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SGN3_ExecuteDenied, request);
+        DmaFault fault = FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SGN3_ExecuteDenied, request);
+        FaultAssert.Explains(fault, $"execute request to GPA 0x{Gpa0:x}, which the second stage maps without X (SSEE=1)");
     }
 
     /// <summary>
@@ -158,7 +204,8 @@ public class SecondStageFaultTests
         var bench = SecondStageOnly();
         var request = bench.Read(gpa);
 
-        FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SGN5_AddressBeyondGuestWidth, request);
+        DmaFault fault = FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SGN5_AddressBeyondGuestWidth, request);
+        FaultAssert.Explains(fault, $"GPA 0x{gpa:x} is beyond the second stage's input limit 0xffffffffffff");
     }
 
     [Fact]
@@ -170,8 +217,9 @@ public class SecondStageFaultTests
 
         var result = bench.Unit.DmaWrite(request, new byte[] { 0xFF, 0xFF });
 
-        FaultAssert.Recorded(bench.Unit, result, FaultReason.SGN6_WriteDenied, request);
+        DmaFault fault = FaultAssert.Recorded(bench.Unit, result, FaultReason.SGN6_WriteDenied, request);
         Assert.Equal(0UL, bench.Memory.Read64(new Hpa(Page)));
+        FaultAssert.Explains(fault, $"write to 0x{Gpa0:x}, which the second stage maps read-only");
         Assert.False(FaultRecord.Read(bench.Unit).T1); // T1=0, T2=0: write
     }
 
@@ -203,6 +251,7 @@ public class SecondStageFaultTests
         var bench = SecondStageOnly(page: 0xFEE0_0000);
         var request = bench.Write(Gpa0);
 
-        FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SGN8_InterruptAddress, request);
+        DmaFault fault = FaultAssert.Recorded(bench.Unit, bench.Unit.Translate(request), FaultReason.SGN8_InterruptAddress, request);
+        FaultAssert.Explains(fault, $"GPA 0x{Gpa0:x} translates to 0xfee00000, inside the interrupt range 0xFEE00000-0xFEEFFFFF");
     }
 }

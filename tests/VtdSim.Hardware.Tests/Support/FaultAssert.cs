@@ -46,6 +46,17 @@ public static class FaultAssert
         return fault;
     }
 
+    /// <summary>
+    /// The fault's explanation (what `vtdsim explain`, the scenarios and the report show a person) names each of
+    /// <paramref name="facts"/>: the address, the level and entry, the cause.
+    /// </summary>
+    public static void Explains(DmaFault fault, params string[] facts)
+    {
+        foreach (string fact in facts)
+            Assert.True(fault.Explanation.Contains(fact, StringComparison.Ordinal),
+                $"the explanation of {fault.Condition} does not name \"{fact}\": {fault.Explanation}");
+    }
+
     /// <summary>The fault was raised with <paramref name="reason"/> but FPD kept it out of every fault-recording register.</summary>
     public static void SuppressedByFpd(VtdUnit unit, TranslationResult result, FaultReason reason)
     {
