@@ -23,8 +23,9 @@ public class WalkMutationTests
     private const ulong Iova = 0x40_0000, Neighbour = 0x40_1000, PageA = 0x1_0000_0000, PageB = 0x2_0000_0000;
 
     /// <summary>
-    /// The first-stage paging-structure cache is tagged by PASID as well as by domain (vtd-facts §6.1): two PASIDs that
-    /// share a DID but not their tables never use each other's cached entries, whichever walks first.
+    /// The first-stage paging-structure cache is tagged by PASID as well as by domain (vtd-facts §7.1): two PASIDs that
+    /// share a DID but not their tables never use each other's cached entries, whichever walks first, and each finds
+    /// its own.
     /// </summary>
     [Theory]
     [InlineData(0u, 1u)]
@@ -49,7 +50,10 @@ public class WalkMutationTests
         Assert.Equal(new Hpa(Page(first)), bench.Unit.Translate(Request(first, Iova)).Address);
         // The neighbour misses the IOTLB; the walk may start below a cached entry only if that entry is this PASID's.
         Assert.Equal(new Hpa(Page(second) + 0x1000), bench.Unit.Translate(Request(second, Neighbour)).Address);
-        Assert.Equal(new Hpa(Page(first) + 0x1000), bench.Unit.Translate(Request(first, Neighbour)).Address);
+        // And each PASID's own entries do serve it: the first PASID's neighbour is one read away (the PTE).
+        var trace = new WalkTrace();
+        Assert.Equal(new Hpa(Page(first) + 0x1000), bench.Unit.Translate(Request(first, Neighbour), trace).Address);
+        Assert.Equal(1, trace.PagingReads);
     }
 
     public enum Stage { First, Second }
