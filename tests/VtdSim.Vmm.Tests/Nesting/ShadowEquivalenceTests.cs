@@ -1,5 +1,6 @@
 using CsCheck;
 using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Events;
 using VtdSim.Hardware.Profiles;
 using VtdSim.Hardware.Tests.Properties;
 using VtdSim.Hardware.Translation;
@@ -13,9 +14,10 @@ namespace VtdSim.Vmm.Tests.Nesting;
 /// <summary>
 /// Issue 10's "for the same guest tables and the same DMAs, nesting and shadowing give the same bytes and the same
 /// guest-visible faults" (decision N36): the same guest operations on a nesting VMM (x-flts) and on a shadowing VMM
-/// (a second-stage vIOMMU with caching mode) give byte-identical DMA results. Faults are compared as "faulted": the
-/// host reports them in different stages (the guest's first stage walked by the host against the shadow's second
-/// stage), and neither reaches the vIOMMU yet.
+/// (a second-stage vIOMMU with caching mode) give byte-identical DMA results, and every DMA the guest's mappings refuse
+/// reaches the guest as one fault recorded in its vIOMMU for the same device, IOVA page and access (N36, N47, N50).
+/// The reason code is not compared: each vIOMMU reports what its own walk would (a first-stage domain's SFS/SGN code
+/// against a second-stage domain's SSS/SGN code), as two real vIOMMUs would.
 /// </summary>
 public class ShadowEquivalenceTests
 {
@@ -31,7 +33,7 @@ public class ShadowEquivalenceTests
             (op, slot, page, offset, value) => new Step(op, slot, page, offset * 8, value));
 
     /// <summary>A guest kernel on one VMM with a process, its iommufd, the device attached and a pool of pages.</summary>
-    private sealed record Side(Vmm Vmm, ProcessAddressSpace App, IommufdContext Fd, uint Ioas, Uva Pool, SourceId Device)
+    private sealed record Side(Vmm Vmm, ProcessAddressSpace App, IommufdContext Fd, uint Ioas, Uva Pool, SourceId Device, List<FaultEvent> GuestFaults)
     {
         public static Side Start(string properties)
         {
@@ -40,7 +42,9 @@ public class ShadowEquivalenceTests
             GuestUser user = MapForDevice(vmm, 0x4000_0000, 0x1000); // boots the guest, binds and attaches the device
             Assert.Equal(Errno.Success, user.App.Mmap(Pages * 0x1000UL, MemoryProtection.ReadWrite, out Uva pool));
             for (int i = 0; i < Pages * 512; i++) Assert.Equal(Errno.Success, user.App.Write64(pool + 8UL * (ulong)i, 0x0101_0101_0000_0000UL * (ulong)(i / 512 + 1) + (ulong)i));
-            return new Side(vmm, user.App, user.Fd, user.Ioas, pool, user.Device);
+            var faults = new List<FaultEvent>(); // what the vIOMMU records, as the guest's DMAR handler reads it
+            vmm.VIommu!.Events.Raised += e => { if (e is FaultEvent f) faults.Add(f); };
+            return new Side(vmm, user.App, user.Fd, user.Ioas, pool, user.Device, faults);
         }
 
         public string Apply(in Step s)
@@ -63,18 +67,30 @@ public class ShadowEquivalenceTests
                 case Op.Read:
                 {
                     var bytes = new byte[8];
+                    int before = GuestFaults.Count;
                     DmaTransferResult r = Vmm.GuestMachine.Dma.Read(new DmaRequest(Device, new Iova(iova + (ulong)s.Offset), DmaAccess.Read), bytes);
-                    return r.Completed ? $"read {BitConverter.ToUInt64(bytes):x}" : Faulted(r);
+                    return r.Completed ? $"read {BitConverter.ToUInt64(bytes):x}" : Faulted(r, before);
                 }
                 default:
                 {
+                    int before = GuestFaults.Count;
                     DmaTransferResult r = Vmm.GuestMachine.Dma.Write(new DmaRequest(Device, new Iova(iova + (ulong)s.Offset), DmaAccess.Write), BitConverter.GetBytes(s.Value));
-                    return r.Completed ? "written" : Faulted(r);
+                    return r.Completed ? "written" : Faulted(r, before);
                 }
             }
         }
 
-        private static string Faulted(DmaTransferResult r) => r.Fault is not null ? "faulted" : $"error {r.MemoryError}";
+        /// <summary>
+        /// A refused DMA as the guest sees it: the faults its vIOMMU recorded during the DMA (device, IOVA page, access,
+        /// recorded or not). Exactly one is expected.
+        /// </summary>
+        private string Faulted(DmaTransferResult r, int before)
+        {
+            if (r.Fault is null) return $"error {r.MemoryError}";
+            var seen = GuestFaults.Skip(before)
+                .Select(e => $"{e.Fault.Request.Source} {e.Fault.FaultAddress} {e.Fault.Request.Access} {e.Disposition}");
+            return "faulted: " + string.Join("; ", seen);
+        }
 
         public byte[] PoolBytes()
         {
@@ -85,8 +101,10 @@ public class ShadowEquivalenceTests
     }
 
     /// <summary>What a DMA through the guest's own mappings gives, from the operations alone (not from either VMM).</summary>
-    private static string Expected(in Step s, Dictionary<int, (int Page, bool ReadOnly)> mapped, byte[] pool)
+    private static string Expected(in Step s, Dictionary<int, (int Page, bool ReadOnly)> mapped, byte[] pool, SourceId device)
     {
+        ulong page = Iova + (ulong)s.Slot * 0x1000;
+        string Fault(DmaAccess access) => $"faulted: {device} {new Iova(page)} {access} {FaultDisposition.Recorded}";
         bool there = mapped.TryGetValue(s.Slot, out var m);
         int at = m.Page * 0x1000 + s.Offset;
         switch (s.Op)
@@ -99,9 +117,9 @@ public class ShadowEquivalenceTests
             case Op.Unmap:
                 return mapped.Remove(s.Slot) ? "Success 4096" : "ENOENT 4096";
             case Op.Read:
-                return there ? $"read {BitConverter.ToUInt64(pool, at):x}" : "faulted";
+                return there ? $"read {BitConverter.ToUInt64(pool, at):x}" : Fault(DmaAccess.Read);
             default:
-                if (!there || m.ReadOnly) return "faulted";
+                if (!there || m.ReadOnly) return Fault(DmaAccess.Write);
                 BitConverter.GetBytes(s.Value).CopyTo(pool, at);
                 return "written";
         }
@@ -123,7 +141,7 @@ public class ShadowEquivalenceTests
             {
                 string n = nested.Apply(in s), sh = shadowed.Apply(in s);
                 Assert.True(n == sh, $"{s}: nesting {n}, shadowing {sh}");
-                Assert.Equal(Expected(s, mapped, pool), n);
+                Assert.Equal(Expected(s, mapped, pool, nested.Device), n);
                 // Then every slot is read, so a stale or missing mapping shows at once.
                 for (int slot = 0; slot < Slots; slot++)
                 {
@@ -131,7 +149,7 @@ public class ShadowEquivalenceTests
                     n = nested.Apply(in probe);
                     sh = shadowed.Apply(in probe);
                     Assert.True(n == sh, $"after {s}, {probe}: nesting {n}, shadowing {sh}");
-                    Assert.Equal(Expected(probe, mapped, pool), n);
+                    Assert.Equal(Expected(probe, mapped, pool, nested.Device), n);
                 }
             }
             Assert.Equal(pool, nested.PoolBytes());
