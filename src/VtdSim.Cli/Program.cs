@@ -34,6 +34,8 @@ public static class Program
             ExplainCommand.Create(() => writer.Value, () => error, () => Console.In),
             RunCommand.Create(() => console.Value, () => writer.Value, () => error),
             AnalyzeCommand.Create(() => console.Value, () => writer.Value),
+            MatrixCommand.Create(() => console.Value, () => writer.Value),
+            MergeCommand.Create(() => writer.Value, () => error),
         };
         try
         {
