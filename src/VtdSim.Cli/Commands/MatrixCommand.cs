@@ -25,7 +25,7 @@ public static class MatrixCommand
         {
             int formats = new[] { json, csv, markdown }.Count(o => r.GetValue(o));
             if (formats > 1) r.AddError("--json, --csv and --markdown are alternatives: give one");
-            if (r.GetValue(shard) is not null && !r.GetValue(json)) r.AddError("--shard writes a part of the matrix to merge later: give --json with it");
+            if (r.GetResult(shard) is not null && !r.GetValue(json)) r.AddError("--shard writes a part of the matrix to merge later: give --json with it");
         });
         command.SetAction(parse =>
         {
