@@ -25,7 +25,7 @@ public static class Program
         var console = new Lazy<Spectre.Console.IAnsiConsole>(() => ConsoleFactory.Create(writer.Value));
         var root = new RootCommand("VtdSim: a reference model of Intel VT-d nested I/O address translation")
         {
-            DemoCommand.Create(() => console.Value),
+            DemoCommand.Create(() => console.Value, () => output is null && !Console.IsOutputRedirected && !Console.IsInputRedirected),
             ProfilesCommand.Create(() => console.Value),
             FaultsCommand.Create(() => console.Value),
             QtestCommand.Create(() => stdout.Value),

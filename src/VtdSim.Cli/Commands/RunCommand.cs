@@ -86,7 +86,8 @@ public static class RunCommand
         return command;
     }
 
-    private static void Render(IAnsiConsole console, ScenarioRun run)
+    /// <summary>The timeline of one run (the levels, every step with what happened) and the table of its verdicts.</summary>
+    public static void Render(IAnsiConsole console, ScenarioRun run)
     {
         Scenario s = run.Scenario;
         var tree = new Tree($"[bold]{Markup.Escape(s.Name)}[/] ({Markup.Escape(s.File)})");
