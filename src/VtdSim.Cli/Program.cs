@@ -25,7 +25,7 @@ public static class Program
         var console = new Lazy<Spectre.Console.IAnsiConsole>(() => ConsoleFactory.Create(writer.Value));
         var root = new RootCommand("VtdSim: a reference model of Intel VT-d nested I/O address translation")
         {
-            DemoCommand.Create(() => console.Value, () => output is null && !Console.IsOutputRedirected && !Console.IsInputRedirected),
+            DemoCommand.Create(() => console.Value, () => output is null && !Console.IsOutputRedirected && !Console.IsInputRedirected, () => writer.Value.Flush()),
             ProfilesCommand.Create(() => console.Value),
             FaultsCommand.Create(() => console.Value),
             QtestCommand.Create(() => stdout.Value),

@@ -13,7 +13,9 @@ namespace VtdSim.Cli.Commands;
 /// </summary>
 public static class DemoCommand
 {
-    public static Command Create(Func<IAnsiConsole> console, Func<bool>? interactive = null)
+    /// <param name="interactive">whether stdin and stdout are a terminal (the tour then waits for a key between screens)</param>
+    /// <param name="flush">pushes the buffered output out (before a wait, after each screen's heading)</param>
+    public static Command Create(Func<IAnsiConsole> console, Func<bool>? interactive = null, Action? flush = null)
     {
         var walk = new Option<bool>("--walk") { Description = "the erratum walk: a nested walk over a read-only second-stage page, the unit with erratum 772415 off (fault SFS.8) and on, reference by reference" };
         int[] numbers = ScenarioTour.Numbers();
@@ -56,10 +58,10 @@ public static class DemoCommand
                 return 0;
             }
             IAnsiConsole c = console();
-            Func<bool>? next = interactive?.Invoke() == true ? () => ScenarioTour.AskAtTerminal(c) : null;
+            Func<bool>? next = interactive?.Invoke() == true ? () => ScenarioTour.AskAtTerminal(c, flush) : null;
             int? one = parse.GetValue(scenario);
             IReadOnlyList<string> names = one is int n ? BuiltInScenarios.Names.Where(s => ScenarioTour.Number(s) == n).ToList() : BuiltInScenarios.Names;
-            return ScenarioTour.Run(c, names, withMatrix: one is null, next) ? 0 : RunCommand.ExpectationFailed;
+            return ScenarioTour.Run(c, names, withMatrix: one is null, next, flush) ? 0 : RunCommand.ExpectationFailed;
         });
         return command;
     }

@@ -30,9 +30,10 @@ public static class ScenarioTour
     /// <summary>
     /// Shows the scenarios <paramref name="names"/> one screen each, then the matrix when <paramref name="withMatrix"/>.
     /// <paramref name="next"/> is asked before every screen after the first: false stops the tour. Returns whether every
-    /// expectation of every scenario shown held.
+    /// expectation of every scenario shown held. <paramref name="flush"/> pushes what is written out (the output is
+    /// buffered): after each heading, so the tour shows at once, and before each wait.
     /// </summary>
-    public static bool Run(IAnsiConsole console, IReadOnlyList<string> names, bool withMatrix, Func<bool>? next)
+    public static bool Run(IAnsiConsole console, IReadOnlyList<string> names, bool withMatrix, Func<bool>? next, Action? flush = null)
     {
         ArgumentNullException.ThrowIfNull(console);
         ArgumentNullException.ThrowIfNull(names);
@@ -40,10 +41,12 @@ public static class ScenarioTour
         bool passed = true;
         for (int i = 0; i < names.Count; i++)
         {
-            if (i > 0 && !Next(console, next)) return passed;
+            if (i > 0 && !Next(console, next, flush)) return passed;
+            // The screen's heading first: it needs nothing loaded, so the first output comes before YAML parsing and JIT.
+            console.Write(new Rule($"[bold]{i + 1} of {screens}: scenario {Number(names[i])}[/]").LeftJustified());
+            flush?.Invoke();
             ScenarioLoadResult loaded = BuiltInScenarios.Load(names[i]);
             Scenario scenario = loaded.Scenario ?? throw new InvalidOperationException($"the built-in scenario {names[i]} does not load: {loaded.Error}");
-            console.Write(new Rule($"[bold]{i + 1} of {screens}: scenario {Number(names[i])}[/]").LeftJustified());
             console.MarkupLine($"[bold]{Markup.Escape(scenario.Name)}[/]");
             if (scenario.Question.Length > 0)
                 console.Write(new Panel(Markup.Escape(scenario.Question.Trim())) { Header = new PanelHeader("the question from the thread"), Expand = true });
@@ -54,30 +57,33 @@ public static class ScenarioTour
             RunCommand.Render(console, run);
         }
         if (!withMatrix) return passed;
-        if (names.Count > 0 && !Next(console, next)) return passed;
+        if (names.Count > 0 && !Next(console, next, flush)) return passed;
         console.Write(new Rule($"[bold]{screens} of {screens}: the compatibility matrix[/]").LeftJustified());
         console.WriteLine("Every row is a run of the model, as the scenarios above are (vtdsim matrix; --json, --csv, --markdown).");
+        flush?.Invoke();
         MatrixCommand.Render(console, CompatibilityMatrix.Run());
         return passed;
     }
 
-    private static bool Next(IAnsiConsole console, Func<bool>? next)
+    private static bool Next(IAnsiConsole console, Func<bool>? next, Action? flush)
     {
         if (next is null)
         {
             console.WriteLine();
             return true;
         }
+        flush?.Invoke();
         if (!next()) return false;
         console.Clear();
         return true;
     }
 
     /// <summary>Waits for a key at a terminal: q or Escape stops, any other key goes on.</summary>
-    public static bool AskAtTerminal(IAnsiConsole console)
+    public static bool AskAtTerminal(IAnsiConsole console, Action? flush = null)
     {
         ArgumentNullException.ThrowIfNull(console);
         console.Markup("[grey]press a key for the next screen, q to stop[/]");
+        flush?.Invoke();
         ConsoleKeyInfo key = Console.ReadKey(intercept: true);
         console.WriteLine();
         return key.Key != ConsoleKey.Escape && key.KeyChar is not ('q' or 'Q');
