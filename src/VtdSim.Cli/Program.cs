@@ -25,7 +25,7 @@ public static class Program
         var console = new Lazy<Spectre.Console.IAnsiConsole>(() => ConsoleFactory.Create(writer.Value));
         var root = new RootCommand("VtdSim: a reference model of Intel VT-d nested I/O address translation")
         {
-            DemoCommand.Create(() => console.Value),
+            DemoCommand.Create(() => console.Value, () => output is null && !Console.IsOutputRedirected && !Console.IsInputRedirected, () => writer.Value.Flush()),
             ProfilesCommand.Create(() => console.Value),
             FaultsCommand.Create(() => console.Value),
             QtestCommand.Create(() => stdout.Value),
@@ -34,6 +34,8 @@ public static class Program
             ExplainCommand.Create(() => writer.Value, () => error, () => Console.In),
             RunCommand.Create(() => console.Value, () => writer.Value, () => error),
             AnalyzeCommand.Create(() => console.Value, () => writer.Value),
+            MatrixCommand.Create(() => console.Value, () => writer.Value),
+            MergeCommand.Create(() => writer.Value, () => error),
         };
         try
         {

@@ -13,7 +13,7 @@ public class DemoRenderingTests
     [Fact]
     public void ADmaWithinOnePageListsOneDataPage()
     {
-        var (exit, text) = Run("demo");
+        var (exit, text) = Run("demo", "--walk");
         Assert.Equal(0, exit);
         Assert.Matches(@"data page\s+GPA 0x800000\s+read-write", text);
         Assert.DoesNotContain("data pages", text);

@@ -74,7 +74,7 @@ public class LoaderTests
     {
         ScenarioError e = Error(Minimal + "\nexpectations: []\n");
         Assert.Equal(("expectations", 14, 1), (e.Path, e.Line, e.Column));
-        Assert.Equal("unknown key 'expectations' (expected one of name, description, host, vmms, steps, expect)", e.Message);
+        Assert.Equal("unknown key 'expectations' (expected one of name, description, question, host, vmms, steps, expect)", e.Message);
     }
 
     [Fact]
@@ -91,7 +91,7 @@ public class LoaderTests
     [Theory]
     [InlineData("", "the file is empty: expected a scenario (name, host, vmms, steps, expect)")]
     [InlineData("name: x\n", "a scenario needs steps or expectations")]
-    [InlineData("- a\n", "expected a mapping with keys name, description, host, vmms, steps, expect, found a list")]
+    [InlineData("- a\n", "expected a mapping with keys name, description, question, host, vmms, steps, expect, found a list")]
     [InlineData("name: x\n---\nname: y\n", "expected one YAML document, found several")]
     public void WholeFileProblemsAreSaid(string text, string message) => Assert.Equal(message, Error(text).Message);
 

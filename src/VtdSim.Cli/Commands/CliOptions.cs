@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using VtdSim.Hardware.Profiles;
+using VtdSim.Scenarios.Sharding;
 
 namespace VtdSim.Cli.Commands;
 
@@ -92,6 +93,19 @@ internal static class CliOptions
                 return defaultProfile;
             }
             return profile;
+        },
+    };
+
+    /// <summary>`--shard I/N`: this process's part of a sweep (shards numbered from 1; decision S26).</summary>
+    public static Option<Shard?> Shard() => new("--shard")
+    {
+        Description = "run only part I of N of the sorted work list (I from 1 to N) and write it as JSON for `vtdsim merge`",
+        CustomParser = result =>
+        {
+            string text = result.Tokens.Count == 0 ? "" : result.Tokens[0].Value;
+            if (Scenarios.Sharding.Shard.TryParse(text, out Scenarios.Sharding.Shard shard, out string error)) return shard;
+            result.AddError($"--shard: {error}");
+            return null;
         },
     };
 

@@ -3,11 +3,12 @@ using Spectre.Console;
 using VtdSim.Scenarios.Loading;
 using VtdSim.Scenarios.Model;
 using VtdSim.Scenarios.Running;
+using VtdSim.Scenarios.Sharding;
 
 namespace VtdSim.Cli.Commands;
 
 /// <summary>
-/// `vtdsim run FILE… [--json] [--trace]`: runs scenario files (docs/scenarios.md) and prints a timeline of each — the
+/// `vtdsim run FILE… | --all [--json [--shard I/N]] [--trace]`: runs scenario files (docs/scenarios.md) and prints a timeline of each — the
 /// host, its VMMs and their guests, then every step with what happened — and the verdict of each expectation. Exit
 /// status: 0 every expectation passed, 1 one failed, 2 a file is malformed (file:line:column on stderr, nothing run).
 /// </summary>
@@ -20,21 +21,34 @@ public static class RunCommand
         var files = new Argument<string[]>("FILE")
         {
             Description = "scenario files (YAML, docs/scenarios.md), run one after another; the built-in ones are in scenarios/",
-            Arity = ArgumentArity.OneOrMore,
+            Arity = ArgumentArity.ZeroOrMore,
         };
+        var all = new Option<bool>("--all") { Description = "run every built-in scenario (scenarios/*.yaml, carried in the tool), in the order of their names" };
+        var shard = CliOptions.Shard();
         var json = new Option<bool>("--json") { Description = "write the whole run (every step, event and verdict) as JSON to stdout instead of the timeline" };
         var trace = new Option<bool>("--trace") { Description = "add each DMA's walk in the host IOMMU, memory reference by memory reference" };
         var command = new Command("run", "Run scenario files: build the host, VMMs and guests, run the steps, check the expectations")
         {
-            files, json, trace,
+            files, json, trace, all, shard,
         };
+        command.Validators.Add(r =>
+        {
+            bool given = (r.GetValue(files) ?? []).Length > 0;
+            if (given == r.GetValue(all)) r.AddError(given ? "give scenario files or --all, not both" : "give one or more scenario files, or --all for the built-in ones");
+            if (r.GetResult(shard) is not null && !r.GetValue(json)) r.AddError("--shard writes a part of the runs to merge later: give --json with it");
+        });
         command.SetAction(parse =>
         {
             var scenarios = new List<Scenario>();
             var errors = new List<ScenarioError>();
-            foreach (string file in parse.GetValue(files) ?? [])
+            bool builtIn = parse.GetValue(all);
+            IReadOnlyList<string> work = builtIn ? BuiltInScenarios.Names : parse.GetValue(files) ?? [];
+            // A shard's work list is sorted, so every shard of a sweep cuts the same list (S26).
+            Shard? part = parse.GetValue(shard);
+            if (part is not null) work = work.Order(StringComparer.Ordinal).ToList();
+            foreach (string file in work)
             {
-                ScenarioLoadResult r = ScenarioLoader.LoadFile(file);
+                ScenarioLoadResult r = builtIn ? BuiltInScenarios.Load(file) : ScenarioLoader.LoadFile(file);
                 if (r.Success) scenarios.Add(r.Scenario!);
                 else errors.Add(r.Error!);
             }
@@ -46,8 +60,15 @@ public static class RunCommand
                 return Malformed;
             }
             bool withTrace = parse.GetValue(trace);
-            var runs = scenarios.Select(s => ScenarioRunner.Run(s, withTrace)).ToList();
-            if (parse.GetValue(json))
+            (int first, int count) = part?.Range(scenarios.Count) ?? (0, scenarios.Count);
+            var runs = scenarios.Skip(first).Take(count).Select(s => ScenarioRunner.Run(s, withTrace)).ToList();
+            if (part is Shard p)
+            {
+                TextWriter o = output();
+                o.Write(ShardOutput.Write(ShardOutput.Run, p, work, first, w => ScenarioJson.WriteRuns(w, runs)));
+                o.Flush();
+            }
+            else if (parse.GetValue(json))
             {
                 TextWriter o = output();
                 o.Write(ScenarioJson.Write(runs));
@@ -65,7 +86,8 @@ public static class RunCommand
         return command;
     }
 
-    private static void Render(IAnsiConsole console, ScenarioRun run)
+    /// <summary>The timeline of one run (the levels, every step with what happened) and the table of its verdicts.</summary>
+    public static void Render(IAnsiConsole console, ScenarioRun run)
     {
         Scenario s = run.Scenario;
         var tree = new Tree($"[bold]{Markup.Escape(s.Name)}[/] ({Markup.Escape(s.File)})");

@@ -93,7 +93,7 @@ public static class ScenarioLoader
 
         public Scenario Scenario(YamlNode root)
         {
-            var f = r.Mapping(root, "", "name", "description", "host", "vmms", "steps", "expect");
+            var f = r.Mapping(root, "", "name", "description", "question", "host", "vmms", "steps", "expect");
             string name = r.String(f.Required("name"), "name");
             string description = f.Optional("description") is { } d ? r.String(d, "description") : "";
             host = f.Optional("host") is { } h ? Host(h, "host") : DefaultHost(root);
@@ -102,7 +102,8 @@ public static class ScenarioLoader
             var steps = f.Optional("steps") is { } s ? r.Sequence(s, "steps").Select(x => Step(x.Node, x.Path)).ToList() : [];
             var expect = f.Optional("expect") is { } e ? Expectations(e, "expect") : [];
             if (steps.Count == 0 && expect.Count == 0) throw r.Fail(root, "steps", "a scenario needs steps or expectations");
-            return new Scenario(r.File, name, description, host, list, steps, expect);
+            string question = f.Optional("question") is { } q ? r.String(q, "question") : "";
+            return new Scenario(r.File, name, description, host, list, steps, expect) { Question = question };
         }
 
         private HostSpec DefaultHost(YamlNode root) => new("sapphire-rapids", null, null, 8UL << 30, [], new KernelSpec(), r.Spot(root, "host"));

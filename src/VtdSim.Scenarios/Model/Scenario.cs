@@ -19,6 +19,9 @@ public sealed record Scenario(
     IReadOnlyList<StepSpec> Steps,
     IReadOnlyList<ExpectSpec> Expect)
 {
+    /// <summary>`question:` — the question of the seed thread the scenario answers, as the demo's tour shows it (optional).</summary>
+    public string Question { get; init; } = "";
+
     /// <summary>Every VMM of the scenario, depth first (L1s in file order, each followed by the VMMs of its guest).</summary>
     public IEnumerable<VmmSpec> AllVmms() => Vmms.SelectMany(v => v.SelfAndDescendants());
 }

@@ -1,5 +1,3 @@
-using System.Text;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using VtdSim.Scenarios.Model;
 
@@ -14,17 +12,23 @@ public static class ScenarioJson
     public static string Write(IReadOnlyList<ScenarioRun> runs)
     {
         ArgumentNullException.ThrowIfNull(runs);
-        using var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        return JsonText.Write(w =>
         {
             w.WriteStartObject();
             w.WriteBoolean("passed", runs.All(r => r.Passed));
             w.WriteStartArray("runs");
-            foreach (ScenarioRun run in runs) WriteRun(w, run);
+            WriteRuns(w, runs);
             w.WriteEndArray();
             w.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(stream.ToArray()).ReplaceLineEndings("\n") + "\n";
+        });
+    }
+
+    /// <summary>Each run as one object, as `runs` holds them (also the items of a `--shard` output).</summary>
+    public static void WriteRuns(Utf8JsonWriter w, IEnumerable<ScenarioRun> runs)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(runs);
+        foreach (ScenarioRun run in runs) WriteRun(w, run);
     }
 
     private static void WriteRun(Utf8JsonWriter w, ScenarioRun run)
