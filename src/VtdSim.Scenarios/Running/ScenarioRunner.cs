@@ -50,7 +50,7 @@ public sealed class ScenarioRunner
         this.trace = trace;
     }
 
-    /// <summary>Runs <paramref name="scenario"/>; with <paramref name="trace"/>, each DMA's walk in the host IOMMU is recorded reference by reference.</summary>
+    /// <summary>Runs <paramref name="scenario"/>; with <paramref name="trace"/>, each DMA's walk is recorded reference by reference: in the host IOMMU, or for an emulated device in its vIOMMU (decision S46).</summary>
     public static ScenarioRun Run(Scenario scenario, bool trace = false)
     {
         ArgumentNullException.ThrowIfNull(scenario);
