@@ -106,6 +106,39 @@ public class HostActionTests
     }
 
     [Fact]
+    public void AGuestWalkThroughAnEntryItPointedOutsideItsMemoryIsAnErrorNotACrash()
+    {
+        // The first change points the top-level entry far beyond the guest's memory; the second walks through it.
+        ScenarioRun run = ScenarioRunner.Run(BuiltIn.Parse("s.yaml", "name: garbage pointer\n" + PassthroughVm + """
+              - boot: vm0
+              - map: { vmm: vm0, device: nic, iova: 0x1000000, size: 0x1000 }
+              - table-entry: { vmm: vm0, device: nic, iova: 0x1000000, level: 4, set: 0xff00000000000 }
+              - table-entry: { vmm: vm0, device: nic, iova: 0x1000000, level: 3, set: 0x80 }
+            """));
+        Assert.Equal([StepStatus.Done, StepStatus.Done, StepStatus.Done, StepStatus.Done, StepStatus.Error], run.Steps.Select(x => x.Status));
+        ScenarioEvent error = Assert.Single(run.Events, e => e.Kind == "error");
+        Assert.Equal("vm0", error.Level);
+        Assert.StartsWith("nic's first-stage L3 entry for IOVA 0x1000000 would be at GPA 0xff0000", error.Text, StringComparison.Ordinal);
+        Assert.EndsWith(", which the guest cannot read", error.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AGarbageRootTableAddressMakesAStepOnTheGuestsTablesAnErrorNotACrash()
+    {
+        ScenarioRun run = ScenarioRunner.Run(BuiltIn.Parse("s.yaml", "name: garbage RTADDR\n" + PassthroughVm + """
+              - boot: vm0
+              - map: { vmm: vm0, device: nic, iova: 0x1000000, size: 0x1000 }
+              - register-write: { vmm: vm0, offset: 0x20, size: 8, value: 0xff00000000400 }
+              - invalidate: { vmm: vm0, device: nic }
+            """));
+        Assert.Equal([StepStatus.Done, StepStatus.Done, StepStatus.Done, StepStatus.Done, StepStatus.Error], run.Steps.Select(x => x.Status));
+        ScenarioEvent error = Assert.Single(run.Events, e => e.Kind == "error");
+        Assert.Equal("vm0", error.Level);
+        Assert.StartsWith("the root entry of bus 00 would be at GPA 0x", error.Text, StringComparison.Ordinal);
+        Assert.EndsWith(", which the guest cannot read", error.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void AGuestsGarbageStoresIntoItsVIommusRegistersAreWhatTheVIommuReports()
     {
         Run("registers", """

@@ -478,15 +478,32 @@ public sealed class ScenarioRunner
         if (((rtaddr >> 10) & 3) != 1) return Error(name, $"{name}'s guest does not use scalable mode: there is no PASID entry to change");
         MachineMemory m = g.Memory;
         Hpa rootSlot = new Hpa(rtaddr & ~0xFFFUL) + (ulong)device.Bus * RootEntry.Size;
-        var root = new RootEntry(m.Read64(rootSlot), m.Read64(rootSlot + 8));
+        if (!TryReadGuest(name, m, rootSlot, 2, $"the root entry of bus {device.Bus:x2}", out ulong[] r)) return false;
+        var root = new RootEntry(r[0], r[1]);
+        if (!root.LowerPresent) return Error(name, $"{name}'s guest has no context entry for {Rid(device)}: map something for it first");
         Hpa ctx = root.LowerContextTablePointer + (ulong)device.DevFn * ScalableContextEntry.Size;
-        var context = new ScalableContextEntry(m.Read64(ctx), m.Read64(ctx + 8), m.Read64(ctx + 16), m.Read64(ctx + 24));
-        if (!root.LowerPresent || !context.Present) return Error(name, $"{name}'s guest has no context entry for {Rid(device)}: map something for it first");
-        var dir = new PasidDirectoryEntry(m.Read64(context.PasidDirectoryPointer));
+        if (!TryReadGuest(name, m, ctx, 4, $"the context entry of {Rid(device)}", out ulong[] c)) return false;
+        var context = new ScalableContextEntry(c[0], c[1], c[2], c[3]);
+        if (!context.Present) return Error(name, $"{name}'s guest has no context entry for {Rid(device)}: map something for it first");
+        if (!TryReadGuest(name, m, context.PasidDirectoryPointer, 1, $"the PASID directory entry of {Rid(device)}", out ulong[] d)) return false;
+        var dir = new PasidDirectoryEntry(d[0]);
         if (!dir.Present) return Error(name, $"{name}'s guest has no PASID table for {Rid(device)}");
         at = dir.PasidTablePointer;
-        entry = new PasidEntry(m.Read64(at), m.Read64(at + 8), m.Read64(at + 16), m.Read64(at + 24), m.Read64(at + 32), m.Read64(at + 40), m.Read64(at + 48), m.Read64(at + 56));
+        if (!TryReadGuest(name, m, at, 8, $"the PASID entry of {Rid(device)}", out ulong[] p)) return false;
+        entry = new PasidEntry(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]);
         if (!entry.Present) return Error(name, $"{name}'s guest's PASID entry 0 of {Rid(device)} is not present");
+        return true;
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> 64-bit words of the guest's memory at <paramref name="at"/>, where its tables say
+    /// <paramref name="what"/> is; an address its own (or a garbage) pointer put outside its memory is an error event.
+    /// </summary>
+    private bool TryReadGuest(string name, MachineMemory memory, Hpa at, int count, string what, out ulong[] words)
+    {
+        words = new ulong[count];
+        for (int i = 0; i < count; i++)
+            if (!memory.TryRead64(at + (ulong)i * 8, out words[i])) return Error(name, $"{what} would be at GPA 0x{at.Value:x}, which the guest cannot read");
         return true;
     }
 
@@ -511,10 +528,9 @@ public sealed class ScenarioRunner
         bool written = vmm.GuestMachine.Memory.TryWrite(new Hpa(x.Gpa), table);
         if (pam is not null && !vmm.TrySetPam(pam.Index, mode, out string error2)) return Error(x.Vmm, error2);
         if (!written) return Error(x.Vmm, $"the guest cannot write GPA 0x{x.Gpa:x} (read-only or not RAM)");
-        vmm.GuestMachine.Memory.Write64(at + 16, entry.WithFirstStagePointer(x.Gpa).Q2);
+        if (!vmm.GuestMachine.Memory.TryWrite64(at + 16, entry.WithFirstStagePointer(x.Gpa).Q2)) return Error(x.Vmm, $"the guest cannot write its PASID entry at GPA 0x{at.Value:x}");
         Emit(x.Vmm, "action", $"the first-stage root table of {x.Device} is now at GPA 0x{x.Gpa:x}{(pam is not null ? $" (PAM segment {pam.Index} opened for writing and set back to {PamText(mode)})" : "")}; {(vmm.Resolve(new Gpa(x.Gpa)).ReadOnly ? "read-only" : "writable")} guest memory");
-        if (x.Invalidate) Submit(x.Vmm, vmm, entry.DomainId);
-        return true;
+        return !x.Invalidate || Submit(x.Vmm, vmm, entry.DomainId);
     }
 
     private static string PamText(PamMode mode) => mode switch
@@ -530,12 +546,14 @@ public sealed class ScenarioRunner
         if (!Booted(x.Vmm, out Level level, out VmmProcess vmm, out _)) return false;
         if (!level.Devices.TryGetValue(x.Device, out SourceId rid)) return Error(x.Vmm, $"{x.Vmm}'s guest has no device '{x.Device}'");
         if (!TryPasidEntry(x.Vmm, vmm, rid, out _, out PasidEntry entry)) return false;
-        Submit(x.Vmm, vmm, entry.DomainId);
-        return true;
+        return Submit(x.Vmm, vmm, entry.DomainId);
     }
 
-    /// <summary>The guest queues a PASID-cache and a PASID-IOTLB invalidation of the domain on its vIOMMU (stores into its queue, then IQT).</summary>
-    private void Submit(string name, VmmProcess vmm, ushort domain)
+    /// <summary>
+    /// The guest queues a PASID-cache and a PASID-IOTLB invalidation of the domain on its vIOMMU (stores into its queue,
+    /// then IQT). A queue its IQA puts outside its memory is an error event.
+    /// </summary>
+    private bool Submit(string name, VmmProcess vmm, ushort domain)
     {
         PhysicalMachine g = vmm.GuestMachine;
         ulong baseAddress = g.IommuBase.Value;
@@ -546,17 +564,14 @@ public sealed class ScenarioRunner
         foreach (InvalidationDescriptor d in new[] { InvalidationDescriptor.PasidCachePasid(domain, 0), InvalidationDescriptor.PasidIotlbAll(domain, 0) })
         {
             var slot = new Hpa((iqa & ~0xFFFUL) + tail * (ulong)size);
-            g.Memory.Write64(slot, d.Q0);
-            g.Memory.Write64(slot + 8, d.Q1);
-            if (size == 32)
-            {
-                g.Memory.Write64(slot + 16, 0);
-                g.Memory.Write64(slot + 24, 0);
-            }
+            bool written = g.Memory.TryWrite64(slot, d.Q0) && g.Memory.TryWrite64(slot + 8, d.Q1)
+                && (size != 32 || (g.Memory.TryWrite64(slot + 16, 0) && g.Memory.TryWrite64(slot + 24, 0)));
+            if (!written) return Error(name, $"the guest cannot write its invalidation queue at GPA 0x{slot.Value:x}");
             tail = (tail + 1) % entries;
         }
         g.Write(new Hpa(baseAddress + RegisterOffset.IQT), 8, tail * (ulong)size);
         Emit(name, "action", $"PASID-cache and PASID-IOTLB invalidation of domain {domain}, PASID 0");
+        return true;
     }
 
     // ------------------------------------------------------------------ DMA and host actions
@@ -772,11 +787,13 @@ public sealed class ScenarioRunner
         for (int l = top; ; l--)
         {
             var slot = new Hpa(table + ((x.Iova >> (12 + 9 * (l - 1))) & 0x1FF) * 8);
-            var e = new FirstStageEntry(memory.Read64(slot));
+            if (!memory.TryRead64(slot, out ulong raw))
+                return Error(x.Vmm, $"{x.Device}'s first-stage L{l} entry for IOVA 0x{x.Iova:x} would be at GPA 0x{slot.Value:x}, which the guest cannot read");
+            var e = new FirstStageEntry(raw);
             if (l == x.Level)
             {
                 ulong changed = (e.Raw | x.Set) & ~x.Clear;
-                memory.Write64(slot, changed);
+                if (!memory.TryWrite64(slot, changed)) return Error(x.Vmm, $"the guest cannot write GPA 0x{slot.Value:x}");
                 Emit(x.Vmm, "action", $"the guest changed {x.Device}'s first-stage L{l} entry for IOVA 0x{x.Iova:x} at GPA 0x{slot.Value:x}: 0x{e.Raw:x16} -> 0x{changed:x16}");
                 break;
             }
@@ -784,8 +801,7 @@ public sealed class ScenarioRunner
                 return Error(x.Vmm, $"{x.Device}'s first stage has no L{l - 1} table for IOVA 0x{x.Iova:x} (the L{l} entry at GPA 0x{slot.Value:x} is {(e.Present ? "a large page" : "not present")}): map it first");
             table = e.Address;
         }
-        if (x.Invalidate) Submit(x.Vmm, vmm, entry.DomainId);
-        return true;
+        return !x.Invalidate || Submit(x.Vmm, vmm, entry.DomainId);
     }
 
     private bool RegisterWrite(RegisterWriteStep x)
@@ -845,7 +861,7 @@ public sealed class ScenarioRunner
                         if (e.Sequence <= level.VIommuEventsSeen) continue;
                         level.VIommuEventsSeen = e.Sequence;
                         if (e is RegisterWarningEvent w) Emit(name, "viommu", $"register warning{(w.Offset >= 0 ? $" at offset 0x{w.Offset:x}" : "")}: {w.Message}");
-                        else if (e is InvalidationQueueErrorEvent q) Emit(name, "viommu", $"invalidation queue error {q.Code} at head 0x{q.Head:x}: {q.Message}");
+                        else if (e is InvalidationQueueErrorEvent q) Emit(name, "viommu", $"invalidation queue error at head 0x{q.Head:x}: {q.Message}");
                     }
                 }
                 string bindings = Bindings(vmm);
