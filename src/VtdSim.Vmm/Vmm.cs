@@ -472,7 +472,7 @@ public sealed partial class Vmm
         if (Options.Machine.Defaults)
         {
             byte[] vgaBios = new byte[0xa000];
-            byte[] sig = Encoding.ASCII.GetBytes("\x55\xAA\x50VGA BIOS (vtdsim) ");
+            byte[] sig = Encoding.Latin1.GetBytes("\x55\xAA\x50VGA BIOS (vtdsim) "); // Latin-1: ASCII would turn 0xAA into '?'
             for (int i = 0; i < vgaBios.Length; i++) vgaBios[i] = i < 3 ? sig[i] : sig[3 + (i - 3) % (sig.Length - 3)];
             TryWriteGuest(new Gpa(0xc0000), vgaBios);
         }

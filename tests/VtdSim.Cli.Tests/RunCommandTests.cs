@@ -91,8 +91,10 @@ public class RunCommandTests
     {
         var (exit, text) = Run("run", "--trace", Scenario("03-vga-bios-table-erratum.yaml"));
         Assert.Equal(0, exit);
-        Assert.Contains("host walk: read first-stage L4 entry at HPA 0x14000000 (GPA 0xc0000)", text);
-        Assert.Contains("host walk: A/D update in read-only memory (erratum)", text);
+        // The guest's first-stage entries are labelled with the guest's level, the host's structures with `host`.
+        Assert.Contains("guest0 walk: host IOMMU: read guest0's first-stage L4 entry at HPA 0x14000000 (GPA 0xc0000)", text);
+        Assert.Contains("guest0 walk: host IOMMU: A/D update in read-only memory (erratum)", text);
+        Assert.Contains("host walk: host IOMMU: read host second-stage L4 entry (for guest0's first-stage L4 table)", text);
         Assert.DoesNotContain("walk:", Run("run", Scenario("03-vga-bios-table-erratum.yaml")).Output);
     }
 }

@@ -69,6 +69,24 @@ public class LoaderTests
         Assert.Equal($"s.yaml:{line}:{column}: {path}: {message}", e.ToString());
     }
 
+    [Theory]
+    [InlineData("register-write: { vmm: vm0, offset: 0xfff, size: 2, value: 1 }", "steps[2].register-write.offset", "the 2-byte store at 0xfff runs past the register page (0x1000 bytes)")]
+    [InlineData("register-write: { vmm: vm0, offset: 0x88, size: 2, value: 0x1ffff }", "steps[2].register-write.value", "0x1ffff does not fit in 2 bytes")]
+    [InlineData("register-write: { vmm: vm0, offset: 0x88, size: 3, value: 1 }", "steps[2].register-write.size", "expected one of 1, 2, 4, 8, found '3'")]
+    [InlineData("table-entry: { vmm: vm0, device: nic, iova: 0, level: 4, set: 0x80, clear: 0x81 }", "steps[2].table-entry.clear", "bits 0x80 are both set and cleared")]
+    [InlineData("table-entry: { vmm: vm0, device: nic, iova: 0, level: 4 }", "steps[2].table-entry", "expected bits to change: set, clear or both")]
+    [InlineData("table-entry: { vmm: vm0, device: nic, iova: 0, level: 0, set: 1 }", "steps[2].table-entry.level", "expected a paging level from 1 (the page table) to 5, found 0")]
+    [InlineData("hot-add: { vmm: vm0, id: dimm0, gpa: 0x100000000, size: 0x1800 }", "steps[2].hot-add.size", "expected a multiple of 0x1000, found 0x1800")]
+    [InlineData("pam: { vmm: vm0, segment: 13, mode: read-write }", "steps[2].pam.segment", "expected a number up to 0xc, found 0xd")]
+    [InlineData("move-bar: { vmm: vm0, device: gpu, address: none }", "steps[2].move-bar.device", "expected a device of vm0 (nic), found 'gpu'")]
+    [InlineData("hwpt-alloc: { vmm: vm0, device: nic, flags: nested }", "steps[2].hwpt-alloc.flags", "expected one of none, nest-parent, dirty-tracking, found 'nested'")]
+    public void AHostActionOrFaultInjectionStepWithABadValueIsAPlacedError(string step, string path, string message)
+    {
+        ScenarioError e = Error(Minimal + $"\n  - {step}\n");
+        Assert.Equal((path, message), (e.Path, e.Message));
+        Assert.Equal(14, e.Line);
+    }
+
     [Fact]
     public void AnUnknownTopLevelKeyIsAnErrorNotIgnored()
     {

@@ -22,12 +22,35 @@ public class RunnerTests
         Scenario s = BuiltIn.Load("03-vga-bios-table-erratum.yaml");
         ScenarioRun plain = ScenarioRunner.Run(s), traced = ScenarioRunner.Run(s, trace: true);
         Assert.Equal(plain.Events.Select(e => e.Text), traced.Events.Where(e => e.Kind != "walk").Select(e => e.Text));
-        var walk = traced.Events.Where(e => e.Kind == "walk").Select(e => e.Text).ToList();
-        // A nested 4-level over 4-level walk: first-stage entries, each table GPA through the second stage, and the
-        // erratum's A/D update in the read-only VGA BIOS page.
-        Assert.Contains(walk, w => w.StartsWith("read first-stage L4 entry", StringComparison.Ordinal) && w.Contains("(GPA 0xc0000)", StringComparison.Ordinal));
-        Assert.Contains(walk, w => w.StartsWith("A/D update in read-only memory (erratum)", StringComparison.Ordinal));
-        Assert.Contains(walk, w => w.Contains("second-stage L4 entry (for the first-stage L4 table)", StringComparison.Ordinal));
+        var walk = traced.Events.Where(e => e.Kind == "walk").ToList();
+        // A nested 4-level over 4-level walk in the host IOMMU: the guest's first-stage entries (labelled with the guest's
+        // level), each table GPA through the host's second stage, and the erratum's A/D update in the read-only VGA BIOS.
+        Assert.All(walk, w => Assert.Equal("host", w.WalkUnit));
+        Assert.Contains(walk, w => w.Level == "guest0" && w.Text.StartsWith("host IOMMU: read guest0's first-stage L4 entry", StringComparison.Ordinal) && w.Text.Contains("(GPA 0xc0000)", StringComparison.Ordinal));
+        ScenarioEvent erratum = Assert.Single(walk, w => w.WalkAccess == "a/d-erratum");
+        Assert.Equal(("guest0", "first-stage"), (erratum.Level, erratum.WalkStage));
+        Assert.Contains(walk, w => w.Level == "host" && w.Text.Contains("host second-stage L4 entry (for guest0's first-stage L4 table)", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void APassthroughDevicesFaultIsTheHostIommusEvenWhenItsGuestRequesterIdIsItsHostOne()
+    {
+        // With the default VGA and NIC and an edu, the passed-through function lands in the guest's slot 4: 00:04.0 on
+        // both buses. Its DMA faults in the host IOMMU; the edu's faults in the vIOMMU, the guest's.
+        Scenario s = BuiltIn.Parse("s.yaml", """
+            name: the same requester id at two levels
+            host: { devices: [ { id: nic, rid: "00:04.0" } ] }
+            vmms: [ { name: vm0, defaults: on, devices: [ { intel-iommu: caching-mode=on }, { passthrough: nic }, { edu: "" } ] } ]
+            steps:
+              - start: vm0
+              - dma: { at: vm0, device: nic, address: 0x100000000, access: read }
+              - boot: vm0
+              - dma: { at: vm0, device: edu, address: 0x100000000, access: read }
+            """);
+        ScenarioRun run = ScenarioRunner.Run(s);
+        Assert.Contains(run.Events, e => e.Step == 1 && e.Kind == "dma" && e.Text.StartsWith("nic (00:04.0) ", StringComparison.Ordinal));
+        Assert.Equal("host", Assert.Single(run.Events, e => e.Step == 1 && e.Kind == "fault").Level);
+        Assert.Equal("vm0", Assert.Single(run.Events, e => e.Step == 3 && e.Kind == "fault").Level);
     }
 
     [Fact]

@@ -35,6 +35,35 @@ public class SchemaTests
         Assert.False(Valid(Root(text), Schema, out _));
     }
 
+    [Theory]
+    [InlineData("hwpt-alloc: { vmm: vm0, device: nic, flags: nest-parent }")]
+    [InlineData("hot-add: { vmm: vm0, id: dimm0, gpa: 0x100000000, size: 2M }")]
+    [InlineData("move-bar: { vmm: vm0, device: nic, address: none }")]
+    [InlineData("move-bar: { vmm: vm0, device: nic, address: 0xfe000000 }")]
+    [InlineData("pam: { vmm: vm0, segment: 0, mode: read-write }")]
+    [InlineData("table-entry: { vmm: vm0, device: nic, iova: 0x1000000, level: 4, set: 0x80, invalidate: off }")]
+    [InlineData("register-write: { vmm: vm0, offset: 0x18, size: 2, value: 0xffff }")]
+    public void TheHostActionAndFaultInjectionStepsAreInTheSchema(string step)
+    {
+        string text = BuiltIn.Text("01-qemu-without-workaround-refused.yaml").Replace("  - start: vm0\n", $"  - start: vm0\n  - {step}\n", StringComparison.Ordinal);
+        Assert.True(Loading.ScenarioLoader.Load("x.yaml", text).Success, Loading.ScenarioLoader.Load("x.yaml", text).Error?.ToString());
+        Assert.True(Valid(Root(text), Schema, out string why), why);
+    }
+
+    [Theory]
+    [InlineData("hwpt-alloc: { vmm: vm0, device: nic, flags: nested }")]
+    [InlineData("hot-add: { vmm: vm0, gpa: 0x100000000, size: 2M }")]
+    [InlineData("move-bar: { vmm: vm0, device: nic, address: nowhere }")]
+    [InlineData("pam: { vmm: vm0, segment: 0, mode: rw }")]
+    [InlineData("table-entry: { vmm: vm0, device: nic, iova: 0x1000000, level: 4, set: 0x80, bits: 1 }")]
+    [InlineData("register-write: { vmm: vm0, offset: 0x18, size: 3, value: 1 }")]
+    public void WhatTheLoaderRefusesInTheNewStepsTheSchemaRefusesToo(string step)
+    {
+        string text = BuiltIn.Text("01-qemu-without-workaround-refused.yaml").Replace("  - start: vm0\n", $"  - start: vm0\n  - {step}\n", StringComparison.Ordinal);
+        Assert.False(Loading.ScenarioLoader.Load("x.yaml", text).Success);
+        Assert.False(Valid(Root(text), Schema, out _));
+    }
+
     private static YamlNode Root(string text)
     {
         var yaml = new YamlStream();
@@ -77,7 +106,7 @@ public class SchemaTests
         }
         if (schema.TryGetProperty("enum", out JsonElement values))
         {
-            if (node is not YamlScalarNode s || !values.EnumerateArray().Any(v => v.ValueKind == JsonValueKind.String && v.GetString() == s.Value)) { why = $"{node.Start}: not one of the values"; return false; }
+            if (node is not YamlScalarNode s || !values.EnumerateArray().Any(v => v.ValueKind == JsonValueKind.String ? v.GetString() == s.Value : v.ValueKind == JsonValueKind.Number && v.GetRawText() == s.Value)) { why = $"{node.Start}: not one of the values"; return false; }
         }
         if (schema.TryGetProperty("const", out JsonElement c) && (node is not YamlScalarNode cs || cs.Value != c.GetString())) { why = $"{node.Start}: not {c}"; return false; }
         if (schema.TryGetProperty("pattern", out JsonElement p) && node is YamlScalarNode ps && !Regex.IsMatch(ps.Value ?? "", p.GetString()!)) { why = $"{node.Start}: '{ps.Value}' does not match {p}"; return false; }

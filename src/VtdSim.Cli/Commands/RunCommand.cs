@@ -26,7 +26,7 @@ public static class RunCommand
         var all = new Option<bool>("--all") { Description = "run every built-in scenario (scenarios/*.yaml, carried in the tool), in the order of their names" };
         var shard = CliOptions.Shard();
         var json = new Option<bool>("--json") { Description = "write the whole run (every step, event and verdict) as JSON to stdout instead of the timeline" };
-        var trace = new Option<bool>("--trace") { Description = "add each DMA's walk in the host IOMMU, memory reference by memory reference" };
+        var trace = new Option<bool>("--trace") { Description = "add each DMA's walk (in the host IOMMU; an emulated device's in its vIOMMU), memory reference by memory reference, labelled by level" };
         var command = new Command("run", "Run scenario files: build the host, VMMs and guests, run the steps, check the expectations")
         {
             files, json, trace, all, shard,

@@ -221,7 +221,11 @@ public static class ScenarioLoader
 
         // ------------------------------------------------------------------ steps
 
-        private static readonly string[] StepKinds = ["start", "boot", "quit", "kexec", "map", "unmap", "first-stage-at", "invalidate", "dma", "host-file-read"];
+        private static readonly string[] StepKinds =
+        [
+            "start", "boot", "quit", "kexec", "map", "unmap", "hwpt-alloc", "first-stage-at", "invalidate", "dma", "host-file-read",
+            "hot-add", "move-bar", "pam", "table-entry", "register-write",
+        ];
 
         private StepSpec Step(YamlNode node, string path)
         {
@@ -243,6 +247,12 @@ public static class ScenarioLoader
                 "first-stage-at" => FirstStageAt(v, p, spot),
                 "invalidate" => Invalidate(v, p, spot),
                 "dma" => Dma(v, p, spot),
+                "hwpt-alloc" => HwptAlloc(v, p, spot),
+                "hot-add" => HotAdd(v, p, spot),
+                "move-bar" => MoveBar(v, p, spot),
+                "pam" => Pam(v, p, spot),
+                "table-entry" => TableEntry(v, p, spot),
+                "register-write" => RegisterWrite(v, p, spot),
                 _ => HostFileRead(v, p, spot),
             };
             return f.Optional("expect") is { } e ? step with { Expect = Expectations(e, f.PathOf("expect")) } : step;
@@ -346,6 +356,76 @@ public static class ScenarioLoader
             int size = f.Optional("size") is { } s ? (int)r.Number(s, f.PathOf("size"), 4096) : 8;
             if (size == 0) throw r.Fail(f.Optional("size")!, f.PathOf("size"), "expected a size from 1 to 4096, found 0");
             return new HostFileReadStep(vmm, offset, size, spot);
+        }
+
+        private HwptAllocStep HwptAlloc(YamlNode node, string path, SourceSpot spot)
+        {
+            var f = r.Mapping(node, path, "vmm", "device", "flags");
+            string vmm = VmmName(f.Required("vmm"), f.PathOf("vmm"));
+            string device = DeviceAt(f, vmm);
+            string flags = f.Optional("flags") is { } x ? r.OneOf(x, f.PathOf("flags"), "none", "nest-parent", "dirty-tracking") : "none";
+            return new HwptAllocStep(vmm, device, flags, spot);
+        }
+
+        private HotAddStep HotAdd(YamlNode node, string path, SourceSpot spot)
+        {
+            var f = r.Mapping(node, path, "vmm", "id", "gpa", "size");
+            string vmm = VmmName(f.Required("vmm"), f.PathOf("vmm"));
+            string id = r.Name(f.Required("id"), f.PathOf("id"));
+            ulong gpa = PageAligned(f, "gpa");
+            YamlNode sizeNode = f.Required("size");
+            ulong size = r.Size(sizeNode, f.PathOf("size"), 0x1000, 1UL << 40);
+            if (size % 0x1000 != 0) throw r.Fail(sizeNode, f.PathOf("size"), $"expected a multiple of 0x1000, found 0x{size:x}");
+            return new HotAddStep(vmm, id, gpa, size, spot);
+        }
+
+        private MoveBarStep MoveBar(YamlNode node, string path, SourceSpot spot)
+        {
+            var f = r.Mapping(node, path, "vmm", "device", "address");
+            string vmm = VmmName(f.Required("vmm"), f.PathOf("vmm"));
+            string device = DeviceAt(f, vmm);
+            YamlNode a = f.Required("address");
+            ulong? address = a is YamlScalarNode { Value: "none" } ? null : r.Number(a, f.PathOf("address"));
+            return new MoveBarStep(vmm, device, address, spot);
+        }
+
+        private PamStep Pam(YamlNode node, string path, SourceSpot spot)
+        {
+            var f = r.Mapping(node, path, "vmm", "segment", "mode");
+            string vmm = VmmName(f.Required("vmm"), f.PathOf("vmm"));
+            int segment = (int)r.Number(f.Required("segment"), f.PathOf("segment"), VtdSim.Vmm.Machines.PcMachine.PamSegments - 1);
+            string mode = r.OneOf(f.Required("mode"), f.PathOf("mode"), "pci", "read-only", "write-only", "read-write");
+            return new PamStep(vmm, segment, mode, spot);
+        }
+
+        private TableEntryStep TableEntry(YamlNode node, string path, SourceSpot spot)
+        {
+            var f = r.Mapping(node, path, "vmm", "device", "iova", "level", "set", "clear", "invalidate");
+            string vmm = VmmName(f.Required("vmm"), f.PathOf("vmm"));
+            string device = DeviceAt(f, vmm);
+            ulong iova = r.Number(f.Required("iova"), f.PathOf("iova"));
+            YamlNode levelNode = f.Required("level");
+            ulong level = r.Number(levelNode, f.PathOf("level"), 5);
+            if (level == 0) throw r.Fail(levelNode, f.PathOf("level"), "expected a paging level from 1 (the page table) to 5, found 0");
+            ulong set = f.Optional("set") is { } st ? r.Number(st, f.PathOf("set")) : 0;
+            ulong clear = f.Optional("clear") is { } cl ? r.Number(cl, f.PathOf("clear")) : 0;
+            if (set == 0 && clear == 0) throw r.Fail(node, path, "expected bits to change: set, clear or both");
+            if ((set & clear) != 0) throw r.Fail(f.Optional("clear")!, f.PathOf("clear"), $"bits 0x{set & clear:x} are both set and cleared");
+            bool invalidate = f.Optional("invalidate") is not { } i || r.Bool(i, f.PathOf("invalidate"));
+            return new TableEntryStep(vmm, device, iova, (int)level, set, clear, invalidate, spot);
+        }
+
+        private RegisterWriteStep RegisterWrite(YamlNode node, string path, SourceSpot spot)
+        {
+            var f = r.Mapping(node, path, "vmm", "offset", "size", "value");
+            string vmm = VmmName(f.Required("vmm"), f.PathOf("vmm"));
+            ulong offset = r.Number(f.Required("offset"), f.PathOf("offset"), 0xFFF);
+            int size = f.Optional("size") is { } sz ? (int)ulong.Parse(r.OneOf(sz, f.PathOf("size"), "1", "2", "4", "8"), System.Globalization.CultureInfo.InvariantCulture) : 4;
+            if (offset + (ulong)size > 0x1000) throw r.Fail(f.Required("offset"), f.PathOf("offset"), $"the {size}-byte store at 0x{offset:x} runs past the register page (0x1000 bytes)");
+            YamlNode valueNode = f.Required("value");
+            ulong value = r.Number(valueNode, f.PathOf("value"));
+            if (size < 8 && value >> (8 * size) != 0) throw r.Fail(valueNode, f.PathOf("value"), $"0x{value:x} does not fit in {size} bytes");
+            return new RegisterWriteStep(vmm, offset, size, value, spot);
         }
 
         // ------------------------------------------------------------------ expectations

@@ -91,3 +91,59 @@ public sealed record HostFileReadStep(string Vmm, ulong Offset, int Size, Source
     public override string Kind => "host-file-read";
     public override string Describe() => $"host: another process maps {Vmm}'s guest-RAM file and reads 0x{Size:x} bytes at offset 0x{Offset:x}";
 }
+
+/// <summary>
+/// `hwpt-alloc: {vmm, device, flags}` — a process of the guest asks its kernel's iommufd for a paging HWPT for the device
+/// (IOMMU_HWPT_ALLOC) with these flags (`none`, `nest-parent`, `dirty-tracking`): what a VMM in that guest asks for.
+/// </summary>
+public sealed record HwptAllocStep(string Vmm, string Device, string Flags, SourceSpot Spot) : StepSpec(Spot)
+{
+    public override string Kind => "hwpt-alloc";
+    public override string Describe() => $"{Vmm}: IOMMU_HWPT_ALLOC for {Device} with flags {Flags}";
+}
+
+/// <summary>`hot-add: {vmm, id, gpa, size}` — the VMM hot-adds RAM (a pc-dimm, QEMU's device_add) at a guest-physical address.</summary>
+public sealed record HotAddStep(string Vmm, string Id, ulong Gpa, ulong Size, SourceSpot Spot) : StepSpec(Spot)
+{
+    public override string Kind => "hot-add";
+    public override string Describe() => $"{Vmm}: hot-add 0x{Size:x} bytes of RAM '{Id}' at GPA 0x{Gpa:x}";
+}
+
+/// <summary>
+/// `move-bar: {vmm, device, address}` — the guest programs the memory BAR of a device of its bus (a passthrough
+/// device's BAR 0, or an emulated device's first memory BAR) to an address, or takes it out (`address: none`).
+/// </summary>
+public sealed record MoveBarStep(string Vmm, string Device, ulong? Address, SourceSpot Spot) : StepSpec(Spot)
+{
+    public override string Kind => "move-bar";
+    public override string Describe() => $"{Vmm}: the guest {(Address is ulong a ? $"moves {Device}'s BAR to 0x{a:x}" : $"takes {Device}'s BAR out of the memory map")}";
+}
+
+/// <summary>`pam: {vmm, segment, mode}` — the guest sets a PAM segment of the chipset (`pci`, `read-only`, `write-only`, `read-write`).</summary>
+public sealed record PamStep(string Vmm, int Segment, string Mode, SourceSpot Spot) : StepSpec(Spot)
+{
+    public override string Kind => "pam";
+    public override string Describe() => $"{Vmm}: the guest sets PAM segment {Segment} to {Mode}";
+}
+
+/// <summary>
+/// `table-entry: {vmm, device, iova, level, set, clear, invalidate}` — fault injection: the guest sets and clears bits
+/// in the first-stage entry at <see cref="Level"/> that translates <see cref="Iova"/> for the device (PASID entry 0's
+/// tables, as the guest's own walk finds it) — reserved bits, a cleared Present or R/W bit — and, unless
+/// `invalidate: off`, invalidates the PASID cache and PASID-IOTLB of its domain.
+/// </summary>
+public sealed record TableEntryStep(string Vmm, string Device, ulong Iova, int Level, ulong Set, ulong Clear, bool Invalidate, SourceSpot Spot) : StepSpec(Spot)
+{
+    public override string Kind => "table-entry";
+    public override string Describe() => $"{Vmm}: the guest sets 0x{Set:x} and clears 0x{Clear:x} in {Device}'s first-stage L{Level} entry for IOVA 0x{Iova:x}";
+}
+
+/// <summary>
+/// `register-write: {vmm, offset, size, value}` — fault injection: a guest CPU store of <see cref="Size"/> bytes to the
+/// vIOMMU's register page at <see cref="Offset"/> (any value, aligned or not: the vIOMMU decides what it does with it).
+/// </summary>
+public sealed record RegisterWriteStep(string Vmm, ulong Offset, int Size, ulong Value, SourceSpot Spot) : StepSpec(Spot)
+{
+    public override string Kind => "register-write";
+    public override string Describe() => $"{Vmm}: the guest writes 0x{Value:x} ({Size} bytes) to its vIOMMU's register page at offset 0x{Offset:x}";
+}

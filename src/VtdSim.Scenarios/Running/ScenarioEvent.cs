@@ -10,7 +10,7 @@ namespace VtdSim.Scenarios.Running;
 public sealed record ScenarioEvent(int Step, string Level, string Kind, string Text)
 {
     /// <summary>The event kinds, as `event: {kind: …}` names them.</summary>
-    public static readonly string[] Kinds = ["vmm", "kernel-log", "qemu-log", "action", "iommufd", "dma", "fault", "walk", "guest-table-write", "binding", "file-read", "error"];
+    public static readonly string[] Kinds = ["vmm", "kernel-log", "qemu-log", "action", "iommufd", "dma", "fault", "walk", "guest-table-write", "binding", "file-read", "refused", "viommu", "error"];
 
     /// <summary>The errno of an `iommufd` call (EINVAL…, or "0" for success).</summary>
     public string? Errno { get; init; }
@@ -25,6 +25,24 @@ public sealed record ScenarioEvent(int Step, string Level, string Kind, string T
 
     /// <summary>Whether a DMA completed (null for other kinds).</summary>
     public bool? Completed { get; init; }
+
+    /// <summary>A `walk` reference's unit: `host` (the host IOMMU) or `viommu` (the vIOMMU of the event's level).</summary>
+    public string? WalkUnit { get; init; }
+
+    /// <summary>A `walk` reference's structure: root, context, pasid-directory, pasid, first-stage, second-stage.</summary>
+    public string? WalkStage { get; init; }
+
+    /// <summary>A `walk` reference's access: read, a/d (an Accessed/Dirty update), a/d-erratum (one the erratum made in read-only memory).</summary>
+    public string? WalkAccess { get; init; }
+
+    /// <summary>A paging `walk` reference's table level (4 for a 4-level table's top; 0 for the root, context and PASID structures).</summary>
+    public int? WalkEntryLevel { get; init; }
+
+    /// <summary>A second-stage `walk` reference of a nested walk: the first-stage level whose table GPA it translates (0: the final GPA).</summary>
+    public int? WalkForFirstStageLevel { get; init; }
+
+    /// <summary>A `walk` reference's entry as read (before an A/D update).</summary>
+    public ulong? WalkValue { get; init; }
 }
 
 /// <summary>The verdict on one expectation: where it was written, whether it holds, and why.</summary>

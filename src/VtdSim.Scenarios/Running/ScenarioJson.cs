@@ -66,6 +66,12 @@ public static class ScenarioJson
             }
             if (e.Gpa is ulong gpa) w.WriteString("gpa", $"0x{gpa:x}");
             if (e.Completed is bool completed) w.WriteBoolean("completed", completed);
+            if (e.WalkUnit is not null)
+            {
+                w.WriteString("unit", e.WalkUnit);
+                w.WriteString("stage", e.WalkStage);
+                w.WriteString("access", e.WalkAccess);
+            }
             w.WriteEndObject();
         }
         w.WriteEndArray();

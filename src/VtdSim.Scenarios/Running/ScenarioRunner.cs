@@ -1,6 +1,7 @@
 using System.Globalization;
 using VtdSim.Hardware;
 using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Events;
 using VtdSim.Hardware.Faults;
 using VtdSim.Hardware.Invalidation;
 using VtdSim.Hardware.Memory;
@@ -49,7 +50,7 @@ public sealed class ScenarioRunner
         this.trace = trace;
     }
 
-    /// <summary>Runs <paramref name="scenario"/>; with <paramref name="trace"/>, each DMA's walk in the host IOMMU is recorded reference by reference.</summary>
+    /// <summary>Runs <paramref name="scenario"/>; with <paramref name="trace"/>, each DMA's walk is recorded reference by reference: in the host IOMMU, or for an emulated device in its vIOMMU (decision S46).</summary>
     public static ScenarioRun Run(Scenario scenario, bool trace = false)
     {
         ArgumentNullException.ThrowIfNull(scenario);
@@ -67,6 +68,7 @@ public sealed class ScenarioRunner
         public int KernelLogSeen { get; set; }
         public int VmmLogSeen { get; set; }
         public int TableWritesSeen { get; set; }
+        public long VIommuEventsSeen { get; set; }
         public string Bindings { get; set; } = "";
         /// <summary>QEMU refused the VMM's command line: it never became a process.</summary>
         public bool Refused { get; set; }
@@ -189,6 +191,12 @@ public sealed class ScenarioRunner
             case InvalidateStep x: return Invalidate(x);
             case DmaStep x: return Dma(x);
             case HostFileReadStep x: return HostFileRead(x);
+            case HwptAllocStep x: return HwptAlloc(x);
+            case HotAddStep x: return HotAdd(x);
+            case MoveBarStep x: return MoveBar(x);
+            case PamStep x: return Pam(x);
+            case TableEntryStep x: return TableEntry(x);
+            case RegisterWriteStep x: return RegisterWrite(x);
             default: return Error("host", "this step is not known to the runner");
         }
     }
@@ -201,12 +209,11 @@ public sealed class ScenarioRunner
 
     private VmmSpec SpecOf(string name) => scenario.AllVmms().First(v => v.Name == name);
 
-    private Level? ParentOf(VmmSpec spec)
-    {
-        if (scenario.Vmms.Contains(spec)) return levels["host"];
-        VmmSpec parent = scenario.AllVmms().First(v => v.Guest.Vmms.Contains(spec));
-        return levels.GetValueOrDefault(parent.Name);
-    }
+    private Level? ParentOf(VmmSpec spec) => levels.GetValueOrDefault(ParentName(spec));
+
+    /// <summary>The level a VMM runs on: `host`, or the VMM whose guest runs it.</summary>
+    private string ParentName(VmmSpec spec) =>
+        scenario.Vmms.Contains(spec) ? "host" : scenario.AllVmms().First(v => v.Guest.Vmms.Contains(spec)).Name;
 
     private bool Start(StartStep x)
     {
@@ -443,6 +450,21 @@ public sealed class ScenarioRunner
         return true;
     }
 
+    private bool HwptAlloc(HwptAllocStep x)
+    {
+        bool? ready = TrySession(x.Vmm, x.Device, out Session s);
+        if (ready != true) return ready is not null;
+        HwptAllocFlags flags = x.Flags switch
+        {
+            "nest-parent" => HwptAllocFlags.NestParent,
+            "dirty-tracking" => HwptAllocFlags.DirtyTracking,
+            _ => 0,
+        };
+        Errno e = s.Fd.HwptAlloc(s.DevId, s.Ioas, flags, out uint hwpt);
+        Call(x.Vmm, $"IOMMU_HWPT_ALLOC for {x.Device} on IOAS {s.Ioas} with flags {(flags == 0 ? "0" : Flags(flags))}{(e == Errno.Success ? $" (HWPT {hwpt})" : "")}", e);
+        return true;
+    }
+
     // ------------------------------------------------------------------ what a guest does to its vIOMMU's tables
 
     /// <summary>The guest's PASID entry 0 of <paramref name="device"/> and where it is, read as the guest's own tables say (RTADDR through MMIO, the tables in guest memory).</summary>
@@ -456,15 +478,32 @@ public sealed class ScenarioRunner
         if (((rtaddr >> 10) & 3) != 1) return Error(name, $"{name}'s guest does not use scalable mode: there is no PASID entry to change");
         MachineMemory m = g.Memory;
         Hpa rootSlot = new Hpa(rtaddr & ~0xFFFUL) + (ulong)device.Bus * RootEntry.Size;
-        var root = new RootEntry(m.Read64(rootSlot), m.Read64(rootSlot + 8));
+        if (!TryReadGuest(name, m, rootSlot, 2, $"the root entry of bus {device.Bus:x2}", out ulong[] r)) return false;
+        var root = new RootEntry(r[0], r[1]);
+        if (!root.LowerPresent) return Error(name, $"{name}'s guest has no context entry for {Rid(device)}: map something for it first");
         Hpa ctx = root.LowerContextTablePointer + (ulong)device.DevFn * ScalableContextEntry.Size;
-        var context = new ScalableContextEntry(m.Read64(ctx), m.Read64(ctx + 8), m.Read64(ctx + 16), m.Read64(ctx + 24));
-        if (!root.LowerPresent || !context.Present) return Error(name, $"{name}'s guest has no context entry for {Rid(device)}: map something for it first");
-        var dir = new PasidDirectoryEntry(m.Read64(context.PasidDirectoryPointer));
+        if (!TryReadGuest(name, m, ctx, 4, $"the context entry of {Rid(device)}", out ulong[] c)) return false;
+        var context = new ScalableContextEntry(c[0], c[1], c[2], c[3]);
+        if (!context.Present) return Error(name, $"{name}'s guest has no context entry for {Rid(device)}: map something for it first");
+        if (!TryReadGuest(name, m, context.PasidDirectoryPointer, 1, $"the PASID directory entry of {Rid(device)}", out ulong[] d)) return false;
+        var dir = new PasidDirectoryEntry(d[0]);
         if (!dir.Present) return Error(name, $"{name}'s guest has no PASID table for {Rid(device)}");
         at = dir.PasidTablePointer;
-        entry = new PasidEntry(m.Read64(at), m.Read64(at + 8), m.Read64(at + 16), m.Read64(at + 24), m.Read64(at + 32), m.Read64(at + 40), m.Read64(at + 48), m.Read64(at + 56));
+        if (!TryReadGuest(name, m, at, 8, $"the PASID entry of {Rid(device)}", out ulong[] p)) return false;
+        entry = new PasidEntry(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]);
         if (!entry.Present) return Error(name, $"{name}'s guest's PASID entry 0 of {Rid(device)} is not present");
+        return true;
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> 64-bit words of the guest's memory at <paramref name="at"/>, where its tables say
+    /// <paramref name="what"/> is; an address its own (or a garbage) pointer put outside its memory is an error event.
+    /// </summary>
+    private bool TryReadGuest(string name, MachineMemory memory, Hpa at, int count, string what, out ulong[] words)
+    {
+        words = new ulong[count];
+        for (int i = 0; i < count; i++)
+            if (!memory.TryRead64(at + (ulong)i * 8, out words[i])) return Error(name, $"{what} would be at GPA 0x{at.Value:x}, which the guest cannot read");
         return true;
     }
 
@@ -489,10 +528,9 @@ public sealed class ScenarioRunner
         bool written = vmm.GuestMachine.Memory.TryWrite(new Hpa(x.Gpa), table);
         if (pam is not null && !vmm.TrySetPam(pam.Index, mode, out string error2)) return Error(x.Vmm, error2);
         if (!written) return Error(x.Vmm, $"the guest cannot write GPA 0x{x.Gpa:x} (read-only or not RAM)");
-        vmm.GuestMachine.Memory.Write64(at + 16, entry.WithFirstStagePointer(x.Gpa).Q2);
+        if (!vmm.GuestMachine.Memory.TryWrite64(at + 16, entry.WithFirstStagePointer(x.Gpa).Q2)) return Error(x.Vmm, $"the guest cannot write its PASID entry at GPA 0x{at.Value:x}");
         Emit(x.Vmm, "action", $"the first-stage root table of {x.Device} is now at GPA 0x{x.Gpa:x}{(pam is not null ? $" (PAM segment {pam.Index} opened for writing and set back to {PamText(mode)})" : "")}; {(vmm.Resolve(new Gpa(x.Gpa)).ReadOnly ? "read-only" : "writable")} guest memory");
-        if (x.Invalidate) Submit(x.Vmm, vmm, entry.DomainId);
-        return true;
+        return !x.Invalidate || Submit(x.Vmm, vmm, entry.DomainId);
     }
 
     private static string PamText(PamMode mode) => mode switch
@@ -508,12 +546,14 @@ public sealed class ScenarioRunner
         if (!Booted(x.Vmm, out Level level, out VmmProcess vmm, out _)) return false;
         if (!level.Devices.TryGetValue(x.Device, out SourceId rid)) return Error(x.Vmm, $"{x.Vmm}'s guest has no device '{x.Device}'");
         if (!TryPasidEntry(x.Vmm, vmm, rid, out _, out PasidEntry entry)) return false;
-        Submit(x.Vmm, vmm, entry.DomainId);
-        return true;
+        return Submit(x.Vmm, vmm, entry.DomainId);
     }
 
-    /// <summary>The guest queues a PASID-cache and a PASID-IOTLB invalidation of the domain on its vIOMMU (stores into its queue, then IQT).</summary>
-    private void Submit(string name, VmmProcess vmm, ushort domain)
+    /// <summary>
+    /// The guest queues a PASID-cache and a PASID-IOTLB invalidation of the domain on its vIOMMU (stores into its queue,
+    /// then IQT). A queue its IQA puts outside its memory is an error event.
+    /// </summary>
+    private bool Submit(string name, VmmProcess vmm, ushort domain)
     {
         PhysicalMachine g = vmm.GuestMachine;
         ulong baseAddress = g.IommuBase.Value;
@@ -524,17 +564,14 @@ public sealed class ScenarioRunner
         foreach (InvalidationDescriptor d in new[] { InvalidationDescriptor.PasidCachePasid(domain, 0), InvalidationDescriptor.PasidIotlbAll(domain, 0) })
         {
             var slot = new Hpa((iqa & ~0xFFFUL) + tail * (ulong)size);
-            g.Memory.Write64(slot, d.Q0);
-            g.Memory.Write64(slot + 8, d.Q1);
-            if (size == 32)
-            {
-                g.Memory.Write64(slot + 16, 0);
-                g.Memory.Write64(slot + 24, 0);
-            }
+            bool written = g.Memory.TryWrite64(slot, d.Q0) && g.Memory.TryWrite64(slot + 8, d.Q1)
+                && (size != 32 || (g.Memory.TryWrite64(slot + 16, 0) && g.Memory.TryWrite64(slot + 24, 0)));
+            if (!written) return Error(name, $"the guest cannot write its invalidation queue at GPA 0x{slot.Value:x}");
             tail = (tail + 1) % entries;
         }
         g.Write(new Hpa(baseAddress + RegisterOffset.IQT), 8, tail * (ulong)size);
         Emit(name, "action", $"PASID-cache and PASID-IOTLB invalidation of domain {domain}, PASID 0");
+        return true;
     }
 
     // ------------------------------------------------------------------ DMA and host actions
@@ -543,6 +580,8 @@ public sealed class ScenarioRunner
     {
         IDmaPort port;
         SourceId rid;
+        VtdUnit? viommu = null; // traced: an emulated device's walk in its guest's vIOMMU
+        PhysicalMachine? guest = null;
         if (x.At == "host")
         {
             port = hostMachine.Dma;
@@ -553,15 +592,30 @@ public sealed class ScenarioRunner
             if (!Running(x.At, out Level level, out VmmProcess vmm)) return false;
             if (!level.Devices.TryGetValue(x.Device, out rid)) return Error(x.At, $"{x.At}'s guest has no device '{x.Device}'");
             port = vmm.GuestMachine.Dma;
+            SourceId id = rid;
+            if (trace && vmm.VIommu is { } unit && !vmm.Devices.Any(d => d.Guest == id))
+            {
+                viommu = unit;
+                guest = vmm.GuestMachine;
+            }
         }
         var walk = trace ? new WalkTrace() : null;
+        var viommuWalk = viommu is not null ? new WalkTrace() : null;
         hostPort.Trace = walk;
         var request = new DmaRequest(rid, new Iova(x.Address), x.Write ? DmaAccess.Write : DmaAccess.Read);
         var buffer = x.Write ? x.Data : new byte[x.Size];
         DmaTransferResult r;
         try
         {
-            r = x.Write ? port.Write(request, buffer) : port.Read(request, buffer);
+            if (viommu is not null)
+            {
+                // What the guest machine's port does for an emulated function (the vIOMMU translates, then the guest's
+                // pending interrupts are delivered), with the walk recorded.
+                r = x.Write ? viommu.DmaWrite(request, buffer, viommuWalk) : viommu.DmaRead(request, buffer, viommuWalk);
+                guest!.Interrupts.DeliverPending();
+            }
+            else
+                r = x.Write ? port.Write(request, buffer) : port.Read(request, buffer);
         }
         finally
         {
@@ -573,37 +627,191 @@ public sealed class ScenarioRunner
         else if (r.Fault is { } f)
         {
             Emit(new ScenarioEvent(step, x.At, "dma", $"{what}: stopped after 0x{r.BytesTransferred:x} bytes by a fault") { Completed = false });
-            string where = f.Request.Source == rid && x.At != "host" ? x.At : "host";
+            string where = FaultLevel(x.At, x.Device);
             Emit(new ScenarioEvent(step, where, "fault", $"fault 0x{f.Code:x2} {f.Condition} for {Rid(f.Request.Source)} at 0x{f.FaultAddress.Value:x}: {f.Explanation}") { FaultCode = f.Code, FaultCondition = f.Condition });
         }
         else
             Emit(new ScenarioEvent(step, x.At, "dma", $"{what}: not done after 0x{r.BytesTransferred:x} bytes: {r.MemoryError}") { Completed = false });
+        if (viommuWalk is not null)
+            foreach (MemoryReference m in viommuWalk.References)
+                Emit(Walk(m, x.At, x.At));
         if (walk is not null)
+        {
+            string? owner = GuestOnHost(x.At);
             foreach (MemoryReference m in walk.References)
-                Emit("host", "walk", Describe(m));
+                Emit(Walk(m, "host", owner));
+        }
         return true;
     }
 
-    private static string Describe(MemoryReference r)
+    /// <summary>
+    /// Whose IOMMU translated (and faulted) a DMA of <paramref name="device"/> at <paramref name="at"/>: a passthrough
+    /// device's request goes to the level below with the same id, down to the host's IOMMU; an emulated device's is
+    /// translated by its VMM's vIOMMU. (Not by requester id: a guest's bus may give a function the id it has below.)
+    /// </summary>
+    private string FaultLevel(string at, string device)
     {
-        string what = r.Stage switch
+        while (at != "host")
         {
-            TraceStage.RootTable => "root entry",
-            TraceStage.ContextTable => "context entry",
-            TraceStage.PasidDirectory => "PASID directory entry",
-            TraceStage.PasidTable => "PASID entry",
-            TraceStage.FirstStage => $"first-stage L{r.Level} entry",
-            TraceStage.SecondStage => r.ForFirstStageLevel == 0 ? $"second-stage L{r.Level} entry" : $"second-stage L{r.Level} entry (for the first-stage L{r.ForFirstStageLevel} table)",
-            _ => r.Stage.ToString(),
-        };
-        string kind = r.Kind switch
+            VmmSpec spec = SpecOf(at);
+            if (spec.Devices.FirstOrDefault(d => d.Id == device)?.Kind != DeviceKind.Passthrough) return at;
+            at = ParentName(spec);
+        }
+        return at;
+    }
+
+    /// <summary>The VMM on the host through which a DMA at <paramref name="at"/> reaches the host IOMMU: whose guest's first stage a nested host walk reads.</summary>
+    private string? GuestOnHost(string at)
+    {
+        if (at == "host") return null;
+        VmmSpec spec = SpecOf(at);
+        while (ParentName(spec) is var parent && parent != "host") spec = SpecOf(parent);
+        return spec.Name;
+    }
+
+    /// <summary>
+    /// One reference of a walk as a `walk` event, labelled by the level whose table it is: in the host IOMMU
+    /// (<paramref name="unit"/> `host`) the root, context and PASID entries and the second stage are the host's, and a
+    /// nested walk's first-stage entries (those with a GPA) are the guest's of <paramref name="guest"/>; in a vIOMMU
+    /// (<paramref name="unit"/> a VMM's name) every entry is that VMM's guest's, at a guest-physical address.
+    /// </summary>
+    private ScenarioEvent Walk(MemoryReference r, string unit, string? guest)
+    {
+        bool host = unit == "host";
+        bool guestTable = !host || (r.Stage == TraceStage.FirstStage && r.Gpa is not null);
+        string level = guestTable ? guest ?? unit : "host";
+        string owner = host ? (guestTable ? $"{level}'s " : "host ") : "";
+        string forTable = r.ForFirstStageLevel == 0 ? "" : $" (for {(guest is null ? "the" : $"{guest}'s")} first-stage L{r.ForFirstStageLevel} table)";
+        (string stage, string what) = r.Stage switch
         {
-            ReferenceKind.Read => "read",
-            ReferenceKind.FlagUpdate => $"A/D update -> 0x{r.NewValue:x16}",
-            ReferenceKind.ErratumFlagUpdate => $"A/D update in read-only memory (erratum) -> 0x{r.NewValue:x16}",
-            _ => r.Kind.ToString(),
+            TraceStage.RootTable => ("root", "root entry"),
+            TraceStage.ContextTable => ("context", "context entry"),
+            TraceStage.PasidDirectory => ("pasid-directory", "PASID directory entry"),
+            TraceStage.PasidTable => ("pasid", "PASID entry"),
+            TraceStage.FirstStage => ("first-stage", $"first-stage L{r.Level} entry"),
+            TraceStage.SecondStage => ("second-stage", $"second-stage L{r.Level} entry{forTable}"),
+            _ => (r.Stage.ToString().ToLowerInvariant(), r.Stage.ToString()),
         };
-        return $"{kind} {what} at HPA 0x{r.Address.Value:x}{(r.Gpa is { } g ? $" (GPA 0x{g.Value:x})" : "")}: 0x{r.Value:x16}";
+        (string access, string kind) = r.Kind switch
+        {
+            ReferenceKind.Read => ("read", "read"),
+            ReferenceKind.FlagUpdate => ("a/d", $"A/D update -> 0x{r.NewValue:x16}"),
+            ReferenceKind.ErratumFlagUpdate => ("a/d-erratum", $"A/D update in read-only memory (erratum) -> 0x{r.NewValue:x16}"),
+            _ => (r.Kind.ToString().ToLowerInvariant(), r.Kind.ToString()),
+        };
+        string where = host ? $"HPA 0x{r.Address.Value:x}{(r.Gpa is { } g ? $" (GPA 0x{g.Value:x})" : "")}" : $"GPA 0x{r.Address.Value:x}";
+        string text = $"{(host ? "host IOMMU" : $"{unit}'s vIOMMU")}: {kind} {owner}{what} at {where}: 0x{r.Value:x16}";
+        return new ScenarioEvent(step, level, "walk", text)
+        {
+            WalkUnit = host ? "host" : "viommu",
+            WalkStage = stage,
+            WalkAccess = access,
+            WalkEntryLevel = r.Level,
+            WalkForFirstStageLevel = r.ForFirstStageLevel,
+            WalkValue = r.Value,
+        };
+    }
+
+    // ------------------------------------------------------------------ host actions and fault injection
+
+    /// <summary>A change the VMM or the guest's hardware refused: the message, as a `refused` event; the run goes on (the refusal is the result).</summary>
+    private bool Refused(string level, string what, string error)
+    {
+        Emit(level, "refused", $"{what}: {error}");
+        return true;
+    }
+
+    private bool HotAdd(HotAddStep x)
+    {
+        if (!Running(x.Vmm, out _, out VmmProcess vmm)) return false;
+        string what = $"memory hot-add '{x.Id}' (0x{x.Size:x} bytes at GPA 0x{x.Gpa:x})";
+        if (!vmm.TryHotAddMemory(x.Id, new Gpa(x.Gpa), x.Size, out string error)) return Refused(x.Vmm, what, error);
+        Emit(x.Vmm, "action", $"{what}: RAM '{x.Id}' is in the memory map");
+        return true;
+    }
+
+    private bool MoveBar(MoveBarStep x)
+    {
+        if (!Running(x.Vmm, out Level level, out VmmProcess vmm)) return false;
+        if (!level.Devices.TryGetValue(x.Device, out SourceId rid)) return Error(x.Vmm, $"{x.Vmm}'s guest has no device '{x.Device}'");
+        string what = x.Address is ulong a ? $"{x.Device}'s BAR to 0x{a:x}" : $"{x.Device}'s BAR out of the memory map";
+        int passthrough = vmm.Devices.ToList().FindIndex(d => d.Guest == rid);
+        bool placed;
+        string error;
+        if (passthrough >= 0)
+        {
+            placed = vmm.TryPlacePassthroughBar(passthrough, x.Address, out error);
+        }
+        else
+        {
+            PciFunctionModel? f = vmm.Machine.Functions.FirstOrDefault(m => m.DevFn == rid.DevFn);
+            Bar? bar = f?.Bars.FirstOrDefault(b => b.Region is not null && b.Space is BarSpace.Memory or BarSpace.Prefetchable);
+            if (bar is null) return Refused(x.Vmm, what, $"{x.Device} has no memory BAR");
+            placed = vmm.TryPlaceBar(bar, x.Address, out error);
+        }
+        if (!placed) return Refused(x.Vmm, what, error);
+        Emit(x.Vmm, "action", x.Address is null ? $"{x.Device}'s BAR is out of the memory map" : $"{x.Device}'s BAR is at 0x{x.Address:x}");
+        return true;
+    }
+
+    private bool Pam(PamStep x)
+    {
+        if (!Running(x.Vmm, out _, out VmmProcess vmm)) return false;
+        PamMode mode = x.Mode switch
+        {
+            "read-only" => PamMode.ReadOnly,
+            "write-only" => PamMode.WriteOnly,
+            "read-write" => PamMode.ReadWrite,
+            _ => PamMode.Pci,
+        };
+        if (!vmm.TrySetPam(x.Segment, mode, out string error)) return Refused(x.Vmm, $"PAM segment {x.Segment} to {x.Mode}", error);
+        PamSegment segment = vmm.Machine.Pam[x.Segment];
+        Emit(x.Vmm, "action", $"PAM segment {x.Segment} (0x{segment.Start:x}-0x{segment.Start + segment.Size - 1:x}) is {PamText(mode)}");
+        return true;
+    }
+
+    /// <summary>
+    /// The guest's own walk of its first-stage tables for the device's PASID entry 0 down to the entry at the step's
+    /// level, then a guest CPU store of the changed entry (and the invalidation its driver would send).
+    /// </summary>
+    private bool TableEntry(TableEntryStep x)
+    {
+        if (!Booted(x.Vmm, out Level level, out VmmProcess vmm, out _)) return false;
+        if (!level.Devices.TryGetValue(x.Device, out SourceId rid)) return Error(x.Vmm, $"{x.Vmm}'s guest has no device '{x.Device}'");
+        if (!TryPasidEntry(x.Vmm, vmm, rid, out _, out PasidEntry entry)) return false;
+        if (entry.Pgtt != PasidGranularTranslationType.FirstStageOnly) return Error(x.Vmm, $"the PASID entry of {x.Device} does not translate with a first stage (PGTT {entry.Pgtt})");
+        int top = entry.FirstStagePagingMode == 1 ? 5 : 4;
+        if (x.Level > top) return Error(x.Vmm, $"{x.Device}'s first stage has {top} levels; there is no L{x.Level} entry");
+        MachineMemory memory = vmm.GuestMachine.Memory;
+        ulong table = entry.FirstStagePageTablePointer;
+        for (int l = top; ; l--)
+        {
+            var slot = new Hpa(table + ((x.Iova >> (12 + 9 * (l - 1))) & 0x1FF) * 8);
+            if (!memory.TryRead64(slot, out ulong raw))
+                return Error(x.Vmm, $"{x.Device}'s first-stage L{l} entry for IOVA 0x{x.Iova:x} would be at GPA 0x{slot.Value:x}, which the guest cannot read");
+            var e = new FirstStageEntry(raw);
+            if (l == x.Level)
+            {
+                ulong changed = (e.Raw | x.Set) & ~x.Clear;
+                if (!memory.TryWrite64(slot, changed)) return Error(x.Vmm, $"the guest cannot write GPA 0x{slot.Value:x}");
+                Emit(x.Vmm, "action", $"the guest changed {x.Device}'s first-stage L{l} entry for IOVA 0x{x.Iova:x} at GPA 0x{slot.Value:x}: 0x{e.Raw:x16} -> 0x{changed:x16}");
+                break;
+            }
+            if (!e.Present || (l <= 3 && e.PageSize))
+                return Error(x.Vmm, $"{x.Device}'s first stage has no L{l - 1} table for IOVA 0x{x.Iova:x} (the L{l} entry at GPA 0x{slot.Value:x} is {(e.Present ? "a large page" : "not present")}): map it first");
+            table = e.Address;
+        }
+        return !x.Invalidate || Submit(x.Vmm, vmm, entry.DomainId);
+    }
+
+    private bool RegisterWrite(RegisterWriteStep x)
+    {
+        if (!Running(x.Vmm, out _, out VmmProcess vmm)) return false;
+        PhysicalMachine g = vmm.GuestMachine;
+        if (!g.HasIommu) return Error(x.Vmm, $"{x.Vmm}'s guest has no vIOMMU");
+        g.Write(new Hpa(g.IommuBase.Value + x.Offset), x.Size, x.Value);
+        Emit(x.Vmm, "action", $"the guest wrote 0x{x.Value:x} ({x.Size} bytes) to its vIOMMU's register page at offset 0x{x.Offset:x}");
+        return true;
     }
 
     private bool HostFileRead(HostFileReadStep x)
@@ -644,6 +852,17 @@ public sealed class ScenarioRunner
                 {
                     GuestTableWrite w = vmm.GuestTableWrites[level.TableWritesSeen];
                     Emit(new ScenarioEvent(step, name, "guest-table-write", w.ToString()) { Gpa = w.EntryGpa.Value });
+                }
+                if (vmm.VIommu is VtdUnit viommu)
+                {
+                    // What the vIOMMU reported about its registers and its invalidation queue (a guest's bad store, a bad descriptor).
+                    foreach (VtdEvent e in viommu.Events.Events)
+                    {
+                        if (e.Sequence <= level.VIommuEventsSeen) continue;
+                        level.VIommuEventsSeen = e.Sequence;
+                        if (e is RegisterWarningEvent w) Emit(name, "viommu", $"register warning{(w.Offset >= 0 ? $" at offset 0x{w.Offset:x}" : "")}: {w.Message}");
+                        else if (e is InvalidationQueueErrorEvent q) Emit(name, "viommu", $"invalidation queue error at head 0x{q.Head:x}: {q.Message}");
+                    }
                 }
                 string bindings = Bindings(vmm);
                 if (bindings != level.Bindings)

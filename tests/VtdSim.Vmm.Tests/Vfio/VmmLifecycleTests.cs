@@ -90,4 +90,18 @@ public class VmmLifecycleTests
         Assert.True(vmm.TryReadGuest(new Gpa(0xfffc0000), back));
         Assert.Equal("rom"u8.ToArray(), back);
     }
+
+    [Fact]
+    public void TheShadowedVgaBiosStartsWithTheOptionRomSignature55Aa()
+    {
+        // What SeaBIOS leaves at 0xc0000 with the default VGA: an option ROM, which begins 55 AA and its size in 512-byte
+        // blocks (a guest scanning for option ROMs looks for exactly these bytes).
+        var kernel = Boot(BuiltInProfiles.SapphireRapids);
+        Vmm vmm = Vmm.Start(kernel, new VmmOptions { Machine = new MachineOptions { Type = MachineType.Q35, RamSize = 256UL << 20, Booted = true, Defaults = true } });
+        Assert.Equal(VmmState.Running, vmm.State);
+        var head = new byte[3];
+        Assert.True(vmm.TryReadGuest(new Gpa(0xc0000), head));
+        Assert.Equal(new byte[] { 0x55, 0xAA, 0x50 }, head);
+        vmm.Quit();
+    }
 }
