@@ -21,7 +21,8 @@ public static class DemoCommand
         var write = new Option<bool>("--write") { Description = "do a DMA write instead of a read (the leaf's D flag then needs setting too)" };
         var length = CliOptions.Integer("--length", $"DMA length in bytes, 1 to {ErratumDemo.MaxLength} (every page it touches is mapped)", 1, ErratumDemo.MaxLength, 64,
             $"give 1 to {ErratumDemo.MaxLength} bytes ({ErratumDemo.MaxLength / 4096} pages, every one mapped)");
-        var command = new Command("demo", "Nested walk over a read-only second-stage page: the unit with erratum 772415 off (fault SFS.8) and on") { profile, reach, level, write, length };
+        var report = ReportOption.Create("both walks");
+        var command = new Command("demo", "Nested walk over a read-only second-stage page: the unit with erratum 772415 off (fault SFS.8) and on") { profile, reach, level, write, length, report };
         command.SetAction(parse =>
         {
             var options = new ErratumDemoOptions
@@ -32,7 +33,9 @@ public static class DemoCommand
                 Access = parse.GetValue(write) ? DmaAccess.Write : DmaAccess.Read,
                 Length = parse.GetValue(length),
             };
-            ErratumDemoRenderer.Render(console(), ErratumDemo.Run(options));
+            ErratumDemoResult result = ErratumDemo.Run(options);
+            ErratumDemoRenderer.Render(console(), result);
+            ReportOption.WriteIfAsked(parse.GetValue(report), () => ErratumDemoReport.Build(result));
             return 0;
         });
         return command;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Spectre.Console;
+using VtdSim.Report;
 using VtdSim.Scenarios.Loading;
 using VtdSim.Scenarios.Model;
 using VtdSim.Scenarios.Running;
@@ -24,9 +25,10 @@ public static class RunCommand
         };
         var json = new Option<bool>("--json") { Description = "write the whole run (every step, event and verdict) as JSON to stdout instead of the timeline" };
         var trace = new Option<bool>("--trace") { Description = "add each DMA's walk in the host IOMMU, memory reference by memory reference" };
+        var report = ReportOption.Create("the runs (memory maps, structures, each DMA's walk as a grid, the timeline, the verdicts)");
         var command = new Command("run", "Run scenario files: build the host, VMMs and guests, run the steps, check the expectations")
         {
-            files, json, trace,
+            files, json, trace, report,
         };
         command.SetAction(parse =>
         {
@@ -46,7 +48,8 @@ public static class RunCommand
                 return Malformed;
             }
             bool withTrace = parse.GetValue(trace);
-            var runs = scenarios.Select(s => ScenarioRunner.Run(s, withTrace)).ToList();
+            string? reportFile = parse.GetValue(report);
+            var runs = scenarios.Select(s => ScenarioRunner.Run(s, withTrace, record: reportFile is not null)).ToList();
             if (parse.GetValue(json))
             {
                 TextWriter o = output();
@@ -60,6 +63,7 @@ public static class RunCommand
                 if (runs.Count > 1)
                     c.WriteLine($"{runs.Count(r => r.Passed)} of {runs.Count} scenarios passed");
             }
+            ReportOption.WriteIfAsked(reportFile, () => ReportBuilder.FromScenarios(runs));
             return runs.All(r => r.Passed) ? 0 : ExpectationFailed;
         });
         return command;
