@@ -155,7 +155,7 @@ public static class HtmlReport
     private static void Segment(Writer w, string cls, int grow, string title, string code, string type)
     {
         w.Raw("<span class=\"seg ").Raw(cls).Raw("\" style=\"flex-grow:").Num(grow).Raw("\" title=\"").Text(title).Raw("\"><span class=\"lbl\">").Text(code);
-        if (type.Length > 0) w.Raw(" ").Text(type);
+        if (type.Length > 0 && grow >= 6) w.Raw(" ").Text(type); // small segments: the code only (the title and the table have the rest)
         w.Raw("</span></span>");
     }
 
@@ -244,9 +244,9 @@ public static class HtmlReport
 
         string shape = grid.Shape switch
         {
-            WalkShape.Nested => $"nested: {grid.FirstStageLevels}-level first stage × {grid.SecondStageLevels}-level second stage",
-            WalkShape.SecondStageOnly => $"second stage only ({grid.SecondStageLevels} levels): one row",
-            WalkShape.FirstStageOnly => $"first stage only ({grid.FirstStageLevels} levels): one column",
+            WalkShape.Nested => $"nested: first stage {Levels(grid.FirstStageLevels)} × second stage {Levels(grid.SecondStageLevels)}",
+            WalkShape.SecondStageOnly => $"second stage only, {Levels(grid.SecondStageLevels)}: one row",
+            WalkShape.FirstStageOnly => $"first stage only, {Levels(grid.FirstStageLevels)}: one column",
             _ => "no paging-structure reference (pass-through, or answered by the caches, or stopped before the tables)",
         };
         w.Raw("<table class=\"grid\"><caption>").Text($"Walk of DMA {number} as the specification draws it ({shape}); numbers are the order of the references").Raw("</caption>\n");
@@ -298,6 +298,9 @@ public static class HtmlReport
         }
         w.Raw("</tbody></table></details>\n</article>\n");
     }
+
+    /// <summary>The levels a grid draws: from the deepest the trace shows down to 1 (a cache may have answered the ones above).</summary>
+    private static string Levels(int top) => top <= 1 ? "L1" : $"L{top}–L1";
 
     private static string ColumnName(WalkGrid grid, int c) => c == 0
         ? grid.Shape switch { WalkShape.Nested => "first-stage entry (last row: data)", WalkShape.FirstStageOnly => "first-stage entry", _ => "data access" }
