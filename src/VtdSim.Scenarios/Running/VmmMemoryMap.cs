@@ -74,7 +74,8 @@ public sealed record VmmMemoryMap(string Vmm, string State, string Policy, IRead
                         : s.ReadOnly ? (MapStatus.MappedWritable, "read-only memory mapped READ|WRITE")
                         : (MapStatus.MappedReadWrite, "IOMMU_IOAS_MAP READ|WRITE");
                 }
-                return (MapStatus.NotMapped, $"not in the IOAS (the VMM is {vmm.State.ToString().ToLowerInvariant()})");
+                return (MapStatus.NotMapped, vmm.State == VtdSim.Vmm.VmmState.Failed ? "not mapped: the VMM did not start"
+                    : $"not in the IOAS (the VMM is {vmm.State.ToString().ToLowerInvariant()})");
             default:
                 return (MapStatus.NotMapped, SkipReason(plan.Verdict, s.TypeName));
         }
