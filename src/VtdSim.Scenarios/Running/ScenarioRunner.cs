@@ -104,7 +104,7 @@ public sealed class ScenarioRunner
             var before = s.Expect.OfType<MemoryExpect>().Where(m => m.Changed is not null).ToDictionary(m => m, m => ReadMemory(m.At, m.Address, m.Size));
             bool ok = RunStep(s);
             Collect();
-            RecordMemoryMaps();
+            if (s is not (DmaStep or HostFileReadStep or InvalidateStep)) RecordMemoryMaps(); // those leave every memory map and IOAS as it was
             outcomes.Add(new StepOutcome(i, s, ok ? StepStatus.Done : StepStatus.Error));
             foreach (ExpectSpec e in s.Expect) verdicts.Add(Evaluate(e, i, events.Where(x => x.Step == i).ToList(), before.GetValueOrDefault(e as MemoryExpect ?? NoMemory)));
             stopped = !ok;
@@ -115,7 +115,10 @@ public sealed class ScenarioRunner
         return new ScenarioRun(scenario, outcomes, events, verdicts) { MemoryMaps = order.Where(memoryMaps.ContainsKey).Select(n => memoryMaps[n]).ToList() };
     }
 
-    /// <summary>With <see cref="record"/>: each VMM's memory map as it is after a step in which it runs or failed to start (the last such step wins).</summary>
+    /// <summary>
+    /// With <see cref="record"/>: each VMM's memory map as it is after a step in which it runs or failed to start (the
+    /// last such step wins). Reading the IOAS lists every pinned folio, so steps that change no map do not record again.
+    /// </summary>
     private void RecordMemoryMaps()
     {
         if (!record) return;
