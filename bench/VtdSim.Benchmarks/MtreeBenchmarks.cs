@@ -76,7 +76,7 @@ public class MtreeBenchmarks
         return spaces.ToString() + grown;
     }
 
-    private static string RepositoryRoot()
+    internal static string RepositoryRoot()
     {
         foreach (string start in new[] { AppContext.BaseDirectory, Directory.GetCurrentDirectory() })
             for (string? dir = start; dir is not null; dir = Path.GetDirectoryName(dir))

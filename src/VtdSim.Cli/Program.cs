@@ -52,6 +52,11 @@ public static class Program
             if (writer.IsValueCreated) writer.Value.Flush();
             return status;
         }
+        catch (ReportWriteException e)
+        {
+            Report(error, e.Message);
+            return OutputError;
+        }
         catch (OutputFailedException e)
         {
             Report(error, $"cannot write the output: {e.Message}");

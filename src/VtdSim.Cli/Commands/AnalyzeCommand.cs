@@ -35,9 +35,10 @@ public static class AnalyzeCommand
         var json = new Option<bool>("--json") { Description = "print JSON instead of a table (addresses as hex strings; the same input gives the same bytes)" };
         var startVmm = new Option<bool>("--start-vmm") { Description = "also start the model's VMM on the map, on a model host, with a device passed through, and print what happened" };
         var profile = CliOptions.Profile("--profile", "the host's profile for --start-vmm (see `vtdsim profiles`)", BuiltInProfiles.SapphireRapids);
+        var report = ReportOption.Create("the memory map");
         var mtree = new Command("mtree", "Read QEMU's info mtree output and report what vfio maps, what a nest parent refuses and what bypass_ro skips")
         {
-            file, policy, json, startVmm, profile,
+            file, policy, json, startVmm, profile, report,
         };
         mtree.SetAction(parse =>
         {
@@ -61,6 +62,7 @@ public static class AnalyzeCommand
             LayoutRunResult? run = parse.GetValue(startVmm) ? (chosen == ErratumPolicy.WantsNestingMapsRo && probe is not null ? probe : LayoutRun.Start(map!, chosen, host)) : null;
             if (parse.GetValue(json)) WriteJson(output(), analysis, probe, run);
             else WriteTable(console(), analysis, probe, run);
+            ReportOption.WriteIfAsked(parse.GetValue(report), () => Report.ReportBuilder.FromMapAnalysis(analysis, chosen.Name()));
             return 0;
         });
         return new Command("analyze", "Read an artefact of a real machine and check it (mtree: QEMU's info mtree output)") { mtree };

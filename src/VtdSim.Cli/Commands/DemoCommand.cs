@@ -31,16 +31,17 @@ public static class DemoCommand
         var write = new Option<bool>("--write") { Description = "(--walk) do a DMA write instead of a read (the leaf's D flag then needs setting too)" };
         var length = CliOptions.Integer("--length", $"(--walk) DMA length in bytes, 1 to {ErratumDemo.MaxLength} (every page it touches is mapped)", 1, ErratumDemo.MaxLength, 64,
             $"give 1 to {ErratumDemo.MaxLength} bytes ({ErratumDemo.MaxLength / 4096} pages, every one mapped)");
-        Option[] walkOptions = [profile, reach, level, write, length];
+        var report = ReportOption.Create("(--walk) both walks");
+        Option[] walkOptions = [profile, reach, level, write, length, report];
         var command = new Command("demo", "The guided tour: each built-in scenario with the question it answers, its timeline and verdicts, then the compatibility matrix; --walk: the erratum walk")
         {
-            walk, scenario, profile, reach, level, write, length,
+            walk, scenario, profile, reach, level, write, length, report,
         };
         command.Validators.Add(r =>
         {
             bool walkOptionGiven = walkOptions.Any(o => r.GetResult(o) is { Implicit: false });
             if (r.GetResult(scenario) is { Implicit: false } && (r.GetValue(walk) || walkOptionGiven))
-                r.AddError("--scenario shows a scenario; --walk and its options (--profile, --reach, --ro-level, --write, --length) are the erratum walk: give one or the other");
+                r.AddError("--scenario shows a scenario; --walk and its options (--profile, --reach, --ro-level, --write, --length, --report) are the erratum walk: give one or the other");
         });
         command.SetAction(parse =>
         {
@@ -54,7 +55,9 @@ public static class DemoCommand
                     Access = parse.GetValue(write) ? DmaAccess.Write : DmaAccess.Read,
                     Length = parse.GetValue(length),
                 };
-                ErratumDemoRenderer.Render(console(), ErratumDemo.Run(options));
+                ErratumDemoResult result = ErratumDemo.Run(options);
+                ErratumDemoRenderer.Render(console(), result);
+                ReportOption.WriteIfAsked(parse.GetValue(report), () => ErratumDemoReport.Build(result));
                 return 0;
             }
             IAnsiConsole c = console();

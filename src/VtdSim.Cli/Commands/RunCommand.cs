@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Spectre.Console;
+using VtdSim.Report;
 using VtdSim.Scenarios.Loading;
 using VtdSim.Scenarios.Model;
 using VtdSim.Scenarios.Running;
@@ -27,9 +28,10 @@ public static class RunCommand
         var shard = CliOptions.Shard();
         var json = new Option<bool>("--json") { Description = "write the whole run (every step, event and verdict) as JSON to stdout instead of the timeline" };
         var trace = new Option<bool>("--trace") { Description = "add each DMA's walk (in the host IOMMU; an emulated device's in its vIOMMU), memory reference by memory reference, labelled by level" };
+        var report = ReportOption.Create("the runs (memory maps, structures, each DMA's walk as a grid, the timeline, the verdicts)");
         var command = new Command("run", "Run scenario files: build the host, VMMs and guests, run the steps, check the expectations")
         {
-            files, json, trace, all, shard,
+            files, json, trace, all, shard, report,
         };
         command.Validators.Add(r =>
         {
@@ -60,8 +62,9 @@ public static class RunCommand
                 return Malformed;
             }
             bool withTrace = parse.GetValue(trace);
+            string? reportFile = parse.GetValue(report);
             (int first, int count) = part?.Range(scenarios.Count) ?? (0, scenarios.Count);
-            var runs = scenarios.Skip(first).Take(count).Select(s => ScenarioRunner.Run(s, withTrace)).ToList();
+            var runs = scenarios.Skip(first).Take(count).Select(s => ScenarioRunner.Run(s, withTrace, record: reportFile is not null)).ToList();
             if (part is Shard p)
             {
                 TextWriter o = output();
@@ -81,6 +84,7 @@ public static class RunCommand
                 if (runs.Count > 1)
                     c.WriteLine($"{runs.Count(r => r.Passed)} of {runs.Count} scenarios passed");
             }
+            ReportOption.WriteIfAsked(reportFile, () => ReportBuilder.FromScenarios(runs));
             return runs.All(r => r.Passed) ? 0 : ExpectationFailed;
         });
         return command;

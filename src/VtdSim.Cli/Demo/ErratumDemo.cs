@@ -8,6 +8,7 @@ using VtdSim.Hardware.Profiles;
 using VtdSim.Hardware.Structures;
 using VtdSim.Hardware.Tracing;
 using VtdSim.Hardware.Translation;
+using VtdSim.Scenarios.Running;
 
 namespace VtdSim.Cli.Demo;
 
@@ -40,6 +41,9 @@ public sealed record ErratumDemoRun(
         for (int i = 0; i < ReadOnlyPageBefore.Length; i++)
             if (ReadOnlyPageBefore[i] != ReadOnlyPageAfter[i]) yield return (i, ReadOnlyPageBefore[i], ReadOnlyPageAfter[i]);
     }
+
+    /// <summary>The walk with the root, context and PASID entries it read, for `--report`.</summary>
+    public DmaWalk? Walk { get; init; }
 }
 
 /// <summary>The demo's two runs and the layout they share.</summary>
@@ -157,7 +161,10 @@ public static class ErratumDemo
         memory.Read(romHost, after);
 
         layout = new ErratumDemoLayout(Device, DmaAddress, DataGpa, dataPages, tableGpas, VgaBios, romHost, GuestRamHostBase);
-        return new ErratumDemoRun(label, profile, transfer, trace, before, after, unit.Events.Events.ToList());
+        return new ErratumDemoRun(label, profile, transfer, trace, before, after, unit.Events.Events.ToList())
+        {
+            Walk = DmaWalk.Capture(label, Device, DmaAddress.Value, options.Access == DmaAccess.Write, options.Length, memory, trace, transfer.Fault, transfer.Completed),
+        };
     }
 
     private static byte[] DemoData(int length)

@@ -43,6 +43,9 @@ public sealed record ScenarioEvent(int Step, string Level, string Kind, string T
 
     /// <summary>A `walk` reference's entry as read (before an A/D update).</summary>
     public ulong? WalkValue { get; init; }
+
+    /// <summary>A `dma` event's walk in the host IOMMU, when the run records walks for a report (not part of the JSON).</summary>
+    public DmaWalk? Walk { get; init; }
 }
 
 /// <summary>The verdict on one expectation: where it was written, whether it holds, and why.</summary>
@@ -65,4 +68,7 @@ public sealed record StepOutcome(int Index, StepSpec Step, StepStatus Status);
 public sealed record ScenarioRun(Scenario Scenario, IReadOnlyList<StepOutcome> Steps, IReadOnlyList<ScenarioEvent> Events, IReadOnlyList<Verdict> Verdicts)
 {
     public bool Passed => Verdicts.All(v => v.Pass);
+
+    /// <summary>Each VMM's memory map, in the file's order, when the run records them for a report; else empty.</summary>
+    public IReadOnlyList<VmmMemoryMap> MemoryMaps { get; init; } = [];
 }

@@ -36,6 +36,8 @@ public sealed class ScenarioRunner
 {
     private readonly Scenario scenario;
     private readonly bool trace;
+    private readonly bool record;
+    private readonly Dictionary<string, VmmMemoryMap> memoryMaps = new(StringComparer.Ordinal);
     private readonly List<ScenarioEvent> events = [];
     private readonly Dictionary<string, Level> levels = new(StringComparer.Ordinal);
     private readonly List<string> order = [];
@@ -44,17 +46,23 @@ public sealed class ScenarioRunner
     private TracingDmaPort hostPort = null!;
     private int step = -1;
 
-    private ScenarioRunner(Scenario scenario, bool trace)
+    private ScenarioRunner(Scenario scenario, bool trace, bool record)
     {
         this.scenario = scenario;
         this.trace = trace;
+        this.record = record;
     }
 
-    /// <summary>Runs <paramref name="scenario"/>; with <paramref name="trace"/>, each DMA's walk is recorded reference by reference: in the host IOMMU, or for an emulated device in its vIOMMU (decision S46).</summary>
-    public static ScenarioRun Run(Scenario scenario, bool trace = false)
+    /// <summary>
+    /// Runs <paramref name="scenario"/>; with <paramref name="trace"/>, each DMA's walk is recorded reference by reference
+    /// as `walk` events: in the host IOMMU, or for an emulated device in its vIOMMU (decision S46). With
+    /// <paramref name="record"/> (for `--report`), each `dma` event keeps its host walk (<see cref="ScenarioEvent.Walk"/>)
+    /// and the run keeps each VMM's memory map (<see cref="ScenarioRun.MemoryMaps"/>); the events are the same either way.
+    /// </summary>
+    public static ScenarioRun Run(Scenario scenario, bool trace = false, bool record = false)
     {
         ArgumentNullException.ThrowIfNull(scenario);
-        return new ScenarioRunner(scenario, trace).Execute();
+        return new ScenarioRunner(scenario, trace, record).Execute();
     }
 
     /// <summary>A level of the stack: the host, or a VMM with the kernel of its guest.</summary>
@@ -98,6 +106,7 @@ public sealed class ScenarioRunner
             var before = s.Expect.OfType<MemoryExpect>().Where(m => m.Changed is not null).ToDictionary(m => m, m => ReadMemory(m.At, m.Address, m.Size));
             bool ok = RunStep(s);
             Collect();
+            if (s is not (DmaStep or HostFileReadStep or InvalidateStep)) RecordMemoryMaps(); // those leave every memory map and IOAS as it was
             outcomes.Add(new StepOutcome(i, s, ok ? StepStatus.Done : StepStatus.Error));
             foreach (ExpectSpec e in s.Expect) verdicts.Add(Evaluate(e, i, events.Where(x => x.Step == i).ToList(), before.GetValueOrDefault(e as MemoryExpect ?? NoMemory)));
             stopped = !ok;
@@ -105,7 +114,21 @@ public sealed class ScenarioRunner
         step = scenario.Steps.Count;
         foreach (ExpectSpec e in scenario.Expect)
             verdicts.Add(Evaluate(e, -1, events, e is MemoryExpect m ? endSnapshots.GetValueOrDefault((m.At, m.Address, m.Size)) : null));
-        return new ScenarioRun(scenario, outcomes, events, verdicts);
+        return new ScenarioRun(scenario, outcomes, events, verdicts) { MemoryMaps = order.Where(memoryMaps.ContainsKey).Select(n => memoryMaps[n]).ToList() };
+    }
+
+    /// <summary>
+    /// With <see cref="record"/>: each VMM's memory map as it is after a step in which it runs or failed to start (the
+    /// last such step wins). Reading the IOAS lists every pinned folio, so steps that change no map do not record again.
+    /// </summary>
+    private void RecordMemoryMaps()
+    {
+        if (!record) return;
+        foreach (string name in order)
+        {
+            if (!levels.TryGetValue(name, out Level? level) || level.Vmm is not VmmProcess vmm || level.Spec is null) continue;
+            if (vmm.State is VtdSim.Vmm.VmmState.Running or VtdSim.Vmm.VmmState.Failed) memoryMaps[name] = VmmMemoryMap.Capture(name, vmm, level.Spec.ErratumPolicy);
+        }
     }
 
     private static readonly MemoryExpect NoMemory = new("host", 0, 1, null, false, default);
@@ -599,7 +622,7 @@ public sealed class ScenarioRunner
                 guest = vmm.GuestMachine;
             }
         }
-        var walk = trace ? new WalkTrace() : null;
+        var walk = trace || record ? new WalkTrace() : null;
         var viommuWalk = viommu is not null ? new WalkTrace() : null;
         hostPort.Trace = walk;
         var request = new DmaRequest(rid, new Iova(x.Address), x.Write ? DmaAccess.Write : DmaAccess.Read);
@@ -622,20 +645,23 @@ public sealed class ScenarioRunner
             hostPort.Trace = null;
         }
         string what = $"{x.Device} ({Rid(rid)}) DMA {(x.Write ? "write" : "read")} 0x{x.Size:x} bytes at 0x{x.Address:x}";
+        DmaWalk? kept = record && walk is not null
+            ? DmaWalk.Capture($"{x.At}: {what}", rid, x.Address, x.Write, x.Size, hostMachine.Memory, walk, r.Fault, r.Completed)
+            : null;
         if (r.Completed)
-            Emit(new ScenarioEvent(step, x.At, "dma", $"{what}: completed{(x.Write ? "" : $", read {Hex(buffer, 16)}")}") { Completed = true });
+            Emit(new ScenarioEvent(step, x.At, "dma", $"{what}: completed{(x.Write ? "" : $", read {Hex(buffer, 16)}")}") { Completed = true, Walk = kept });
         else if (r.Fault is { } f)
         {
-            Emit(new ScenarioEvent(step, x.At, "dma", $"{what}: stopped after 0x{r.BytesTransferred:x} bytes by a fault") { Completed = false });
+            Emit(new ScenarioEvent(step, x.At, "dma", $"{what}: stopped after 0x{r.BytesTransferred:x} bytes by a fault") { Completed = false, Walk = kept });
             string where = FaultLevel(x.At, x.Device);
             Emit(new ScenarioEvent(step, where, "fault", $"fault 0x{f.Code:x2} {f.Condition} for {Rid(f.Request.Source)} at 0x{f.FaultAddress.Value:x}: {f.Explanation}") { FaultCode = f.Code, FaultCondition = f.Condition });
         }
         else
-            Emit(new ScenarioEvent(step, x.At, "dma", $"{what}: not done after 0x{r.BytesTransferred:x} bytes: {r.MemoryError}") { Completed = false });
+            Emit(new ScenarioEvent(step, x.At, "dma", $"{what}: not done after 0x{r.BytesTransferred:x} bytes: {r.MemoryError}") { Completed = false, Walk = kept });
         if (viommuWalk is not null)
             foreach (MemoryReference m in viommuWalk.References)
                 Emit(Walk(m, x.At, x.At));
-        if (walk is not null)
+        if (walk is not null && trace)
         {
             string? owner = GuestOnHost(x.At);
             foreach (MemoryReference m in walk.References)
