@@ -114,7 +114,7 @@ public static class DebugfsParser
                 return Fail(file, i + 1, lines[i], "'IOMMU: NAME Register Base Address: HEX' (the unit's name, its register base in hex without 0x)", out error);
             i++;
             if (i >= lines.Length || lines[i] != DebugfsLayout.RegsetHeader)
-                return Fail(file, i + 1, i < lines.Length ? lines[i] : "", "the header 'Name<TAB><TAB><TAB>Offset<TAB><TAB>Contents'", out error);
+                return Missing(file, lines, i, "the header 'Name<TAB><TAB><TAB>Offset<TAB><TAB>Contents'", out error);
             i++;
             var registers = new List<DumpedRegister>();
             for (; i < lines.Length && lines[i].Length != 0; i++)
@@ -131,7 +131,7 @@ public static class DebugfsParser
                     return Fail(file, i + 1, lines[i], "the register name padded with spaces to 16 characters", out error);
                 registers.Add(new DumpedRegister(i + 1, name, (int)offset, value));
             }
-            if (registers.Count == 0) return Fail(file, i + 1, i < lines.Length ? lines[i] : "", "register lines after the header", out error);
+            if (registers.Count == 0) return Missing(file, lines, i, "register lines after the header", out error);
             dump.Registers.Add(new RegsetBlock(file, headerLine, unit, registerBase, registers));
             any = true;
         }
@@ -157,11 +157,11 @@ public static class DebugfsParser
                 continue;
             }
             s = new Scanner(lines[i]);
-            if (!(s.Literal("IOMMU ") && s.Name(out string unit, ':') && s.Literal(": Root Table Address: 0x") && s.Hex(1, 16, out ulong root) && s.End))
-                return Fail(file, i + 1, lines[i], "'IOMMU NAME: Root Table Address: 0xHEX' or 'DMA Remapping is not enabled on NAME'", out error);
+            if (!(s.Literal("IOMMU ") && s.Name(out string unit, ':') && s.Literal(": Root Table Address: 0x") && s.Hex(1, 16, out ulong root) && s.End) || (root & 0xFFF) != 0)
+                return Fail(file, i + 1, lines[i], "'IOMMU NAME: Root Table Address: 0xHEX' (a 4 KiB-aligned page) or 'DMA Remapping is not enabled on NAME'", out error);
             i++;
             if (i >= lines.Length || lines[i] != DebugfsLayout.TranslationHeader)
-                return Fail(file, i + 1, i < lines.Length ? lines[i] : "", "the header 'B.D.F<TAB>Root_entry<TAB>...<TAB>PASID<TAB>PASID_table_entry'", out error);
+                return Missing(file, lines, i, "the header 'B.D.F<TAB>Root_entry<TAB>...<TAB>PASID<TAB>PASID_table_entry'", out error);
             i++;
             var rows = new List<TranslationRow>();
             int last = -1;
@@ -232,7 +232,7 @@ public static class DebugfsParser
             i++;
             bool newHeader = i < lines.Length && lines[i] == DebugfsLayout.PageTableHeader;
             if (i >= lines.Length || (!newHeader && lines[i] != DebugfsLayout.OldPageTableHeader))
-                return Fail(file, i + 1, i < lines.Length ? lines[i] : "", "the header 'IOVA_PFN ... PML5E ... PML4E ... PDPE ... PDE ... PTE'", out error);
+                return Missing(file, lines, i, "the header 'IOVA_PFN ... PML5E ... PML4E ... PDPE ... PDE ... PTE'", out error);
             i++;
             var leaves = new List<LeafRow>();
             int top = 0;
@@ -338,11 +338,11 @@ public static class DebugfsParser
             i++;
             var b = new Scanner(i < lines.Length ? lines[i] : "");
             if (!(b.Literal(" Base: 0x") && b.Hex(1, 16, out ulong queueBase) && b.Literal("\tHead: ") && b.Dec(out ulong head) && b.Literal("\tTail: ") && b.Dec(out ulong tail) && b.End))
-                return Fail(file, i + 1, i < lines.Length ? lines[i] : "", "' Base: 0xHEX<TAB>Head: N<TAB>Tail: N' (head and tail as slot numbers)", out error);
+                return Missing(file, lines, i, "' Base: 0xHEX<TAB>Head: N<TAB>Tail: N' (head and tail as slot numbers)", out error);
             i++;
             bool wide = i < lines.Length && lines[i] == DebugfsLayout.WideQueueHeader;
             if (i >= lines.Length || (!wide && lines[i] != DebugfsLayout.QueueHeader))
-                return Fail(file, i + 1, i < lines.Length ? lines[i] : "", "the header 'Index<TAB><TAB>qw0<TAB><TAB><TAB>qw1[...qw2...qw3]<TAB><TAB><TAB>status'", out error);
+                return Missing(file, lines, i, "the header 'Index<TAB><TAB>qw0<TAB><TAB><TAB>qw1[...qw2...qw3]<TAB><TAB><TAB>status'", out error);
             i++;
             var slots = new List<QueueSlot>();
             for (; i < lines.Length && lines[i].Length != 0; i++)
@@ -385,6 +385,10 @@ public static class DebugfsParser
         }
         return [.. lines];
     }
+
+    /// <summary>Line <paramref name="i"/> (0-based) is not what was expected, or the file ends before it: then its last line is named.</summary>
+    private static bool Missing(string file, string[] lines, int i, string expected, out DebugfsParseError? error) =>
+        i < lines.Length ? Fail(file, i + 1, lines[i], expected, out error) : Fail(file, Math.Max(1, lines.Length), "", $"{expected}; the file ends before it", out error);
 
     private static bool Fail(string file, int line, string text, string expected, out DebugfsParseError? error)
     {
