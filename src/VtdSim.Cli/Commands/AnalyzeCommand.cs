@@ -63,7 +63,10 @@ public static class AnalyzeCommand
             else WriteTable(console(), analysis, probe, run);
             return 0;
         });
-        return new Command("analyze", "Read an artefact of a real machine and check it (mtree: QEMU's info mtree output)") { mtree };
+        return new Command("analyze", "Read an artefact of a real machine and check it (mtree: QEMU's info mtree output; debugfs: Linux's Intel IOMMU debugfs files)")
+        {
+            mtree, DebugfsCommand.Create(console, output),
+        };
     }
 
     private static string Hex(ulong value) => $"0x{value:x}";
