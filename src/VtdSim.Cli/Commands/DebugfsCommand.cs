@@ -44,7 +44,7 @@ internal static class DebugfsCommand
             if (!DebugfsParser.TryParse(files, out DebugfsDump? dump, out DebugfsParseError? error)) throw new ArgumentException(error.Message);
             int haw = parse.GetValue(width);
             ulong? top = parse.GetValue(memory);
-            if (top is ulong t && (t < 1UL << 20 || (haw < 64 && t > 1UL << haw)))
+            if (top is ulong t && (t < 1UL << 20 || t > 1UL << haw))
                 throw new ArgumentException($"--memory: 0x{t:x} is not between 1 MiB and 2^{haw} (the address width)");
             var analysis = DebugfsAnalysis.Analyze(dump, haw, top);
             if (parse.GetValue(json)) WriteJson(output(), analysis);
