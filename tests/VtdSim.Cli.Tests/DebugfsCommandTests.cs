@@ -110,4 +110,24 @@ public sealed class DebugfsCommandTests : IDisposable
         Assert.Contains("cannot read", text);
         Assert.Contains("nothing-here", text);
     }
+
+    [Fact]
+    public void MemoryAndWidthOptionsAreCheckedAndUsed()
+    {
+        string dir = WriteHazardDump();
+        var (exit, text) = Run("analyze", "debugfs", dir, "--memory", "0x10");
+        Assert.Equal(2, exit);
+        Assert.Contains("--memory: 0x10 is not between 1 MiB and 2^46", text);
+        (exit, text) = Run("analyze", "debugfs", dir, "--memory", "lots");
+        Assert.Equal(2, exit);
+        Assert.Contains("--memory: 'lots'", text);
+        (exit, text) = Run("analyze", "debugfs", dir, "--address-width", "60");
+        Assert.Equal(2, exit);
+        // The nest parent maps its pages from 16 MiB: with memory ending at 16 MiB + 64 KiB the rest is outside.
+        (exit, text) = Run("analyze", "debugfs", dir, "--memory", "0x1010000", "--json");
+        Assert.Equal(0, exit);
+        using var doc = JsonDocument.Parse(text);
+        Assert.Equal("0x1010000", doc.RootElement.GetProperty("memoryTop").GetString());
+        Assert.Contains(doc.RootElement.GetProperty("findings").EnumerateArray(), f => f.GetProperty("kind").GetString() == "outside-memory");
+    }
 }
