@@ -97,4 +97,42 @@ public class ExplainCommandTests
         Assert.Equal(2, Run("explain", " ").Exit);
         Assert.Contains("the line is empty", Run("explain", "").Output);
     }
+
+    [Fact]
+    public void JsonCarriesTheSameExplanationInAFixedOrder()
+    {
+        var (exit, first) = Run("explain", "--json", ModelLine);
+        Assert.Equal(0, exit);
+        Assert.Equal(first, Run("explain", "--json", ModelLine).Output);
+        using var doc = System.Text.Json.JsonDocument.Parse(first);
+        var fault = doc.RootElement.GetProperty("faults").EnumerateArray().Single();
+        Assert.Equal(["line", "text", "device", "requesterId", "request", "pasid", "address", "form", "warnings", "reason"], fault.EnumerateObject().Select(p => p.Name));
+        Assert.Equal("00:04.0", fault.GetProperty("device").GetString());
+        Assert.Equal("dma-write", fault.GetProperty("request").GetString());
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, fault.GetProperty("pasid").ValueKind);
+        var reason = fault.GetProperty("reason");
+        Assert.Equal(["code", "condition", "specification", "linux", "kind", "meaning", "causes", "checks"], reason.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(("0x05", "LGN.2", "PTE Write access is not set"), (reason.GetProperty("code").GetString(), reason.GetProperty("condition").GetString(), reason.GetProperty("linux").GetString()));
+        // The text form says the same.
+        string plain = Run("explain", ModelLine).Output;
+        Assert.Contains($"meaning:  {reason.GetProperty("meaning").GetString()}", plain);
+        Assert.All(reason.GetProperty("causes").EnumerateArray(), c => Assert.Contains($"- {c.GetString()}", plain));
+    }
+
+    [Fact]
+    public void JsonForAReasonAndForLinesOnStdin()
+    {
+        var (exit, text) = Run("explain", "--json", "--reason", "0x77");
+        Assert.Equal(0, exit);
+        using (var doc = System.Text.Json.JsonDocument.Parse(text))
+            Assert.Equal("SFS.8", doc.RootElement.GetProperty("reason").GetProperty("condition").GetString());
+
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int status = ExplainCommand.ExplainLines(new StringReader("garbage\n" + ModelLine + "\n"), output, error, numbered: true, json: true);
+        Assert.Equal(2, status);
+        using var lines = System.Text.Json.JsonDocument.Parse(output.ToString());
+        Assert.Equal(2, lines.RootElement.GetProperty("faults").EnumerateArray().Single().GetProperty("line").GetInt32());
+        Assert.StartsWith("vtdsim: line 1: ", error.ToString(), StringComparison.Ordinal);
+    }
 }

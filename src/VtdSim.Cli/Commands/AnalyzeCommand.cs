@@ -65,7 +65,10 @@ public static class AnalyzeCommand
             ReportOption.WriteIfAsked(parse.GetValue(report), () => Report.ReportBuilder.FromMapAnalysis(analysis, chosen.Name()));
             return 0;
         });
-        return new Command("analyze", "Read an artefact of a real machine and check it (mtree: QEMU's info mtree output)") { mtree };
+        return new Command("analyze", "Read an artefact of a real machine and check it (mtree: QEMU's info mtree output; debugfs: Linux's Intel IOMMU debugfs files)")
+        {
+            mtree, DebugfsCommand.Create(console, output),
+        };
     }
 
     private static string Hex(ulong value) => $"0x{value:x}";

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json;
 using VtdSim.Kernel.Intel;
 
 namespace VtdSim.Cli.Commands;
@@ -22,9 +23,10 @@ public static class ExplainCommand
         {
             Description = "explain a fault reason code alone: 0x77 (hex) or 119 (decimal)",
         };
+        var json = new Option<bool>("--json") { Description = "print the explanation as JSON (fields in a fixed order: the same input gives the same bytes)" };
         var command = new Command("explain", "Explain a DMAR fault line from the kernel log (dmesg), or a fault reason code: the device, the address, the spec's condition, causes and checks")
         {
-            line, reason,
+            line, reason, json,
         };
         command.Validators.Add(result =>
         {
@@ -37,17 +39,19 @@ public static class ExplainCommand
         command.SetAction(parse =>
         {
             TextWriter writer = output();
+            bool asJson = parse.GetValue(json);
             if (parse.GetValue(reason) is { } code)
             {
                 DmarFaultLine.TryParseReason(code, out byte value, out _);
-                WriteAdvice(writer, DmarFaultAdvice.For(value));
+                if (asJson) WriteJson(writer, [], DmarFaultAdvice.For(value));
+                else WriteAdvice(writer, DmarFaultAdvice.For(value));
                 writer.Flush();
                 return 0;
             }
             string[] words = parse.GetValue(line) ?? [];
             int status = words.Length > 0
-                ? ExplainLines(new StringReader(string.Join(' ', words)), writer, error(), numbered: false)
-                : ExplainLines(input(), writer, error(), numbered: true);
+                ? ExplainLines(new StringReader(string.Join(' ', words)), writer, error(), numbered: false, asJson)
+                : ExplainLines(input(), writer, error(), numbered: true, asJson);
             writer.Flush();
             return status;
         });
@@ -59,9 +63,10 @@ public static class ExplainCommand
     /// <paramref name="error"/> (with its number when <paramref name="numbered"/>) and the rest go on. 0 when every
     /// line was explained, else the usage status.
     /// </summary>
-    public static int ExplainLines(TextReader input, TextWriter output, TextWriter error, bool numbered)
+    public static int ExplainLines(TextReader input, TextWriter output, TextWriter error, bool numbered, bool json = false)
     {
         int number = 0, failed = 0, explained = 0;
+        var faults = new List<(int Number, string Text, DmarFaultLine Fault)>();
         while (input.ReadLine() is { } text)
         {
             number++;
@@ -73,12 +78,19 @@ public static class ExplainCommand
                 error.WriteLine($"vtdsim: {where}{problem}: '{DmarFaultLine.Quote(text)}'");
                 continue;
             }
+            if (json)
+            {
+                explained++;
+                faults.Add((number, text.Trim(), fault!));
+                continue;
+            }
             if (explained++ > 0) output.WriteLine();
             if (numbered) output.WriteLine($"line {number}: {text.Trim()}");
             else output.WriteLine(text.Trim());
             WriteFault(output, fault);
         }
         error.Flush();
+        if (json && explained > 0) WriteJson(output, faults, null);
         if (explained == 0 && failed == 0)
         {
             error.WriteLine(numbered
@@ -123,5 +135,77 @@ public static class ExplainCommand
         foreach (string cause in a.Causes) w.WriteLine($"    - {cause}");
         w.WriteLine("  check:");
         foreach (string check in a.Checks) w.WriteLine($"    - {check}");
+    }
+
+    /// <summary>
+    /// The explanations as JSON: {"faults": [...]} for lines (each with its line number on stdin, or 1, its text, the
+    /// device, request, address, form, warnings and the reason), {"reason": {...}} for --reason. Fixed field order.
+    /// </summary>
+    private static void WriteJson(TextWriter output, List<(int Number, string Text, DmarFaultLine Fault)> faults, DmarFaultAdvice? reasonOnly)
+    {
+        using var stream = new MemoryStream();
+        using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            if (reasonOnly is not null)
+            {
+                json.WritePropertyName("reason");
+                WriteAdviceJson(json, reasonOnly);
+            }
+            else
+            {
+                json.WriteStartArray("faults");
+                foreach (var (number, text, f) in faults)
+                {
+                    json.WriteStartObject();
+                    json.WriteNumber("line", number);
+                    json.WriteString("text", text);
+                    json.WriteString("device", $"{f.Bus:x2}:{f.Device:x2}.{f.Function}");
+                    json.WriteString("requesterId", $"0x{f.SourceId:x4}");
+                    json.WriteString("request", f.Kind switch
+                    {
+                        DmarRequestKind.DmaRead => "dma-read",
+                        DmarRequestKind.DmaWrite => "dma-write",
+                        _ => "interrupt-remapping",
+                    });
+                    if (f.Kind == DmarRequestKind.InterruptRemapping) json.WriteString("interruptIndex", $"0x{f.Address:x}");
+                    else
+                    {
+                        if (f.Pasid is uint p) json.WriteString("pasid", $"0x{p:x}");
+                        else json.WriteNull("pasid");
+                        json.WriteString("address", $"0x{f.Address:x}");
+                    }
+                    json.WriteString("form", FormText(f.Form));
+                    json.WriteStartArray("warnings");
+                    foreach (string w in f.Warnings) json.WriteStringValue(w);
+                    json.WriteEndArray();
+                    json.WritePropertyName("reason");
+                    WriteAdviceJson(json, DmarFaultAdvice.For(f.Reason));
+                    json.WriteEndObject();
+                }
+                json.WriteEndArray();
+            }
+            json.WriteEndObject();
+        }
+        output.Write(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+        output.Write('\n');
+    }
+
+    private static void WriteAdviceJson(Utf8JsonWriter json, DmarFaultAdvice a)
+    {
+        json.WriteStartObject();
+        json.WriteString("code", $"0x{a.Code:x2}");
+        json.WriteString("condition", a.Condition);
+        json.WriteString("specification", a.SpecText);
+        json.WriteString("linux", a.LinuxText);
+        json.WriteString("kind", a.Group);
+        json.WriteString("meaning", a.Meaning);
+        json.WriteStartArray("causes");
+        foreach (string c in a.Causes) json.WriteStringValue(c);
+        json.WriteEndArray();
+        json.WriteStartArray("checks");
+        foreach (string c in a.Checks) json.WriteStringValue(c);
+        json.WriteEndArray();
+        json.WriteEndObject();
     }
 }

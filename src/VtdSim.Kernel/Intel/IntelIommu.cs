@@ -55,6 +55,8 @@ internal sealed class IntelIommu
     }
 
     public string Name { get; }
+    /// <summary>The unit's register page (the DRHD's register base address).</summary>
+    public Hpa RegisterBase => _regs.Base;
     public IntelIommuOptions Options { get; }
     public Capability Cap { get; }
     public ExtendedCapability Ecap { get; }

@@ -106,6 +106,21 @@ public sealed class IntelIommuDriver
         return Errno.Success;
     }
 
+    /// <summary>
+    /// The driver's debugfs directory, /sys/kernel/debug/iommu/intel/, as Linux 6.7 and later writes it: file path
+    /// under intel/ → its text, made from the unit's registers and the tables in memory now (docs/analyze.md). Every
+    /// PCI function has a directory (Linux makes one when it probes a device); a PASID has one while a paging domain
+    /// is attached to it, as Linux creates them. Empty before the driver has taken a unit.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> DebugfsFiles()
+    {
+        if (_unit is null) return new SortedDictionary<string, string>(StringComparer.Ordinal);
+        var devices = _machine.Functions.Select(f => f.Id).Distinct().OrderBy(d => d.Value);
+        var pasids = _deviceDomains.Where(p => p.Key.Pasid != RidPasid && p.Value is PagingDomain).Select(p => p.Key)
+            .OrderBy(k => k.Device.Value).ThenBy(k => k.Pasid);
+        return new Debugfs.IntelDebugfs(_machine, _unit).Files(devices, pasids);
+    }
+
     /// <summary>The domain a device's requests without PASID use (blocked if none).</summary>
     public IntelDomain DomainOf(SourceId device) => DomainOf(device, RidPasid);
 

@@ -20,6 +20,17 @@ public class MtreeImportTests
         return map!;
     }
 
+    /// <summary>The parsed tree is the parser's: a caller can read a node's subregions but not add or remove any.</summary>
+    [Fact]
+    public void ANodesChildrenCannotBeChangedFromOutside()
+    {
+        Assert.True(MtreeParser.TryReadBlocks(Captures.Read("q35-4g-booted", "info-mtree-D"), "capture.txt", out var trees, out _, out var error), error?.Message);
+        MtreeNode parent = trees.Select(t => t.Root).First(r => r.Children.Count > 0);
+        var children = Assert.IsAssignableFrom<ICollection<MtreeNode>>(parent.Children);
+        Assert.True(children.IsReadOnly);
+        Assert.Throws<NotSupportedException>(() => children.Clear());
+    }
+
     /// <summary>render(parse(`info mtree -D`)) is the capture, byte for byte, block order included.</summary>
     [Theory]
     [MemberData(nameof(Names))]

@@ -329,7 +329,7 @@ public sealed class ImportedMemoryMap
         $"{s.Start:x16}-{s.Last:x16} (prio {s.Priority}, {(s.NonVolatile ? "nv-" : "")}{s.Type}): {s.Name}" + (s.Offset != 0 ? $" @{s.Offset:x16}" : "");
 
     private static bool Any(MtreeNode node, Func<MtreeNode, bool> predicate) =>
-        predicate(node) || node.Children.Exists(c => Any(c, predicate));
+        predicate(node) || node.Children.Any(c => Any(c, predicate));
 
     /// <summary>A node's line as QEMU printed it (for messages), without the indent.</summary>
     internal static string LineText(MtreeNode n)

@@ -115,11 +115,11 @@ public static class MtreeParser
             while (level > path.Count + 1)
             {
                 var hidden = new MtreeNode(number, node!.Start, ulong.MaxValue, 0, "i/o", false, HiddenName, null, 0, 0, disabled: true) { IsHidden = true };
-                path[^1].Children.Add(hidden);
+                path[^1].AddChild(hidden);
                 path.Add(hidden);
             }
             path.RemoveRange(level - 1, path.Count - (level - 1));
-            path[^1].Children.Add(node!);
+            path[^1].AddChild(node!);
             path.Add(node!);
         }
         trees.Add(new MtreeBlock(headerLine, space, names, root!));

@@ -21,6 +21,7 @@ public sealed class MtreeNode
         AliasStart = aliasStart;
         AliasLast = aliasLast;
         Disabled = disabled;
+        Children = _children.AsReadOnly();
     }
 
     /// <summary>The line of the input (1-based).</summary>
@@ -56,7 +57,12 @@ public sealed class MtreeNode
     /// </summary>
     public bool IsHidden { get; init; }
 
-    public List<MtreeNode> Children { get; } = [];
+    private readonly List<MtreeNode> _children = [];
+
+    /// <summary>The subregions printed below this region, in the input's order: the parser's, read-only to callers.</summary>
+    public IReadOnlyList<MtreeNode> Children { get; }
+
+    internal void AddChild(MtreeNode child) => _children.Add(child);
 }
 
 /// <summary>
