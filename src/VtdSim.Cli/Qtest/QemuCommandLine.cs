@@ -75,6 +75,10 @@ public sealed record QemuCommandLine
     public QtestChannel? Channel { get; init; }
     /// <summary>`-mon chardev=ID,mode=control`: where the QMP monitor talks (null: no monitor).</summary>
     public QtestChannel? Monitor { get; init; }
+    /// <summary>The monitor's `-chardev socket,…` as given, for messages.</summary>
+    public string? MonitorOption { get; init; }
+    /// <summary>`-S`: the VM starts in prelaunch (QMP `query-status`); the model has no CPU to hold.</summary>
+    public bool Prelaunch { get; init; }
     /// <summary>`-qtest-log FILE`: where the qtest log goes (null: /dev/null, `none`, or not given; decision Q62).</summary>
     public string? QtestLog { get; init; }
     /// <summary>Warnings QEMU would print (deprecated short-form booleans).</summary>
@@ -101,6 +105,7 @@ public sealed record QemuCommandLine
         error = default;
         var warnings = new List<string>();
         var chardevs = new Dictionary<string, QtestChannel>(StringComparer.Ordinal);
+        var chardevTexts = new Dictionary<string, string>(StringComparer.Ordinal);
         string? machineType = null;
         string? qtest = null;
         var devices = new List<string>();
@@ -116,8 +121,8 @@ public sealed record QemuCommandLine
             string name = token.StartsWith("--", StringComparison.Ordinal) ? token[2..] : token[1..];
             if (WithoutArgument.Contains(name))
             {
-                if (name == "nodefaults") r = r with { NoDefaults = true };
-                continue; // -S: the model has no CPU to hold
+                r = name == "nodefaults" ? r with { NoDefaults = true } : r with { Prelaunch = true };
+                continue; // -S: the model has no CPU to hold; QMP reports prelaunch
             }
             if (!WithArgument.Contains(name))
                 return Fail(out result, out error, $"{token}: not modelled", QemuCommandLineError.NotModelled);
@@ -211,6 +216,7 @@ public sealed record QemuCommandLine
                         if (chardevs.ContainsKey(id))
                             return Fail(out result, out error, $"{where}: duplicate chardev id '{id}'", QemuCommandLineError.QemuError);
                         chardevs[id] = channel!;
+                        chardevTexts[id] = where;
                         break;
                     }
             }
@@ -282,7 +288,8 @@ public sealed record QemuCommandLine
         {
             if (!TryParseMonitor(mon, chardevs, out QtestChannel? monitor, out string problem, out int status, warnings))
                 return Fail(out result, out error, $"-mon {mon}: {problem}", status);
-            r = r with { Monitor = monitor };
+            string id = QemuOptionText.Split(mon, "chardev").FirstOrDefault(o => o.Name == "chardev").Value ?? "";
+            r = r with { Monitor = monitor, MonitorOption = chardevTexts[id] };
         }
 
         if (qtest is not null)
@@ -302,6 +309,13 @@ public sealed record QemuCommandLine
             else return Fail(out result, out error, $"-qtest {qtest}: not modelled (stdio, unix:PATH and chardev:ID are)", QemuCommandLineError.NotModelled);
             r = r with { Channel = channel };
         }
+        bool connects = r.Channel is QtestChannel.UnixSocket { Server: false } or QtestChannel.Descriptor;
+        if (r.Monitor is not null && !connects)
+            return Fail(out result, out error, $"-mon {mon}: not modelled without -qtest on the harness's socket (unix:PATH, or a chardev that connects)",
+                QemuCommandLineError.NotModelled);
+        if (r.QtestLog is not null && !connects)
+            return Fail(out result, out error, $"-qtest-log {r.QtestLog}: not modelled without -qtest on the harness's socket (unix:PATH, or a chardev that connects)",
+                QemuCommandLineError.NotModelled);
         result = r with { Warnings = warnings };
         return true;
     }
