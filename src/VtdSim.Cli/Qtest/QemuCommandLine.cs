@@ -392,6 +392,7 @@ public sealed record QemuCommandLine
         problem = "";
         status = QemuCommandLineError.NotModelled;
         string? id = null;
+        bool control = false; // QEMU's default mode is readline, the human monitor
         foreach (QemuOption o in QemuOptionText.Split(text, "chardev", warnings))
         {
             switch (o.Name)
@@ -400,11 +401,7 @@ public sealed record QemuCommandLine
                     id = o.Value;
                     break;
                 case "mode":
-                    if (o.Value != "control")
-                    {
-                        problem = "the human monitor is not modelled (mode=control is)";
-                        return false;
-                    }
+                    control = o.Value == "control";
                     break;
                 case "pretty":
                     if (!TryBool(o, out bool pretty, out problem))
@@ -422,6 +419,11 @@ public sealed record QemuCommandLine
                     problem = $"monitor property '{o.Name}' is not modelled";
                     return false;
             }
+        }
+        if (!control)
+        {
+            problem = "the human monitor is not modelled (mode=control is)";
+            return false;
         }
         if (id is null)
         {

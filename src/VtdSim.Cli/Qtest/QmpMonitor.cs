@@ -96,8 +96,9 @@ public sealed class QmpMonitor
         if (!Known(command)) return [Error("CommandNotFound", $"The command {command} has not been found", id)];
         if (oob) return [Error("GenericError", $"The command {command} does not support OOB", id)];
         if (command == "qmp_capabilities") return Capabilities(arguments, id);
-        if (arguments is { } args && args.EnumerateObject().OrderBy(p => QmpJson.Bucket(p.Name)).FirstOrDefault() is { Name: not null } extra)
-            return [Error("GenericError", $"Parameter '{extra.Name}' is unexpected", id)];
+        // None of these commands takes an argument (an empty object is no argument).
+        if (arguments is { } args && args.EnumerateObject().Select(p => p.Name).OrderBy(QmpJson.Bucket).FirstOrDefault() is { } extra)
+            return [Error("GenericError", $"Parameter '{extra}' is unexpected", id)];
         switch (command)
         {
             case "query-status":

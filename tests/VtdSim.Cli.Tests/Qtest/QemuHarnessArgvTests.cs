@@ -51,9 +51,12 @@ public class QemuHarnessArgvTests
 
     [Theory]
     [InlineData(new[] { "-mon", "chardev=char0,mode=readline", "-chardev", "socket,id=char0,path=/tmp/m" }, "-mon chardev=char0,mode=readline: the human monitor is not modelled (mode=control is)", 64)]
+    [InlineData(new[] { "-mon", "chardev=char0", "-chardev", "socket,id=char0,path=/tmp/m" }, "-mon chardev=char0: the human monitor is not modelled (mode=control is)", 64)]
     [InlineData(new[] { "-mon", "chardev=char0,mode=control,pretty=on", "-chardev", "socket,id=char0,path=/tmp/m" }, "-mon chardev=char0,mode=control,pretty=on: monitor property 'pretty' is not modelled", 64)]
     [InlineData(new[] { "-mon", "chardev=nope,mode=control" }, "-mon chardev=nope,mode=control: chardev \"nope\" not found", 1)]
     [InlineData(new[] { "-mon", "mode=control" }, "-mon mode=control: Parameter 'chardev' is missing", 1)]
+    [InlineData(new[] { "-chardev", "socket,id=m,path=/tmp/m", "-mon", "chardev=m,mode=control", "-qtest", "stdio" }, "-mon chardev=m,mode=control: not modelled without -qtest on the harness's socket (unix:PATH, or a chardev that connects)", 64)]
+    [InlineData(new[] { "-qtest-log", "/tmp/l", "-qtest", "unix:/tmp/q,server=on" }, "-qtest-log /tmp/l: not modelled without -qtest on the harness's socket (unix:PATH, or a chardev that connects)", 64)]
     [InlineData(new[] { "-mon", "chardev=m,mode=control", "-mon", "chardev=m,mode=control", "-chardev", "socket,id=m,path=/tmp/m" }, "-mon chardev=m,mode=control: a second monitor is not modelled", 64)]
     [InlineData(new[] { "-mon", "chardev=m,mode=control", "-chardev", "socket,id=m,path=/tmp/m,server=on" }, "-mon chardev=m,mode=control: a monitor on a listening socket is not modelled (give the harness's socket: server=off, or fd=N)", 64)]
     [InlineData(new[] { "-chardev", "socket,id=m,fd=x" }, "-chardev socket,id=m,fd=x: Unable to parse FD number x", 1)]

@@ -35,6 +35,7 @@ public class QmpMonitorTests
             One(m, "{\"execute\":\"qmp_capabilities\"}"));
         Assert.Equal("{\"return\": {\"status\": \"running\", \"singlestep\": false, \"running\": true}, \"id\": \"x\"}",
             One(m, "{\"execute\":\"query-status\",\"id\":\"x\"}"));
+        Assert.Equal("{\"return\": {\"status\": \"running\", \"singlestep\": false, \"running\": true}}", One(m, "{\"execute\":\"query-status\",\"arguments\":{}}"));
         Assert.Equal("{\"return\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, \"package\": \"vtdsim\"}}", One(m, "{\"execute\":\"query-version\"}"));
         Assert.Equal("{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command foo has not been found\"}}", One(m, "{\"execute\":\"foo\"}"));
         Assert.Equal("{\"id\": [1, 2], \"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command foo has not been found\"}}",
