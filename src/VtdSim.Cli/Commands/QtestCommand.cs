@@ -120,10 +120,8 @@ public static class QtestCommand
         {
             switch (qemu.Channel)
             {
-                case QtestChannel.UnixSocket { Server: false } client:
-                    if (await QtestUnixClient.ServeAsync(machine, client.Path, cancellationToken) is { } failure)
-                        return Refuse(errors, new($"-qtest unix:{client.Path}: {failure}", QemuCommandLineError.QemuError));
-                    return 0;
+                case QtestChannel.UnixSocket { Server: false } or QtestChannel.Descriptor:
+                    return await ServeHarness(qemu, machine, errors, cancellationToken);
                 case QtestChannel.UnixSocket listening:
                     {
                         using var server = QtestSocketServer.ListenUnix(listening.Path);
@@ -147,6 +145,52 @@ public static class QtestCommand
                 await QtestStdio.ServeAsync(machine, standardOutput(), cancellationToken);
             }
             return 0;
+        }
+    }
+
+    /// <summary>
+    /// The harness listens and vtdsim connects (`-qtest unix:PATH`, a chardev with server=off or fd=N; decisions P16,
+    /// Q60, Q64): the qtest session, with the QMP monitor and the log if asked for. SIGTERM and SIGINT end it as they
+    /// end QEMU — after the command being carried out, with status 0 (libqtest's qtest_quit accepts nothing else).
+    /// </summary>
+    private static async Task<int> ServeHarness(QemuCommandLine qemu, IQtestMachine machine, TextWriter errors, CancellationToken cancellationToken)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        void Stop(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            stop.Cancel();
+        }
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        TextWriter? log = null;
+        if (qemu.QtestLog is { } path)
+        {
+            if (path is "/dev/fd/2" or "/dev/stderr") log = errors;
+            else
+            {
+                try
+                {
+                    log = new StreamWriter(path, append: false, new System.Text.UTF8Encoding(false)) { NewLine = "\n" };
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+                {
+                    // QEMU 7.2 carries on without a log, silently; vtdsim says so (decision Q62).
+                    errors.WriteLine($"vtdsim: -qtest-log {path}: cannot open it ({Io.UserText.Message(e)}); no qtest log is written");
+                }
+            }
+        }
+        string qtestOption = qemu.Channel is QtestChannel.UnixSocket u ? $"-qtest unix:{u.Path}" : "-qtest";
+        try
+        {
+            var options = new QtestHarnessOptions(qemu.Monitor, qemu.MonitorOption, log, qemu.Version, qemu.Prelaunch);
+            if (await QtestHarnessClient.ServeAsync(machine, qemu.Channel!, qtestOption, options, stop.Token) is { } failure)
+                return Refuse(errors, new(failure, QemuCommandLineError.QemuError));
+            return 0;
+        }
+        finally
+        {
+            if (log is not null && log != errors) await log.DisposeAsync();
         }
     }
 

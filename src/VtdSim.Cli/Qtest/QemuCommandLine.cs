@@ -18,6 +18,12 @@ public abstract record QtestChannel
     /// vtdsim listens.
     /// </summary>
     public sealed record UnixSocket(string Path, bool Server) : QtestChannel;
+
+    /// <summary>
+    /// `-chardev socket,id=ID,fd=N`: a connected socket the harness passed down as descriptor N (python/qemu/machine
+    /// since QEMU 8.1 gives the monitor one end of a socketpair this way).
+    /// </summary>
+    public sealed record Descriptor(int Fd) : QtestChannel;
 }
 
 /// <summary>Why a QEMU-shaped command line was refused: the message (without the program name) and the exit status.</summary>
@@ -67,13 +73,21 @@ public sealed record QemuCommandLine
     public QemuVersion Version { get; init; } = QemuVersion.Qemu72;
     /// <summary>Where qtest talks (null: not given on the command line).</summary>
     public QtestChannel? Channel { get; init; }
+    /// <summary>`-mon chardev=ID,mode=control`: where the QMP monitor talks (null: no monitor).</summary>
+    public QtestChannel? Monitor { get; init; }
+    /// <summary>The monitor's `-chardev socket,…` as given, for messages.</summary>
+    public string? MonitorOption { get; init; }
+    /// <summary>`-S`: the VM starts in prelaunch (QMP `query-status`); the model has no CPU to hold.</summary>
+    public bool Prelaunch { get; init; }
+    /// <summary>`-qtest-log FILE`: where the qtest log goes (null: /dev/null, `none`, or not given; decision Q62).</summary>
+    public string? QtestLog { get; init; }
     /// <summary>Warnings QEMU would print (deprecated short-form booleans).</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
     /// <summary>Whether any QEMU option was given at all.</summary>
     public bool Any { get; init; }
 
     private static readonly HashSet<string> WithArgument =
-        ["M", "machine", "m", "device", "display", "accel", "qtest", "qtest-log", "chardev", "bios", "icount"];
+        ["M", "machine", "m", "device", "display", "accel", "qtest", "qtest-log", "chardev", "bios", "icount", "mon", "vga"];
     private static readonly HashSet<string> WithoutArgument = ["nodefaults", "S"];
 
     /// <summary>Whether QEMU option NAME (without its dash) takes an argument; null for an option the model does not know.</summary>
@@ -91,10 +105,13 @@ public sealed record QemuCommandLine
         error = default;
         var warnings = new List<string>();
         var chardevs = new Dictionary<string, QtestChannel>(StringComparer.Ordinal);
+        var chardevTexts = new Dictionary<string, string>(StringComparer.Ordinal);
         string? machineType = null;
         string? qtest = null;
         var devices = new List<string>();
         string? accel = null;
+        string? mon = null;
+        bool vgaNone = false;
         var r = new QemuCommandLine { Any = tokens.Count > 0, Version = version };
         for (int i = 0; i < tokens.Count; i++)
         {
@@ -104,8 +121,8 @@ public sealed record QemuCommandLine
             string name = token.StartsWith("--", StringComparison.Ordinal) ? token[2..] : token[1..];
             if (WithoutArgument.Contains(name))
             {
-                if (name == "nodefaults") r = r with { NoDefaults = true };
-                continue; // -S: the model has no CPU to hold
+                r = name == "nodefaults" ? r with { NoDefaults = true } : r with { Prelaunch = true };
+                continue; // -S: the model has no CPU to hold; QMP reports prelaunch
             }
             if (!WithArgument.Contains(name))
                 return Fail(out result, out error, $"{token}: not modelled", QemuCommandLineError.NotModelled);
@@ -180,8 +197,17 @@ public sealed record QemuCommandLine
                     qtest = value;
                     break;
                 case "qtest-log":
-                    if (value != "/dev/null")
-                        return Fail(out result, out error, $"{where}: a qtest log file is not modelled (give /dev/null)", QemuCommandLineError.NotModelled);
+                    // QEMU 7.2 opens the file when qtest starts and logs nothing, silently, where it cannot (Q62).
+                    r = r with { QtestLog = value is "/dev/null" or "none" ? null : value };
+                    break;
+                case "mon":
+                    if (mon is not null)
+                        return Fail(out result, out error, $"{where}: a second monitor is not modelled", QemuCommandLineError.NotModelled);
+                    mon = value;
+                    break;
+                case "vga":
+                    if (value != "none") return Fail(out result, out error, $"{where}: not modelled (only -vga none)", QemuCommandLineError.NotModelled);
+                    vgaNone = true;
                     break;
                 case "chardev":
                     {
@@ -190,6 +216,7 @@ public sealed record QemuCommandLine
                         if (chardevs.ContainsKey(id))
                             return Fail(out result, out error, $"{where}: duplicate chardev id '{id}'", QemuCommandLineError.QemuError);
                         chardevs[id] = channel!;
+                        chardevTexts[id] = where;
                         break;
                     }
             }
@@ -255,6 +282,16 @@ public sealed record QemuCommandLine
                 "-accel tcg: not modelled without -icount shift=0,sleep=off (the virtual clock would follow the host's; the model has no wall clock)",
                 QemuCommandLineError.NotModelled);
 
+        if (vgaNone && !r.NoDefaults)
+            return Fail(out result, out error, "-vga none: not modelled without -nodefaults (the model's default VGA and NIC come together)", QemuCommandLineError.NotModelled);
+        if (mon is not null)
+        {
+            if (!TryParseMonitor(mon, chardevs, out QtestChannel? monitor, out string problem, out int status, warnings))
+                return Fail(out result, out error, $"-mon {mon}: {problem}", status);
+            string id = QemuOptionText.Split(mon, "chardev").FirstOrDefault(o => o.Name == "chardev").Value ?? "";
+            r = r with { Monitor = monitor, MonitorOption = chardevTexts[id] };
+        }
+
         if (qtest is not null)
         {
             QtestChannel? channel;
@@ -272,6 +309,13 @@ public sealed record QemuCommandLine
             else return Fail(out result, out error, $"-qtest {qtest}: not modelled (stdio, unix:PATH and chardev:ID are)", QemuCommandLineError.NotModelled);
             r = r with { Channel = channel };
         }
+        bool connects = r.Channel is QtestChannel.UnixSocket { Server: false } or QtestChannel.Descriptor;
+        if (r.Monitor is not null && !connects)
+            return Fail(out result, out error, $"-mon {mon}: not modelled without -qtest on the harness's socket (unix:PATH, or a chardev that connects)",
+                QemuCommandLineError.NotModelled);
+        if (r.QtestLog is not null && !connects)
+            return Fail(out result, out error, $"-qtest-log {r.QtestLog}: not modelled without -qtest on the harness's socket (unix:PATH, or a chardev that connects)",
+                QemuCommandLineError.NotModelled);
         result = r with { Warnings = warnings };
         return true;
     }
@@ -337,6 +381,71 @@ public sealed record QemuCommandLine
         return null;
     }
 
+    /// <summary>
+    /// `-mon chardev=ID,mode=control[,pretty=off]`: the QMP monitor on a chardev that connects to the harness (its
+    /// socket path with server=off, or an inherited descriptor), as libqtest and QEMUQtestMachine give it (decision Q60).
+    /// </summary>
+    private static bool TryParseMonitor(string text, Dictionary<string, QtestChannel> chardevs, out QtestChannel? monitor, out string problem,
+        out int status, List<string> warnings)
+    {
+        monitor = null;
+        problem = "";
+        status = QemuCommandLineError.NotModelled;
+        string? id = null;
+        bool control = false; // QEMU's default mode is readline, the human monitor
+        foreach (QemuOption o in QemuOptionText.Split(text, "chardev", warnings))
+        {
+            switch (o.Name)
+            {
+                case "chardev":
+                    id = o.Value;
+                    break;
+                case "mode":
+                    control = o.Value == "control";
+                    break;
+                case "pretty":
+                    if (!TryBool(o, out bool pretty, out problem))
+                    {
+                        status = QemuCommandLineError.QemuError;
+                        return false;
+                    }
+                    if (pretty)
+                    {
+                        problem = "monitor property 'pretty' is not modelled";
+                        return false;
+                    }
+                    break;
+                default:
+                    problem = $"monitor property '{o.Name}' is not modelled";
+                    return false;
+            }
+        }
+        if (!control)
+        {
+            problem = "the human monitor is not modelled (mode=control is)";
+            return false;
+        }
+        if (id is null)
+        {
+            problem = "Parameter 'chardev' is missing";
+            status = QemuCommandLineError.QemuError;
+            return false;
+        }
+        if (!chardevs.TryGetValue(id, out monitor))
+        {
+            problem = $"chardev \"{id}\" not found";
+            status = QemuCommandLineError.QemuError;
+            return false;
+        }
+        if (monitor is QtestChannel.UnixSocket { Server: true })
+        {
+            monitor = null;
+            problem = "a monitor on a listening socket is not modelled (give the harness's socket: server=off, or fd=N)";
+            return false;
+        }
+        return true;
+    }
+
     /// <summary>STATUS: QEMU's own refusal (a malformed boolean) is QemuError; what the model lacks is NotModelled.</summary>
     private static bool TryParseUnix(string text, out QtestChannel? channel, out string problem, out int status, List<string> warnings)
     {
@@ -394,8 +503,31 @@ public sealed record QemuCommandLine
             problem = "a chardev needs an id";
             return false;
         }
-        string rest = string.Join(",", options.Where(o => o.Name is not ("backend" or "id")).Select(o => $"{o.Name}={o.Value.Replace(",", ",,")}"));
-        return TryParseUnix(rest, out channel, out problem, out status, warnings);
+        var rest = options.Where(o => o.Name is not ("backend" or "id")).ToList();
+        if (rest.FirstOrDefault(o => o.Name == "fd") is { Name: "fd" } fd)
+        {
+            status = QemuCommandLineError.QemuError;
+            if (rest.Any(o => o.Name is "path" or "host"))
+            {
+                problem = "None or one of 'path', 'fd' or 'host' option required.";
+                return false;
+            }
+            if (!int.TryParse(fd.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int descriptor))
+            {
+                problem = $"Unable to parse FD number {fd.Value}";
+                return false;
+            }
+            if (rest.FirstOrDefault(o => o.Name != "fd") is { Name.Length: > 0 } other)
+            {
+                problem = $"socket property '{other.Name}' is not modelled with fd=";
+                status = QemuCommandLineError.NotModelled;
+                return false;
+            }
+            channel = new QtestChannel.Descriptor(descriptor);
+            problem = "";
+            return true;
+        }
+        return TryParseUnix(string.Join(",", rest.Select(o => $"{o.Name}={o.Value.Replace(",", ",,")}")), out channel, out problem, out status, warnings);
     }
 
     private static bool TryBool(QemuOption o, out bool value, out string problem) =>

@@ -25,9 +25,17 @@ public sealed class QtestSession
     private readonly IQtestMachine _machine;
     private readonly Stream _input;
     private readonly Stream _output;
+    private readonly QtestLog? _log;
+    private readonly object _gate;
     private int _busy;
 
-    public QtestSession(IQtestMachine machine, Stream input, Stream output, int maxLineLength = DefaultMaxLineLength)
+    /// <param name="log">`-qtest-log`: each command and reply, as QEMU logs them (null: none).</param>
+    /// <param name="gate">
+    /// Held while a command is carried out: the QMP monitor on the same machine holds it too, so the two connections
+    /// never run at once (decision Q60).
+    /// </param>
+    public QtestSession(IQtestMachine machine, Stream input, Stream output, int maxLineLength = DefaultMaxLineLength, QtestLog? log = null,
+        object? gate = null)
     {
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentNullException.ThrowIfNull(input);
@@ -37,6 +45,8 @@ public sealed class QtestSession
         _machine = machine;
         _input = input;
         _output = output;
+        _log = log;
+        _gate = gate ?? new object();
         MaxLineLength = maxLineLength;
     }
 
@@ -86,7 +96,14 @@ public sealed class QtestSession
         Volatile.Write(ref _busy, 1);
         try
         {
-            return _interpreter.Execute(Utf8.GetString(line.GetBuffer(), 0, (int)line.Length));
+            string text = Utf8.GetString(line.GetBuffer(), 0, (int)line.Length);
+            lock (_gate)
+            {
+                _log?.Received(text, _machine.ClockNs);
+                string reply = _interpreter.Execute(text);
+                if (!_interpreter.ReplyWithheld) _log?.Sent(reply, _machine.ClockNs);
+                return reply;
+            }
         }
         finally
         {

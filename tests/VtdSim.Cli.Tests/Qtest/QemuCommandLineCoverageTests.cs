@@ -22,7 +22,7 @@ public class QemuCommandLineCoverageTests
         Assert.Equal(takesArgument, QemuCommandLine.TakesArgument(name));
 
     [Theory]
-    [InlineData("mon")]
+    [InlineData("serial")]
     [InlineData("hda")]
     [InlineData("")]
     public void AnUnknownOptionIsNeitherWithNorWithoutArgument(string name) => Assert.Null(QemuCommandLine.TakesArgument(name));

@@ -56,7 +56,6 @@ public class QemuCommandLineTests
     [InlineData(new[] { "-icount", "shift=0" }, "-icount shift=0: not modelled with sleep=on (the virtual clock would follow the host's; give sleep=off)", 64)]
     [InlineData(new[] { "-icount", "shift=0,sleep=off,align=on" }, "-icount shift=0,sleep=off,align=on: icount property 'align' is not modelled", 64)]
     [InlineData(new[] { "-icount", "shift=12,sleep=off" }, "-icount shift=12,sleep=off: icount shift '12' is not modelled (0 to 10 or auto)", 64)]
-    [InlineData(new[] { "-mon", "chardev=char0,mode=control" }, "-mon: not modelled", 64)]
     [InlineData(new[] { "-audio", "none" }, "-audio: not modelled", 64)]
     [InlineData(new[] { "disk.img" }, "disk.img: a disk image is not modelled", 64)]
     [InlineData(new[] { "-M", "microvm" }, "-M microvm: machine type not modelled (q35 and pc are)", 64)]
@@ -65,8 +64,6 @@ public class QemuCommandLineTests
     [InlineData(new[] { "-machine", "q35,accel=kvm:tcg" }, "-machine q35,accel=kvm:tcg: accelerator 'kvm' is not modelled (qtest and tcg are)", 64)]
     [InlineData(new[] { "-display", "gtk" }, "-display gtk: not modelled (only -display none)", 64)]
     [InlineData(new[] { "-qtest", "tcp:localhost:4444" }, "-qtest tcp:localhost:4444: not modelled (stdio, unix:PATH and chardev:ID are)", 64)]
-    [InlineData(new[] { "-qtest-log", "/tmp/qtest.log" }, "-qtest-log /tmp/qtest.log: a qtest log file is not modelled (give /dev/null)", 64)]
-    [InlineData(new[] { "-chardev", "socket,id=q,fd=3" }, "-chardev socket,id=q,fd=3: socket property 'fd' is not modelled", 64)]
     [InlineData(new[] { "-chardev", "pty,id=q" }, "-chardev pty,id=q: chardev backend 'pty' is not modelled (socket is)", 64)]
     [InlineData(new[] { "-m", "4G,slots=2,maxmem=8G" }, "-m 4G,slots=2,maxmem=8G: memory option 'slots' is not modelled", 64)]
     // QEMU's refusals: QEMU's text, QEMU's status 1.

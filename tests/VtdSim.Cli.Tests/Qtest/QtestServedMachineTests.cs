@@ -84,16 +84,16 @@ public class QtestServedMachineTests
     public void OnlyVtdsimsOwnOptionsStayVtdsims()
     {
         const string Q = QtestCommand.QemuArgumentOption;
-        Assert.Equal(["qtest", "--socket", "/tmp/s", "-h", "-?", $"{Q}=-M", $"{Q}=q35", $"{Q}=-S", $"{Q}=-mon", $"{Q}=chardev=c", $"{Q}=-audio"],
-            QtestCommand.PassQemuOptions(["qtest", "--socket", "/tmp/s", "-h", "-?", "-M", "q35", "-S", "-mon", "chardev=c", "-audio"]));
+        Assert.Equal(["qtest", "--socket", "/tmp/s", "-h", "-?", $"{Q}=-M", $"{Q}=q35", $"{Q}=-S", $"{Q}=-serial", $"{Q}=chardev:c", $"{Q}=-audio"],
+            QtestCommand.PassQemuOptions(["qtest", "--socket", "/tmp/s", "-h", "-?", "-M", "q35", "-S", "-serial", "chardev:c", "-audio"]));
         // An unknown option followed by an option takes no argument; another command's tokens are left alone.
-        Assert.Equal(["qtest", $"{Q}=-mon", $"{Q}=-nodefaults"], QtestCommand.PassQemuOptions(["qtest", "-mon", "-nodefaults"]));
+        Assert.Equal(["qtest", $"{Q}=-serial", $"{Q}=-nodefaults"], QtestCommand.PassQemuOptions(["qtest", "-serial", "-nodefaults"]));
         Assert.Equal(["mtree", "-M", "q35"], QtestCommand.PassQemuOptions(["mtree", "-M", "q35"]));
     }
 
     [Theory]
-    [InlineData(new[] { "qtest", "-mon" }, 64, "vtdsim: -mon: not modelled")]
-    [InlineData(new[] { "qtest", "-mon", "-M", "q35" }, 64, "vtdsim: -mon: not modelled")]
+    [InlineData(new[] { "qtest", "-serial" }, 64, "vtdsim: -serial: not modelled")]
+    [InlineData(new[] { "qtest", "-serial", "-M", "q35" }, 64, "vtdsim: -serial: not modelled")]
     [InlineData(new[] { "qtest", "-M", "q35", "-device", "intel-iommu", "-qtest", "unix:/tmp/x.sock,server=maybe" }, 1,
         "vtdsim: -qtest unix:/tmp/x.sock,server=maybe: Parameter 'server' expects 'on' or 'off'")]
     [InlineData(new[] { "qtest", "-M", "q35", "-device", "id=iommu0" }, 1, "vtdsim: -device id=iommu0: Parameter 'driver' is missing")]
