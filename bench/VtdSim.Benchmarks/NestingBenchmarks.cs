@@ -24,7 +24,10 @@ namespace VtdSim.Benchmarks;
 /// in one IOMMU_HWPT_INVALIDATE; the host kernel flushes its unit with a queued P_IOTLB and a wait (target &lt; 1 µs);</item>
 /// <item>shadowing one 4 KiB guest map and its unmap: the guest writes a second-level leaf and a page-selective IOTLB
 /// invalidation; the vIOMMU carries it out; the VMM walks the guest's table for that page and maps the page into the
-/// shadow IOAS, pinning it; then the same with the leaf cleared, which unmaps and unpins it (target: the map &lt; 2 µs).</item>
+/// shadow IOAS, pinning it; then the same with the leaf cleared, which unmaps and unpins it (target: the map &lt; 2 µs).
+/// Once with that page alone in the shadow (its page-table pages are freed and allocated again each time), once with
+/// a neighbour that keeps them, and once among 4,096 other mapped pages (a sync must not cost more with more
+/// mappings).</item>
 /// </list>
 /// </summary>
 [MemoryDiagnoser]
@@ -32,11 +35,9 @@ public class NestingBenchmarks
 {
     private const ulong Iova = 0x100_0000, ShadowIova = 0x200_0000;
     private static readonly SourceId Nic = new(0, 4, 0);
-    private VtdSim.Vmm.Vmm _nested = null!, _shadowed = null!;
+    private VtdSim.Vmm.Vmm _nested = null!;
     private InvalidationDescriptor[] _forward = null!;
-    private Hpa _leaf;
-    private ulong _leafValue;
-    private ushort _shadowDid;
+    private Shadowed _alone = null!, _withNeighbour = null!, _among4096 = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -52,17 +53,9 @@ public class NestingBenchmarks
             throw new InvalidOperationException("the guest's invalidation is not forwarded");
 
         // Shadowing: legacy mode with caching mode; the guest's second-level leaf for ShadowIova found by walking its tables.
-        _shadowed = Start("caching-mode=on", out SourceId shadowDevice);
-        MapForDevice(_shadowed, shadowDevice, ShadowIova);
-        (_leaf, _shadowDid) = LegacyLeaf(_shadowed, shadowDevice, ShadowIova);
-        _leafValue = _shadowed.GuestMachine.Memory.Read64(_leaf);
-        _shadowed.GuestMachine.Memory.Write64(_leaf, 0); // start unmapped: each operation maps, then unmaps
-        Submit(_shadowed, InvalidationDescriptor.IotlbPage(_shadowDid, ShadowIova));
-        long maps = _shadowed.ShadowBindings[0].Maps, unmaps = _shadowed.ShadowBindings[0].Unmaps;
-        ShadowMapUnmap();
-        if (_shadowed.ShadowBindings[0].Maps != maps + 1 || _shadowed.ShadowBindings[0].Unmaps != unmaps + 1
-            || _shadowed.ShadowBindings[0].Mappings.Count != 0 || _shadowed.Log.Lines.Count != 0)
-            throw new InvalidOperationException("the guest's map is not shadowed");
+        _alone = new Shadowed(pages: 1);
+        _withNeighbour = new Shadowed(pages: 2);
+        _among4096 = new Shadowed(pages: 4097);
     }
 
     [Benchmark(Description = "Guest P_IOTLB of one 4 KiB page forwarded to the host, end to end")]
@@ -73,14 +66,50 @@ public class NestingBenchmarks
     }
 
     [Benchmark(Description = "Shadow one 4 KiB guest map and its unmap (PSI, walk, IOAS map/unmap with pinning)")]
-    public int ShadowMapUnmap()
+    public int ShadowMapUnmap() => _alone.MapUnmap();
+
+    [Benchmark(Description = "The same, a mapped neighbour keeping the shadow's page-table pages")]
+    public int ShadowMapUnmapBesideANeighbour() => _withNeighbour.MapUnmap();
+
+    [Benchmark(Description = "The same, among 4,096 other mapped pages")]
+    public int ShadowMapUnmapAmong4096() => _among4096.MapUnmap();
+
+    /// <summary>
+    /// A shadowing VMM whose guest maps <c>pages</c> pages from ShadowIova; the first page's guest leaf is cleared, so
+    /// each <see cref="MapUnmap"/> maps it and unmaps it again while the others stay.
+    /// </summary>
+    private sealed class Shadowed
     {
-        var memory = _shadowed.GuestMachine.Memory;
-        memory.Write64(_leaf, _leafValue);
-        Submit(_shadowed, InvalidationDescriptor.IotlbPage(_shadowDid, ShadowIova));
-        memory.Write64(_leaf, 0);
-        Submit(_shadowed, InvalidationDescriptor.IotlbPage(_shadowDid, ShadowIova));
-        return (int)_shadowed.ShadowBindings[0].Maps;
+        private readonly VtdSim.Vmm.Vmm _vmm;
+        private readonly Hpa _leaf;
+        private readonly ulong _leafValue;
+        private readonly ushort _did;
+
+        public Shadowed(int pages)
+        {
+            _vmm = Start("caching-mode=on", out SourceId device);
+            MapForDevice(_vmm, device, ShadowIova, pages);
+            (_leaf, _did) = LegacyLeaf(_vmm, device, ShadowIova);
+            _leafValue = _vmm.GuestMachine.Memory.Read64(_leaf);
+            _vmm.GuestMachine.Memory.Write64(_leaf, 0); // start unmapped: each operation maps, then unmaps
+            Submit(_vmm, InvalidationDescriptor.IotlbPage(_did, ShadowIova));
+            var binding = _vmm.ShadowBindings[0];
+            long maps = binding.Maps, unmaps = binding.Unmaps;
+            MapUnmap();
+            if (binding.Maps != maps + 1 || binding.Unmaps != unmaps + 1 || binding.Mappings.Count != pages - 1 || _vmm.Log.Lines.Count != 0)
+                throw new InvalidOperationException($"the guest's map of {pages} page(s) is not shadowed: {binding.Maps - maps} map(s), "
+                    + $"{binding.Unmaps - unmaps} unmap(s), {binding.Mappings.Count} left; {string.Join("; ", _vmm.Log.Lines)}");
+        }
+
+        public int MapUnmap()
+        {
+            var memory = _vmm.GuestMachine.Memory;
+            memory.Write64(_leaf, _leafValue);
+            Submit(_vmm, InvalidationDescriptor.IotlbPage(_did, ShadowIova));
+            memory.Write64(_leaf, 0);
+            Submit(_vmm, InvalidationDescriptor.IotlbPage(_did, ShadowIova));
+            return (int)_vmm.ShadowBindings[0].Maps;
+        }
     }
 
     private static VtdSim.Vmm.Vmm Start(string properties, out SourceId guestDevice)
@@ -100,7 +129,7 @@ public class NestingBenchmarks
         return vmm;
     }
 
-    private static void MapForDevice(VtdSim.Vmm.Vmm vmm, SourceId device, ulong iova)
+    private static void MapForDevice(VtdSim.Vmm.Vmm vmm, SourceId device, ulong iova, int pages = 1)
     {
         LinuxKernel guest = LinuxKernel.Boot(vmm.GuestMachine, "intel_iommu=on", vmm.GuestKernelLayout());
         ProcessAddressSpace app = guest.CreateProcess("app");
@@ -109,9 +138,13 @@ public class NestingBenchmarks
         KernelBenchHost.Check(fd.IoasAlloc(0, out uint ioas), "ioas");
         uint pt = ioas;
         KernelBenchHost.Check(fd.DeviceAttach(dev, ref pt), "attach");
-        KernelBenchHost.Check(app.Mmap(0x1000, MemoryProtection.ReadWrite, out Uva va), "mmap");
-        ulong at = iova;
-        KernelBenchHost.Check(fd.IoasMap(ioas, IoasMapFlags.ReadWrite | IoasMapFlags.FixedIova, va, 0x1000, ref at), "map");
+        KernelBenchHost.Check(app.Mmap(0x1000UL * (ulong)pages, MemoryProtection.ReadWrite, out Uva va), "mmap");
+        // One 4 KiB map each, every other IOVA page: no two are contiguous, so the guest's tables hold 4 KiB leaves only.
+        for (int i = 0; i < pages; i++)
+        {
+            ulong at = iova + 0x2000UL * (ulong)i;
+            KernelBenchHost.Check(fd.IoasMap(ioas, IoasMapFlags.ReadWrite | IoasMapFlags.FixedIova, va + 0x1000UL * (ulong)i, 0x1000, ref at), "map");
+        }
     }
 
     /// <summary>The guest's legacy second-level leaf entry for <paramref name="iova"/> (a guest-physical address) and its domain id.</summary>

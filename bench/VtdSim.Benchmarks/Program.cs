@@ -3,7 +3,7 @@ using BenchmarkDotNet.Running;
 using VtdSim.Benchmarks;
 
 // Benchmarks: dotnet run -c Release --project bench/VtdSim.Benchmarks -- --filter '*'
-// Profiling:  dotnet run -c Release --project bench/VtdSim.Benchmarks -- --spin <walk|translate|hot|hot-pages|kernel|steady|dma> <legacy|fs|nested|domain-4k|ioas-4k|domain-map|domain-unmap|ioas-map-unmap|host|l1|l2> [seconds]
+// Profiling:  dotnet run -c Release --project bench/VtdSim.Benchmarks -- --spin <walk|translate|hot|hot-pages|kernel|steady|dma|nesting> <legacy|fs|nested|domain-4k|ioas-4k|domain-map|domain-unmap|ioas-map-unmap|host|l1|l2|forward|shadow|shadow-neighbour|shadow-4096> [seconds]
 //             runs one operation in a loop (no BenchmarkDotNet) and prints ns/op, for `perf record` with
 //             DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 (see docs/performance.md).
 if (args.Length >= 3 && args[0] == "--spin")
@@ -23,6 +23,8 @@ static int Spin(string what, string shape, double seconds)
     if (what == "steady") steady.Setup();
     var levels = new ThreeLevelBenchmarks();
     if (what == "dma") levels.Setup();
+    var nesting = new NestingBenchmarks();
+    if (what == "nesting") nesting.Setup();
     Func<ulong> op = (what, shape) switch
     {
         ("hot", "legacy") => c.HotLegacy,
@@ -39,6 +41,10 @@ static int Spin(string what, string shape, double seconds)
         ("dma", "host") => () => (ulong)levels.HostDma64(),
         ("dma", "l1") => () => (ulong)levels.L1Dma64(),
         ("dma", "l2") => () => (ulong)levels.L2Dma64(),
+        ("nesting", "forward") => () => (ulong)nesting.ForwardOnePage(),
+        ("nesting", "shadow") => () => (ulong)nesting.ShadowMapUnmap(),
+        ("nesting", "shadow-neighbour") => () => (ulong)nesting.ShadowMapUnmapBesideANeighbour(),
+        ("nesting", "shadow-4096") => () => (ulong)nesting.ShadowMapUnmapAmong4096(),
         ("walk", "legacy") => b.WalkLegacy4,
         ("walk", "fs") => b.WalkFirstStage4,
         ("walk", "nested") => b.WalkNested4x4,

@@ -22,7 +22,11 @@ public readonly record struct ShadowMapping(ulong Iova, ulong Size, Gpa Gpa, boo
 public sealed class ShadowBinding
 {
     private readonly Vmm vmm;
-    private readonly SortedDictionary<ulong, ShadowMapping> mapped = [];
+    // By IOVA. A leaf of size S starts S-aligned, so the mappings a page-selective invalidation can touch are found by
+    // probing the few aligned starts its range covers, not by walking every mapping (a guest maps thousands of pages).
+    private readonly Dictionary<ulong, ShadowMapping> mapped = [];
+    private static readonly ulong[] LeafSizes = [1UL << 12, 1UL << 21, 1UL << 30];
+    private int oddSizes; // mappings of another size (none from a second-stage walk): then every sync walks them all
     private readonly List<SecondStageMapping> leaves = [];
     private readonly Dictionary<ulong, SecondStageMapping> now = [];  // Sync's scratch, reused: a sync allocates no collection
     private readonly List<ShadowMapping> stale = [];
@@ -54,7 +58,7 @@ public sealed class ShadowBinding
     public ushort DomainId { get; private set; }
 
     /// <summary>What the shadow IOAS maps now, by IOVA.</summary>
-    public IReadOnlyCollection<ShadowMapping> Mappings => mapped.Values;
+    public IReadOnlyCollection<ShadowMapping> Mappings => mapped.Values.OrderBy(m => m.Iova).ToList();
 
     /// <summary>The model-only fault queue of the shadow's HWPT (decision N50), once made.</summary>
     public uint? FaultQueueId { get; private set; }
@@ -112,18 +116,47 @@ public sealed class ShadowBinding
         now.Clear();
         stale.Clear();
         foreach (SecondStageMapping l in leaves) now[l.Iova] = l;
-        foreach (ShadowMapping m in mapped.Values)
+        if (oddSizes == 0 && Probes(first, last) <= (ulong)mapped.Count)
         {
-            if (m.Iova > last || m.Iova + (m.Size - 1) < first) continue;
-            if (!now.TryGetValue(m.Iova, out SecondStageMapping l) || l.Size != m.Size || l.Output.Value != m.Gpa.Value || ReadOnly(l.Rights, m.Gpa) != m.ReadOnly)
-                stale.Add(m);
+            foreach (ulong size in LeafSizes)
+            {
+                for (ulong at = first & ~(size - 1); ; at += size)
+                {
+                    if (mapped.TryGetValue(at, out ShadowMapping m) && m.Size == size) CheckStale(in m);
+                    if (last - at < size) break; // the next start would be past last (or past 2^64)
+                }
+            }
         }
+        else
+        {
+            foreach (ShadowMapping m in mapped.Values)
+                if (m.Iova <= last && m.Iova + (m.Size - 1) >= first) CheckStale(in m);
+        }
+        stale.Sort(static (a, b) => a.Iova.CompareTo(b.Iova)); // unmapped in IOVA order, however they were found
         foreach (ShadowMapping m in stale) Unmap(m);
         foreach (SecondStageMapping l in leaves)
         {
             if (mapped.ContainsKey(l.Iova)) continue; // unchanged
             Map(l);
         }
+    }
+
+    /// <summary>A mapping inside the synced range that the guest's tables no longer give the same way.</summary>
+    private void CheckStale(in ShadowMapping m)
+    {
+        if (!now.TryGetValue(m.Iova, out SecondStageMapping l) || l.Size != m.Size || l.Output.Value != m.Gpa.Value || ReadOnly(l.Rights, m.Gpa) != m.ReadOnly)
+            stale.Add(m);
+    }
+
+    /// <summary>How many aligned starts <see cref="Sync"/> would probe for [first, last].</summary>
+    private static ulong Probes(ulong first, ulong last)
+    {
+        ulong total = 0;
+        foreach (ulong size in LeafSizes)
+        {
+            total += ((last - (first & ~(size - 1))) >> System.Numerics.BitOperations.TrailingZeroCount(size)) + 1; // at most 2^52 + 2^43 + 2^34
+        }
+        return total;
     }
 
     private bool Enter()
@@ -160,7 +193,7 @@ public sealed class ShadowBinding
 
     private void Leave()
     {
-        foreach (ShadowMapping m in mapped.Values.ToList()) Unmap(m);
+        foreach (ShadowMapping m in Mappings) Unmap(m); // a sorted copy: IOVA order
         if (Attach(Container.HwptId ?? Container.IoasId)) Active = false;
     }
 
@@ -195,6 +228,7 @@ public sealed class ShadowBinding
             return;
         }
         mapped[leaf.Iova] = new ShadowMapping(leaf.Iova, leaf.Size, gpa, readOnly);
+        if (Array.IndexOf(LeafSizes, leaf.Size) < 0) oddSizes++;
     }
 
     /// <summary>Whether a leaf with these rights over this GPA is mapped read-only (as <see cref="Map"/> decides).</summary>
@@ -207,7 +241,7 @@ public sealed class ShadowBinding
     /// <summary>vfio_iommu_map_notify, UNMAP: ENOENT (nothing there) counts as success.</summary>
     private void Unmap(in ShadowMapping m)
     {
-        mapped.Remove(m.Iova);
+        if (mapped.Remove(m.Iova) && Array.IndexOf(LeafSizes, m.Size) < 0) oddSizes--;
         ulong length = m.Size;
         Errno e = Iommufd.IoasUnmap(IoasId!.Value, m.Iova, ref length);
         Unmaps++;
@@ -245,6 +279,7 @@ public sealed class ShadowBinding
     {
         FaultQueueId = null;
         mapped.Clear();
+        oddSizes = 0;
         Active = false;
         IoasId = null;
         HwptId = null;
