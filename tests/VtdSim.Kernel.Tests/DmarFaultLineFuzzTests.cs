@@ -1,5 +1,6 @@
 using CsCheck;
 using VtdSim.Kernel.Intel;
+using VtdSim.Tests.Shared;
 
 namespace VtdSim.Kernel.Tests;
 
@@ -35,7 +36,7 @@ public class DmarFaultLineFuzzTests
         var alphabet = Gen.Char["DMAR:[]() 0x123456789abcdefABCDEF.NO_PASIDReqstdvcfulrn-INT\t"].Array[0, 160].Select(a => new string(a));
         var tokens = Gen.Int[0, Tokens.Length - 1].Array[0, 24].Select(ix => string.Concat(ix.Select(i => Tokens[i])));
         var mutated = Gen.Select(Gen.Int[0, Corpus.Length - 1], Gen.Select(Gen.Int[0, 3], Gen.Int[0, 400], Gen.Char).Array[1, 5])
-            .Select(t => Mutate(Corpus[t.Item1], t.Item2));
+            .Select(t => TextEdits.Chars(Corpus[t.Item1], t.Item2));
         var cut = Gen.Select(Gen.Int[0, Corpus.Length - 1], Gen.Int[0, 200]).Select(t => Corpus[t.Item1][..Math.Min(t.Item2, Corpus[t.Item1].Length)]);
         var spliced = Gen.Select(Gen.Int[0, Corpus.Length - 1], Gen.Int[0, Corpus.Length - 1], Gen.Int[0, 200], Gen.Int[0, 200])
             .Select(t =>
@@ -44,27 +45,6 @@ public class DmarFaultLineFuzzTests
                 return a[..Math.Min(t.Item3, a.Length)] + b[Math.Min(t.Item4, b.Length)..];
             });
         return Gen.Frequency((1, random), (2, alphabet), (3, tokens), (4, mutated), (2, cut), (2, spliced));
-    }
-
-    /// <summary>Each edit: 0 delete a character, 1 insert one, 2 replace one, 3 swap it with the next.</summary>
-    private static string Mutate(string line, (int Op, int At, char Ch)[] edits)
-    {
-        var s = new System.Text.StringBuilder(line);
-        foreach (var (op, at, ch) in edits)
-        {
-            if (s.Length == 0) { s.Append(ch); continue; }
-            int i = at % s.Length;
-            switch (op)
-            {
-                case 0: s.Remove(i, 1); break;
-                case 1: s.Insert(i, ch); break;
-                case 2: s[i] = ch; break;
-                default:
-                    if (i + 1 < s.Length) (s[i], s[i + 1]) = (s[i + 1], s[i]);
-                    break;
-            }
-        }
-        return s.ToString();
     }
 
     [Fact]

@@ -1,6 +1,6 @@
-using System.Text;
 using CsCheck;
 using VtdSim.Scenarios.Loading;
+using VtdSim.Tests.Shared;
 
 namespace VtdSim.Scenarios.Tests;
 
@@ -23,52 +23,14 @@ public class LoaderFuzzTests
     {
         var file = Gen.Int[0, Corpus.Length - 1].Select(i => Corpus[i]);
         var chars = Gen.Select(file, Gen.Select(Gen.Int[0, 3], Gen.Int[0, 1 << 16], Gen.Char["abc:{}[],-'\" \n\t#&*!?|>0123456789x"]).Array[1, 6])
-            .Select(t => MutateChars(t.Item1, t.Item2));
-        var lines = Gen.Select(file, Gen.Select(Gen.Int[0, 2], Gen.Int[0, 400], Gen.Int[0, 400]).Array[1, 4]).Select(t => MutateLines(t.Item1, t.Item2));
+            .Select(t => TextEdits.Chars(t.Item1, t.Item2));
+        var lines = Gen.Select(file, Gen.Select(Gen.Int[0, 2], Gen.Int[0, 400], Gen.Int[0, 400]).Array[1, 4]).Select(t => TextEdits.Lines(t.Item1, t.Item2));
         var cut = Gen.Select(file, Gen.Int[0, 1 << 16]).Select(t => t.Item1[..(t.Item2 % (t.Item1.Length + 1))]);
         var spliced = Gen.Select(file, file, Gen.Int[0, 1 << 16], Gen.Int[0, 1 << 16])
             .Select(t => t.Item1[..(t.Item3 % (t.Item1.Length + 1))] + t.Item2[(t.Item4 % (t.Item2.Length + 1))..]);
         var tokens = Gen.Select(file, Gen.Select(Gen.Int[0, 1 << 16], Gen.Int[0, Tokens.Length - 1]).Array[1, 4])
             .Select(t => t.Item2.Aggregate(t.Item1, (s, x) => s.Insert(x.Item1 % (s.Length + 1), Tokens[x.Item2])));
         return Gen.Frequency((4, chars), (3, lines), (2, cut), (2, spliced), (4, tokens));
-    }
-
-    /// <summary>Each edit: 0 delete a character, 1 insert one, 2 replace one, 3 swap it with the next.</summary>
-    private static string MutateChars(string text, (int Op, int At, char Ch)[] edits)
-    {
-        var s = new StringBuilder(text);
-        foreach (var (op, at, ch) in edits)
-        {
-            if (s.Length == 0) { s.Append(ch); continue; }
-            int i = at % s.Length;
-            switch (op)
-            {
-                case 0: s.Remove(i, 1); break;
-                case 1: s.Insert(i, ch); break;
-                case 2: s[i] = ch; break;
-                default:
-                    if (i + 1 < s.Length) (s[i], s[i + 1]) = (s[i + 1], s[i]);
-                    break;
-            }
-        }
-        return s.ToString();
-    }
-
-    /// <summary>Each edit: 0 drop a line, 1 duplicate one, 2 swap two.</summary>
-    private static string MutateLines(string text, (int Op, int A, int B)[] edits)
-    {
-        var lines = text.Split('\n').ToList();
-        foreach (var (op, a, b) in edits)
-        {
-            int i = a % lines.Count, j = b % lines.Count;
-            switch (op)
-            {
-                case 0: if (lines.Count > 1) lines.RemoveAt(i); break;
-                case 1: lines.Insert(j, lines[i]); break;
-                default: (lines[i], lines[j]) = (lines[j], lines[i]); break;
-            }
-        }
-        return string.Join('\n', lines);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using CsCheck;
 using VtdSim.Kernel.Intel.Debugfs;
+using VtdSim.Tests.Shared;
 
 namespace VtdSim.Kernel.Tests.Debugfs;
 
@@ -41,51 +42,12 @@ public class DebugfsFuzzTests
         var random = Gen.Char.Array[0, 300].Select(a => new string(a));
         var tokens = Gen.Int[0, Tokens.Length - 1].Array[0, 60].Select(ix => string.Concat(ix.Select(i => Tokens[i])));
         var chars = Gen.Select(Gen.Int[0, corpus.Length - 1], Gen.Select(Gen.Int[0, 3], Gen.Int[0, 1 << 20], Gen.Char["0123456789abcdefx:. \t\n-|@"]).Array[1, 4])
-            .Select(t => Mutate(corpus[t.Item1], t.Item2));
+            .Select(t => TextEdits.Chars(corpus[t.Item1], t.Item2));
         var lines = Gen.Select(Gen.Int[0, corpus.Length - 1], Gen.Select(Gen.Int[0, 2], Gen.Int[0, 1 << 20], Gen.Int[0, 1 << 20]).Array[1, 3])
-            .Select(t => EditLines(corpus[t.Item1], t.Item2));
+            .Select(t => TextEdits.Lines(corpus[t.Item1], t.Item2));
         var cut = Gen.Select(Gen.Int[0, corpus.Length - 1], Gen.Int[0, 1 << 20]).Select(t => corpus[t.Item1][..(t.Item2 % (corpus[t.Item1].Length + 1))]);
         var whole = Gen.Int[0, corpus.Length - 1].Select(i => corpus[i]);
         return Gen.Frequency((1, random), (1, tokens), (5, chars), (3, lines), (2, cut), (1, whole));
-    }
-
-    /// <summary>Each edit: 0 delete a character, 1 insert one, 2 replace one, 3 swap it with the next.</summary>
-    private static string Mutate(string text, (int Op, int At, char Ch)[] edits)
-    {
-        var s = new System.Text.StringBuilder(text);
-        foreach (var (op, at, ch) in edits)
-        {
-            if (s.Length == 0) { s.Append(ch); continue; }
-            int i = at % s.Length;
-            switch (op)
-            {
-                case 0: s.Remove(i, 1); break;
-                case 1: s.Insert(i, ch); break;
-                case 2: s[i] = ch; break;
-                default:
-                    if (i + 1 < s.Length) (s[i], s[i + 1]) = (s[i + 1], s[i]);
-                    break;
-            }
-        }
-        return s.ToString();
-    }
-
-    /// <summary>Each edit: 0 drop a line, 1 repeat one, 2 swap two.</summary>
-    private static string EditLines(string text, (int Op, int A, int B)[] edits)
-    {
-        var lines = text.Split('\n').ToList();
-        foreach (var (op, a, b) in edits)
-        {
-            if (lines.Count == 0) break;
-            int i = a % lines.Count, j = b % lines.Count;
-            switch (op)
-            {
-                case 0: lines.RemoveAt(i); break;
-                case 1: lines.Insert(i, lines[j]); break;
-                default: (lines[i], lines[j]) = (lines[j], lines[i]); break;
-            }
-        }
-        return string.Join('\n', lines);
     }
 
     [Theory]
