@@ -32,6 +32,11 @@ public static class FaultAssert
         Assert.NotNull(fault);
         Assert.Equal(reason, fault.Reason);
         Assert.False(fault.SuppressedByFpd);
+        // Every fault says what happened in a sentence a person can act on (what `vtdsim explain`, the scenarios and
+        // the report show): never empty, never a clause cut off after its separator.
+        Assert.False(string.IsNullOrWhiteSpace(fault.Explanation), $"fault {fault.Condition} has no explanation");
+        Assert.False(fault.Explanation.TrimEnd().EndsWith(':') || fault.Explanation.TrimEnd().EndsWith(','),
+            $"the explanation of {fault.Condition} stops short: {fault.Explanation}");
 
         FaultRecord record = FaultRecord.Read(unit, index);
         Assert.True(record.Fault, $"FRCD[{index}].F is clear: {record}");
