@@ -25,6 +25,9 @@ public class ReportBenchmarks
     {
         string text = File.ReadAllText(Path.Combine(MtreeBenchmarks.RepositoryRoot(), "scenarios", "03-vga-bios-table-erratum.yaml"))
             .Replace("size: 0x1000 }", $"size: 0x{Dmas * 0x1000:x} }}", StringComparison.Ordinal);
+        // The steps are followed by the tour's question (a comment, then `question:`): cut it off before adding DMAs.
+        int question = text.IndexOf("\n# The question", StringComparison.Ordinal);
+        if (question >= 0) text = text[..question];
         var sb = new StringBuilder(text.TrimEnd()).Append('\n');
         for (int i = 1; i < Dmas; i++)
             sb.Append($"  - dma: {{ at: guest0, device: nic, address: 0x{0x1000000 + i * 0x1000:x}, access: {(i % 2 == 0 ? "write" : "read")}, size: 64 }}\n");
