@@ -1,4 +1,5 @@
 using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Events;
 using VtdSim.Hardware.Profiles;
 using VtdSim.Hardware.Registers;
 using VtdSim.Hardware.Translation;
@@ -143,13 +144,47 @@ public class UnitVariantTests
         int before = host.Writes.Count;
 
         Assert.Equal(Errno.Success, driver.Probe());
-        Assert.True(log.Contains("dmar0: translation was left enabled by firmware; disabling it first"));
+        Assert.True(log.Contains("DMAR: Translation was enabled for dmar0 but we are not in kdump mode"));
         ulong[] gcmd = host.WritesTo(RegisterOffset.GCMD, before);
         Assert.Equal(0UL, gcmd[0] & (ulong)GlobalCommand.TranslationEnable);           // first: TE off
         int offAt = host.Writes.FindIndex(before, w => w.Offset == RegisterOffset.GCMD);
         int rootAt = host.Writes.FindIndex(before, w => w.Offset == RegisterOffset.RTADDR);
         Assert.True(offAt < rootAt);
         Assert.Equal(driver.Unit.RootTable.Value | (1UL << 10), m.Read(m.IommuBase + RegisterOffset.RTADDR, 8));
+        Assert.NotEqual(0UL, m.Read(m.IommuBase + RegisterOffset.GSTS, 4) & (ulong)GlobalCommand.TranslationEnable);
+    }
+
+    [Fact]
+    public void ShutdownTurnsOffTranslationAloneAndTheNextKernelTakesOverTheQueueWithoutAWarning()
+    {
+        var (host, driver, _) = Boot(BuiltInProfiles.SapphireRapids);
+        var m = host.Machine;
+        Assert.Equal(Errno.Success, driver.Probe());
+        MappedDomain(driver);
+        int before = host.Writes.Count;
+
+        driver.Shutdown();                                       // intel_iommu_shutdown before kexec
+
+        Assert.False(driver.Active);
+        ulong[] shutdown = host.WritesTo(RegisterOffset.GCMD, before);
+        Assert.Equal((ulong)GlobalCommand.QueuedInvalidationEnable, Assert.Single(shutdown));    // TE cleared, QIE kept
+        ulong gsts = m.Read(m.IommuBase + RegisterOffset.GSTS, 4);
+        Assert.Equal(0UL, gsts & (ulong)GlobalCommand.TranslationEnable);
+        Assert.NotEqual(0UL, gsts & (ulong)GlobalCommand.QueuedInvalidationEnable);
+
+        // The kexec'd kernel: a new driver on the same machine finds queued invalidation on, turns it off before it
+        // programs its own queue, and never changes two commands in one GCMD write.
+        var log = new KernelLog();
+        var next = new IntelIommuDriver(m, new PageAllocator(m, new Hpa(0x400_0000), 16UL << 20), log);
+        before = host.Writes.Count;
+        Assert.Equal(Errno.Success, next.Probe());
+        ulong[] gcmd = host.WritesTo(RegisterOffset.GCMD, before);
+        Assert.Equal(0UL, gcmd[0]);                              // QIE off first (dmar_disable_qi)
+        int qiOffAt = host.Writes.FindIndex(before, w => w.Offset == RegisterOffset.GCMD);
+        Assert.True(qiOffAt < host.Writes.FindIndex(before, w => w.Offset == RegisterOffset.IQA));
+        Assert.DoesNotContain(host.Unit.Events.OfType<RegisterWarningEvent>(), w => w.Offset == RegisterOffset.GCMD);
+        Assert.False(log.Contains("Translation was enabled"));   // the old kernel left it off
+        Assert.True(next.Active);
         Assert.NotEqual(0UL, m.Read(m.IommuBase + RegisterOffset.GSTS, 4) & (ulong)GlobalCommand.TranslationEnable);
     }
 

@@ -76,7 +76,7 @@ public sealed record DmarFaultAdvice(byte Code, string Condition, string SpecTex
         ],
         [
             "RTADDR and the pointer in the entry one level up (debugfs dmar_translation_struct, vtdsim decode)",
-            "whether the kernel logged that translation was left enabled by firmware",
+            "whether the kernel logged \"Translation was enabled for dmarN but we are not in kdump mode\" (translation left on by firmware or a previous kernel)",
         ]);
 
     private static readonly Kind Invalid = new("entry programmed with a value the unit does not offer",

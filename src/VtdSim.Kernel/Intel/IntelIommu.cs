@@ -67,6 +67,9 @@ internal sealed class IntelIommu
     public Hpa RootTable { get; private set; }
     public bool Enabled { get; private set; }
 
+    /// <summary>After intel_iommu_shutdown: the unit's translation is off and this kernel no longer drives it.</summary>
+    internal void MarkShutDown() => Enabled = false;
+
     /// <summary>sm_supported && ecap_nest.</summary>
     public bool NestingSupported => ScalableMode && Ecap.NestedTranslation;
     /// <summary>ssads_supported: scalable, SS A/D and coherent scalable-mode walks.</summary>
@@ -96,7 +99,7 @@ internal sealed class IntelIommu
         if (Enabled) return Errno.Success;
         if ((_regs.Read32(RegisterOffset.GSTS) & (uint)GlobalCommand.TranslationEnable) != 0)
         {
-            _log.Write("DMAR: ", $"{Name}: translation was left enabled by firmware; disabling it first");
+            _log.Write("DMAR: ", $"Translation was enabled for {Name} but we are not in kdump mode"); // init_dmars, word for word
             _regs.SetPersistent(GlobalCommand.TranslationEnable, false);
         }
         if (Ecap.QueuedInvalidation)

@@ -90,8 +90,7 @@ public sealed class IntelIommuDriver
         if (!_machine.HasIommu) return Errno.ENODEV;
         if (!Options.Enabled)
         {
-            foreach (var description in _machine.RemappingUnits)
-                new IommuRegisters(_machine, description.RegisterBase).SetPersistent(Hardware.Registers.GlobalCommand.TranslationEnable, false);
+            DisableTranslation();
             return Errno.ENODEV;
         }
         _unit ??= new IntelIommu(_machine, _machine.IommuBase, _pages, _log, Options, "dmar0", _faultRateLimit, r => FaultTaken?.Invoke(r));
@@ -104,6 +103,25 @@ public sealed class IntelIommuDriver
         }
         _log.Write("DMAR: ", "Intel(R) Virtualization Technology for Directed I/O");
         return Errno.Success;
+    }
+
+    /// <summary>
+    /// intel_iommu_shutdown, the kernel's last act before a kexec or a reboot: translation off in every unit
+    /// (intel_disable_iommus clears GCMD.TE alone, one command at a time). Queued invalidation, the root table pointer
+    /// and the fault interrupt stay as they are, for the next kernel to find (it turns queued invalidation off before it
+    /// sets the queue up again, as dmar_disable_qi does). The driver is inactive afterwards.
+    /// </summary>
+    public void Shutdown()
+    {
+        if (!_machine.HasIommu) return;
+        DisableTranslation();
+        _unit?.MarkShutDown();
+    }
+
+    private void DisableTranslation()
+    {
+        foreach (var description in _machine.RemappingUnits)
+            new IommuRegisters(_machine, description.RegisterBase).SetPersistent(Hardware.Registers.GlobalCommand.TranslationEnable, false);
     }
 
     /// <summary>

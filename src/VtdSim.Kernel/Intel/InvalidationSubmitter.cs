@@ -46,6 +46,11 @@ internal sealed class InvalidationSubmitter
     /// <summary>Queued invalidation on a one-page queue (256-bit descriptors in scalable mode, as Linux uses).</summary>
     public static InvalidationSubmitter Queue(PhysicalMachine machine, IommuRegisters regs, KernelLog log, Hpa queuePage, Hpa statusPage, bool wide)
     {
+        // dmar_disable_qi: a kernel started by kexec may find queued invalidation on; the queue must be off before its
+        // registers change (the model's unit has completed every descriptor by then: IQH equals IQT).
+        if ((regs.Read32(RegisterOffset.GSTS) & (uint)Hardware.Registers.GlobalCommand.QueuedInvalidationEnable) != 0 &&
+            !regs.SetPersistent(Hardware.Registers.GlobalCommand.QueuedInvalidationEnable, false))
+            throw new InvalidOperationException("the IOMMU did not acknowledge clearing GCMD.QIE");
         regs.Write64(RegisterOffset.IQT, 0);
         regs.Write64(RegisterOffset.IQA, queuePage.Value | (wide ? 1UL << 11 : 0)); // QS=0: one 4 KiB page
         if (!regs.SetPersistent(Hardware.Registers.GlobalCommand.QueuedInvalidationEnable, true))

@@ -392,10 +392,11 @@ public sealed class ScenarioRunner
 
     private bool Kexec(KexecStep x)
     {
-        if (!Booted(x.Vmm, out Level level, out VmmProcess vmm, out _)) return false;
+        if (!Booted(x.Vmm, out Level level, out VmmProcess vmm, out LinuxKernel old)) return false;
         Collect();
-        // The old kernel's last act: DMA remapping off (a guest CPU store to GCMD), as a kexec'ing Linux shuts the IOMMU down.
-        if (vmm.GuestMachine.HasIommu) vmm.GuestMachine.Write(new Hpa(vmm.GuestMachine.IommuBase.Value + RegisterOffset.GCMD), 4, 0);
+        // The old kernel's last act: intel_iommu_shutdown turns DMA remapping off (GCMD.TE alone; queued invalidation
+        // stays on for the next kernel to find and turn off).
+        old.Iommu.Shutdown();
         Emit(x.Vmm, "action", "kexec: the old kernel turned DMA remapping off");
         level.Kernel = null;
         return BootKernel(level, vmm, x.Kernel);
