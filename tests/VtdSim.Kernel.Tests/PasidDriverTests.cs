@@ -75,6 +75,11 @@ public class PasidDriverTests
             Assert.Same(domain, d.DomainOf(KernelBench.Device, 9));
         }
         Assert.Same(d.Blocked, d.DomainOf(KernelBench.Device)); // the RID untouched throughout
+
+        // A first-stage entry carries AW too, the unit's largest SAGAW width, as pasid_pte_config_first_level writes it.
+        Assert.Equal(Errno.Success, d.SetDevPasid(KernelBench.Device, 9, first!));
+        int largest = Enumerable.Range(1, 3).Last(aw => d.Unit.Cap.SupportsAddressWidth(aw));
+        Assert.Equal(largest, Entry(bench, KernelBench.Device, 9).AddressWidth);
         Assert.Equal(Errno.Success, d.SetDevPasid(KernelBench.Device, 9, d.Blocked));
         Assert.False(Entry(bench, KernelBench.Device, 9).Present);
     }

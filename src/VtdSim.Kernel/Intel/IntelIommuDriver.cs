@@ -331,7 +331,10 @@ public sealed class IntelIommuDriver
             case IdentityDomain:
                 return PasidEntry.PassThroughEntry(did);
             case PagingDomain { Format: PagingFormat.FirstStage } p:
-                return PasidEntry.FirstStage(p.Table.Root.Value, did, p.Levels == 5).WithPageWalkSnoop(snoop);
+                // AW as Linux's pasid_pte_config_first_level sets it: the unit's agaw (the largest SAGAW width). The
+                // hardware ignores it for a first-stage-only entry; debugfs dumps show it (decision B15).
+                return PasidEntry.FirstStage(p.Table.Root.Value, did, p.Levels == 5).WithPageWalkSnoop(snoop)
+                    .WithAddressWidth(LargestAddressWidth(unit));
             case PagingDomain p:
                 return PasidEntry.SecondStage(p.Table.Root, p.Levels - 2, did).WithPageWalkSnoop(snoop)
                     .WithSecondStageAccessedDirtyEnable(p.DirtyTrackingEnabled);
