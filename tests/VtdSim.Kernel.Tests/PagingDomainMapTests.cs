@@ -77,9 +77,12 @@ public class PagingDomainMapTests
         int pages = bench.Pages.PagesInUse;
         Assert.Equal(Errno.Success, domain.Map(0x10_0000, Ram, K4, IommuProt.Read));
         Assert.Equal(Errno.Success, domain.Map(0x10_2000, Ram + 2 * K4, K4, IommuProt.Read));
+        int mapped = bench.Pages.PagesInUse;
         Assert.Equal(2 * K4, domain.Unmap(0x10_0000, 3 * K4));  // a hole in the middle is not counted
         Assert.Null(domain.Table.Lookup(0x10_2000));
-        Assert.Equal(pages, bench.Pages.PagesInUse);            // the emptied tables went too
+        Assert.Equal(mapped, bench.Pages.PagesInUse);           // the range covers no table whole: they stay (K31)
         Assert.Equal(0UL, domain.Unmap(0x10_0000, 3 * K4));      // nothing left to unmap
+        Assert.Equal(0UL, domain.Unmap(0, domain.Aperture));     // a range that covers them whole frees them
+        Assert.Equal(pages, bench.Pages.PagesInUse);
     }
 }

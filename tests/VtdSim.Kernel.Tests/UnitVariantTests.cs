@@ -69,8 +69,9 @@ public class UnitVariantTests
         Assert.Null(Read(host, DmaIova).Fault);                                              // now in the IOTLB
         int before = host.Writes.Count;
         Assert.Equal(0x1000UL, domain.Unmap(DmaIova, 0x1000));
-        // Page-selective: IVA with the page's address and AM=0, then IIRG=11 for the domain.
-        Assert.Equal([DmaIova], host.WritesTo(iva, before));
+        // Page-selective: IVA with the page's address, AM=0 and IH=1 (the unmap freed no table, K31), then IIRG=11 for
+        // the domain.
+        Assert.Equal([DmaIova | 1UL << 6], host.WritesTo(iva, before));
         Assert.Equal([IotlbCommand(3, did)], host.WritesTo(iotlb, before));
         Assert.NotNull(Read(host, DmaIova).Fault);                                           // the cached translation went
 

@@ -60,16 +60,31 @@ public sealed class PagingDomain : IntelDomain
             _log.Write("DMAR: ", ErratumMessage);
             return Errno.EINVAL;
         }
-        Errno e = Table.Map(iova, physical, length, prot);
+        Errno e = Table.Map(iova, physical, length, prot, out bool freedTables);
         if (e != Errno.Success) return e;
+        if (freedTables) FlushRange(iova, iova + (length - 1), leafOnly: false); // switch_to_super_page's flush
         return SyncMap(iova, length);
     }
 
-    /// <summary>iommu_unmap: clears whole pages, frees empty tables, and flushes every unit (leaf-only hint unless tables went).</summary>
+    /// <summary>
+    /// iommu_unmap: clears whole pages, frees the tables the range covers whole (as Linux does; a table left empty
+    /// stays), and flushes every unit (leaf-only hint unless tables went, as cache_tag_flush_range is told).
+    /// </summary>
     public ulong Unmap(ulong iova, ulong length)
     {
         ulong unmapped = Table.Unmap(iova, length, out bool freedTables);
         if (length != 0) FlushRange(iova, iova + (length - 1), leafOnly: !freedTables); // an unmapped range never wraps (it lies below the aperture)
+        return unmapped;
+    }
+
+    /// <summary>A mark to undo a failed series of maps with <see cref="Unmap(ulong, ulong, long)"/>.</summary>
+    internal long Mark => Table.Mark;
+
+    /// <summary>The undo of maps that failed part way: unmaps, and frees the tables made since <paramref name="mark"/> that hold nothing (decision K31).</summary>
+    internal ulong Unmap(ulong iova, ulong length, long mark)
+    {
+        ulong unmapped = Table.Unmap(iova, length, mark, out bool freedTables);
+        if (length != 0) FlushRange(iova, iova + (length - 1), leafOnly: !freedTables);
         return unmapped;
     }
 

@@ -384,12 +384,13 @@ internal sealed class IoPagetable
             if (r != Errno.Success) return r;
         }
         var filled = new List<IoptArea>();
+        long mark = domain.Mark;
         foreach (var area in _areas)
         {
             Errno e = MapArea(domain, area);
             if (e != Errno.Success)
             {
-                foreach (var f in filled) domain.Unmap(f.Iova, f.Length);
+                foreach (var f in filled) domain.Unmap(f.Iova, f.Length, mark);
                 RemoveReserved(domain);
                 return e;
             }
@@ -413,11 +414,13 @@ internal sealed class IoPagetable
 
     private Errno FillDomains(IoptArea area)
     {
+        Span<long> marks = _domains.Count <= 16 ? stackalloc long[16] : new long[_domains.Count];
         for (int i = 0; i < _domains.Count; i++)
         {
+            marks[i] = _domains[i].Mark;
             Errno e = MapArea(_domains[i], area);
             if (e == Errno.Success) continue;
-            for (int j = 0; j < i; j++) _domains[j].Unmap(area.Iova, area.Length);
+            for (int j = 0; j < i; j++) _domains[j].Unmap(area.Iova, area.Length, marks[j]);
             return e;
         }
         return Errno.Success;
@@ -438,6 +441,7 @@ internal sealed class IoPagetable
         var runs = area.Pages.Runs;
         var (run, offset) = area.Pages.Locate(area.StartPage);
         ulong done = 0, total = area.PageCount;
+        long mark = domain.Mark;
         while (done < total)
         {
             ulong physical = runs[run].Address.Value + offset * PageSize;
@@ -447,7 +451,7 @@ internal sealed class IoPagetable
             Errno e = domain.Map(area.Iova + done * PageSize, physical, pages * PageSize, area.Prot);
             if (e != Errno.Success)
             {
-                if (done != 0) domain.Unmap(area.Iova, done * PageSize);
+                if (done != 0) domain.Unmap(area.Iova, done * PageSize, mark);
                 return e;
             }
             done += pages;
