@@ -203,4 +203,22 @@ public class RunnerTests
         ScenarioEvent e = Assert.Single(run.Events, e => e.Kind == "error");
         Assert.Equal("the guest cannot write GPA 0x100000000 (read-only), and the page's entry 0 (0x0000000000000000) does not lead to memory it can write: the page cannot be its root table", e.Text);
     }
+
+    /// <summary>`host-file-read: {vmm}`: another host process maps a VMM's guest-RAM file (shared-file) and reads what the guest's device wrote.</summary>
+    [Fact]
+    public void AHostProcessReadsWhatAPassthroughDeviceWroteIntoAVmmsGuestRamFile()
+    {
+        ScenarioRun run = ScenarioRunner.Run(BuiltIn.Parse("s.yaml", """
+            name: a guest-RAM file read by another host process
+            host: { devices: [ { id: nic, rid: "00:04.0" } ] }
+            vmms: [ { name: vm0, ram-backend: shared-file, devices: [ { passthrough: nic } ] } ]
+            steps:
+              - start: vm0
+              - dma: { at: vm0, device: nic, address: 0x2000, access: write, data: "c0ffee" }
+              - host-file-read: { vmm: vm0, offset: 0x2000, size: 3 }
+                expect:
+                  - event: { at: host, kind: file-read, contains: "at 0x2000: c0ffee" }
+            """));
+        Assert.True(run.Passed, string.Join("\n", run.Verdicts));
+    }
 }
