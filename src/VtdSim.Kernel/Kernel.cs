@@ -27,6 +27,7 @@ public sealed record KernelMemoryLayout(Hpa KernelPages, ulong KernelPagesLength
 public sealed class LinuxKernel
 {
     private readonly Dictionary<SourceId, IommufdDevice> _boundDevices = new();
+    private readonly Dictionary<string, SharedFile> _files = new(StringComparer.Ordinal);
 
     private LinuxKernel(PhysicalMachine machine, KernelMemoryLayout layout, IntelIommuOptions? options, KernelLog log)
     {
@@ -102,6 +103,30 @@ public sealed class LinuxKernel
     public ProcessAddressSpace CreateProcess(string name) => new(UserMemory, name);
 
     public SharedFile CreateFile(string name, ulong size) => new(UserMemory, name, size);
+
+    /// <summary>
+    /// open(path, O_CREAT|O_EXCL) and ftruncate(size) in the kernel's tmpfs (/dev/shm and the like): a file every later
+    /// <see cref="OpenFile"/> of the path finds, so every process that maps it maps the same page-cache pages (decision
+    /// S60). EEXIST if the path is taken; EINVAL for a size that is not a non-zero multiple of 4 KiB (files here are whole
+    /// pages and do not grow); either way nothing is made.
+    /// </summary>
+    public Errno CreateNamedFile(string path, ulong size, out SharedFile? file)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        file = null;
+        if (_files.ContainsKey(path)) return Errno.EEXIST;
+        if (size == 0 || size % 4096 != 0) return Errno.EINVAL;
+        file = new SharedFile(UserMemory, path, size);
+        _files.Add(path, file);
+        return Errno.Success;
+    }
+
+    /// <summary>open(path) of a file in the kernel's tmpfs: the file made by <see cref="CreateNamedFile"/>, or ENOENT.</summary>
+    public Errno OpenFile(string path, out SharedFile? file)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        return _files.TryGetValue(path, out file) ? Errno.Success : Errno.ENOENT;
+    }
 
     /// <summary>open("/dev/iommu") by a process: a new iommufd context whose user addresses are that process's.</summary>
     public IommufdContext OpenIommufd(ProcessAddressSpace process) => new(this, process);

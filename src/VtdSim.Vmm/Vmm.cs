@@ -125,7 +125,7 @@ public sealed partial class Vmm
             Log.Error("failed to allocate memory");
             return false;
         }
-        if (!BackGuestMemory()) return false;
+        if (!BackGuestMemory() || !CreateMemoryBackends() || !PlugNvdimms()) return false;
         BuildGuestMachine();
 
         foreach (SourceId host in Options.Passthrough)

@@ -64,6 +64,12 @@ public sealed record VmmOptions
     /// <summary>intel-iommu's x-flts: the vIOMMU offers a first stage only and wants the host to nest it (QEMU 11).</summary>
     public bool XFlts => IntelIommu?.XFlts ?? false;
 
+    /// <summary>`-object memory-backend-file,…`: files of the VMM's kernel it maps as RAM blocks, in command-line order (decision S61).</summary>
+    public IReadOnlyList<MemoryBackendFile> MemoryBackends { get; init; } = [];
+
+    /// <summary>`-device nvdimm,memdev=…`: memory devices showing a backend's RAM block in the guest's device memory (decision S62).</summary>
+    public IReadOnlyList<NvdimmOptions> Nvdimms { get; init; } = [];
+
     /// <summary>Host PCI functions given to the guest, in command-line order.</summary>
     public IReadOnlyList<SourceId> Passthrough { get; init; } = [];
 

@@ -59,9 +59,14 @@ public class FlippedScenarioTests
             ["steps[1].expect[0] => by a fault", "steps[1].expect[1] => the bytes are "]
         },
         {
-            "8: on the architectural unit the file stays as it was", "08-shared-file-page-corrupted.yaml",
+            "8: on the architectural unit the shared file stays as it was", "08-shared-file-page-erratum.yaml",
             "profile: sapphire-rapids", "profile: architectural",
-            ["steps[5].expect[0] => no such write", "steps[6].expect[0] => no such event"]
+            ["steps[5].expect[0] => by a fault", "steps[5].expect[1] => no such write", "steps[5].expect[2] => the bytes are 07f0ff0f00000000", "steps[6].expect[0] => no such event"]
+        },
+        {
+            "8: on the erratum unit vm-b reads the byte vm-a's device changed", "08-shared-file-page-architectural.yaml",
+            "profile: architectural", "profile: sapphire-rapids",
+            ["steps[5].expect[0] => no fault", "steps[5].expect[1] => 1 write(s)", "steps[5].expect[2] => the bytes are 27f0ff0f00000000", "steps[6].expect[0] => no such event"]
         },
         {
             "9: kexec into scalable mode keeps nesting and no map is refused", "09-kexec-to-sm-off.yaml",

@@ -69,6 +69,55 @@ public class LoaderTests
         Assert.Equal($"s.yaml:{line}:{column}: {path}: {message}", e.ToString());
     }
 
+    private const string Shared = """
+        name: shared
+        host:
+          files:
+            - { path: /dev/shm/rom.img, size: 64K, data: "07f0ff0f" }
+        vmms:
+          - name: vm0
+            objects:
+              - memory-backend-file: id=rom0,mem-path=/dev/shm/rom.img,size=64K,share=on,readonly=on
+            devices:
+              - nvdimm: memdev=rom0,unarmed=on
+        steps:
+          - start: vm0
+          - host-file-read: { path: /dev/shm/rom.img, offset: 0 }
+        """;
+
+    [Fact]
+    public void HostFilesObjectsAndNvdimmsAreRead()
+    {
+        Scenario s = BuiltIn.Parse("s.yaml", Shared);
+        HostFileSpec file = Assert.Single(s.Host.Files);
+        Assert.Equal(("/dev/shm/rom.img", 0x10000UL, 0UL, "07f0ff0f"), (file.Path, file.Size, file.Offset, Convert.ToHexString(file.Data).ToLowerInvariant()));
+        VmmSpec vm = Assert.Single(s.Vmms);
+        Assert.Equal("memory-backend-file,id=rom0,mem-path=/dev/shm/rom.img,size=64K,share=on,readonly=on", Assert.Single(vm.Objects).Text);
+        DeviceSpec nvdimm = Assert.Single(vm.Devices);
+        Assert.Equal((DeviceKind.Nvdimm, "memdev=rom0,unarmed=on"), (nvdimm.Kind, nvdimm.Properties));
+        var read = Assert.IsType<HostFileReadStep>(s.Steps[1]);
+        Assert.Equal(("/dev/shm/rom.img", ""), (read.Path, read.Vmm));
+    }
+
+    /// <summary>The keys of shared files (S60–S62) are checked like every other: unknown keys and bad values, placed.</summary>
+    [Theory]
+    [InlineData("size: 64K,", "size: 64K, mode: 0644,", "mode", "host.files[0].mode", "unknown key 'mode' (expected one of path, size, offset, data)")]
+    [InlineData("path: /dev/shm/rom.img, size", "path: rom.img, size", "rom.img", "host.files[0].path", "expected an absolute path of a file such as /dev/shm/rom.img, found 'rom.img'")]
+    [InlineData("size: 64K,", "size: 6000,", "6000", "host.files[0].size", "expected a multiple of 0x1000 (files are whole pages), found 0x1770")]
+    [InlineData("data: \"07f0ff0f\"", "offset: 0xfffe, data: \"07f0ff0f\"", "\"07f0ff0f\"", "host.files[0].data", "the data (4 bytes from offset 0xfffe) runs past the end of the file (0x10000 bytes)")]
+    [InlineData("    objects:", "    ojects:", "ojects", "vmms[0].ojects", "unknown key 'ojects' (expected one of name, machine, memory, defaults, firmware, erratum-policy, ram-backend, objects, devices, guest)")]
+    [InlineData("- memory-backend-file:", "- memory-backend-ram:", "memory-backend-ram", "vmms[0].objects[0].memory-backend-ram", "unknown key 'memory-backend-ram' (expected one of memory-backend-file)")]
+    [InlineData("{ path: /dev/shm/rom.img, offset: 0 }", "{ path: /dev/shm/other.img, offset: 0 }", "/dev/shm/other.img", "steps[1].host-file-read.path", "expected a file of host.files (/dev/shm/rom.img), found '/dev/shm/other.img'")]
+    public void NewKeysOfSharedFilesAreCheckedWithTheirPlaceInTheFile(string from, string to, string at, string path, string message)
+    {
+        string text = Shared.Replace(from, to, StringComparison.Ordinal);
+        Assert.NotEqual(Shared, text);
+        string[] lines = text.Split('\n');
+        int line = Array.FindIndex(lines, l => l.Contains(to.Trim(), StringComparison.Ordinal)) + 1;
+        int column = lines[line - 1].IndexOf(at, StringComparison.Ordinal) + 1;
+        Assert.Equal(new ScenarioError("s.yaml", line, column, path, message), Error(text));
+    }
+
     [Theory]
     [InlineData("register-write: { vmm: vm0, offset: 0xfff, size: 2, value: 1 }", "steps[2].register-write.offset", "the 2-byte store at 0xfff runs past the register page (0x1000 bytes)")]
     [InlineData("register-write: { vmm: vm0, offset: 0x88, size: 2, value: 0x1ffff }", "steps[2].register-write.value", "0x1ffff does not fit in 2 bytes")]

@@ -153,4 +153,72 @@ public class RunnerTests
         Assert.True(run.Passed, string.Join("\n", run.Events.Select(e => e.Text)));
         Assert.Contains(run.Events, e => e.Level == "l2" && e.Kind == "vmm" && e.Text.StartsWith("l2: running", StringComparison.Ordinal));
     }
+
+    private const string SharedFile = """
+        name: a read-only file shown to a guest
+        host:
+          devices: [ { id: nic, rid: "00:04.0" } ]
+          files: [ { path: /dev/shm/rom.img, size: 64K } ]
+          kernel: { erratum-rule: off }
+        vmms:
+          - name: vm0
+            erratum-policy: wants-nesting-maps-ro
+            objects:
+              - memory-backend-file: id=rom0,mem-path=/dev/shm/rom.img,size=64K,share=on,readonly=on
+            devices:
+              - intel-iommu: x-scalable-mode=on,x-flts=on,caching-mode=on
+              - nvdimm: memdev=rom0,unarmed=on
+              - passthrough: nic
+        steps:
+          - start: vm0
+          - boot: vm0
+          - map: { vmm: vm0, device: nic, iova: 0x1000000, size: 0x1000 }
+          - first-stage-at: { vmm: vm0, device: nic, gpa: 0x100000000 }
+          - dma: { at: vm0, device: nic, address: 0x1000000, access: write }
+        """;
+
+    /// <summary>A read-only backend on an NVDIMM without unarmed=on, and a backend QEMU cannot parse: the VM does not start, with QEMU's words (S61, S62).</summary>
+    [Theory]
+    [InlineData("nvdimm: memdev=rom0,unarmed=on", "nvdimm: memdev=rom0", "qemu-system-x86_64: -device nvdimm,memdev=rom0: 'unarmed' property must be 'on' since memdev rom0 is read-only", "vm0: failed")]
+    [InlineData("share=on,readonly=on", "share=on,readonly=maybe", "qemu-system-x86_64: -object memory-backend-file,id=rom0,mem-path=/dev/shm/rom.img,size=64K,share=on,readonly=maybe: Parameter 'readonly' expects 'on' or 'off'", "vm0: failed (QEMU refused its command line)")]
+    [InlineData("mem-path=/dev/shm/rom.img,size", "mem-path=/dev/shm/none.img,size", "qemu-system-x86_64: -object memory-backend-file,id=rom0,mem-path=/dev/shm/none.img,size=64K,share=on,readonly=on: can't open backing store /dev/shm/none.img for guest RAM: No such file or directory", "vm0: failed")]
+    public void ARefusedReadOnlyNvdimmIsAResultNotACrash(string from, string to, string message, string state)
+    {
+        Scenario s = BuiltIn.Parse("s.yaml", SharedFile.Replace(from, to, StringComparison.Ordinal));
+        ScenarioRun run = ScenarioRunner.Run(s);
+        Assert.Contains(run.Events, e => e.Kind == "qemu-log" && e.Level == "vm0" && e.Text == message);
+        Assert.Contains(run.Events, e => e.Kind == "vmm" && e.Text.StartsWith(state, StringComparison.Ordinal));
+        Assert.Equal(StepStatus.Error, run.Steps[1].Status); // nothing to boot: the run stops there, with its reason
+    }
+
+    /// <summary>
+    /// A read-only page whose bytes do not lead to memory the guest can write (a file of zeros) cannot be made the
+    /// guest's root table: the step is an error naming the entry, and nothing after it runs (S63).
+    /// </summary>
+    [Fact]
+    public void AReadOnlyPageWhoseEntriesLeadNowhereTheGuestCanWriteIsAnErrorNotARootTable()
+    {
+        ScenarioRun run = ScenarioRunner.Run(BuiltIn.Parse("s.yaml", SharedFile));
+        Assert.Equal([StepStatus.Done, StepStatus.Done, StepStatus.Done, StepStatus.Error, StepStatus.Skipped], run.Steps.Select(o => o.Status));
+        ScenarioEvent e = Assert.Single(run.Events, e => e.Kind == "error");
+        Assert.Equal("the guest cannot write GPA 0x100000000 (read-only), and the page's entry 0 (0x0000000000000000) does not lead to memory it can write: the page cannot be its root table", e.Text);
+    }
+
+    /// <summary>`host-file-read: {vmm}`: another host process maps a VMM's guest-RAM file (shared-file) and reads what the guest's device wrote.</summary>
+    [Fact]
+    public void AHostProcessReadsWhatAPassthroughDeviceWroteIntoAVmmsGuestRamFile()
+    {
+        ScenarioRun run = ScenarioRunner.Run(BuiltIn.Parse("s.yaml", """
+            name: a guest-RAM file read by another host process
+            host: { devices: [ { id: nic, rid: "00:04.0" } ] }
+            vmms: [ { name: vm0, ram-backend: shared-file, devices: [ { passthrough: nic } ] } ]
+            steps:
+              - start: vm0
+              - dma: { at: vm0, device: nic, address: 0x2000, access: write, data: "c0ffee" }
+              - host-file-read: { vmm: vm0, offset: 0x2000, size: 3 }
+                expect:
+                  - event: { at: host, kind: file-read, contains: "at 0x2000: c0ffee" }
+            """));
+        Assert.True(run.Passed, string.Join("\n", run.Verdicts));
+    }
 }

@@ -98,7 +98,8 @@ public static class RunCommand
         HostSpec h = s.Host;
         TreeNode host = tree.AddNode(Markup.Escape(
             $"host: {h.Profile}{(h.Cap is not null || h.Ecap is not null ? " with CAP/ECAP overridden" : "")}, {Size(h.Memory)}, kernel \"{h.Kernel.CommandLine}\", erratum rule {(h.Kernel.ErratumRule ? "on" : "off")}" +
-            (h.Devices.Count > 0 ? $", functions {string.Join(", ", h.Devices.Select(d => $"{d.Id} {d.Bus:x2}:{d.Device:x2}.{d.Function:x}"))}" : "")));
+            (h.Devices.Count > 0 ? $", functions {string.Join(", ", h.Devices.Select(d => $"{d.Id} {d.Bus:x2}:{d.Device:x2}.{d.Function:x}"))}" : "") +
+            (h.Files.Count > 0 ? $", files {string.Join(", ", h.Files.Select(f => $"{f.Path} ({Size(f.Size)})"))}" : "")));
         foreach (VmmSpec v in s.Vmms) AddVmm(host, v);
         TreeNode steps = tree.AddNode("[bold]steps[/]");
         var before = run.Events.Where(e => e.Step < 0).ToList();
@@ -139,11 +140,12 @@ public static class RunCommand
             DeviceKind.Passthrough => $"vfio-pci {d.Id}",
             DeviceKind.IntelIommu => $"intel-iommu{(d.Properties.Length > 0 ? "," + d.Properties : "")}",
             DeviceKind.Edu => $"edu{(d.Properties.Length > 0 ? "," + d.Properties : "")} ({d.Id})",
+            DeviceKind.Nvdimm => $"nvdimm{(d.Properties.Length > 0 ? "," + d.Properties : "")}",
             _ => $"iommu-testdev{(d.Properties.Length > 0 ? "," + d.Properties : "")} ({d.Id})",
         }));
         TreeNode node = parent.AddNode(Markup.Escape(
             $"VMM {v.Name}: -M {v.Machine} -m {Size(v.Memory)}{(v.Defaults ? "" : " -nodefaults")}, erratum-policy {v.ErratumPolicy}, {(v.Booted ? "after SeaBIOS" : "at reset")}" +
-            (devices.Length > 0 ? $", {devices}" : "")));
+            string.Concat(v.Objects.Select(o => $", -object {o.Text}")) + (devices.Length > 0 ? $", {devices}" : "")));
         TreeNode guest = node.AddNode(Markup.Escape($"guest {v.Name}: kernel \"{v.Guest.Kernel.CommandLine}\", erratum rule {(v.Guest.Kernel.ErratumRule ? "on" : "off")}"));
         foreach (VmmSpec inner in v.Guest.Vmms) AddVmm(guest, inner);
     }

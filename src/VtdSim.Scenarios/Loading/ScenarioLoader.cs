@@ -110,7 +110,7 @@ public static class ScenarioLoader
 
         private HostSpec Host(YamlNode node, string path)
         {
-            var f = r.Mapping(node, path, "profile", "cap", "ecap", "memory", "devices", "kernel");
+            var f = r.Mapping(node, path, "profile", "cap", "ecap", "memory", "devices", "files", "kernel");
             string profile = f.Optional("profile") is { } p ? r.String(p, f.PathOf("profile")) : "sapphire-rapids";
             if (!VtdSim.Hardware.Profiles.BuiltInProfiles.TryFind(profile, out _, out _))
                 throw r.Fail(f.Optional("profile")!, f.PathOf("profile"), $"expected one of {string.Join(", ", VtdSim.Hardware.Profiles.BuiltInProfiles.All.Select(x => x.Name))}, found '{NodeReader.Shorten(profile)}'");
@@ -132,7 +132,33 @@ public static class ScenarioLoader
                 }
             }
             KernelSpec kernel = f.Optional("kernel") is { } k ? Kernel(k, f.PathOf("kernel"), new KernelSpec()) : new KernelSpec();
-            return new HostSpec(profile, cap, ecap, memory, devices, kernel, r.Spot(node, path));
+            var files = new List<HostFileSpec>();
+            if (f.Optional("files") is { } fl)
+            {
+                foreach (var (n, p2) in r.Sequence(fl, f.PathOf("files")))
+                {
+                    HostFileSpec file = HostFile(n, p2);
+                    if (files.Exists(x => x.Path == file.Path)) throw r.Fail(n, p2 + ".path", $"the file '{NodeReader.Shorten(file.Path)}' is given twice");
+                    files.Add(file);
+                }
+            }
+            return new HostSpec(profile, cap, ecap, memory, devices, kernel, r.Spot(node, path)) { Files = files };
+        }
+
+        /// <summary>One `host.files` entry: an absolute path, a size in whole pages, and optionally bytes at an offset (S60).</summary>
+        private HostFileSpec HostFile(YamlNode node, string path)
+        {
+            var f = r.Mapping(node, path, "path", "size", "offset", "data");
+            YamlNode pathNode = f.Required("path");
+            string file = r.String(pathNode, f.PathOf("path"));
+            if (!file.StartsWith('/') || file.Length < 2 || file.EndsWith('/')) throw r.Fail(pathNode, f.PathOf("path"), $"expected an absolute path of a file such as /dev/shm/rom.img, found '{NodeReader.Shorten(file)}'");
+            YamlNode sizeNode = f.Required("size");
+            ulong size = r.Size(sizeNode, f.PathOf("size"), 0x1000, 1UL << 40);
+            if (size % 0x1000 != 0) throw r.Fail(sizeNode, f.PathOf("size"), $"expected a multiple of 0x1000 (files are whole pages), found 0x{size:x}");
+            ulong offset = f.Optional("offset") is { } o ? r.Number(o, f.PathOf("offset"), size - 1) : 0;
+            byte[] data = f.Optional("data") is { } d ? r.Hex(d, f.PathOf("data"), MaxDmaBytes) : [];
+            if ((ulong)data.Length > size - offset) throw r.Fail(f.Optional("data")!, f.PathOf("data"), $"the data ({data.Length} bytes from offset 0x{offset:x}) runs past the end of the file (0x{size:x} bytes)");
+            return new HostFileSpec(file, size, offset, data, r.Spot(node, path));
         }
 
         private static bool TryRid(string text, out byte bus, out byte device, out byte function)
@@ -158,7 +184,7 @@ public static class ScenarioLoader
 
         private VmmSpec Vmm(YamlNode node, string path, HashSet<string> below)
         {
-            var f = r.Mapping(node, path, "name", "machine", "memory", "defaults", "firmware", "erratum-policy", "ram-backend", "devices", "guest");
+            var f = r.Mapping(node, path, "name", "machine", "memory", "defaults", "firmware", "erratum-policy", "ram-backend", "objects", "devices", "guest");
             YamlNode nameNode = f.Required("name");
             string name = r.Name(nameNode, f.PathOf("name"));
             if (name == "host" || vmms.ContainsKey(name)) throw r.Fail(nameNode, f.PathOf("name"), name == "host" ? "'host' names the host; expected another name" : $"the VMM name '{name}' is given twice");
@@ -172,10 +198,21 @@ public static class ScenarioLoader
             if (f.Optional("devices") is { } list)
                 foreach (var (n, p2) in r.Sequence(list, f.PathOf("devices")))
                     devices.Add(Device(n, p2, below, devices));
-            var ids = devices.Where(x => x.Kind != DeviceKind.IntelIommu).Select(x => x.Id).ToHashSet();
+            var objects = new List<ObjectSpec>();
+            if (f.Optional("objects") is { } ol)
+            {
+                foreach (var (n, p2) in r.Sequence(ol, f.PathOf("objects")))
+                {
+                    var of = r.Mapping(n, p2, "memory-backend-file");
+                    YamlNode value = of.Required("memory-backend-file");
+                    objects.Add(new ObjectSpec(value is YamlScalarNode { Value: null or "" } ? "" : r.String(value, of.PathOf("memory-backend-file")), r.Spot(n, p2)));
+                }
+            }
+            // Steps name PCI functions; the vIOMMU and memory devices are not among them.
+            var ids = devices.Where(x => x.Kind is not (DeviceKind.IntelIommu or DeviceKind.Nvdimm)).Select(x => x.Id).ToHashSet();
             devicesAt[name] = ids;
             GuestSpec guest = new(new KernelSpec(), []);
-            var spec = new VmmSpec(name, machine, memory, defaults, booted, policy, backend, devices, guest, r.Spot(node, path));
+            var spec = new VmmSpec(name, machine, memory, defaults, booted, policy, backend, devices, guest, r.Spot(node, path)) { Objects = objects };
             vmms[name] = spec;
             if (f.Optional("guest") is { } g)
             {
@@ -190,12 +227,12 @@ public static class ScenarioLoader
 
         private DeviceSpec Device(YamlNode node, string path, HashSet<string> below, List<DeviceSpec> earlier)
         {
-            var f = r.Mapping(node, path, "passthrough", "edu", "iommu-testdev", "intel-iommu", "id");
+            var f = r.Mapping(node, path, "passthrough", "edu", "iommu-testdev", "intel-iommu", "nvdimm", "id");
             var kinds = f.Keys.Where(k => k != "id").ToList();
-            if (kinds.Count != 1) throw r.Fail(node, path, "expected exactly one of passthrough, edu, iommu-testdev, intel-iommu");
+            if (kinds.Count != 1) throw r.Fail(node, path, "expected exactly one of passthrough, edu, iommu-testdev, intel-iommu, nvdimm");
             string key = kinds[0];
             YamlNode value = f.Required(key);
-            DeviceKind kind = key switch { "passthrough" => DeviceKind.Passthrough, "edu" => DeviceKind.Edu, "iommu-testdev" => DeviceKind.IommuTestdev, _ => DeviceKind.IntelIommu };
+            DeviceKind kind = key switch { "passthrough" => DeviceKind.Passthrough, "edu" => DeviceKind.Edu, "iommu-testdev" => DeviceKind.IommuTestdev, "nvdimm" => DeviceKind.Nvdimm, _ => DeviceKind.IntelIommu };
             string text;
             string id;
             if (kind == DeviceKind.Passthrough)
@@ -215,7 +252,8 @@ public static class ScenarioLoader
                 id = r.Name(idNode, f.PathOf("id"));
             }
             if (kind == DeviceKind.IntelIommu && earlier.Exists(x => x.Kind == DeviceKind.IntelIommu)) throw r.Fail(node, path, "a second intel-iommu (QEMU does not support multiple vIOMMUs for x86)");
-            if (kind != DeviceKind.IntelIommu && earlier.Exists(x => x.Kind != DeviceKind.IntelIommu && x.Id == id)) throw r.Fail(node, path, $"the device id '{id}' is given twice (expected an 'id' of its own)");
+            if (kind == DeviceKind.Nvdimm && f.Optional("id") is { } nid) throw r.Fail(nid, f.PathOf("id"), "a memory device is not named by an id here (give id= among its properties)");
+            if (kind is not (DeviceKind.IntelIommu or DeviceKind.Nvdimm) && earlier.Exists(x => x.Kind is not (DeviceKind.IntelIommu or DeviceKind.Nvdimm) && x.Id == id)) throw r.Fail(node, path, $"the device id '{id}' is given twice (expected an 'id' of its own)");
             return new DeviceSpec(kind, id, text, r.Spot(node, path));
         }
 
@@ -350,12 +388,19 @@ public static class ScenarioLoader
 
         private HostFileReadStep HostFileRead(YamlNode node, string path, SourceSpot spot)
         {
-            var f = r.Mapping(node, path, "vmm", "offset", "size");
-            string vmm = VmmName(f.Required("vmm"), f.PathOf("vmm"));
+            var f = r.Mapping(node, path, "vmm", "path", "offset", "size");
+            if ((f.Optional("vmm") is null) == (f.Optional("path") is null)) throw r.Fail(node, path, "expected one of vmm (its guest-RAM file) or path (a file of host.files)");
+            string vmm = f.Optional("vmm") is { } v ? VmmName(v, f.PathOf("vmm")) : "";
+            string? file = null;
+            if (f.Optional("path") is { } pn)
+            {
+                file = r.String(pn, f.PathOf("path"));
+                if (!host.Files.Any(x => x.Path == file)) throw r.Fail(pn, f.PathOf("path"), host.Files.Count == 0 ? "the host has no files (host.files)" : $"expected a file of host.files ({string.Join(", ", host.Files.Select(x => x.Path))}), found '{NodeReader.Shorten(file)}'");
+            }
             ulong offset = r.Number(f.Required("offset"), f.PathOf("offset"), 1UL << 46);
             int size = f.Optional("size") is { } s ? (int)r.Number(s, f.PathOf("size"), 4096) : 8;
             if (size == 0) throw r.Fail(f.Optional("size")!, f.PathOf("size"), "expected a size from 1 to 4096, found 0");
-            return new HostFileReadStep(vmm, offset, size, spot);
+            return new HostFileReadStep(vmm, offset, size, spot) { Path = file };
         }
 
         private HwptAllocStep HwptAlloc(YamlNode node, string path, SourceSpot spot)

@@ -36,8 +36,18 @@ public sealed record KernelSpec(bool IntelIommu = true, bool ScalableMode = true
 /// <summary>A PCI function of the host that VMMs may pass through, named for the steps.</summary>
 public sealed record HostDeviceSpec(string Id, byte Bus, byte Device, byte Function, SourceSpot Spot);
 
+/// <summary>
+/// A file of the host kernel's tmpfs (`host.files`): made before anything runs, <see cref="Size"/> bytes of zeros with
+/// <see cref="Data"/> at <see cref="Offset"/>, for VMMs to map with `-object memory-backend-file,mem-path=PATH` (S60).
+/// </summary>
+public sealed record HostFileSpec(string Path, ulong Size, ulong Offset, byte[] Data, SourceSpot Spot);
+
 /// <summary>The host: its VT-d unit (a built-in profile, optionally with CAP/ECAP overridden), memory, functions and kernel.</summary>
-public sealed record HostSpec(string Profile, ulong? Cap, ulong? Ecap, ulong Memory, IReadOnlyList<HostDeviceSpec> Devices, KernelSpec Kernel, SourceSpot Spot);
+public sealed record HostSpec(string Profile, ulong? Cap, ulong? Ecap, ulong Memory, IReadOnlyList<HostDeviceSpec> Devices, KernelSpec Kernel, SourceSpot Spot)
+{
+    /// <summary>`files:` — files of the host kernel's tmpfs, in file order.</summary>
+    public IReadOnlyList<HostFileSpec> Files { get; init; } = [];
+}
 
 public enum DeviceKind
 {
@@ -49,6 +59,15 @@ public enum DeviceKind
     IommuTestdev,
     /// <summary>`-device intel-iommu` with its properties.</summary>
     IntelIommu,
+    /// <summary>`-device nvdimm` with its properties: a memory device (not a PCI function), its memory a backend's (S62).</summary>
+    Nvdimm,
+}
+
+/// <summary>One `-object memory-backend-file` of a VMM: its QEMU option text (the properties after the type).</summary>
+public sealed record ObjectSpec(string Properties, SourceSpot Spot)
+{
+    /// <summary>The option's text after `-object `.</summary>
+    public string Text => "memory-backend-file" + (Properties.Length > 0 ? "," + Properties : "");
 }
 
 /// <summary>One `-device` of a VMM: its kind, the id steps name it by, and its QEMU option text (properties).</summary>
@@ -70,5 +89,8 @@ public sealed record VmmSpec(
     GuestSpec Guest,
     SourceSpot Spot)
 {
+    /// <summary>`objects:` — the VMM's `-object memory-backend-file` options, in command-line order (S61).</summary>
+    public IReadOnlyList<ObjectSpec> Objects { get; init; } = [];
+
     public IEnumerable<VmmSpec> SelfAndDescendants() => new[] { this }.Concat(Guest.Vmms.SelectMany(v => v.SelfAndDescendants()));
 }

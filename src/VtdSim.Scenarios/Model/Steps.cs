@@ -88,8 +88,13 @@ public sealed record DmaStep(string At, string Device, ulong Address, bool Write
 /// <summary>`host-file-read: {vmm, offset, size}` — a second host process maps the VMM's guest-RAM file (memfd) and reads it.</summary>
 public sealed record HostFileReadStep(string Vmm, ulong Offset, int Size, SourceSpot Spot) : StepSpec(Spot)
 {
+    /// <summary>`path:` — a file of the host's files instead of a VMM's guest-RAM file (then <see cref="Vmm"/> is empty).</summary>
+    public string? Path { get; init; }
+
     public override string Kind => "host-file-read";
-    public override string Describe() => $"host: another process maps {Vmm}'s guest-RAM file and reads 0x{Size:x} bytes at offset 0x{Offset:x}";
+    public override string Describe() => Path is { } path
+        ? $"host: a process maps {path} and reads 0x{Size:x} bytes at offset 0x{Offset:x}"
+        : $"host: another process maps {Vmm}'s guest-RAM file and reads 0x{Size:x} bytes at offset 0x{Offset:x}";
 }
 
 /// <summary>

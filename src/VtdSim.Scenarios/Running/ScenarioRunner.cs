@@ -174,6 +174,17 @@ public sealed class ScenarioRunner
             host.Devices[d.Id] = rid;
         }
         host.Kernel = LinuxKernel.Boot(hostMachine, h.Kernel.CommandLine, null, new IntelIommuOptions { EnforceErratum772415 = h.Kernel.ErratumRule });
+        foreach (HostFileSpec f in h.Files)
+        {
+            // What the host's administrator put in its tmpfs before any VMM starts (S60).
+            Errno e = host.Kernel.CreateNamedFile(f.Path, f.Size, out SharedFile? file);
+            if (e == Errno.Success && f.Data.Length > 0) e = file!.Write(f.Offset, f.Data);
+            if (e != Errno.Success)
+            {
+                Emit("host", "error", $"the host cannot make the file {f.Path}: {e}");
+                return false;
+            }
+        }
         levels["host"] = host;
         order.Add("host");
         foreach (VmmSpec v in scenario.AllVmms())
@@ -181,6 +192,8 @@ public sealed class ScenarioRunner
             order.Add(v.Name);
         }
         Emit("host", "action", $"host booted: {profile.Name}, {Size(h.Memory)}, \"{h.Kernel.CommandLine}\", erratum rule {(h.Kernel.ErratumRule ? "enforced" : "off (before 6.7)")}");
+        foreach (HostFileSpec f in h.Files)
+            Emit("host", "action", $"file {f.Path}: {Size(f.Size)}{(f.Data.Length > 0 ? $", {Hex(f.Data, 32)} at 0x{f.Offset:x}" : "")}");
         Collect();
         return true;
     }
@@ -296,6 +309,7 @@ public sealed class ScenarioRunner
         options = null;
         ErratumPolicies.TryParse(spec.ErratumPolicy, out ErratumPolicy policy, out error);
         var devices = new List<DeviceOptions>();
+        var nvdimms = new List<NvdimmOptions>();
         IntelIommuProperties? iommu = null;
         var version = policy == ErratumPolicy.Qemu72 ? QemuVersion.Qemu72 : QemuVersion.Qemu11;
         foreach (DeviceSpec d in spec.Devices)
@@ -320,7 +334,28 @@ public sealed class ScenarioRunner
                         return false;
                     }
                     break;
+                case DeviceKind.Nvdimm:
+                {
+                    string text = "nvdimm" + (d.Properties.Length > 0 ? "," + d.Properties : "");
+                    if (!NvdimmOptions.TryParse(text, out NvdimmOptions? nvdimm, out string e3))
+                    {
+                        error = $"-device {text}: {e3}";
+                        return false;
+                    }
+                    nvdimms.Add(nvdimm!);
+                    break;
+                }
             }
+        }
+        var backends = new List<MemoryBackendFile>();
+        foreach (ObjectSpec o in spec.Objects)
+        {
+            if (!MemoryBackendFile.TryParse(o.Text, out MemoryBackendFile? backend, out string e4))
+            {
+                error = $"-object {o.Text}: {e4}";
+                return false;
+            }
+            backends.Add(backend!);
         }
         options = new VtdSim.Vmm.VmmOptions
         {
@@ -342,6 +377,8 @@ public sealed class ScenarioRunner
                 _ => VtdSim.Vmm.GuestRamBackend.Anonymous,
             },
             Passthrough = spec.Devices.Where(d => d.Kind == DeviceKind.Passthrough).Select(d => parent.Devices.GetValueOrDefault(d.Id)).ToList(),
+            MemoryBackends = backends,
+            Nvdimms = nvdimms,
         }.WithIntelIommu(iommu);
         foreach (DeviceSpec d in spec.Devices.Where(d => d.Kind == DeviceKind.Passthrough))
         {
@@ -547,6 +584,7 @@ public sealed class ScenarioRunner
         }
         // Within 0xc0000–0xfffff the guest opens the PAM segment for writing (as SeaBIOS shadows a ROM) and restores it.
         PamSegment? pam = vmm.Machine.Pam.FirstOrDefault(p => x.Gpa >= p.Start && x.Gpa < p.Start + p.Size);
+        if (pam is null && vmm.Resolve(new Gpa(x.Gpa)) is { IsRam: true, ReadOnly: true }) return FirstStageOnReadOnlyPage(x, vmm, at, entry, table);
         PamMode mode = pam?.Mode ?? PamMode.ReadWrite;
         if (pam is not null && !vmm.TrySetPam(pam.Index, PamMode.ReadWrite, out string error)) return Error(x.Vmm, error);
         bool written = vmm.GuestMachine.Memory.TryWrite(new Hpa(x.Gpa), table);
@@ -554,6 +592,35 @@ public sealed class ScenarioRunner
         if (!written) return Error(x.Vmm, $"the guest cannot write GPA 0x{x.Gpa:x} (read-only or not RAM)");
         if (!vmm.GuestMachine.Memory.TryWrite64(at + 16, entry.WithFirstStagePointer(x.Gpa).Q2)) return Error(x.Vmm, $"the guest cannot write its PASID entry at GPA 0x{at.Value:x}");
         Emit(x.Vmm, "action", $"the first-stage root table of {x.Device} is now at GPA 0x{x.Gpa:x}{(pam is not null ? $" (PAM segment {pam.Index} opened for writing and set back to {PamText(mode)})" : "")}; {(vmm.Resolve(new Gpa(x.Gpa)).ReadOnly ? "read-only" : "writable")} guest memory");
+        return !x.Invalidate || Submit(x.Vmm, vmm, entry.DomainId);
+    }
+
+    /// <summary>
+    /// `first-stage-at` onto read-only memory the guest has no way to open (a read-only file, S63): the guest cannot write
+    /// its table there, but it can read the page and use it as its root table as it is. For every present entry of its
+    /// current root table, the page's entry at the same index must be present and lead to a page the guest can write; the
+    /// guest copies its own next-level table there (what a malicious guest that knows the file's bytes does), then points
+    /// the PASID entry at the page. The run stops with an error if the page's bytes do not allow it.
+    /// </summary>
+    private bool FirstStageOnReadOnlyPage(FirstStageAtStep x, VmmProcess vmm, Hpa pasidEntry, PasidEntry entry, byte[] table)
+    {
+        MachineMemory memory = vmm.GuestMachine.Memory;
+        var page = new byte[4096];
+        if (!memory.TryRead(new Hpa(x.Gpa), page)) return Error(x.Vmm, $"the guest cannot read GPA 0x{x.Gpa:x}");
+        var links = new List<string>();
+        var next = new byte[4096];
+        for (int i = 0; i < table.Length; i += 8)
+        {
+            var own = new FirstStageEntry(BitConverter.ToUInt64(table, i));
+            if (!own.Present) continue;
+            var there = new FirstStageEntry(BitConverter.ToUInt64(page, i));
+            ulong target = there.Address;
+            if (!there.Present || !memory.TryRead(new Hpa(own.Address), next) || !memory.TryWrite(new Hpa(target), next))
+                return Error(x.Vmm, $"the guest cannot write GPA 0x{x.Gpa:x} (read-only), and the page's entry {i / 8} (0x{there.Raw:x16}) does not lead to memory it can write: the page cannot be its root table");
+            links.Add($"entry {i / 8} 0x{there.Raw:x} leads to GPA 0x{target:x}, where the guest copied its next-level table");
+        }
+        if (!memory.TryWrite64(pasidEntry + 16, entry.WithFirstStagePointer(x.Gpa).Q2)) return Error(x.Vmm, $"the guest cannot write its PASID entry at GPA 0x{pasidEntry.Value:x}");
+        Emit(x.Vmm, "action", $"the first-stage root table of {x.Device} is now the read-only page at GPA 0x{x.Gpa:x}, as it is ({string.Join("; ", links)}); read-only guest memory");
         return !x.Invalidate || Submit(x.Vmm, vmm, entry.DomainId);
     }
 
@@ -843,6 +910,7 @@ public sealed class ScenarioRunner
 
     private bool HostFileRead(HostFileReadStep x)
     {
+        if (x.Path is { } path) return HostPathRead(x, path);
         if (!levels.TryGetValue(x.Vmm, out Level? level) || level.Vmm is null) return Error(x.Vmm, $"{x.Vmm} has not been started");
         if (level.Vmm.RamFile is not SharedFile file) return Error(x.Vmm, $"{x.Vmm}'s guest RAM is not a file (ram-backend: shared-file)");
         if (level.Parent?.Kernel is not LinuxKernel kernel) return Error(x.Vmm, $"the kernel below {x.Vmm} is not running");
@@ -855,6 +923,23 @@ public sealed class ScenarioRunner
         reader.Exit();
         if (e != Errno.Success) return Error(level.Parent.Name, $"the reader process cannot map or read the file at 0x{x.Offset:x}: {e}");
         Emit(level.Parent.Name, "file-read", $"another process of {level.Parent.Name} reads {x.Vmm}'s RAM file '{file.Name}' at 0x{x.Offset:x}: {Hex(bytes, 4096)}");
+        return true;
+    }
+
+    /// <summary>`host-file-read: {path}`: a new process of the host maps a file of its tmpfs read-only and reads it (S60).</summary>
+    private bool HostPathRead(HostFileReadStep x, string path)
+    {
+        LinuxKernel kernel = levels["host"].Kernel!;
+        if (kernel.OpenFile(path, out SharedFile? file) != Errno.Success) return Error("host", $"there is no file {path}");
+        ulong page = x.Offset & ~0xFFFUL, within = x.Offset & 0xFFF;
+        if (within + (ulong)x.Size > 4096) return Error("host", "the read must stay within one page of the file");
+        ProcessAddressSpace reader = kernel.CreateProcess("reader");
+        Errno e = reader.MmapShared(file!, page, 4096, MemoryProtection.Read, out Uva va);
+        var bytes = new byte[x.Size];
+        if (e == Errno.Success) e = reader.Read(va + within, bytes);
+        reader.Exit();
+        if (e != Errno.Success) return Error("host", $"the reader process cannot map or read {path} at 0x{x.Offset:x}: {e}");
+        Emit("host", "file-read", $"a process of the host reads {path} at 0x{x.Offset:x}: {Hex(bytes, 4096)}");
         return true;
     }
 
