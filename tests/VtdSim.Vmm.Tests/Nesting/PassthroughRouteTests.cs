@@ -96,8 +96,9 @@ public class PassthroughRouteTests
         long lookups = Lookups(hostUnit);
 
         vmm.Quit();
-        vmm.GuestMachine.Dma.Read(read, bytes);
+        DmaTransferResult r = vmm.GuestMachine.Dma.Read(read, bytes);
         Assert.Equal(lookups, Lookups(hostUnit));
+        Assert.NotEqual(Nic, r.Fault?.Request.Source); // not the host function's request (its context is gone: a host fault)
         Assert.Empty(((GuestDmaPort)vmm.GuestMachine.Dma).Passthrough);
     }
 
@@ -116,8 +117,9 @@ public class PassthroughRouteTests
         long lookups = Lookups(hostUnit);
 
         run.L1.Quit(); // L2's VMM is left as it is: its kernel's memory is gone with L1
-        run.L2.GuestMachine.Dma.Read(read, bytes);
+        DmaTransferResult r = run.L2.GuestMachine.Dma.Read(read, bytes);
         Assert.Equal(lookups, Lookups(hostUnit));
+        Assert.NotEqual(Nic, r.Fault?.Request.Source); // not the host function's request (its context is gone: a host fault)
         Assert.Equal(0, run.Host.UserMemory.TotalPins);
     }
 
