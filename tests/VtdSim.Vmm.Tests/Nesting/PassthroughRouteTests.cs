@@ -99,6 +99,7 @@ public class PassthroughRouteTests
         DmaTransferResult r = vmm.GuestMachine.Dma.Read(read, bytes);
         Assert.Equal(lookups, Lookups(hostUnit));
         Assert.NotEqual(Nic, r.Fault?.Request.Source); // not the host function's request (its context is gone: a host fault)
+        Assert.False(Refused(r));                        // nor a passthrough device's refused behind the vIOMMU
         Assert.Empty(((GuestDmaPort)vmm.GuestMachine.Dma).Passthrough);
     }
 
@@ -120,6 +121,7 @@ public class PassthroughRouteTests
         DmaTransferResult r = run.L2.GuestMachine.Dma.Read(read, bytes);
         Assert.Equal(lookups, Lookups(hostUnit));
         Assert.NotEqual(Nic, r.Fault?.Request.Source); // not the host function's request (its context is gone: a host fault)
+        Assert.False(Refused(r));                        // nor a passthrough device's refused behind the vIOMMU
         Assert.Equal(0, run.Host.UserMemory.TotalPins);
     }
 
