@@ -1,6 +1,7 @@
 using System.Numerics;
 using VtdSim.Hardware;
 using VtdSim.Hardware.Addressing;
+using VtdSim.Hardware.Invalidation;
 using VtdSim.Hardware.Memory;
 using VtdSim.Hardware.Profiles;
 using VtdSim.Hardware.Registers;
@@ -27,6 +28,30 @@ public sealed partial class Vmm
     private VtdProfile? viommuProfile; // set by the option checks when the machine has intel-iommu
     private GuestPageResolver? resolver;
     private GuestDmaPort? guestDma;
+    private VIommuWatch? viommuWatch; // the vIOMMU's observer: the routes' ear, in front of shadowing and nesting
+
+    /// <summary>
+    /// A passthrough device's DMA is refused: the vIOMMU translates and the host neither nests nor shadows for it. What
+    /// <see cref="GuestDmaPort"/>'s routes are decided from (decision N70); every change of it refreshes them.
+    /// </summary>
+    internal bool PassthroughRefused => VIommu is { TranslationEnabled: true } && !PassthroughNested && !PassthroughShadowed;
+
+    /// <summary>
+    /// The observer the VMM sets on its vIOMMU: after SRTP and a TE change (what <see cref="PassthroughRefused"/> reads
+    /// of the unit) the passthrough routes are decided again, before the shadowing and nesting observers behind it hear
+    /// of the notice.
+    /// </summary>
+    private sealed class VIommuWatch(GuestDmaPort port) : IVtdUnitObserver
+    {
+        /// <summary>The shadowing or nesting observer, or null.</summary>
+        public IVtdUnitObserver? Next { get; set; }
+
+        public void Notice(in UnitNotice notice)
+        {
+            if (notice.Kind is UnitNoticeKind.RootTablePointerSet or UnitNoticeKind.TranslationEnableChanged) port.Refresh();
+            Next?.Notice(in notice);
+        }
+    }
 
     /// <summary>
     /// The guest machine: memory that is the VMM process's guest RAM (a <see cref="GuestMemory"/> view over the
@@ -97,8 +122,8 @@ public sealed partial class Vmm
         {
             own = new DirectDmaPort(memory, interrupts);
         }
-        guestDma = new GuestDmaPort(own, Kernel.Machine.Dma, () => VIommu is { TranslationEnabled: true } && !PassthroughNested && !PassthroughShadowed,
-            DeliverHostFaults);
+        guestDma = new GuestDmaPort(own, Kernel.Machine.Dma, () => PassthroughRefused, DeliverHostFaults);
+        if (VIommu is { } viommu) viommu.Observer = viommuWatch = new VIommuWatch(guestDma);
         GuestMachine = new PhysicalMachine(memory, units, guestDma, interrupts, new FlatViewMmio(Machine.SystemMemory));
         ConnectEmulatedDevices();
     }

@@ -48,17 +48,19 @@ public sealed partial class Vmm
             || (made.HwptFlags & HwptAllocFlags.NestParent) == 0 || devices.Count == 0) return;
         var bindings = devices.Select((d, i) => new NestingBinding(this, d, made.Iommufd, parent, 4 + i)).ToArray();
         nesting = new NestingObserver(VIommu, bindings);
-        VIommu.Observer = nesting;
+        viommuWatch!.Next = nesting;
+        guestDma!.Refresh();
         if (Kernel.Machine.HardwareIommu is { } host) host.Events.Raised += OnHostIommuEvent;
     }
 
     private void StopNesting()
     {
         if (nesting is null) return;
-        if (VIommu is { } viommu) viommu.Observer = null;
+        if (viommuWatch is not null) viommuWatch.Next = null;
         if (Kernel.Machine.HardwareIommu is { } host) host.Events.Raised -= OnHostIommuEvent;
         foreach (NestingBinding b in nesting.Bindings) b.Release();
         nesting = null;
+        guestDma?.Refresh();
     }
 
     private void OnHostIommuEvent(VtdEvent e)

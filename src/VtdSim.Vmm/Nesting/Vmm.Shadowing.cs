@@ -21,16 +21,18 @@ public sealed partial class Vmm
     {
         if (VIommu is null || Options.IntelIommu is not { CachingMode: true } || container is null || devices.Count == 0) return;
         var bindings = devices.Select((d, i) => new ShadowBinding(this, d, container, 4 + i, container.Address + 0x200 * (ulong)(i + 1))).ToArray();
-        shadowing = new ShadowObserver(this, VIommu, bindings, VIommu.Observer);
-        VIommu.Observer = shadowing;
+        shadowing = new ShadowObserver(this, VIommu, bindings, viommuWatch!.Next);
+        viommuWatch.Next = shadowing;
+        guestDma!.Refresh();
     }
 
     private void StopShadowing()
     {
         if (shadowing is null) return;
-        if (VIommu is { } viommu && viommu.Observer == shadowing) viommu.Observer = null;
+        if (viommuWatch is not null && viommuWatch.Next == shadowing) viommuWatch.Next = null;
         foreach (ShadowBinding b in shadowing.Bindings) b.Release();
         shadowing = null;
+        guestDma?.Refresh();
     }
 
     /// <summary>
