@@ -87,6 +87,20 @@ public sealed class PhysicalMachine
     public InterruptController Interrupts { get; }
     /// <summary>The machine's time, moved only by whoever drives the machine.</summary>
     public MachineClock Clock { get; } = new();
+
+    /// <summary>The machine is gone (a guest machine whose VMM quit, aborted or died with the machine it ran on).</summary>
+    public bool PoweredOff { get; private set; }
+
+    /// <summary>Raised once, when the machine goes: what ran on it (a VMM in a guest, with its own guest) goes with it.</summary>
+    public event Action? PoweringOff;
+
+    /// <summary>Ends the machine: <see cref="PoweringOff"/> is raised the first time, later calls do nothing.</summary>
+    public void PowerOff()
+    {
+        if (PoweredOff) return;
+        PoweredOff = true;
+        PoweringOff?.Invoke();
+    }
     /// <summary>The hardware unit when this is a bare-metal machine (for tools and tests, never for the kernel).</summary>
     public VtdUnit? HardwareIommu { get; init; }
     public IReadOnlyList<IMmioRegion> MmioRegions => _mmio;

@@ -26,6 +26,12 @@ public enum VmmState
 
     /// <summary>Quit by its user; nothing of it is left in the kernel.</summary>
     Stopped,
+
+    /// <summary>
+    /// Gone with the machine it ran on: the VMM of that guest machine quit or aborted, and this process, its kernel and
+    /// everything they held went at once (decision G20).
+    /// </summary>
+    Killed,
 }
 
 /// <summary>
@@ -93,6 +99,7 @@ public sealed partial class Vmm
         ArgumentNullException.ThrowIfNull(options);
         var vmm = new Vmm(kernel, options);
         if (!vmm.TryStart()) vmm.TearDown(VmmState.Failed);
+        else kernel.Machine.PoweringOff += vmm.DieWithMachine;
         return vmm;
     }
 
@@ -598,6 +605,24 @@ public sealed partial class Vmm
         Process.Exit();
         RamFile?.Delete();
         ForgetGuestMemory(); // the process's pages are gone: the guest machine's memory is no longer RAM
+        GuestMachine?.PowerOff(); // and a VMM running in the guest goes with it
+    }
+
+    /// <summary>
+    /// The machine this VMM runs on went (its own VMM quit or aborted): the kernel under this process is gone, so
+    /// nothing is undone in it — the references are dropped, the guest machine goes too, and so does any VMM in it.
+    /// </summary>
+    private void DieWithMachine()
+    {
+        if (State != VmmState.Running) return;
+        State = VmmState.Killed;
+        if (nesting is not null && Kernel.Machine.HardwareIommu is { } host) host.Events.Raised -= OnHostIommuEvent;
+        nesting = null;
+        shadowing = null;
+        container = null;
+        iommufd = null;
+        ForgetGuestMemory();
+        GuestMachine?.PowerOff();
     }
 
     private bool CheckRunning(out string error)

@@ -117,12 +117,18 @@ public class PassthroughRouteTests
         VtdUnit hostUnit = run.Host.Machine.HardwareIommu!;
         long lookups = Lookups(hostUnit);
 
-        run.L1.Quit(); // L2's VMM is left as it is: its kernel's memory is gone with L1
+        run.L1.Quit(); // L2's VMM goes with L1's guest machine (G20): its kernel's memory is gone
+        Assert.Equal(VmmState.Killed, run.L2.State);
+        Assert.True(run.L1.GuestMachine.PoweredOff);
+        Assert.True(run.L2.GuestMachine.PoweredOff);
         DmaTransferResult r = run.L2.GuestMachine.Dma.Read(read, bytes);
         Assert.Equal(lookups, Lookups(hostUnit));
         Assert.NotEqual(Nic, r.Fault?.Request.Source); // not the host function's request (its context is gone: a host fault)
         Assert.False(Refused(r));                        // nor a passthrough device's refused behind the vIOMMU
         Assert.Equal(0, run.Host.UserMemory.TotalPins);
+
+        run.L2.Quit();                                   // quitting what is gone does nothing (it used to throw from L1's kernel)
+        Assert.Equal(VmmState.Killed, run.L2.State);
     }
 
     /// <summary>
