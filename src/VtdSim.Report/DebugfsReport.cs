@@ -121,6 +121,8 @@ public static class DebugfsReport
         string device = $"{d.Device.Bus:x2}:{d.Device.Device:x2}.{d.Device.Function:x}{(d.Pasid is uint p ? $" PASID {p}" : "")}";
         var users = a.Devices.Where(x => x.Table == d.Pgd).Select(x => x.Pasid < 0 ? $"{x.Device} ({x.Translation})" : $"{x.Device} PASID {x.Pasid} ({x.Translation})").Distinct().ToList();
         var runs = new List<PageRun>();
+        ILookup<(string, int), DebugfsFinding> onLine = a.Findings.ToLookup(f => (f.File, f.Line)); // a dump may have 10^5 leaves
+        int top = Math.Min(d.TopLevel, 5);
         int left = 0;
         PageRun? open = null;
         int openFirst = 0, openLast = 0;
@@ -142,7 +144,7 @@ public static class DebugfsReport
             ulong entry = level == 0 ? 0 : leaf.Path[level];
             ulong frame = entry & EntryAddressMask & ~(size - 1);
             bool read = (entry & 1) != 0, write = (entry & 2) != 0;
-            var on = a.Findings.Where(f => f.File == d.File && f.Line == leaf.Line).ToList();
+            var on = onLine[(d.File, leaf.Line)].ToList();
             bool extends = open is not null && on.Count == 0 && open.Marker.Length == 0 && open.PageSize == size && open.Read == read && open.Write == write
                            && open.Last != ulong.MaxValue && leaf.Iova == open.Last + 1 && frame == open.Address + (ulong)open.Pages * size;
             if (extends)
@@ -152,8 +154,8 @@ public static class DebugfsReport
                 continue;
             }
             Close();
-            string path = string.Join(" ", Enumerable.Range(Math.Max(level, 1), Math.Max(0, d.TopLevel - Math.Max(level, 1) + 1)).Reverse()
-                .Select(l => $"{LevelName(l)} 0x{leaf.Path[l]:x16}"));
+            string path = string.Join(" ", Enumerable.Range(Math.Max(level, 1), Math.Max(0, top - Math.Max(level, 1) + 1)).Reverse()
+                .Where(l => l < leaf.Path.Count).Select(l => $"{LevelName(l)} 0x{leaf.Path[l]:x16}"));
             open = new PageRun(leaf.Iova, leaf.Iova + (size - 1), frame, size, 1, read, write, path, "",
                 on.Count == 0 ? "" : "✖ " + string.Join(", ", on.Select(f => Code(f.Kind)).Distinct()));
             openFirst = openLast = leaf.Line;

@@ -116,14 +116,12 @@ public class BrowserTests(ITestOutputHelper output)
     public async Task TheTourReportHasASectionPerScreenAndTheMatrixAsATable()
     {
         var names = Scenarios.Loading.BuiltInScenarios.Names;
-        var tour = new TourReport("the tour");
-        Assert.True(ScenarioTour.Run(Cli.Commands.ConsoleFactory.Create(new StringWriter()), names, withMatrix: true, next: null, report: tour));
-        JsonNode dom = await Load(HtmlReport.Render(tour.Build()), "tour-matrix", "section.part:last-of-type table.plain");
+        JsonNode dom = await Load(BuiltIn.Tour, "tour-matrix", "section.part:last-of-type table.plain");
         var parts = dom["parts"]!.AsArray().Select(p => (string)p!).ToList();
         Assert.Equal(names.Count + 1, parts.Count);
         Assert.All(parts.SkipLast(1), p => Assert.Matches("^\\d+ of \\d+: scenario \\d+ — ", p));
         Assert.Equal(names.Count(n => Scenarios.Loading.BuiltInScenarios.Load(n).Scenario!.Question.Trim().Length > 0), (int)dom["questions"]!);
-        var rows = Scenarios.Matrix.CompatibilityMatrix.Run();
+        var rows = BuiltIn.Matrix;
         Assert.Equal(rows.Count, (int)Assert.Single(dom["matrixRows"]!.AsArray())!);
         Assert.Equal(rows.Count(r => r.ReadOnlyCorrupted), dom["badCells"]!.AsArray().Count);
         Assert.All(dom["badCells"]!.AsArray(), c => Assert.StartsWith("YES", (string)c!, StringComparison.Ordinal));

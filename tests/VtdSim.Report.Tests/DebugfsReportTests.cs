@@ -136,3 +136,26 @@ public partial class DebugfsReportTests
         Assert.Single(Regex.Matches(html, "<script"));
     }
 }
+
+/// <summary>A page table with more runs than a report lists (V61).</summary>
+public class DebugfsReportRunLimitTests
+{
+    [Fact]
+    public void ATableWithMoreRunsThanTheLimitListsTheFirstAndCountsTheRest()
+    {
+        var bench = DebugfsSetups.Legacy();
+        var domain = (Kernel.Intel.PagingDomain)bench.Driver.DomainOf(DebugfsSetups.Nic);
+        // Pages two apart in IOVA: no two leaves make one run.
+        for (int i = 0; i < DebugfsReport.MaxRuns + 5; i++)
+            Assert.Equal(Kernel.Errno.Success, domain.Map(0x2_0000_0000UL + (ulong)i * 0x2000, 0x800_0000UL + (ulong)i * 0x1000, 0x1000, Kernel.Intel.IommuProt.Read));
+        var a = Kernel.Intel.Debugfs.DebugfsAnalysis.Analyze(DebugfsSetups.Parse(bench));
+        var leaves = a.Dump.Domains.Single(d => d.Device == DebugfsSetups.Nic).Leaves.Count;
+        ReportDocument doc = DebugfsReport.Build(a, "dump/");
+        PageTableView table = doc.Parts[0].PageTables.Single(t => t.Title == "Page table of 00:02.0");
+        Assert.Equal(DebugfsReport.MaxRuns, table.Runs.Count);
+        // The table's own leaves (two runs: 0x200000-0x201fff and 0x100000000) come first, then the pages mapped here.
+        Assert.Contains($"{leaves} leaves in {DebugfsReport.MaxRuns + 5 + 2} run(s)", table.Note, StringComparison.Ordinal);
+        Assert.Contains("the first 2000 runs are listed, 7 more are not", table.Note, StringComparison.Ordinal);
+        Assert.All(table.Runs.Skip(2), r => Assert.Equal((1, true, false), (r.Pages, r.Read, r.Write)));
+    }
+}
