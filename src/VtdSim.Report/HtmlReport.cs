@@ -51,6 +51,8 @@ public static class HtmlReport
         w.Raw("<tr><td><span class=\"ref k-ad\"><b>8</b> ✎ A written</span></td><td>a locked update setting A, EA or D, allowed by the second stage</td></tr>\n");
         w.Raw("<tr><td><span class=\"ref k-erratum\"><b>9</b> ⚠ ERRATUM: A written in a read-only page</span></td><td>erratum 772415: a flag update into a page the second stage maps read-only (architecturally SFS.8, no write)</td></tr>\n");
         w.Raw("<tr><td><span class=\"ref k-read is-fault\"><b>10</b> read</span> <span class=\"fault-tag\">✖ FAULT</span></td><td>the entry the fault names, with its condition (e.g. SFS.8) and reason</td></tr>\n");
+        w.Raw("<tr><td><span class=\"hazard-tag\">⚠ SPR17 HAZARD</span></td><td>a checked dump (analyze debugfs): a first-stage table in a page its second stage maps read-only — SFS.8 architecturally, an A/D write into read-only memory under erratum 772415</td></tr>\n");
+        w.Raw("<tr><td><span class=\"finding-tag\">✖</span></td><td>another finding of a checked dump: reserved bits, a pointer outside memory, a page that maps its own tables</td></tr>\n");
         w.Raw("</tbody></table>\n</div></section>\n");
     }
 
@@ -98,17 +100,27 @@ public static class HtmlReport
     {
         w.Raw("<section class=\"part\" id=\"part-").Num(index).Raw("\" aria-labelledby=\"part-").Num(index).Raw("-h\">\n<h2 id=\"part-").Num(index).Raw("-h\">").Text(part.Title).Raw("</h2>\n");
         foreach (string line in part.Summary) w.Raw("<p class=\"summary\">").Text(line).Raw("</p>\n");
+        if (part.Question.Length > 0)
+            w.Raw("<blockquote class=\"question\"><p class=\"q-h\">The question from the thread</p><p>").Text(part.Question).Raw("</p></blockquote>\n");
+        if (part.Findings.Count > 0) Findings(w, part.Findings);
+        foreach (TableView t in part.Tables) Table(w, t);
         if (part.MemoryMaps.Count > 0)
         {
             w.Raw("<h3>Memory map</h3>\n");
             for (int i = 0; i < part.MemoryMaps.Count; i++) Map(w, part.MemoryMaps[i], $"p{index}-map{i + 1}");
         }
+        if (part.Entries.Count > 0)
+        {
+            w.Raw("<h3>Remapping entries</h3>\n");
+            foreach (EntryView e in part.Entries) Entry(w, e);
+        }
+        foreach (PageTableView t in part.PageTables) PageTable(w, t);
         if (part.Walks.Count > 0)
         {
             w.Raw("<h3>IOMMU structures used</h3>\n");
             Structures(w, part.Walks);
             w.Raw("<h3>DMA walks</h3>\n");
-            for (int i = 0; i < part.Walks.Count; i++) Walk(w, part.Walks[i], $"p{index}-walk{i + 1}", i + 1);
+            for (int i = 0; i < part.Walks.Count; i++) Walk(w, part.Walks[i], $"p{index}-walk{i + 1}", i + 1, LevelTag(part, part.Walks[i]));
         }
         if (part.Steps.Count > 0 || part.Timeline.Count > 0) Timeline(w, part, index);
         if (part.Verdicts.Count > 0)
@@ -163,10 +175,10 @@ public static class HtmlReport
 
     private static void Structures(Writer w, IReadOnlyList<DmaWalk> walks)
     {
-        var seen = new List<StructureSnapshot>();
+        var seen = new List<(string? Unit, StructureSnapshot S)>();
         foreach (DmaWalk walk in walks)
             foreach (StructureSnapshot s in walk.Structures)
-                if (!seen.Any(x => x.Stage == s.Stage && x.Address == s.Address && x.Qwords.SequenceEqual(s.Qwords))) seen.Add(s);
+                if (!seen.Any(x => x.Unit == walk.Viommu && x.S.Stage == s.Stage && x.S.Address == s.Address && x.S.Qwords.SequenceEqual(s.Qwords))) seen.Add((walk.Viommu, s));
         if (seen.Count == 0)
         {
             w.Raw("<p class=\"note\">No root, context or PASID entry was read (the caches answered, or nothing was walked).</p>\n");
@@ -174,9 +186,9 @@ public static class HtmlReport
         else
         {
             w.Raw("<p class=\"chain\">root → context → PASID directory → PASID entry → tables: ");
-            w.Text(string.Join(" → ", seen.Select(s => $"{StageName(s.Stage)} at HPA 0x{s.Address.Value:x}"))).Raw("</p>\n");
+            w.Text(string.Join(" → ", seen.Select(s => $"{StageName(s.S.Stage)} at {Where(s.Unit, s.S.Address.Value)}"))).Raw("</p>\n");
         }
-        foreach (StructureSnapshot s in seen)
+        foreach (var (unit, s) in seen)
         {
             StructureKind kind = s.Stage switch
             {
@@ -185,37 +197,110 @@ public static class HtmlReport
                 TraceStage.PasidDirectory => StructureDecoder.PasidDirectory,
                 _ => StructureDecoder.PasidEntry,
             };
-            DecodedStructure d = StructureDecoder.Decode(kind, s.Qwords);
-            w.Raw("<details class=\"structure\"><summary>").Text($"{StageName(s.Stage)} at HPA 0x{s.Address.Value:x}: {d.Title}").Raw(" — ")
-                .Text(string.Join(" ", s.Qwords.Select(q => $"{q:x16}"))).Raw("</summary>\n<table class=\"fields\"><caption>")
-                .Text($"{d.Title} at HPA 0x{s.Address.Value:x}, every field").Raw("</caption>\n<thead><tr><th scope=\"col\">bits</th><th scope=\"col\">field</th><th scope=\"col\">value</th><th scope=\"col\">meaning</th></tr></thead><tbody>\n");
-            foreach (DecodedField f in d.Fields)
-            {
-                if (f.Role != FieldRole.Field && f.Value == 0) continue;
-                w.Raw(f.Flagged ? "<tr class=\"flagged\">" : "<tr>").Raw("<td>").Text(f.Bits).Raw("</td><td>").Text(f.Name).Raw("</td><td><code>").Text(f.ValueText).Raw("</code></td><td>").Text(f.Meaning).Raw(f.Flagged ? " (FLAGGED)" : "").Raw("</td></tr>\n");
-            }
-            w.Raw("</tbody></table>\n");
-            foreach (string note in d.Notes) w.Raw("<p class=\"note\">").Text(note).Raw("</p>\n");
-            w.Raw("</details>\n");
+            Entry(w, new EntryView($"{StageName(s.Stage)} at {Where(unit, s.Address.Value)}", kind, s.Qwords, ""));
         }
-        // The paging-structure pages the walks read, by stage and level.
-        var tables = new List<(TraceStage Stage, int Level, ulong Hpa, ulong? Gpa)>();
+        // The paging-structure pages the walks read, by unit, stage and level.
+        var tables = new List<(string? Unit, TraceStage Stage, int Level, ulong Hpa, ulong? Gpa)>();
         foreach (DmaWalk walk in walks)
             foreach (MemoryReference r in walk.References)
             {
                 if (r.Stage is not (TraceStage.FirstStage or TraceStage.SecondStage)) continue;
-                var t = (r.Stage, r.Level, r.Address.Value & ~0xFFFUL, r.Gpa is { } g ? g.Value & ~0xFFFUL : (ulong?)null);
+                var t = (walk.Viommu, r.Stage, r.Level, r.Address.Value & ~0xFFFUL, r.Gpa is { } g ? g.Value & ~0xFFFUL : (ulong?)null);
                 if (!tables.Contains(t)) tables.Add(t);
             }
         if (tables.Count > 0)
         {
             w.Raw("<table class=\"tables\"><caption>Paging-structure pages the walks read</caption>\n<thead><tr><th scope=\"col\">stage</th><th scope=\"col\">level</th><th scope=\"col\">table page (HPA)</th><th scope=\"col\">table page (GPA)</th></tr></thead><tbody>\n");
             foreach (var t in tables)
-                w.Raw("<tr><td>").Raw(t.Stage == TraceStage.FirstStage ? "first stage" : "second stage").Raw("</td><td>L").Num(t.Level).Raw("</td><td><code>").Raw($"0x{t.Hpa:x}").Raw("</code></td><td>")
-                    .Raw(t.Gpa is ulong gpa ? $"<code>0x{gpa:x}</code>" : "—").Raw("</td></tr>\n");
+            {
+                w.Raw("<tr><td>").Raw(t.Stage == TraceStage.FirstStage ? "first stage" : "second stage").Text(t.Unit is { } u ? $" in {u}'s vIOMMU (emulated)" : "").Raw("</td><td>L").Num(t.Level).Raw("</td><td>");
+                // A vIOMMU's tables are in its guest's memory: their addresses are that guest's physical ones.
+                if (t.Unit is null) w.Raw("<code>").Raw($"0x{t.Hpa:x}").Raw("</code></td><td>").Raw(t.Gpa is ulong gpa ? $"<code>0x{gpa:x}</code>" : "—");
+                else w.Raw("—</td><td><code>").Raw($"0x{t.Hpa:x}").Raw("</code>");
+                w.Raw("</td></tr>\n");
+            }
             w.Raw("</tbody></table>\n");
         }
     }
+
+    /// <summary>Where a structure of a walk is: a host physical address, or a guest-physical one in a VMM's guest for its vIOMMU's walk.</summary>
+    private static string Where(string? viommu, ulong address) => viommu is null ? $"HPA 0x{address:x}" : $"GPA 0x{address:x} in {viommu}'s memory (vIOMMU)";
+
+    /// <summary>One remapping entry, decoded field by field (click to open).</summary>
+    private static void Entry(Writer w, EntryView e)
+    {
+        DecodedStructure d = StructureDecoder.Decode(e.Kind, e.Qwords);
+        w.Raw(e.Hazard ? "<details class=\"structure hazard\"><summary>" : "<details class=\"structure\"><summary>");
+        if (e.Marker.Length > 0) w.Raw("<span class=\"").Raw(e.Hazard ? "hazard-tag" : "finding-tag").Raw("\">").Text(e.Marker).Raw("</span> ");
+        w.Text($"{e.Title}: {d.Title}").Raw(" — ").Text(string.Join(" ", e.Qwords.Select(q => $"{q:x16}")));
+        if (e.Source.Length > 0) w.Raw(" <span class=\"src\">(").Text(e.Source).Raw(")</span>");
+        w.Raw("</summary>\n<table class=\"fields\"><caption>").Text($"{e.Title}, every field").Raw("</caption>\n<thead><tr><th scope=\"col\">bits</th><th scope=\"col\">field</th><th scope=\"col\">value</th><th scope=\"col\">meaning</th></tr></thead><tbody>\n");
+        foreach (DecodedField f in d.Fields)
+        {
+            if (f.Role != FieldRole.Field && f.Value == 0) continue;
+            w.Raw(f.Flagged ? "<tr class=\"flagged\">" : "<tr>").Raw("<td>").Text(f.Bits).Raw("</td><td>").Text(f.Name).Raw("</td><td><code>").Text(f.ValueText).Raw("</code></td><td>").Text(f.Meaning).Raw(f.Flagged ? " (FLAGGED)" : "").Raw("</td></tr>\n");
+        }
+        w.Raw("</tbody></table>\n");
+        foreach (string note in d.Notes) w.Raw("<p class=\"note\">").Text(note).Raw("</p>\n");
+        w.Raw("</details>\n");
+    }
+
+    // ------------------------------------------------------------------ findings, tables, page tables
+
+    private static void Findings(Writer w, IReadOnlyList<FindingView> findings)
+    {
+        w.Raw("<h3>Findings</h3>\n<table class=\"findings\"><caption>").Text($"{findings.Count} finding(s), in file and line order; the SPR17 hazard is marked ⚠ and red")
+            .Raw("</caption>\n<thead><tr><th scope=\"col\">finding</th><th scope=\"col\">where</th><th scope=\"col\">device</th><th scope=\"col\">entry</th><th scope=\"col\">what</th><th scope=\"col\">rule</th></tr></thead><tbody>\n");
+        foreach (FindingView f in findings)
+        {
+            w.Raw(f.Hazard ? "<tr class=\"finding hazard\"><td><span class=\"hazard-tag\">⚠ SPR17 HAZARD</span> " : "<tr class=\"finding\"><td><span class=\"finding-tag\">✖</span> ")
+                .Text(f.Code).Raw("</td><td><code>").Text(f.Where).Raw("</code></td><td>").Text(f.Device).Raw("</td><td>").Text(f.Entry).Raw("</td><td>").Text(f.Message)
+                .Raw("</td><td>").Text(f.Rule).Raw("</td></tr>\n");
+        }
+        w.Raw("</tbody></table>\n");
+    }
+
+    private static void Table(Writer w, TableView t)
+    {
+        w.Raw("<table class=\"plain\"><caption>").Text(t.Caption).Raw("</caption>\n<thead><tr>");
+        foreach (string c in t.Columns) w.Raw("<th scope=\"col\">").Text(c).Raw("</th>");
+        w.Raw("</tr></thead><tbody>\n");
+        foreach (IReadOnlyList<TableCell> row in t.Rows)
+        {
+            w.Raw("<tr>");
+            foreach (TableCell c in row)
+            {
+                w.Raw(c.Class.Length > 0 ? "<td class=\"" : "<td").Raw(c.Class).Raw(c.Class.Length > 0 ? "\">" : ">").Text(c.Text).Raw("</td>");
+            }
+            w.Raw("</tr>\n");
+        }
+        w.Raw("</tbody></table>\n");
+        foreach (string note in t.Notes) w.Raw("<p class=\"note\">").Text(note).Raw("</p>\n");
+    }
+
+    private static void PageTable(Writer w, PageTableView t)
+    {
+        w.Raw("<h3>").Text(t.Title).Raw("</h3>\n");
+        if (t.Note.Length > 0) w.Raw("<p class=\"note\">").Text(t.Note).Raw("</p>\n");
+        w.Raw("<table class=\"pages\"><caption>").Text($"The leaves of {t.Title} as runs: consecutive pages mapped to consecutive frames with the same access")
+            .Raw("</caption>\n<thead><tr><th scope=\"col\">IOVA start</th><th scope=\"col\">IOVA end</th><th scope=\"col\">to (output address)</th><th scope=\"col\">pages</th><th scope=\"col\">access</th><th scope=\"col\">entries of the first page</th><th scope=\"col\">lines</th></tr></thead><tbody>\n");
+        foreach (PageRun r in t.Runs)
+        {
+            MapStatus status = r.Write ? MapStatus.MappedReadWrite : r.Read ? MapStatus.MappedReadOnly : MapStatus.NotMapped;
+            w.Raw(r.Hazard ? "<tr class=\"hazard\">" : r.Marker.Length > 0 ? "<tr class=\"marked\">" : "<tr>")
+                .Raw("<td><code>").Raw($"{r.Iova:x16}").Raw("</code></td><td><code>").Raw($"{r.Last:x16}").Raw("</code></td><td><code>").Raw($"0x{r.Address:x}").Raw("</code></td><td>")
+                .Num(r.Pages).Raw(" × ").Text(PageSizeText(r.PageSize)).Raw("</td><td><span class=\"swatch ").Raw(StatusClass(status)).Raw("\"></span> <b>").Text(StatusCode(status)).Raw("</b>");
+            if (r.Marker.Length > 0) w.Raw(" <span class=\"").Raw(r.Hazard ? "hazard-tag" : "finding-tag").Raw("\">").Text(r.Marker).Raw("</span>");
+            w.Raw("</td><td><code>").Text(r.Path).Raw("</code></td><td>").Text(r.Source).Raw("</td></tr>\n");
+        }
+        w.Raw("</tbody></table>\n");
+    }
+
+    private static string PageSizeText(ulong size) => size >= 1UL << 30 ? $"{size >> 30} GiB" : size >= 1UL << 20 ? $"{size >> 20} MiB" : $"{size >> 10} KiB";
+
+    /// <summary>The level tag of a walk's unit: the host IOMMU is L0's; a vIOMMU is its VMM's level (L1, L2).</summary>
+    private static string LevelTag(ReportPart part, DmaWalk walk) =>
+        walk.Viommu is { } v ? part.Levels.FirstOrDefault(l => l.Level == v).Tag ?? "" : "L0";
 
     private static string StageName(TraceStage s) => s switch
     {
@@ -229,11 +314,21 @@ public static class HtmlReport
 
     // ------------------------------------------------------------------ walks
 
-    private static void Walk(Writer w, DmaWalk walk, string id, int number)
+    private static void Walk(Writer w, DmaWalk walk, string id, int number, string level)
     {
         WalkGrid grid = WalkGrid.Of(walk);
         int erratum = walk.References.Count(r => r.Kind == ReferenceKind.ErratumFlagUpdate);
-        w.Raw("<article class=\"walk\" id=\"").Raw(id).Raw("\" data-references=\"").Num(walk.References.Count).Raw("\" data-erratum=\"").Num(erratum).Raw("\">\n<h4>").Text($"DMA {number}: {walk.Title}").Raw("</h4>\n");
+        string unit = walk.Viommu is { } vm ? $"{vm}'s vIOMMU (emulated)" : "host IOMMU";
+        w.Raw("<article class=\"walk").Raw(walk.Viommu is null ? "" : " viommu").Raw("\" id=\"").Raw(id).Raw("\" data-references=\"").Num(walk.References.Count).Raw("\" data-erratum=\"").Num(erratum)
+            .Raw("\" data-unit=\"").Raw(walk.Viommu is null ? "host" : "viommu").Raw("\" data-level=\"").Text(level).Raw("\">\n<h4>");
+        // The unit that walked, tagged with its level: an emulated device's DMA is translated by its VMM's vIOMMU in guest memory (V62).
+        w.Raw("<span class=\"unit lv-").Raw(TagClass(level)).Raw("\">");
+        if (level.Length > 0) w.Text(level).Raw(" · ").Text(walk.Viommu is null ? "host IOMMU" : "vIOMMU (emulated)");
+        else w.Text(unit);
+        w.Raw("</span> ")
+            .Text($"DMA {number}: {walk.Title}").Raw("</h4>\n");
+        if (walk.Viommu is { } owner)
+            w.Raw("<p class=\"note\">").Text($"The walk {owner}'s vIOMMU (the emulated intel-iommu) did in {owner}'s memory for an emulated device: every address below is {owner}'s guest-physical address; the host IOMMU takes no part.").Raw("</p>\n");
         w.Raw("<p class=\"outcome\">");
         if (walk.Completed) w.Raw("<b>completed</b>");
         else if (walk.Fault is { } f) w.Raw("<b class=\"bad\">✖ FAULT ").Text($"{f.Condition} (0x{f.Code:x2})").Raw("</b>: ").Text(f.Explanation);
@@ -249,7 +344,7 @@ public static class HtmlReport
             WalkShape.FirstStageOnly => $"first stage only, {Levels(grid.FirstStageLevels)}: one column",
             _ => "no paging-structure reference (pass-through, or answered by the caches, or stopped before the tables)",
         };
-        w.Raw("<table class=\"grid\"><caption>").Text($"Walk of DMA {number} as the specification draws it ({shape}); numbers are the order of the references").Raw("</caption>\n");
+        w.Raw("<table class=\"grid\"><caption>").Text($"Walk of DMA {number} {(walk.Viommu is null ? "" : $"in {unit} ")}as the specification draws it ({shape}); numbers are the order of the references").Raw("</caption>\n");
         IReadOnlyList<int> columns = grid.Columns;
         w.Raw("<thead><tr><th scope=\"col\">").Raw(grid.Shape == WalkShape.Nested ? "first stage ↓ / second stage →" : "").Raw("</th>");
         foreach (int c in columns) w.Raw("<th scope=\"col\">").Text(ColumnName(grid, c)).Raw("</th>");
@@ -287,7 +382,7 @@ public static class HtmlReport
 
         // Every reference as text.
         w.Raw("<details class=\"refs\"><summary>").Text($"The {walk.References.Count} references of DMA {number} as a list").Raw("</summary>\n<table class=\"refs\"><caption>")
-            .Text($"Every memory reference of DMA {number}, in order").Raw("</caption>\n<thead><tr><th scope=\"col\">#</th><th scope=\"col\">what</th><th scope=\"col\">structure</th><th scope=\"col\">HPA</th><th scope=\"col\">GPA</th><th scope=\"col\">value</th><th scope=\"col\">fields</th></tr></thead><tbody>\n");
+            .Text($"Every memory reference of DMA {number}, in order").Raw("</caption>\n<thead><tr><th scope=\"col\">#</th><th scope=\"col\">what</th><th scope=\"col\">structure</th><th scope=\"col\">").Text(walk.Viommu is { } guestOf ? $"address ({guestOf}'s GPA)" : "HPA").Raw("</th><th scope=\"col\">GPA</th><th scope=\"col\">value</th><th scope=\"col\">fields</th></tr></thead><tbody>\n");
         bool legacy = !walk.Structures.Any(s => s.Scalable) && !walk.References.Any(r => r.Stage is TraceStage.PasidDirectory or TraceStage.PasidTable) && walk.Structures.Count > 0;
         for (int i = 0; i < walk.References.Count; i++)
         {

@@ -37,6 +37,14 @@ tr.pass td:first-child{color:#1b5e20}tr.fail td:first-child{color:#b71c1c}
 .timeline td{min-width:14rem;max-width:38rem}.timeline ul{margin:0;padding-left:1rem}
 .lv-l0{border-top:4px solid #1565c0}.lv-l1{border-top:4px solid #6a1b9a}.lv-l2{border-top:4px solid #00838f}
 .ev-fault,.ev-error,.ev-guest-table-write{color:#b71c1c}
+.question{border-left:4px solid #1565c0;background:#f3f7fc;margin:.5rem 0;padding:.3rem .8rem;white-space:pre-line}.q-h{font-weight:600;margin:.2rem 0;white-space:normal}
+.hazard-tag{display:inline-block;background:#d50000;color:#fff;border:2px solid #000;font-weight:700;padding:0 .3rem;white-space:nowrap}
+.finding-tag{display:inline-block;background:#000;color:#fff;font-weight:700;padding:0 .3rem}
+tr.finding td,tr.marked td{background:#fff8e1}tr.hazard td{background:#ffcdd2}tr.hazard td:first-child{outline:3px solid #d50000}details.hazard>summary{background:#ffcdd2;outline:3px solid #d50000}
+.src{color:#555}table.pages td:nth-child(6){font-size:.78em;max-width:40rem}
+.unit{display:inline-block;border:1px solid #333;border-left-width:6px;padding:0 .3rem;margin-right:.3rem;font-size:.85em;background:#fafafa}
+.unit.lv-l0{border-left-color:#1565c0}.unit.lv-l1{border-left-color:#6a1b9a}.unit.lv-l2{border-left-color:#00838f}
+table.plain td.warn{background:#fff3e0;font-weight:600}table.plain td.bad{background:#ffcdd2;color:#b71c1c;font-weight:700}
 details{margin:.3rem 0}summary{cursor:pointer}
 @media print{details{display:block}}
 """;

@@ -28,10 +28,23 @@ public class BrowserTests(ITestOutputHelper output)
                 numbered: Array.from(a.querySelectorAll('table.grid .ref[data-n]')).map(function (r) { return Number(r.getAttribute('data-n')); }),
                 headers: a.querySelectorAll('table.grid th').length,
                 caption: (a.querySelector('table.grid caption') || {}).textContent || '',
+                unit: a.getAttribute('data-unit'),
+                level: a.getAttribute('data-level'),
+                tag: (a.querySelector('h4 .unit') || {}).innerText || '',
                 erratumCells: Array.from(a.querySelectorAll('table.grid td.erratum')).map(function (c) { return c.innerText; }),
                 faultTags: Array.from(a.querySelectorAll('table.grid .fault-tag')).map(function (c) { return c.innerText; })
               };
             }),
+            parts: Array.from(document.querySelectorAll('section.part > h2')).map(function (h) { return h.innerText; }),
+            questions: document.querySelectorAll('section.part blockquote.question').length,
+            findings: Array.from(document.querySelectorAll('table.findings tbody tr')).map(function (r) {
+              return { cls: r.className, first: r.cells[0].innerText, background: getComputedStyle(r.cells[0]).backgroundColor };
+            }),
+            pageHazards: Array.from(document.querySelectorAll('table.pages tr.hazard')).map(function (r) { return r.innerText; }),
+            entryHazards: Array.from(document.querySelectorAll('details.structure.hazard > summary')).map(function (s) { return s.innerText; }),
+            matrixRows: Array.from(document.querySelectorAll('table.plain')).filter(function (t) { return t.caption && t.caption.innerText.indexOf('compatibility matrix') >= 0; })
+              .map(function (t) { return t.querySelectorAll('tbody tr').length; }),
+            badCells: Array.from(document.querySelectorAll('table.plain td.bad')).map(function (c) { return c.innerText; }),
             mapSegments: document.querySelectorAll('.bar .seg').length,
             mapRows: document.querySelectorAll('table.sections tbody tr').length
           };
@@ -82,6 +95,52 @@ public class BrowserTests(ITestOutputHelper output)
         Assert.Empty(walks[0]!["erratumCells"]!.AsArray());
         Assert.Single(walks[1]!["erratumCells"]!.AsArray());
         Assert.Contains(walks[0]!["faultTags"]!.AsArray(), t => ((string)t!).Contains("FAULT SFS.8", StringComparison.Ordinal));
+    }
+
+    [ChromiumFact]
+    public async Task TheDebugfsReportMarksTheHazardInRedWithAText()
+    {
+        var analysis = Kernel.Intel.Debugfs.DebugfsAnalysis.Analyze(Kernel.Tests.Debugfs.DebugfsSetups.Parse(Kernel.Tests.Debugfs.DebugfsSetups.VgaBiosHazard()));
+        JsonNode dom = await Load(DebugfsReportTests.Html(analysis), "debugfs-vga-bios-hazard", "section.part");
+        JsonNode finding = Assert.Single(dom["findings"]!.AsArray())!;
+        Assert.Equal("finding hazard", (string)finding["cls"]!);
+        Assert.StartsWith("⚠ SPR17 HAZARD", (string)finding["first"]!, StringComparison.Ordinal);
+        Assert.Equal("rgb(255, 205, 210)", (string)finding["background"]!); // the red of the erratum cell, and the text says it
+        Assert.StartsWith("⚠ SPR17 HAZARD", (string)Assert.Single(dom["entryHazards"]!.AsArray())!, StringComparison.Ordinal);
+        Assert.Contains("the first-stage table of 00:02.0 PASID 0 (GPA 0xc0000) lies in this read-only page", (string)Assert.Single(dom["pageHazards"]!.AsArray())!, StringComparison.Ordinal);
+        Assert.Contains(dom["badCells"]!.AsArray(), c => ((string)c!).Contains("SPR17 HAZARD", StringComparison.Ordinal));
+        Assert.Empty(dom["walks"]!.AsArray());
+    }
+
+    [ChromiumFact]
+    public async Task TheTourReportHasASectionPerScreenAndTheMatrixAsATable()
+    {
+        var names = Scenarios.Loading.BuiltInScenarios.Names;
+        JsonNode dom = await Load(BuiltIn.Tour, "tour-matrix", "section.part:last-of-type table.plain");
+        var parts = dom["parts"]!.AsArray().Select(p => (string)p!).ToList();
+        Assert.Equal(names.Count + 1, parts.Count);
+        Assert.All(parts.SkipLast(1), p => Assert.Matches("^\\d+ of \\d+: scenario \\d+ — ", p));
+        Assert.Equal(names.Count(n => Scenarios.Loading.BuiltInScenarios.Load(n).Scenario!.Question.Trim().Length > 0), (int)dom["questions"]!);
+        var rows = BuiltIn.Matrix;
+        Assert.Equal(rows.Count, (int)Assert.Single(dom["matrixRows"]!.AsArray())!);
+        Assert.Equal(rows.Count(r => r.ReadOnlyCorrupted), dom["badCells"]!.AsArray().Count);
+        Assert.All(dom["badCells"]!.AsArray(), c => Assert.StartsWith("YES", (string)c!, StringComparison.Ordinal));
+    }
+
+    [ChromiumFact]
+    public async Task TheViommusWalkOfAnEmulatedDeviceIsItsOwnTaggedGrid()
+    {
+        ScenarioRun run = ScenarioRunner.Run(BuiltIn.Parse("edu.yaml", Support.Scenarios.EduUnderViommu), record: true);
+        var walks = run.Events.Where(e => e.Walk is not null).Select(e => e.Walk!).ToList();
+        JsonNode dom = await Load(HtmlReport.Render(ReportBuilder.FromScenarios([run])), "viommu-edu", "article.walk");
+        JsonArray shown = dom["walks"]!.AsArray();
+        Assert.Equal(walks.Count, shown.Count);
+        for (int i = 0; i < walks.Count; i++)
+        {
+            Assert.Equal(("viommu", "L1", "L1 · vIOMMU (emulated)"), ((string)shown[i]!["unit"]!, (string)shown[i]!["level"]!, (string)shown[i]!["tag"]!));
+            Assert.Equal(Enumerable.Range(1, walks[i].References.Count), shown[i]!["numbered"]!.AsArray().Select(n => (int)n!).Order());
+        }
+        Assert.Contains(shown[^1]!["faultTags"]!.AsArray(), t => ((string)t!).StartsWith("✖ FAULT SFS.9", StringComparison.Ordinal));
     }
 
     [ChromiumFact]

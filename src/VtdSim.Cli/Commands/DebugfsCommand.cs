@@ -34,13 +34,15 @@ internal static class DebugfsCommand
                 return null;
             },
         };
+        var report = ReportOption.Create("the findings (the SPR17 hazard marked), the devices, the rebuilt root, context and PASID entries decoded and the page tables");
         var command = new Command("debugfs", "Read Linux's Intel IOMMU debugfs files, rebuild the remapping structures and check them (SPR17 hazard, reserved bits, pointers outside memory, self-maps)")
         {
-            paths, json, width, memory,
+            paths, json, width, memory, report,
         };
         command.SetAction(parse =>
         {
-            var files = Collect(parse.GetValue(paths)!);
+            string[] given = parse.GetValue(paths)!;
+            var files = Collect(given);
             if (!DebugfsParser.TryParse(files, out DebugfsDump? dump, out DebugfsParseError? error)) throw new ArgumentException(error.Message);
             int haw = parse.GetValue(width);
             ulong? top = parse.GetValue(memory);
@@ -49,6 +51,7 @@ internal static class DebugfsCommand
             var analysis = DebugfsAnalysis.Analyze(dump, haw, top);
             if (parse.GetValue(json)) WriteJson(output(), analysis);
             else WriteText(console(), analysis);
+            ReportOption.WriteIfAsked(parse.GetValue(report), () => Report.DebugfsReport.Build(analysis, string.Join(", ", given)));
             return 0;
         });
         return command;
@@ -81,15 +84,7 @@ internal static class DebugfsCommand
 
     private static string Hex(ulong v) => $"0x{v:x}";
 
-    private static string Kind(DebugfsFindingKind k) => k switch
-    {
-        DebugfsFindingKind.Spr17Hazard => "spr17-hazard",
-        DebugfsFindingKind.FirstStageTableUnreadable => "first-stage-table-unreadable",
-        DebugfsFindingKind.ReservedBits => "reserved-bits",
-        DebugfsFindingKind.OutsideMemory => "outside-memory",
-        DebugfsFindingKind.MapsOwnTables => "maps-own-tables",
-        _ => "inconsistent",
-    };
+    private static string Kind(DebugfsFindingKind k) => Report.DebugfsReport.Code(k);
 
     private static void WriteText(IAnsiConsole console, DebugfsAnalysis a)
     {

@@ -31,8 +31,9 @@ public static class DemoCommand
         var write = new Option<bool>("--write") { Description = "(--walk) do a DMA write instead of a read (the leaf's D flag then needs setting too)" };
         var length = CliOptions.Integer("--length", $"(--walk) DMA length in bytes, 1 to {ErratumDemo.MaxLength} (every page it touches is mapped)", 1, ErratumDemo.MaxLength, 64,
             $"give 1 to {ErratumDemo.MaxLength} bytes ({ErratumDemo.MaxLength / 4096} pages, every one mapped)");
-        var report = ReportOption.Create("(--walk) both walks");
-        Option[] walkOptions = [profile, reach, level, write, length, report];
+        var report = ReportOption.Create("what the tour showed (a part per screen, the matrix as a table), or with --walk both walks,");
+        // --report goes with the tour and with the walk: it does not imply --walk (V63).
+        Option[] walkOptions = [profile, reach, level, write, length];
         var command = new Command("demo", "The guided tour: each built-in scenario with the question it answers, its timeline and verdicts, then the compatibility matrix; --walk: the erratum walk")
         {
             walk, scenario, profile, reach, level, write, length, report,
@@ -41,7 +42,7 @@ public static class DemoCommand
         {
             bool walkOptionGiven = walkOptions.Any(o => r.GetResult(o) is { Implicit: false });
             if (r.GetResult(scenario) is { Implicit: false } && (r.GetValue(walk) || walkOptionGiven))
-                r.AddError("--scenario shows a scenario; --walk and its options (--profile, --reach, --ro-level, --write, --length, --report) are the erratum walk: give one or the other");
+                r.AddError("--scenario shows a scenario; --walk and its options (--profile, --reach, --ro-level, --write, --length) are the erratum walk: give one or the other");
         });
         command.SetAction(parse =>
         {
@@ -64,7 +65,11 @@ public static class DemoCommand
             Func<bool>? next = interactive?.Invoke() == true ? () => ScenarioTour.AskAtTerminal(c, flush) : null;
             int? one = parse.GetValue(scenario);
             IReadOnlyList<string> names = one is int n ? BuiltInScenarios.Names.Where(s => ScenarioTour.Number(s) == n).ToList() : BuiltInScenarios.Names;
-            return ScenarioTour.Run(c, names, withMatrix: one is null, next, flush) ? 0 : RunCommand.ExpectationFailed;
+            string? file = parse.GetValue(report);
+            TourReport? tour = file is null ? null : new TourReport(one is int k ? $"vtdsim demo --scenario {k}: built-in scenario {k}" : "vtdsim demo: the guided tour through the built-in scenarios");
+            bool passed = ScenarioTour.Run(c, names, withMatrix: one is null, next, flush, tour);
+            ReportOption.WriteIfAsked(file, () => tour!.Build());
+            return passed ? 0 : RunCommand.ExpectationFailed;
         });
         return command;
     }

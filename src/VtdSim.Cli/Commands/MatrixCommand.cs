@@ -44,6 +44,17 @@ public static class MatrixCommand
         return command;
     }
 
+    /// <summary>The columns (in <see cref="MatrixOutput.Columns"/>) marked on the console and in the report: whether the VMM starts, whether read-only memory was written.</summary>
+    public const int VmColumn = 6, CorruptedColumn = 9;
+
+    /// <summary>What the matrix's columns mean, under the table.</summary>
+    public static readonly IReadOnlyList<string> Notes =
+    [
+        "ROM DMA-reachable: a device reads and writes the VGA BIOS (0xc0000) before the guest turns its vIOMMU on.",
+        "Read-only memory corrupted: observed, the host IOMMU wrote a guest table in memory its second stage maps read-only.",
+        "A malicious guest moves its device's first-stage root table onto the VGA BIOS; it can only with an x-flts vIOMMU.",
+    ];
+
     /// <summary>The matrix as a table (verdicts in words, never colour alone), with a legend.</summary>
     public static void Render(IAnsiConsole console, IReadOnlyList<MatrixRow> rows)
     {
@@ -54,14 +65,12 @@ public static class MatrixCommand
         foreach (MatrixRow r in rows)
         {
             string[] cells = MatrixOutput.Cells(r).Select(Markup.Escape).ToArray();
-            if (!r.VmStarts) cells[6] = $"[yellow]{cells[6]}[/]";
-            if (r.ReadOnlyCorrupted) cells[9] = $"[red bold]{cells[9]}[/]";
+            if (!r.VmStarts) cells[VmColumn] = $"[yellow]{cells[VmColumn]}[/]";
+            if (r.ReadOnlyCorrupted) cells[CorruptedColumn] = $"[red bold]{cells[CorruptedColumn]}[/]";
             table.AddRow(cells);
         }
         console.Write(table);
-        console.WriteLine("ROM DMA-reachable: a device reads and writes the VGA BIOS (0xc0000) before the guest turns its vIOMMU on.");
-        console.WriteLine("Read-only memory corrupted: observed, the host IOMMU wrote a guest table in memory its second stage maps read-only.");
-        console.WriteLine("A malicious guest moves its device's first-stage root table onto the VGA BIOS; it can only with an x-flts vIOMMU.");
+        foreach (string note in Notes) console.WriteLine(note);
     }
 
     private static void Write(TextWriter o, string text)

@@ -6,7 +6,7 @@ namespace VtdSim.Cli.Commands;
 /// <summary>The report could not be written; <see cref="Exception.Message"/> says which file and why (exit status 74).</summary>
 public sealed class ReportWriteException(string message) : IOException(message);
 
-/// <summary>`--report FILE` of `vtdsim run`, `demo` and `analyze mtree`: a self-contained HTML report (docs/report.md).</summary>
+/// <summary>`--report FILE` of `vtdsim run`, `demo`, `analyze mtree` and `analyze debugfs`: a self-contained HTML report (docs/report.md).</summary>
 public static class ReportOption
 {
     public static Option<string?> Create(string what) => new("--report")

@@ -31,9 +31,10 @@ public static class ScenarioTour
     /// Shows the scenarios <paramref name="names"/> one screen each, then the matrix when <paramref name="withMatrix"/>.
     /// <paramref name="next"/> is asked before every screen after the first: false stops the tour. Returns whether every
     /// expectation of every scenario shown held. <paramref name="flush"/> pushes what is written out (the output is
-    /// buffered): after each heading, so the tour shows at once, and before each wait.
+    /// buffered): after each heading, so the tour shows at once, and before each wait. With <paramref name="report"/>
+    /// each screen shown is also added to it (`demo --report`; the runs then record their walks and maps, V2).
     /// </summary>
-    public static bool Run(IAnsiConsole console, IReadOnlyList<string> names, bool withMatrix, Func<bool>? next, Action? flush = null)
+    public static bool Run(IAnsiConsole console, IReadOnlyList<string> names, bool withMatrix, Func<bool>? next, Action? flush = null, TourReport? report = null)
     {
         ArgumentNullException.ThrowIfNull(console);
         ArgumentNullException.ThrowIfNull(names);
@@ -52,8 +53,9 @@ public static class ScenarioTour
                 console.Write(new Panel(Markup.Escape(scenario.Question.Trim())) { Header = new PanelHeader("the question from the thread"), Expand = true });
             if (scenario.Description.Length > 0) console.WriteLine(scenario.Description.Trim());
             console.WriteLine();
-            ScenarioRun run = ScenarioRunner.Run(scenario);
+            ScenarioRun run = ScenarioRunner.Run(scenario, record: report is not null);
             passed &= run.Passed;
+            report?.Scenario(i + 1, screens, Number(names[i]), run);
             RunCommand.Render(console, run);
         }
         if (!withMatrix) return passed;
@@ -61,7 +63,9 @@ public static class ScenarioTour
         console.Write(new Rule($"[bold]{screens} of {screens}: the compatibility matrix[/]").LeftJustified());
         console.WriteLine("Every row is a run of the model, as the scenarios above are (vtdsim matrix; --json, --csv, --markdown).");
         flush?.Invoke();
-        MatrixCommand.Render(console, CompatibilityMatrix.Run());
+        IReadOnlyList<MatrixRow> rows = CompatibilityMatrix.Run();
+        MatrixCommand.Render(console, rows);
+        report?.Matrix(screens, screens, rows);
         return passed;
     }
 

@@ -13,8 +13,9 @@ namespace VtdSim.Scenarios.Running;
 public sealed record StructureSnapshot(TraceStage Stage, Hpa Address, IReadOnlyList<ulong> Qwords, bool Scalable);
 
 /// <summary>
-/// One DMA's walk in the host IOMMU, kept for a report (`vtdsim run --report`): the request, every memory reference in
-/// order, the structures it read, and the fault that stopped it, if any.
+/// One DMA's walk in the host IOMMU (or, for an emulated device, in its vIOMMU: <see cref="Viommu"/>), kept for a report
+/// (`vtdsim run --report`): the request, every memory reference in order, the structures it read, and the fault that
+/// stopped it, if any.
 /// </summary>
 public sealed record DmaWalk(
     string Title,
@@ -27,6 +28,12 @@ public sealed record DmaWalk(
     DmaFault? Fault,
     bool Completed)
 {
+    /// <summary>
+    /// Null for a walk in the host IOMMU; for an emulated device's DMA, the name of the VMM whose vIOMMU (the emulated
+    /// intel-iommu) walked the guest's tables: every address of the walk is then that VMM's guest-physical address.
+    /// </summary>
+    public string? Viommu { get; init; }
+
     /// <summary>
     /// The walk of <paramref name="trace"/>, with the entries of its root, context, PASID-directory and PASID-table
     /// references read back from <paramref name="memory"/> whole (a walk never writes them, so they are what it read).

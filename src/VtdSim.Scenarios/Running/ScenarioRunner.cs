@@ -671,7 +671,7 @@ public sealed class ScenarioRunner
     {
         IDmaPort port;
         SourceId rid;
-        VtdUnit? viommu = null; // traced: an emulated device's walk in its guest's vIOMMU
+        VtdUnit? viommu = null; // traced or recorded: an emulated device's walk in its guest's vIOMMU
         PhysicalMachine? guest = null;
         if (x.At == "host")
         {
@@ -684,7 +684,7 @@ public sealed class ScenarioRunner
             if (!level.Devices.TryGetValue(x.Device, out rid)) return Error(x.At, $"{x.At}'s guest has no device '{x.Device}'");
             port = vmm.GuestMachine.Dma;
             SourceId id = rid;
-            if (trace && vmm.VIommu is { } unit && !vmm.Devices.Any(d => d.Guest == id))
+            if ((trace || record) && vmm.VIommu is { } unit && !vmm.Devices.Any(d => d.Guest == id))
             {
                 viommu = unit;
                 guest = vmm.GuestMachine;
@@ -713,9 +713,10 @@ public sealed class ScenarioRunner
             hostPort.Trace = null;
         }
         string what = $"{x.Device} ({Rid(rid)}) DMA {(x.Write ? "write" : "read")} 0x{x.Size:x} bytes at 0x{x.Address:x}";
-        DmaWalk? kept = record && walk is not null
-            ? DmaWalk.Capture($"{x.At}: {what}", rid, x.Address, x.Write, x.Size, hostMachine.Memory, walk, r.Fault, r.Completed)
-            : null;
+        // For a report: the host IOMMU's walk, or an emulated device's walk in its vIOMMU, over the guest's memory (V62).
+        DmaWalk? kept = !record || walk is null ? null
+            : viommuWalk is not null ? DmaWalk.Capture($"{x.At}: {what}", rid, x.Address, x.Write, x.Size, guest!.Memory, viommuWalk, r.Fault, r.Completed) with { Viommu = x.At }
+            : DmaWalk.Capture($"{x.At}: {what}", rid, x.Address, x.Write, x.Size, hostMachine.Memory, walk, r.Fault, r.Completed);
         if (r.Completed)
             Emit(new ScenarioEvent(step, x.At, "dma", $"{what}: completed{(x.Write ? "" : $", read {Hex(buffer, 16)}")}") { Completed = true, Walk = kept });
         else if (r.Fault is { } f)
@@ -726,7 +727,7 @@ public sealed class ScenarioRunner
         }
         else
             Emit(new ScenarioEvent(step, x.At, "dma", $"{what}: not done after 0x{r.BytesTransferred:x} bytes: {r.MemoryError}") { Completed = false, Walk = kept });
-        if (viommuWalk is not null)
+        if (viommuWalk is not null && trace)
             foreach (MemoryReference m in viommuWalk.References)
                 Emit(Walk(m, x.At, x.At));
         if (walk is not null && trace)

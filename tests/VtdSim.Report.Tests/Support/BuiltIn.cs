@@ -26,4 +26,20 @@ internal static class BuiltIn
     public static ScenarioRun Run(string name) => ScenarioRunner.Run(Load(name), record: true);
 
     public static string Report(string name) => HtmlReport.Render(ReportBuilder.FromScenarios([Run(name)]));
+
+    private static readonly Lazy<string> TourReport = new(() =>
+    {
+        using var dir = new TempDir();
+        string file = System.IO.Path.Combine(dir.Path, "tour.html");
+        Assert.Equal(0, VtdSim.Cli.Program.Run(["demo", "--report", file], new StringWriter()));
+        return File.ReadAllText(file);
+    });
+
+    private static readonly Lazy<IReadOnlyList<VtdSim.Scenarios.Matrix.MatrixRow>> MatrixRows = new(() => VtdSim.Scenarios.Matrix.CompatibilityMatrix.Run());
+
+    /// <summary>`vtdsim demo --report`'s file: the whole tour, run once for the tests that read it (the matrix is most of its time).</summary>
+    public static string Tour => TourReport.Value;
+
+    /// <summary>The compatibility matrix's rows, as `vtdsim matrix` makes them (deterministic: the tour's are the same).</summary>
+    public static IReadOnlyList<VtdSim.Scenarios.Matrix.MatrixRow> Matrix => MatrixRows.Value;
 }
