@@ -109,4 +109,78 @@ public class AnalyzeCommandTests
         Assert.Contains(expected, text);
         CliProcess.AssertPlain(text);
     }
+
+    /// <summary>
+    /// A flat view written for the test, one section for each thing vfio's listener skips (QEMU's
+    /// vfio_listener_valid_section and vfio_get_section_iova_range): RAM under one page, RAM whose address and offset in
+    /// its region differ within a page, a ROM device, I/O, RAM at 2^63 (a 64-bit BAR being sized); and a ROM.
+    /// </summary>
+    private const string Crafted = """
+        FlatView #0
+         AS "memory", root: system
+         Root memory region: system
+          0000000000000000-000000000009ffff (prio 0, ram): pc.ram
+          00000000000a0000-00000000000a07ff (prio 0, ram): tiny.ram
+          00000000000c0000-00000000000cbfff (prio 0, rom): vga.rom
+          00000000000d0800-00000000000d17ff (prio 0, ram): odd.ram @0000000000000000
+          00000000fe000000-00000000fe000fff (prio 0, romd): pflash
+          00000000fed90000-00000000fed9022f (prio 0, i/o): intel_iommu
+          8000000000000000-8000000000000fff (prio 0, ram): bar64.ram
+
+        """;
+
+    [Fact]
+    public void EverySectionVfioSkipsIsNamedWithItsReasonAndEachPolicySaysWhatBecomesOfTheRom()
+    {
+        string dir = Directory.CreateTempSubdirectory("vtdsim-analyze-").FullName;
+        try
+        {
+            string file = Path.Combine(dir, "crafted.txt");
+            File.WriteAllText(file, Crafted);
+
+            // QEMU 7.2 has no nest parent: the ROM is mapped READ only.
+            var (exit, text) = Run("analyze", "mtree", file, "--policy", "qemu-7.2");
+            Assert.Equal(0, exit);
+            Assert.Matches(@"│ 00000000000a0000 │ 00000000000a07ff │ ram +│ tiny\.ram +│ no: under a page", text);
+            Assert.Matches(@"│ 00000000000d0800 │ 00000000000d17ff │ ram +│ odd\.ram +│ no: unaligned", text);
+            Assert.Matches(@"│ 00000000fe000000 │ 00000000fe000fff │ romd +│ pflash +│ no: ROM device", text);
+            Assert.Matches(@"│ 00000000fed90000 │ 00000000fed9022f │ i/o +│ intel_iommu +│ no: i/o", text);
+            Assert.Matches(@"│ 8000000000000000 │ 8000000000000fff │ ram +│ bar64\.ram +│ no: at/above 2\^63", text);
+            Assert.Matches(@"│ 00000000000c0000 │ 00000000000cbfff │ rom +│ vga\.rom +│ read-only +│ refuses: EINVAL │ skips +│ mapped read-only", text);
+            Assert.Contains("QEMU 7.2 has no x-flts, so no nest parent: the 1 read-only section(s) are mapped READ only and a device can read them.", Words(text));
+            CliProcess.AssertPlain(text);
+
+            // The same in JSON; under QEMU 11's bypass_ro the ROM is not mapped and no device reaches it.
+            (exit, text) = Run("analyze", "mtree", file, "--json", "--policy", "qemu-11");
+            Assert.Equal(0, exit);
+            using (JsonDocument doc = JsonDocument.Parse(text))
+            {
+                var vfio = doc.RootElement.GetProperty("sections").EnumerateArray()
+                    .ToDictionary(x => x.GetProperty("region").GetString()!, x => (x.GetProperty("vfio").GetString(), x.GetProperty("outcome").GetString()));
+                Assert.Equal(("under-a-page", "not-mapped"), vfio["tiny.ram"]);
+                Assert.Equal(("unaligned", "not-mapped"), vfio["odd.ram"]);
+                Assert.Equal(("not-ram", "not-mapped"), vfio["pflash"]);
+                Assert.Equal(("above-2^63", "not-mapped"), vfio["bar64.ram"]);
+                Assert.Equal(("read-only", "bypassed"), vfio["vga.rom"]);
+                JsonElement unreachable = Assert.Single(doc.RootElement.GetProperty("unreachable").EnumerateArray());
+                Assert.Equal(("0xc0000", "0xcbfff"), (unreachable.GetProperty("start").GetString(), unreachable.GetProperty("end").GetString()));
+            }
+
+            // Under QEMU 7.2 the JSON says the ROM is mapped read-only.
+            (exit, text) = Run("analyze", "mtree", file, "--json", "--policy", "qemu-7.2");
+            using (JsonDocument doc = JsonDocument.Parse(text))
+                Assert.Equal("mapped-read-only", doc.RootElement.GetProperty("sections").EnumerateArray()
+                    .Single(x => x.GetProperty("region").GetString() == "vga.rom").GetProperty("outcome").GetString());
+
+            // Without a read-only section a nest parent takes every map.
+            File.WriteAllText(file, Crafted.Replace("(prio 0, rom): vga.rom", "(prio 0, ram): vga.ram", StringComparison.Ordinal));
+            (exit, text) = Run("analyze", "mtree", file, "--policy", "wants-nesting-maps-ro");
+            Assert.Equal(0, exit);
+            Assert.Contains("no read-only section: the nest parent takes every map and the VMM starts.", Words(text));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

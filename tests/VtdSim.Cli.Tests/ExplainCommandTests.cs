@@ -135,4 +135,59 @@ public class ExplainCommandTests
         Assert.Equal(2, lines.RootElement.GetProperty("faults").EnumerateArray().Single().GetProperty("line").GetInt32());
         Assert.StartsWith("vtdsim: line 1: ", error.ToString(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void EachFormAndKindOfLineIsExplainedAsWhatItIs()
+    {
+        // An interrupt-remapping line has an interrupt index, not an address; Linux 4.x/5.x wrote a DMA read without
+        // PASID with a decimal reason code and a bare hex address, which here is not page-aligned; 5.14 and later
+        // name the PASID in hex. A text that is not Linux's for the code is warned about.
+        var (exit, text) = Run("explain", "DMAR: [INTR-REMAP] Request device [f0:1f.0] fault index 21 [fault reason 34] Present field in the IRTE entry is clear");
+        Assert.Equal(0, exit);
+        Assert.Contains("request:  an interrupt (remapping); interrupt index 0x21", text);
+        Assert.DoesNotContain("address:", text);
+
+        (exit, text) = Run("explain", "DMAR: [DMA Read] Request device [00:02.0] fault addr 1234 [fault reason 05] PTE Read access is not set");
+        Assert.Equal(0, exit);
+        Assert.Contains("request:  DMA read, without PASID", text);
+        Assert.Contains("address:  0x1234 (the faulting page; Linux prints the page address, this one is not page-aligned)", text);
+        Assert.Contains("form:     Linux 4.x/5.x's (no PASID; reason code in decimal)", text);
+        Assert.Contains("warning:  the text is not Linux's for reason 0x05", text);
+
+        (exit, text) = Run("explain", "DMAR: [DMA Read PASID 0x2] Request device [6a:01.0] fault addr 0x7fe0c9943000 [fault reason 0x3a] SM: Non-zero reserved field set in Root Entry");
+        Assert.Equal(0, exit);
+        Assert.Contains("request:  DMA read, with PASID 0x2", text);
+        Assert.DoesNotContain("warning:", text);
+        CliProcess.AssertPlain(text);
+    }
+
+    [Fact]
+    public void JsonNamesTheKindOfRequestItsPasidOrItsInterruptIndexAndTheWarnings()
+    {
+        var (exit, text) = Run("explain", "--json", "DMAR: [INTR-REMAP] Request device [f0:1f.0] fault index 21 [fault reason 34] Present field in the IRTE entry is clear");
+        Assert.Equal(0, exit);
+        using (var doc = System.Text.Json.JsonDocument.Parse(text))
+        {
+            var fault = doc.RootElement.GetProperty("faults").EnumerateArray().Single();
+            Assert.Equal("interrupt-remapping", fault.GetProperty("request").GetString());
+            Assert.Equal("0x21", fault.GetProperty("interruptIndex").GetString());
+            Assert.False(fault.TryGetProperty("address", out _));
+        }
+
+        (exit, text) = Run("explain", "--json", "DMAR: [DMA Read PASID 0x2] Request device [6a:01.0] fault addr 0x7fe0c9943000 [fault reason 0x3a] SM: Non-zero reserved field set in Root Entry");
+        Assert.Equal(0, exit);
+        using (var doc = System.Text.Json.JsonDocument.Parse(text))
+        {
+            var fault = doc.RootElement.GetProperty("faults").EnumerateArray().Single();
+            Assert.Equal(("dma-read", "0x2", "0x7fe0c9943000"), (fault.GetProperty("request").GetString(), fault.GetProperty("pasid").GetString(), fault.GetProperty("address").GetString()));
+        }
+
+        (exit, text) = Run("explain", "--json", "DMAR: [DMA Read] Request device [00:02.0] fault addr 1000 [fault reason 05] PTE Read access is not set");
+        Assert.Equal(0, exit);
+        using (var doc = System.Text.Json.JsonDocument.Parse(text))
+        {
+            string warning = Assert.Single(doc.RootElement.GetProperty("faults").EnumerateArray().Single().GetProperty("warnings").EnumerateArray()).GetString()!;
+            Assert.StartsWith("the text is not Linux's for reason 0x05", warning, StringComparison.Ordinal);
+        }
+    }
 }

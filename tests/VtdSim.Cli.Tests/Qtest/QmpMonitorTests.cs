@@ -128,4 +128,24 @@ public class QmpMonitorTests
         Assert.Equal("{\"a\": 1, \"b\": 2}", QmpJson.Object(("b", "2"), ("a", "1"))); // as QEMU printed an id {"b":1,"a":…}
         Assert.Equal("\"\\uD83D\\uDE00\\t\"", QmpJson.String("😀\t"));
     }
+
+    [Fact]
+    public void AnIdIsWrittenBackAsQemu72WritesWhatItParsed()
+    {
+        // Captured from Debian's QEMU 7.2.22 (`-M none -qmp stdio`, 2026-12-08): true, false and null as JSON literals, a
+        // string with QEMU's escapes (\uXXXX in upper case for a control or non-ASCII character), a number as parsed,
+        // an object's members in QEMU's bucket order.
+        var m = Monitor();
+        One(m, "{\"execute\":\"qmp_capabilities\"}");
+        foreach ((string sent, string written) in new[]
+        {
+            ("true", "true"), ("false", "false"), ("null", "null"),
+            ("\"q\\\"\\\\\\b\\f\\n\\r\\t\\u00e9\\u0001~\"", "\"q\\\"\\\\\\b\\f\\n\\r\\t\\u00E9\\u0001~\""),
+            ("[1.5,{\"b\":2,\"a\":\"x\"}]", "[1.5, {\"a\": \"x\", \"b\": 2}]"),
+        })
+        {
+            Assert.Equal("{\"return\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, \"package\": \"vtdsim\"}, \"id\": " + written + "}",
+                One(m, "{\"execute\":\"query-version\",\"id\":" + sent + "}"));
+        }
+    }
 }

@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace VtdSim.Cli.Tests.Support;
 
 /// <summary>
-/// Starts the built `vtdsim` (the vtdsim.dll copied next to the tests) as a child process, for what only a real
+/// Starts the built `vtdsim` (an uninstrumented copy, <see cref="Dll"/>) as a child process, for what only a real
 /// process shows: its standard streams, pipes that close, signals, exit status. Every wait is bounded by a watchdog
 /// that only a hang reaches; nothing asserts on timing.
 /// </summary>
@@ -13,7 +13,11 @@ internal static class CliProcess
     // vtdsim starved of CPU by them once needed more than 60 s to start, serve and end (2026-12-07).
     public static readonly TimeSpan Watchdog = TimeSpan.FromSeconds(180);
 
-    public static string Dll => Path.Combine(AppContext.BaseDirectory, "vtdsim.dll");
+    /// <summary>
+    /// The copy of vtdsim in child/ (the test project copies vtdsim's build output there): the same build, which
+    /// coverlet never instruments, so a child run to its exit leaves the coverage of the test process alone.
+    /// </summary>
+    public static string Dll => Path.Combine(AppContext.BaseDirectory, "child", "vtdsim.dll");
 
     /// <summary>The dotnet host running the tests, so the child uses the same runtime.</summary>
     public static string Host =>
