@@ -185,13 +185,16 @@ public sealed class ProcessAddressSpace
         _vmas.Clear();
     }
 
-    /// <summary>A CPU load from user memory (copy_from_user): EFAULT on an unmapped or unreadable page.</summary>
+    /// <summary>
+    /// A CPU load from user memory (copy_from_user): EFAULT on an unmapped page or one mapped PROT_NONE. A PROT_WRITE-only
+    /// page is readable, as on x86, whose page tables cannot express write-only (decision K32).
+    /// </summary>
     public Errno Read(Uva start, Span<byte> destination)
     {
         ulong address = start.Value;
         while (!destination.IsEmpty)
         {
-            Errno e = Fault(address, write: false, out var frame, out ulong pageStart);
+            Errno e = Fault(address, write: false, cpu: true, out var frame, out ulong pageStart);
             if (e != Errno.Success) return e;
             ulong offset = address - pageStart;
             int n = (int)Math.Min((ulong)destination.Length, frame!.Size - offset);
@@ -208,7 +211,7 @@ public sealed class ProcessAddressSpace
         ulong address = start.Value;
         while (!source.IsEmpty)
         {
-            Errno e = Fault(address, write: true, out var frame, out ulong pageStart);
+            Errno e = Fault(address, write: true, cpu: true, out var frame, out ulong pageStart);
             if (e != Errno.Success) return e;
             ulong offset = address - pageStart;
             int n = (int)Math.Min((ulong)source.Length, frame!.Size - offset);
@@ -251,7 +254,7 @@ public sealed class ProcessAddressSpace
     /// </summary>
     public Errno TryFault(Uva va, bool write, out Hpa address)
     {
-        Errno e = Fault(va.Value, write, out var frame, out ulong pageStart);
+        Errno e = Fault(va.Value, write, cpu: true, out var frame, out ulong pageStart);
         address = e == Errno.Success ? frame!.Address + (va.Value - pageStart) : default;
         return e;
     }
@@ -282,7 +285,7 @@ public sealed class ProcessAddressSpace
         Errno e = Errno.Success;
         while (va < end)
         {
-            e = Fault(va, write, out var frame, out ulong pageStart);
+            e = Fault(va, write, cpu: false, out var frame, out ulong pageStart);
             if (e != Errno.Success) break;
             ulong first = (va - pageStart) / PageSize;
             ulong count = Math.Min(frame!.PageCount - first, (end - va) / PageSize);
@@ -306,13 +309,19 @@ public sealed class ProcessAddressSpace
         foreach (var run in runs) Memory.Unpin(run.Folio, run.PageCount);
     }
 
-    /// <summary>handle_mm_fault: the folio behind an address and where its page starts, faulting it in; EFAULT where the access is not allowed.</summary>
-    private Errno Fault(ulong address, bool write, out PageFrame? frame, out ulong pageStart)
+    /// <summary>
+    /// handle_mm_fault: the folio behind an address and where its page starts, faulting it in; EFAULT where the access is
+    /// not allowed. A store needs PROT_WRITE. A load by the CPU (<paramref name="cpu"/>) needs only an accessible
+    /// mapping (x86's access_error: PROT_WRITE alone will do); a read pin (get_user_pages without FOLL_FORCE) needs
+    /// PROT_READ (check_vma_flags).
+    /// </summary>
+    private Errno Fault(ulong address, bool write, bool cpu, out PageFrame? frame, out ulong pageStart)
     {
         frame = null;
         pageStart = 0;
         if (FindMapping(address) is not VirtualMemoryArea vma) return Errno.EFAULT;
-        if (write ? (vma.Protection & MemoryProtection.Write) == 0 : (vma.Protection & MemoryProtection.Read) == 0) return Errno.EFAULT;
+        MemoryProtection needed = write ? MemoryProtection.Write : cpu ? MemoryProtection.ReadWrite : MemoryProtection.Read;
+        if ((vma.Protection & needed) == 0) return Errno.EFAULT;
         pageStart = address & ~(vma.PageSize - 1);
         ulong vpn = pageStart >> PageShift;
         if (_pageTable.TryGetValue(vpn, out frame)) return Errno.Success;

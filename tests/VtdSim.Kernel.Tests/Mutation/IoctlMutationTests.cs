@@ -180,6 +180,26 @@ public class IoctlMutationTests
         Assert.Equal(expected, UserBuffers.Read(b.Process, 0, (int)Page));
     }
 
+    /// <summary>
+    /// A bitmap in a PROT_WRITE-only mapping gets its bits, as in Linux (iova_bitmap pins the bitmap for writing; on x86
+    /// a write-only page is readable too, decision K32); a bitmap in a read-only mapping gets none.
+    /// </summary>
+    [Fact]
+    public void TheDirtyBitmapLandsInAWriteOnlyMappingButNotInAReadOnlyOne()
+    {
+        var (b, hwpt) = TwoDirtyPages();
+        Assert.Equal(Errno.Success, b.Process.Mmap(Page, MemoryProtection.Write, out Uva wo));
+        Assert.Equal(Errno.Success, b.Process.Mmap(Page, MemoryProtection.Read, out Uva ro));
+
+        Assert.True(b.DmaWrite64(Dev0, 0x100_0000 + 3 * Page, 2));
+        Assert.Equal(Errno.Success, Bitmap(b, hwpt, wo.Value).Ioctl(b.Fd));
+        Assert.Equal(1 << 3, UserBuffers.Read(b.Process, wo.Value, 1)[0]);
+
+        Assert.True(b.DmaWrite64(Dev0, 0x100_0000 + 3 * Page, 2));
+        Assert.Equal(Errno.Success, Bitmap(b, hwpt, ro.Value).Ioctl(b.Fd));
+        Assert.Equal(0, UserBuffers.Read(b.Process, ro.Value, 1)[0]);
+    }
+
     [Fact]
     public void TheS1EncoderLaysOutEveryFieldOfStructIommuHwptVtdS1()
     {

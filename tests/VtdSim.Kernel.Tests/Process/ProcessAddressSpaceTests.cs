@@ -52,6 +52,24 @@ public class ProcessAddressSpaceTests
         Assert.Equal(0xBEEFUL, v);
     }
 
+    /// <summary>
+    /// A PROT_WRITE-only mapping on x86 (decision K32): the CPU can load from it (its page tables cannot express
+    /// write-only, and access_error lets any accessible mapping be read), so copy_from_user works; a read pin is
+    /// EFAULT (get_user_pages' check_vma_flags wants VM_READ without FOLL_FORCE); a write pin works.
+    /// </summary>
+    [Fact]
+    public void AWriteOnlyMappingIsReadableByTheCpuButNotPinnableForReading()
+    {
+        var p = _kernel.CreateProcess("a");
+        Assert.Equal(Errno.Success, p.Mmap(4096, MemoryProtection.Write, out Uva wo));
+        Assert.Equal(Errno.Success, p.Write64(wo + 8, 0x5A5A));
+        Assert.Equal(Errno.Success, p.Read64(wo + 8, out ulong v));
+        Assert.Equal(0x5A5AUL, v);
+        Assert.Equal(Errno.EFAULT, p.PinPages(wo, 1, write: false, out _));
+        Assert.Equal(Errno.Success, p.PinPages(wo, 1, write: true, out var runs));
+        p.UnpinPages(runs);
+    }
+
     [Fact]
     public void AccessesOutsideMappingsOrAgainstProtectionAreEfault()
     {
