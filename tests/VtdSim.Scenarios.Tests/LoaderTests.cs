@@ -22,7 +22,7 @@ public class LoaderTests
               - fault: none
         """;
 
-    private static ScenarioError Error(string text)
+    internal static ScenarioError Error(string text)
     {
         ScenarioLoadResult r = ScenarioLoader.Load("s.yaml", text);
         Assert.False(r.Success);
