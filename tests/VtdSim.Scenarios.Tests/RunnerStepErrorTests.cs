@@ -9,11 +9,11 @@ namespace VtdSim.Scenarios.Tests;
 /// </summary>
 public class RunnerStepErrorTests
 {
-    /// <summary>A host with one NIC; vm0 (scalable first-stage vIOMMU) gets it and an edu; vm1 has no vIOMMU; vm2 a legacy one.</summary>
+    /// <summary>vm0 (scalable first-stage vIOMMU) gets a NIC and an edu; vm1 has no vIOMMU; vm2 a legacy one; vm3 a scalable one without x-flts.</summary>
     private const string Setup = """
         name: step errors
         host:
-          devices: [ { id: nic, rid: "00:04.0" }, { id: nic2, rid: "00:05.0" }, { id: nic3, rid: "00:06.0" } ]
+          devices: [ { id: nic, rid: "00:04.0" }, { id: nic2, rid: "00:05.0" }, { id: nic3, rid: "00:06.0" }, { id: nic4, rid: "00:07.0" } ]
           files: [ { path: /dev/shm/f.img, size: 8K } ]
         vmms:
           - name: vm0
@@ -22,6 +22,8 @@ public class RunnerStepErrorTests
             devices: [ { passthrough: nic2 }, { edu: "" } ]
           - name: vm2
             devices: [ { intel-iommu: caching-mode=on }, { passthrough: nic3 } ]
+          - name: vm3
+            devices: [ { intel-iommu: "x-scalable-mode=on,caching-mode=on" }, { passthrough: nic4 } ]
         steps:
 
         """;
@@ -41,8 +43,8 @@ public class RunnerStepErrorTests
         var errors = run.Events.Where(e => e.Kind == "error").ToList();
         Assert.True(errors.Count == 1, $"expected one error event\n{Dump(run)}");
         ScenarioEvent error = errors[0];
-        // A GPA the guest kernel chose for its tables is not part of the message a test pins: {gpa} stands for it.
-        string[] around = message.Split("{gpa}");
+        // What the guest kernel chose (a table's GPA, the PGTT of its PASID entry) is not part of the message a test pins: {*} stands for it.
+        string[] around = message.Split("{*}");
         bool matches = around.Length == 1 ? error.Text == message
             : error.Text.StartsWith(around[0], StringComparison.Ordinal) && error.Text.EndsWith(around[1], StringComparison.Ordinal);
         Assert.True(matches, $"expected '{message}'\n{Dump(run)}");
@@ -60,7 +62,7 @@ public class RunnerStepErrorTests
     [InlineData("  - start: vm2\n  - boot: vm2\n  - invalidate: { vmm: vm2, device: nic3 }\n", "vm2", "vm2's guest does not use scalable mode: there is no PASID entry to change")]
     [InlineData("  - start: vm0\n  - boot: vm0\n  - table-entry: { vmm: vm0, device: nic, iova: 0x1000, level: 5, set: 0x1 }\n", "vm0", "vm0's guest has no context entry for 00:02.0: map something for it first")]
     [InlineData("  - start: vm0\n  - boot: vm0\n  - map: { vmm: vm0, device: nic, iova: 0x1000000, size: 0x1000 }\n  - table-entry: { vmm: vm0, device: nic, iova: 0x1000, level: 5, set: 0x1 }\n", "vm0", "nic's first stage has 4 levels; there is no L5 entry")]
-    [InlineData("  - start: vm0\n  - boot: vm0\n  - map: { vmm: vm0, device: nic, iova: 0x1000000, size: 0x1000 }\n  - table-entry: { vmm: vm0, device: nic, iova: 0x8000000000, level: 1, set: 0x1 }\n", "vm0", "nic's first stage has no L3 table for IOVA 0x8000000000 (the L4 entry at GPA {gpa} is not present): map it first")]
+    [InlineData("  - start: vm0\n  - boot: vm0\n  - map: { vmm: vm0, device: nic, iova: 0x1000000, size: 0x1000 }\n  - table-entry: { vmm: vm0, device: nic, iova: 0x8000000000, level: 1, set: 0x1 }\n", "vm0", "nic's first stage has no L3 table for IOVA 0x8000000000 (the L4 entry at GPA {*} is not present): map it first")]
     [InlineData("  - host-file-read: { vmm: vm0, offset: 0, size: 8 }\n", "vm0", "vm0 has not been started")]
     [InlineData("  - start: vm0\n  - host-file-read: { vmm: vm0, offset: 0, size: 8 }\n", "vm0", "vm0's guest RAM is not a file (ram-backend: shared-file)")]
     [InlineData("  - host-file-read: { path: /dev/shm/f.img, offset: 0xffc, size: 8 }\n", "host", "the read must stay within one page of the file")]
@@ -72,6 +74,15 @@ public class RunnerStepErrorTests
     [InlineData("  - kexec: { vmm: vm0, kernel: { scalable-mode: off } }\n", "vm0", "vm0 has not been started")]
     [InlineData("  - quit: vm0\n", "vm0", "vm0 has not been started")]
     [InlineData("  - dma: { at: vm0, device: nic, address: 0x1000, access: read }\n", "vm0", "vm0 has not been started")]
+    [InlineData("  - start: vm0\n  - first-stage-at: { vmm: vm0, device: nic, gpa: 0x200000 }\n", "vm0", "the guest of vm0 has not booted")]
+    [InlineData("  - start: vm0\n  - invalidate: { vmm: vm0, device: nic }\n", "vm0", "the guest of vm0 has not booted")]
+    [InlineData("  - start: vm0\n  - unmap: { vmm: vm0, device: nic, iova: 0x1000000, size: 0x1000 }\n", "vm0", "the guest of vm0 has not booted")]
+    [InlineData("  - start: vm0\n  - hwpt-alloc: { vmm: vm0, device: nic }\n", "vm0", "the guest of vm0 has not booted")]
+    [InlineData("  - start: vm0\n  - table-entry: { vmm: vm0, device: nic, iova: 0x1000, level: 1, set: 0x1 }\n", "vm0", "the guest of vm0 has not booted")]
+    [InlineData("  - start: vm0\n  - boot: vm0\n  - invalidate: { vmm: vm0, device: nic }\n", "vm0", "vm0's guest has no context entry for 00:02.0: map something for it first")]
+    [InlineData("  - start: vm0\n  - boot: vm0\n  - register-write: { vmm: vm0, offset: 0x20, size: 8, value: 0x400000000400 }\n  - invalidate: { vmm: vm0, device: nic }\n", "vm0", "the root entry of bus 00 would be at GPA 0x400000000000, which the guest cannot read")]
+    [InlineData("  - start: vm3\n  - boot: vm3\n  - map: { vmm: vm3, device: nic4, iova: 0x1000000, size: 0x1000 }\n  - first-stage-at: { vmm: vm3, device: nic4, gpa: 0x200000 }\n", "vm3", "the PASID entry of nic4 does not translate with a first stage (PGTT {*})")]
+    [InlineData("  - start: vm3\n  - boot: vm3\n  - map: { vmm: vm3, device: nic4, iova: 0x1000000, size: 0x1000 }\n  - table-entry: { vmm: vm3, device: nic4, iova: 0x1000000, level: 1, set: 0x1 }\n", "vm3", "the PASID entry of nic4 does not translate with a first stage (PGTT {*})")]
     public void AStepThatCannotRunStopsTheRunWithItsReason(string steps, string level, string message) => AssertStops(steps, level, message);
 
     [Theory]
