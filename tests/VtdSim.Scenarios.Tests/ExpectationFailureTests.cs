@@ -87,6 +87,22 @@ public class ExpectationFailureTests
     }
 
     [Fact]
+    public void AFailedVerdictInTheJsonSaysFailWhereItsExpectationIsAndWhy()
+    {
+        Scenario s = BuiltIn.Parse("s.yaml", """
+            name: a failed verdict in JSON
+            vmms: [ { name: vm0 } ]
+            steps:
+              - start: vm0
+                expect: [ { vm: { vmm: vm0, state: stopped } } ]
+            """);
+        using var json = System.Text.Json.JsonDocument.Parse(ScenarioJson.Write([ScenarioRunner.Run(s)]));
+        System.Text.Json.JsonElement verdict = json.RootElement.GetProperty("runs").EnumerateArray().Single().GetProperty("verdicts").EnumerateArray().Single();
+        Assert.Equal(("s.yaml:5:15", "steps[0].expect[0]", "FAIL", "vm0 is running"),
+            (verdict.GetProperty("at").GetString(), verdict.GetProperty("path").GetString(), verdict.GetProperty("verdict").GetString(), verdict.GetProperty("reason").GetString()));
+    }
+
+    [Fact]
     public void AMemoryExpectationOnMemoryThatDidNotExistBeforeTheStepHasNothingToCompareWith()
     {
         Verdict v = Judge("{ memory: { at: vm1, address: 0x1000, changed: on } }", step: "start: vm1");

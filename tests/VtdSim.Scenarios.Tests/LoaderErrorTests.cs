@@ -49,6 +49,8 @@ public class LoaderErrorTests
         { File(expect: "[ { memory: { at: host, address: 0x1000 } } ]"), "{ at: host, address: 0x1000 }", "steps[0].expect[0].memory: expected exactly one of equals, changed, unchanged" },
         { File(expect: "[ { memory: { at: host, address: 0x1000, equals: \"0001\", size: 4 } } ]"), "size: ^4 }", "steps[0].expect[0].memory.size: the bytes are 2, the size says 4" },
         { File(expect: "[ { memory: { at: host, address: 0xfffffffffffffffc, changed: on } } ]"), "0xfffffffffffffffc", "steps[0].expect[0].memory.address: the range would wrap around the address space" },
+        { File(vmms: "[ { name: [ vm0 ] } ]"), "[ vm0 ]", "vmms[0].name: expected a text, found a list" },
+        { File(vmms: "[ { [ name ]: vm0 } ]"), "[ name ]", "vmms[0]: expected a key (one of name, machine, memory, defaults, firmware, erratum-policy, ram-backend, objects, devices, guest), found a list" },
     };
 
     [Theory]
