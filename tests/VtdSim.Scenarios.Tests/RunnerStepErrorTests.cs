@@ -4,8 +4,8 @@ using VtdSim.Scenarios.Running;
 namespace VtdSim.Scenarios.Tests;
 
 /// <summary>
-/// A step that cannot run stops the run with an `error` event that says why, at the step's level, and a failed verdict;
-/// a change the VMM refuses is a `refused` event and the run goes on.
+/// A step that cannot run stops the run with an `error` event that says why, at the step's level, and the steps after it
+/// are skipped; a change the VMM refuses is a `refused` event and the run goes on.
 /// </summary>
 public class RunnerStepErrorTests
 {
